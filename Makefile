@@ -1,0 +1,53 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both bootstrap their own tools.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_WORKERS ?= auto
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help install run demo test lint typecheck unit integration bench clean
+
+help:
+	@echo "make run        start supportdesk on http://127.0.0.1:8000 (SQLite + demo data)"
+	@echo "make test       lint, type-check and run the whole test suite with coverage"
+	@echo "make bench      run the API benchmarks (see docs/performance.md)"
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/supportdesk db upgrade
+	$(BIN)/supportdesk demo --if-missing
+	$(BIN)/supportdesk serve
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --cov --cov-report=term --cov-fail-under=90
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: install
+	$(BIN)/pytest -n $(PYTEST_WORKERS) tests/integration
+
+bench: install
+	$(BIN)/python bench/api.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

@@ -1,0 +1,68 @@
+"""The application factory: wiring only, no logic."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from supportdesk import __version__
+from supportdesk.auth.router import router as auth_router
+from supportdesk.config import Settings, get_settings
+from supportdesk.core.clock import Clock, SystemClock
+from supportdesk.core.problems import install_problem_handlers
+from supportdesk.db import migrate
+from supportdesk.db.engine import create_engine
+from supportdesk.db.session import Database
+from supportdesk.ops.router import Metrics
+from supportdesk.ops.router import router as ops_router
+from supportdesk.people.router import customers, me, users
+from supportdesk.tickets.router import router as tickets_router
+from supportdesk.workspaces.router import router as workspace_router
+
+API_PREFIX = "/api/v1"
+_log = logging.getLogger("supportdesk")
+
+
+def api_router() -> APIRouter:
+    """Every versioned endpoint."""
+    api = APIRouter(prefix=API_PREFIX)
+    for router in (auth_router, me, workspace_router, tickets_router, customers, users):
+        api.include_router(router)
+    return api
+
+
+def create_app(
+    settings: Settings | None = None, *, database: Database | None = None, clock: Clock | None = None
+) -> FastAPI:
+    """Build the application. Tests pass their own database and clock."""
+    settings = settings or get_settings()
+    owns_database = database is None
+    database = database or Database(create_engine(settings))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if owns_database and settings.migrate_at_startup:
+            _log.info("migrating the database to the newest schema")
+            await migrate.upgrade(database.engine)
+        yield
+        if owns_database:
+            await database.dispose()
+
+    app = FastAPI(
+        title="supportdesk",
+        version=__version__,
+        summary="A self-hosted customer-support platform.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.clock = clock or SystemClock()
+    app.state.metrics = Metrics()
+    app.middleware("http")(app.state.metrics.middleware)
+    install_problem_handlers(app)
+    app.include_router(ops_router)
+    app.include_router(api_router())
+    return app

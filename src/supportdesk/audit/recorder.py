@@ -1,0 +1,110 @@
+"""Records an audit event for every insert, update and delete of an audited model, inside the same flush.
+
+Hooking the session (rather than calling a helper in each service) means no mutation can forget its event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import event, insert, inspect
+from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm.base import NO_VALUE
+
+from supportdesk.audit.models import ActorType, AuditAction, AuditEvent
+from supportdesk.core.clock import Clock, SystemClock
+from supportdesk.db.base import Base
+
+ACTOR_KEY = "audit_actor"
+CLOCK_KEY = "clock"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting through a session."""
+
+    type: ActorType
+    id: int | None = None
+
+
+SYSTEM = Actor(ActorType.system)
+
+
+def act_as(session: Session, actor: Actor, clock: Clock) -> None:
+    """Attribute every change made through ``session`` to ``actor``, stamped by ``clock``."""
+    session.info[ACTOR_KEY] = actor
+    session.info[CLOCK_KEY] = clock
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    return value
+
+
+def _column_changes(instance: Base, action: AuditAction) -> dict[str, list[Any]]:
+    state = inspect(instance)
+    excluded = type(instance).__audit_exclude__
+    changes: dict[str, list[Any]] = {}
+    for attribute in state.mapper.column_attrs:
+        key = attribute.key
+        if key in excluded or key == "id":
+            continue
+        history = state.attrs[key].history
+        if action is AuditAction.created:
+            value = state.attrs[key].value
+            if value is not None and value is not NO_VALUE:
+                changes[key] = [None, _json_value(value)]
+        elif action is AuditAction.deleted:
+            value = state.attrs[key].loaded_value
+            if value is not NO_VALUE:
+                changes[key] = [_json_value(value), None]
+        elif history.has_changes():
+            before = history.deleted[0] if history.deleted else None
+            after = history.added[0] if history.added else None
+            if before != after:
+                changes[key] = [_json_value(before), _json_value(after)]
+    return changes
+
+
+@event.listens_for(Session, "after_flush")
+def _record_audit_events(session: Session, _flush_context: UOWTransaction) -> None:
+    actor: Actor = session.info.get(ACTOR_KEY, SYSTEM)
+    clock: Clock = session.info.get(CLOCK_KEY) or SystemClock()
+    rows: list[dict[str, Any]] = []
+    batches = (
+        (AuditAction.created, session.new),
+        (AuditAction.updated, session.dirty),
+        (AuditAction.deleted, session.deleted),
+    )
+    for action, instances in batches:
+        for instance in instances:
+            if not isinstance(instance, Base) or not type(instance).__audited__:
+                continue
+            changes = _column_changes(instance, action)
+            if action is AuditAction.updated and not changes:
+                continue
+            state = inspect(instance)
+            rows.append(
+                {
+                    "workspace_id": state.attrs["workspace_id"].loaded_value,
+                    "actor_type": actor.type,
+                    "actor_id": actor.id,
+                    "action": action,
+                    "object_type": str(type(instance).__tablename__),
+                    "object_id": state.attrs["id"].loaded_value,
+                    "changes": changes,
+                    "created_at": clock.now(),
+                }
+            )
+    if rows:
+        session.connection().execute(insert(AuditEvent), rows)

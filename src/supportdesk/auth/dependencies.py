@@ -1,0 +1,119 @@
+"""The single place where a request gets its session, its user, its workspace and its permissions.
+
+Tests override :func:`get_db` and :func:`get_clock`; every endpoint reaches the database through
+:func:`get_context`, so tenancy and auditing cannot be skipped by an endpoint that forgets them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from supportdesk.audit.models import ActorType
+from supportdesk.audit.recorder import Actor, act_as
+from supportdesk.auth import service as auth_service
+from supportdesk.config import Settings
+from supportdesk.core.clock import Clock
+from supportdesk.core.errors import NotAuthenticated
+from supportdesk.core.permissions import Action, require_permission
+from supportdesk.db.session import Database
+from supportdesk.db.tenancy import scope_to_workspace
+from supportdesk.people.models import User
+
+SESSION_COOKIE = "supportdesk_session"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_settings(request: Request) -> Settings:
+    """The application's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_clock(request: Request) -> Clock:
+    """The application's clock."""
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for this request; safe methods get a read-only one. Endpoints commit explicitly."""
+    database: Database = request.app.state.database
+    async with database.new_session(readonly=request.method in _SAFE_METHODS) as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+SessionDep = Annotated[AsyncSession, Depends(get_db)]
+
+
+def bearer_secret(request: Request) -> str | None:
+    """The bearer token of the request: the Authorization header, else the session cookie."""
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        return value.strip() or None if scheme.lower() == "bearer" else None
+    return request.cookies.get(SESSION_COOKIE)
+
+
+async def get_current_user(
+    request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep
+) -> User:
+    """The authenticated staff user; scopes the session to their workspace and attributes changes to them."""
+    secret = bearer_secret(request)
+    if secret is None:
+        raise NotAuthenticated()
+    user = await auth_service.authenticate_token(session, settings, clock, secret)
+    if user is None:
+        raise NotAuthenticated("The token is unknown, revoked or expired")
+    scope_to_workspace(session.sync_session, user.workspace_id)
+    act_as(session.sync_session, Actor(ActorType.user, user.id), clock)
+    request.state.user_id = user.id
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What an endpoint needs: the scoped session, the acting user, the clock and the settings."""
+
+    session: AsyncSession
+    user: User
+    clock: Clock
+    settings: Settings
+
+    @property
+    def workspace_id(self) -> int:
+        """The workspace everything in this request belongs to."""
+        return self.user.workspace_id
+
+    def require(self, action: Action) -> None:
+        """Raise 403 unless the user's role allows ``action``."""
+        require_permission(self.user.role, action)
+
+
+async def get_context(
+    session: SessionDep, user: CurrentUser, clock: ClockDep, settings: SettingsDep
+) -> Context:
+    """The request context of an authenticated endpoint."""
+    return Context(session=session, user=user, clock=clock, settings=settings)
+
+
+def allowed(action: Action) -> Callable[..., Awaitable[Context]]:
+    """A dependency giving the context once the user's role is allowed ``action``."""
+
+    async def dependency(context: Annotated[Context, Depends(get_context)]) -> Context:
+        context.require(action)
+        return context
+
+    return dependency
+
+
+ContextDep = Annotated[Context, Depends(get_context)]

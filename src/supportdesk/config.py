@@ -1,0 +1,121 @@
+"""Settings, read from the environment (prefix ``SUPPORTDESK_``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me-in-production"  # noqa: S105
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    """Every setting supportdesk reads; README.md has the table that documents them."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SUPPORTDESK_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    env: Environment = Environment.development
+    database_url: str = "sqlite+aiosqlite:///./supportdesk.db"
+    database_echo: bool = False
+    database_pool_size: Annotated[int, Field(ge=1, le=500)] = 10
+    sqlite_busy_timeout_ms: Annotated[int, Field(ge=0, le=600_000)] = 30_000
+    auto_migrate: bool | None = None
+    secret_key: str = DEVELOPMENT_SECRET_KEY
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    log_level: str = "info"
+    session_ttl_hours: Annotated[int, Field(ge=1, le=24 * 90)] = 12
+    session_cookie_secure: bool | None = None
+    page_size_default: Annotated[int, Field(ge=1, le=500)] = 50
+    page_size_max: Annotated[int, Field(ge=1, le=500)] = 100
+    idempotency_ttl_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 24
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        lowered = value.lower()
+        if lowered not in {"critical", "error", "warning", "info", "debug"}:
+            raise ValueError("must be one of critical, error, warning, info, debug")
+        return lowered
+
+    @model_validator(mode="after")
+    def _strong_secrets_outside_development(self) -> Settings:
+        if self.env is Environment.development:
+            return self
+        if self.secret_key == DEVELOPMENT_SECRET_KEY or len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"SUPPORTDESK_SECRET_KEY must be set to a random value of at least "
+                f"{MIN_SECRET_KEY_LENGTH} characters when SUPPORTDESK_ENV={self.env.value}"
+            )
+        if self.page_size_default > self.page_size_max:
+            raise ValueError("SUPPORTDESK_PAGE_SIZE_DEFAULT must not exceed SUPPORTDESK_PAGE_SIZE_MAX")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the configured database is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def migrate_at_startup(self) -> bool:
+        """The embedded default migrates itself; PostgreSQL deployments run ``db upgrade`` explicitly."""
+        return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are ``Secure`` in production unless told otherwise."""
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return self.env is Environment.production
+
+
+class SettingsError(Exception):
+    """A setting is invalid; the message is one line naming it."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Turn pydantic's multi-line report into one line that names the environment variable."""
+    first = error.errors()[0]
+    location = [str(part) for part in first.get("loc", ()) if part != "__root__"]
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if location:
+        return f"SUPPORTDESK_{location[0].upper()}: {message}"
+    return message
+
+
+def load_settings() -> Settings:
+    """Read settings, raising :class:`SettingsError` with a one-line reason when one is bad."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings."""
+    return load_settings()

@@ -1,0 +1,36 @@
+"""HTTP helpers shared by the routers: ETags and JSON responses built from response models."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from supportdesk.core.errors import InvalidInput
+
+_ETAG = re.compile(r'^(?:W/)?"v(\d+)"$')
+
+
+def etag(version: int) -> str:
+    """The entity tag of a resource at ``version``."""
+    return f'"v{version}"'
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """The version an If-Match header expects; ``None`` when absent or ``*``."""
+    if value is None or value.strip() == "*":
+        return None
+    match = _ETAG.match(value.strip())
+    if match is None:
+        raise InvalidInput("If-Match", 'Send the ETag you received, like "v3".', reason="invalid-etag")
+    return int(match.group(1))
+
+
+def model_response(
+    model: BaseModel, *, status_code: int = 200, headers: dict[str, str] | None = None
+) -> tuple[JSONResponse, Any]:
+    """A JSON response of ``model`` and the plain body it carries (for idempotency records)."""
+    body = model.model_dump(mode="json")
+    return JSONResponse(body, status_code=status_code, headers=headers), body

@@ -1,0 +1,100 @@
+"""Idempotent POSTs: a request carrying an ``Idempotency-Key`` is performed once per user and key.
+
+The stored response is written in the same transaction as the change it describes, so a crash between
+the two cannot leave a change without its record (or a record without its change).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from supportdesk.auth.dependencies import Context, get_context
+from supportdesk.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput
+from supportdesk.core.idempotency_models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+REPLAY_HEADER = "Idempotent-Replayed"
+_KEPT_HEADERS = ("etag", "location")
+
+
+class Idempotency:
+    """The idempotency state of one request."""
+
+    def __init__(self, context: Context, key: str | None, fingerprint: str) -> None:
+        self.context = context
+        self.key = key
+        self.fingerprint = fingerprint
+
+    async def replay(self) -> JSONResponse | None:
+        """The stored response of an earlier identical request, if there was one."""
+        if self.key is None:
+            return None
+        session = self.context.session
+        cutoff = self.context.clock.now() - timedelta(hours=self.context.settings.idempotency_ttl_hours)
+        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
+        result = await session.execute(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.user_id == self.context.user.id, IdempotencyRecord.key == self.key
+            )
+        )
+        record = result.scalar_one_or_none()
+        if record is None:
+            return None
+        if record.fingerprint != self.fingerprint:
+            raise IdempotencyKeyReused(
+                f"The key {self.key!r} was used for a different request",
+                errors=[{"field": HEADER, "message": "used with another request", "type": "reused"}],
+            )
+        headers = {**record.response_headers, REPLAY_HEADER: "true"}
+        return JSONResponse(record.response_body, status_code=record.status_code, headers=headers)
+
+    async def remember(self, status_code: int, body: Any, headers: dict[str, str]) -> None:
+        """Store the response in the current transaction, before the caller commits."""
+        if self.key is None:
+            return
+        session = self.context.session
+        session.add(
+            IdempotencyRecord(
+                workspace_id=self.context.workspace_id,
+                user_id=self.context.user.id,
+                key=self.key,
+                fingerprint=self.fingerprint,
+                status_code=status_code,
+                response_body=body,
+                response_headers={k: v for k, v in headers.items() if k.lower() in _KEPT_HEADERS},
+                created_at=self.context.clock.now(),
+            )
+        )
+        try:
+            await session.flush()
+        except IntegrityError:
+            await session.rollback()
+            raise IdempotencyKeyInFlight() from None
+
+
+async def get_idempotency(
+    request: Request,
+    context: Annotated[Context, Depends(get_context)],
+    idempotency_key: Annotated[str | None, Header(alias=HEADER, max_length=255)] = None,
+) -> Idempotency:
+    """The request's idempotency state; requests without the header are not affected."""
+    if idempotency_key is not None and not idempotency_key.strip():
+        raise InvalidInput(HEADER, "The Idempotency-Key must not be blank.", reason="blank")
+    body = await request.body()
+    try:
+        canonical = json.dumps(json.loads(body or b"null"), sort_keys=True).encode()
+    except ValueError:
+        canonical = body
+    digest = hashlib.sha256(request.method.encode() + b" " + request.url.path.encode() + b"\n" + canonical)
+    return Idempotency(context, idempotency_key, digest.hexdigest())
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]

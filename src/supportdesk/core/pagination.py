@@ -1,0 +1,48 @@
+"""Cursor pagination: opaque cursors over a sort key plus the id, so pages never skip or repeat rows."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from supportdesk.core.errors import InvalidInput
+
+ItemT = TypeVar("ItemT")
+
+
+class Page(BaseModel, Generic[ItemT]):
+    """One page of results and the cursor of the next page (``null`` on the last page)."""
+
+    items: list[ItemT]
+    next_cursor: str | None
+    limit: int
+
+
+def encode_cursor(sort: str, value: Any, row_id: int) -> str:
+    """An opaque cursor pointing just after the row with ``value`` and ``row_id``."""
+    if isinstance(value, datetime):
+        value = {"dt": value.isoformat()}
+    raw = json.dumps([sort, value, row_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
+    """The (value, id) a cursor points after; refuses cursors that are malformed or from another sort."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        cursor_sort, value, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidInput("cursor", "The cursor is not valid.", reason="invalid-cursor") from None
+    if cursor_sort != sort or not isinstance(row_id, int):
+        raise InvalidInput("cursor", "The cursor belongs to another sort order.", reason="invalid-cursor")
+    if isinstance(value, dict) and "dt" in value:
+        try:
+            value = datetime.fromisoformat(str(value["dt"]))
+        except ValueError:
+            raise InvalidInput("cursor", "The cursor is not valid.", reason="invalid-cursor") from None
+    return value, row_id

@@ -1,0 +1,48 @@
+"""Shared Pydantic building blocks for request and response bodies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic_core import PydanticCustomError
+
+from supportdesk.core.emails import validate_email_detailed
+
+
+class RequestModel(BaseModel):
+    """A request body: unknown fields are refused, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ResponseModel(BaseModel):
+    """A response body, read from ORM objects."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+def _checked_email(value: str) -> str:
+    result = validate_email_detailed(value)
+    if not result.is_valid or result.normalized is None:
+        raise PydanticCustomError(
+            str(result.error_code), "{message}", {"message": result.message or "invalid e-mail address"}
+        )
+    return result.normalized
+
+
+EmailAddress = Annotated[str, AfterValidator(_checked_email)]
+"""An e-mail address checked by the one validator; the error type is its reason code."""
+
+Tag = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, to_lower=True, min_length=1, max_length=64, pattern=r"^[\w][\w.:-]*$"
+    ),
+]
+Category = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, to_lower=True, min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$"
+    ),
+]

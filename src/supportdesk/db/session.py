@@ -1,0 +1,60 @@
+"""Sessions: one unit of work per request or job. Services flush; the boundary commits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from supportdesk.audit import recorder  # noqa: F401  (registers the audit listener)
+from supportdesk.db import models, tenancy  # noqa: F401  (mappers, tenancy listeners)
+from supportdesk.db.engine import SQLITE_BEGIN_OPTION
+
+
+class Database:
+    """An engine with its two session factories: read-write, and read-only (no write lock on SQLite).
+
+    Given ``connection``, sessions join that connection's transaction through savepoints instead: what
+    they commit stays inside it, which is how each test rolls back everything it did.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, connection: AsyncConnection | None = None) -> None:
+        self.engine = engine
+        if connection is not None:
+            joined = async_sessionmaker(
+                bind=connection,
+                expire_on_commit=False,
+                autoflush=False,
+                join_transaction_mode="create_savepoint",
+            )
+            self._writer = self._reader = joined
+            return
+        self._writer = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._reader = async_sessionmaker(
+            engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"}),
+            expire_on_commit=False,
+            autoflush=False,
+        )
+
+    def new_session(self, *, readonly: bool = False) -> AsyncSession:
+        """A new session; the caller owns its transaction."""
+        return (self._reader if readonly else self._writer)()
+
+    @asynccontextmanager
+    async def unit_of_work(self, *, readonly: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session that commits when the block succeeds and rolls back when it raises."""
+        async with self.new_session(readonly=readonly) as session:
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            if readonly:
+                await session.rollback()
+            else:
+                await session.commit()
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()

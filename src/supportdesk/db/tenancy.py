@@ -1,0 +1,58 @@
+"""Tenancy, enforced in one place: every ORM statement a scoped session runs is limited to its workspace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+
+from supportdesk.db.base import WorkspaceScoped
+
+WORKSPACE_KEY = "workspace_id"
+
+
+class CrossWorkspaceWrite(RuntimeError):
+    """A row of one workspace was about to be written through another workspace's session."""
+
+
+def scope_to_workspace(session: Session, workspace_id: int) -> None:
+    """From now on ``session`` sees and writes only rows of ``workspace_id``."""
+    session.info[WORKSPACE_KEY] = workspace_id
+
+
+def current_workspace_id(session: Session) -> int | None:
+    """The workspace ``session`` is scoped to, if any."""
+    value = session.info.get(WORKSPACE_KEY)
+    return int(value) if value is not None else None
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _limit_to_workspace(state: ORMExecuteState) -> None:
+    workspace_id = current_workspace_id(state.session)
+    if workspace_id is None or not (state.is_select or state.is_update or state.is_delete):
+        return
+    state.statement = state.statement.options(
+        with_loader_criteria(
+            WorkspaceScoped,
+            lambda cls: cls.workspace_id == workspace_id,
+            include_aliases=True,
+        )
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_workspace(session: Session, _context: Any, _instances: Any) -> None:
+    workspace_id = current_workspace_id(session)
+    if workspace_id is None:
+        return
+    for instance in (*session.new, *session.dirty):
+        if not isinstance(instance, WorkspaceScoped):
+            continue
+        if instance.workspace_id is None:
+            instance.workspace_id = workspace_id
+        elif instance.workspace_id != workspace_id:
+            raise CrossWorkspaceWrite(
+                f"{type(instance).__name__} of workspace {instance.workspace_id} "
+                f"written in workspace {workspace_id}"
+            )

@@ -1,0 +1,101 @@
+"""Staff users, their API tokens, and customers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, ClassVar
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from supportdesk.core.permissions import Role
+from supportdesk.db.base import Base, BigIntId, WorkspaceScoped
+from supportdesk.db.types import JSONType, enum_column, json_default_list
+
+if TYPE_CHECKING:
+    from supportdesk.tickets.models import Ticket
+
+
+class Availability(StrEnum):
+    available = "available"
+    away = "away"
+
+
+class Tier(StrEnum):
+    free = "free"
+    basic = "basic"
+    premium = "premium"
+    enterprise = "enterprise"
+
+
+class TokenKind(StrEnum):
+    personal = "personal"
+    session = "session"
+
+
+class User(WorkspaceScoped, Base):
+    """A staff member: admin, senior agent, agent or viewer."""
+
+    __tablename__ = "user"
+    __table_args__ = (UniqueConstraint("workspace_id", "email"),)
+    __audited__ = True
+    __audit_exclude__: ClassVar[frozenset[str]] = frozenset({"updated_at", "password_hash"})
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(enum_column(Role, "user_role"))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    skills: Mapped[list[str]] = mapped_column(JSONType, default=json_default_list)
+    availability: Mapped[Availability] = mapped_column(
+        enum_column(Availability, "user_availability"), default=Availability.available
+    )
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ApiToken(WorkspaceScoped, Base):
+    """A bearer credential: a personal API token, or a browser session created by password login."""
+
+    __tablename__ = "api_token"
+    __audited__ = True
+    __audit_exclude__: ClassVar[frozenset[str]] = frozenset({"token_hash"})
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[TokenKind] = mapped_column(enum_column(TokenKind, "token_kind"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    user: Mapped[User] = relationship(lazy="raise")
+
+
+class Customer(WorkspaceScoped, Base):
+    """An end customer who asks for help."""
+
+    __tablename__ = "customer"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "email"),
+        UniqueConstraint("workspace_id", "external_id"),
+    )
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    company: Mapped[str | None] = mapped_column(String(200), default=None)
+    tier: Mapped[Tier] = mapped_column(enum_column(Tier, "customer_tier"), default=Tier.free)
+    external_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    tickets: Mapped[list[Ticket]] = relationship(back_populates="customer", lazy="raise")
+
+    __mapper_args__ = {"version_id_col": version}

@@ -1,0 +1,224 @@
+"""/api/v1/customers, /api/v1/admin/users and /api/v1/me"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import JSONResponse
+
+from supportdesk.auth import service as auth_service
+from supportdesk.auth.dependencies import Context, ContextDep, allowed
+from supportdesk.core.errors import InvalidInput, NotFound, PreconditionFailed
+from supportdesk.core.http import etag, model_response, parse_if_match
+from supportdesk.core.idempotency import IdempotencyDep
+from supportdesk.core.pagination import Page
+from supportdesk.core.permissions import PERMISSIONS, Action, Role
+from supportdesk.core.schemas import EmailAddress
+from supportdesk.people import service
+from supportdesk.people.models import Tier
+from supportdesk.people.schemas import (
+    CustomerCreate,
+    CustomerOut,
+    CustomerUpdate,
+    MeOut,
+    TokenCreate,
+    TokenCreated,
+    TokenOut,
+    UserCreate,
+    UserOut,
+    UserUpdate,
+)
+from supportdesk.workspaces import service as workspace_service
+
+customers = APIRouter(prefix="/customers", tags=["customers"])
+users = APIRouter(prefix="/admin/users", tags=["staff"])
+me = APIRouter(prefix="/me", tags=["me"])
+
+ViewingCustomers = Annotated[Context, Depends(allowed(Action.view_customer))]
+ManagingCustomers = Annotated[Context, Depends(allowed(Action.manage_customer))]
+
+
+# --- customers -----------------------------------------------------------------------------------
+
+
+@customers.post("", status_code=201, response_model=CustomerOut, summary="Create a customer")
+async def create_customer(
+    body: CustomerCreate, context: ManagingCustomers, idempotency: IdempotencyDep
+) -> JSONResponse:
+    if (replay := await idempotency.replay()) is not None:
+        return replay
+    customer = await service.create_customer(context.session, context.clock, **body.model_dump())
+    headers = {"ETag": etag(customer.version), "Location": f"/api/v1/customers/{customer.id}"}
+    response, payload = model_response(CustomerOut.model_validate(customer), status_code=201, headers=headers)
+    await idempotency.remember(201, payload, headers)
+    await context.session.commit()
+    return response
+
+
+@customers.get("", response_model=Page[CustomerOut], summary="List customers")
+async def list_customers(
+    context: ViewingCustomers,
+    tier: Tier | None = None,
+    company: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> Page[CustomerOut]:
+    page_size = min(limit or context.settings.page_size_default, context.settings.page_size_max)
+    rows, next_cursor = await service.list_customers(
+        context.session, limit=page_size, cursor=cursor, tier=tier, company=company
+    )
+    return Page[CustomerOut](
+        items=[CustomerOut.model_validate(row) for row in rows], next_cursor=next_cursor, limit=page_size
+    )
+
+
+@customers.get("/lookup", response_model=CustomerOut, summary="Find a customer by e-mail address")
+async def lookup_customer(email: EmailAddress, context: ViewingCustomers) -> CustomerOut:
+    customer = await service.find_customer_by_email(context.session, email)
+    if customer is None:
+        raise NotFound("No customer has this e-mail address")
+    return CustomerOut.model_validate(customer)
+
+
+@customers.get("/{customer_id}", response_model=CustomerOut, summary="Get a customer")
+async def get_customer(customer_id: int, context: ViewingCustomers) -> JSONResponse:
+    customer = await service.get_customer(context.session, customer_id)
+    response, _ = model_response(
+        CustomerOut.model_validate(customer), headers={"ETag": etag(customer.version)}
+    )
+    return response
+
+
+@customers.patch("/{customer_id}", response_model=CustomerOut, summary="Update a customer")
+async def update_customer(
+    customer_id: int,
+    body: CustomerUpdate,
+    context: ManagingCustomers,
+    if_match: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    expected = parse_if_match(if_match)
+    customer = await service.get_customer(context.session, customer_id)
+    if expected is not None and expected != customer.version:
+        raise PreconditionFailed(current_version=customer.version)
+    changes = body.model_dump(exclude_unset=True)
+    for required in ("email", "tier"):
+        if required in changes and changes[required] is None:
+            raise InvalidInput(required, f"{required} cannot be null.", reason="null")
+    customer = await service.update_customer(context.session, context.clock, customer, changes)
+    await context.session.commit()
+    response, _ = model_response(
+        CustomerOut.model_validate(customer), headers={"ETag": etag(customer.version)}
+    )
+    return response
+
+
+# --- staff users ---------------------------------------------------------------------------------
+
+
+@users.get("", response_model=list[UserOut], summary="List staff users")
+async def list_users(
+    context: Annotated[Context, Depends(allowed(Action.list_users))],
+    role: Role | None = None,
+    is_active: bool | None = None,
+) -> list[UserOut]:
+    rows = await service.list_users(context.session, role=role, is_active=is_active)
+    return [UserOut.model_validate(row) for row in rows]
+
+
+@users.post("", status_code=201, response_model=UserOut, summary="Add a staff user (admins)")
+async def create_user(
+    body: UserCreate,
+    context: Annotated[Context, Depends(allowed(Action.create_user))],
+    idempotency: IdempotencyDep,
+) -> JSONResponse:
+    if (replay := await idempotency.replay()) is not None:
+        return replay
+    user = await service.create_user(
+        context.session, context.clock, workspace_id=context.workspace_id, **body.model_dump()
+    )
+    headers = {"Location": f"/api/v1/admin/users/{user.id}"}
+    response, payload = model_response(UserOut.model_validate(user), status_code=201, headers=headers)
+    await idempotency.remember(201, payload, headers)
+    await context.session.commit()
+    return response
+
+
+@users.get("/{user_id}", response_model=UserOut, summary="Get a staff user")
+async def get_user(user_id: int, context: Annotated[Context, Depends(allowed(Action.list_users))]) -> UserOut:
+    return UserOut.model_validate(await service.get_user(context.session, user_id))
+
+
+@users.patch("/{user_id}", response_model=UserOut, summary="Change a staff user (admins)")
+async def update_user(
+    user_id: int,
+    body: UserUpdate,
+    context: Annotated[Context, Depends(allowed(Action.change_role))],
+) -> UserOut:
+    user = await service.get_user(context.session, user_id)
+    changes = body.model_dump(exclude_unset=True)
+    for field, value in changes.items():
+        if value is None:
+            raise InvalidInput(field, f"{field} cannot be null.", reason="null")
+    user = await service.update_user(context.session, context.clock, user, changes)
+    await context.session.commit()
+    return UserOut.model_validate(user)
+
+
+@users.post("/{user_id}/deactivate", response_model=UserOut, summary="Deactivate a staff user (admins)")
+async def deactivate_user(
+    user_id: int, context: Annotated[Context, Depends(allowed(Action.deactivate_user))]
+) -> UserOut:
+    user = await service.get_user(context.session, user_id)
+    user = await service.deactivate_user(context.session, context.clock, user)
+    await context.session.commit()
+    return UserOut.model_validate(user)
+
+
+# --- me ------------------------------------------------------------------------------------------
+
+
+@me.get("", response_model=MeOut, summary="Who am I")
+async def whoami(context: ContextDep) -> MeOut:
+    workspace = await workspace_service.get_workspace(context.session, context.workspace_id)
+    permissions = sorted(action.value for action, roles in PERMISSIONS.items() if context.user.role in roles)
+    return MeOut.model_validate(
+        {
+            **UserOut.model_validate(context.user).model_dump(),
+            "workspace_id": workspace.id,
+            "workspace_slug": workspace.slug,
+            "permissions": permissions,
+        }
+    )
+
+
+TokenContext = Annotated[Context, Depends(allowed(Action.manage_own_tokens))]
+
+
+@me.get("/tokens", response_model=list[TokenOut], summary="My personal API tokens")
+async def list_tokens(context: TokenContext) -> list[TokenOut]:
+    tokens = await auth_service.list_tokens(context.session, context.user)
+    return [TokenOut.model_validate(token) for token in tokens]
+
+
+@me.post("/tokens", status_code=201, response_model=TokenCreated, summary="Create a personal API token")
+async def create_token(body: TokenCreate, context: TokenContext) -> TokenCreated:
+    issued = await auth_service.create_personal_token(
+        context.session,
+        context.settings,
+        context.clock,
+        user=context.user,
+        name=body.name,
+        expires_in_days=body.expires_in_days,
+    )
+    await context.session.commit()
+    return TokenCreated.model_validate(
+        {**TokenOut.model_validate(issued.record).model_dump(), "token": issued.secret}
+    )
+
+
+@me.delete("/tokens/{token_id}", status_code=204, summary="Revoke a personal API token")
+async def revoke_token(token_id: int, context: TokenContext) -> Response:
+    await auth_service.revoke_token(context.session, context.clock, user=context.user, token_id=token_id)
+    await context.session.commit()
+    return Response(status_code=204)

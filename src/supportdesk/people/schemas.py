@@ -1,0 +1,106 @@
+"""Request and response bodies for staff users, tokens and customers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from supportdesk.core.permissions import Role
+from supportdesk.core.schemas import Category, EmailAddress, RequestModel, ResponseModel
+from supportdesk.people.models import Availability, Tier
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Password = Annotated[str, StringConstraints(min_length=10, max_length=1024)]
+ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class UserCreate(RequestModel):
+    email: EmailAddress
+    name: Name
+    role: Role = Role.agent
+    password: Password | None = None
+    skills: Annotated[list[Category], Field(max_length=50)] = Field(default_factory=list)
+    availability: Availability = Availability.available
+
+
+class UserUpdate(RequestModel):
+    name: Name | None = None
+    role: Role | None = None
+    skills: Annotated[list[Category], Field(max_length=50)] | None = None
+    availability: Availability | None = None
+
+
+class UserOut(ResponseModel):
+    id: int
+    email: str
+    name: str
+    role: Role
+    is_active: bool
+    skills: list[str]
+    availability: Availability
+    created_at: datetime
+
+
+class CustomerCreate(RequestModel):
+    email: EmailAddress
+    name: Name | None = None
+    company: Name | None = None
+    tier: Tier = Tier.free
+    external_id: ExternalId | None = None
+
+
+class CustomerUpdate(RequestModel):
+    email: EmailAddress | None = None
+    name: Name | None = None
+    company: Name | None = None
+    tier: Tier | None = None
+    external_id: ExternalId | None = None
+
+
+class CustomerOut(ResponseModel):
+    id: int
+    email: str
+    name: str | None
+    company: str | None
+    tier: Tier
+    external_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class TokenCreate(RequestModel):
+    name: Name
+    expires_in_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+
+
+class TokenOut(ResponseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The secret. It is shown only now; store it safely.")
+
+
+class LoginRequest(RequestModel):
+    email: EmailAddress
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    workspace: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class LoginResponse(ResponseModel):
+    token: str
+    expires_at: datetime | None
+    user: UserOut
+
+
+class MeOut(UserOut):
+    workspace_id: int
+    workspace_slug: str
+    permissions: list[str]

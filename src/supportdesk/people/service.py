@@ -1,0 +1,254 @@
+"""Staff users and customers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from supportdesk.core.clock import Clock
+from supportdesk.core.errors import Conflict, InvalidInput, NotFound
+from supportdesk.core.pagination import decode_cursor, encode_cursor
+from supportdesk.core.permissions import Role
+from supportdesk.core.security import hash_password
+from supportdesk.people.models import ApiToken, Availability, Customer, Tier, User
+
+
+class UserExists(Conflict):
+    code = "user-exists"
+    title = "A staff user with this e-mail address exists already"
+
+
+class CustomerExists(Conflict):
+    code = "customer-exists"
+    title = "A customer with this e-mail address exists already"
+
+
+class DuplicateExternalId(Conflict):
+    code = "duplicate-external-id"
+    title = "Another record has this external id"
+
+
+class LastAdmin(Conflict):
+    code = "last-admin"
+    title = "A workspace keeps at least one active admin"
+
+
+# --- staff users ---------------------------------------------------------------------------------
+
+
+async def create_user(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    workspace_id: int,
+    email: str,
+    name: str,
+    role: Role,
+    password: str | None = None,
+    skills: Sequence[str] = (),
+    availability: Availability = Availability.available,
+) -> User:
+    """Add a staff user to a workspace."""
+    existing = await session.execute(
+        select(User.id).where(User.workspace_id == workspace_id, User.email == email)
+    )
+    if existing.first() is not None:
+        raise UserExists(f"{email} is already a staff user here")
+    now = clock.now()
+    user = User(
+        workspace_id=workspace_id,
+        email=email,
+        name=name,
+        role=role,
+        is_active=True,
+        skills=list(dict.fromkeys(skills)),
+        availability=availability,
+        password_hash=hash_password(password) if password else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User:
+    """The staff user with ``user_id`` in the session's workspace."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user")
+    return user
+
+
+async def list_users(
+    session: AsyncSession, *, role: Role | None = None, is_active: bool | None = None
+) -> list[User]:
+    """Staff users of the workspace, by name."""
+    query = select(User).order_by(User.name, User.id)
+    if role is not None:
+        query = query.where(User.role == role)
+    if is_active is not None:
+        query = query.where(User.is_active == is_active)
+    return list((await session.execute(query)).scalars())
+
+
+async def _ensure_another_admin(session: AsyncSession, user: User) -> None:
+    if user.role is not Role.admin or not user.is_active:
+        return
+    others = await session.execute(
+        select(func.count())
+        .select_from(User)
+        .where(User.role == Role.admin, User.is_active.is_(True), User.id != user.id)
+    )
+    if others.scalar_one() == 0:
+        raise LastAdmin()
+
+
+async def update_user(session: AsyncSession, clock: Clock, user: User, changes: dict[str, Any]) -> User:
+    """Change a staff user's role, name, skills or availability."""
+    if "role" in changes and changes["role"] != user.role:
+        await _ensure_another_admin(session, user)
+    for field, value in changes.items():
+        if field == "skills":
+            value = list(dict.fromkeys(value))
+        setattr(user, field, value)
+    user.updated_at = clock.now()
+    await session.flush()
+    return user
+
+
+async def deactivate_user(session: AsyncSession, clock: Clock, user: User) -> User:
+    """Deactivate a staff user; their tokens stop working at once."""
+    if not user.is_active:
+        return user
+    await _ensure_another_admin(session, user)
+    now = clock.now()
+    user.is_active = False
+    user.updated_at = now
+    tokens = await session.execute(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    )
+    for token in tokens.scalars():
+        token.revoked_at = now
+    await session.flush()
+    return user
+
+
+# --- customers -----------------------------------------------------------------------------------
+
+
+async def _ensure_unique_customer(
+    session: AsyncSession, *, email: str | None, external_id: str | None, except_id: int | None = None
+) -> None:
+    if email is not None:
+        query = select(Customer.id).where(Customer.email == email)
+        if except_id is not None:
+            query = query.where(Customer.id != except_id)
+        if (await session.execute(query)).first() is not None:
+            raise CustomerExists(f"{email} is already a customer here")
+    if external_id is not None:
+        query = select(Customer.id).where(Customer.external_id == external_id)
+        if except_id is not None:
+            query = query.where(Customer.id != except_id)
+        if (await session.execute(query)).first() is not None:
+            raise DuplicateExternalId(f"Another customer has the external id {external_id!r}")
+
+
+async def create_customer(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    email: str,
+    name: str | None = None,
+    company: str | None = None,
+    tier: Tier = Tier.free,
+    external_id: str | None = None,
+) -> Customer:
+    """Add a customer to the session's workspace."""
+    await _ensure_unique_customer(session, email=email, external_id=external_id)
+    now = clock.now()
+    customer = Customer(
+        email=email,
+        name=name,
+        company=company,
+        tier=tier,
+        external_id=external_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(customer)
+    await session.flush()
+    return customer
+
+
+async def get_customer(session: AsyncSession, customer_id: int) -> Customer:
+    """The customer with ``customer_id`` in the session's workspace."""
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound("No such customer")
+    return customer
+
+
+async def find_customer_by_email(session: AsyncSession, email: str) -> Customer | None:
+    """The workspace's customer with this (normalised) address, if any."""
+    result = await session.execute(select(Customer).where(Customer.email == email))
+    return result.scalar_one_or_none()
+
+
+async def find_or_create_customer(
+    session: AsyncSession, clock: Clock, *, email: str, name: str | None = None
+) -> Customer:
+    """The customer with ``email``, created on first contact."""
+    customer = await find_customer_by_email(session, email)
+    if customer is not None:
+        return customer
+    return await create_customer(session, clock, email=email, name=name)
+
+
+async def update_customer(
+    session: AsyncSession, clock: Clock, customer: Customer, changes: dict[str, Any]
+) -> Customer:
+    """Change a customer's details."""
+    await _ensure_unique_customer(
+        session,
+        email=changes.get("email") if changes.get("email") != customer.email else None,
+        external_id=changes.get("external_id")
+        if changes.get("external_id") != customer.external_id
+        else None,
+        except_id=customer.id,
+    )
+    for field, value in changes.items():
+        setattr(customer, field, value)
+    customer.updated_at = clock.now()
+    await session.flush()
+    return customer
+
+
+async def list_customers(
+    session: AsyncSession,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    tier: Tier | None = None,
+    company: str | None = None,
+) -> tuple[list[Customer], str | None]:
+    """A page of customers by e-mail address, and the next page's cursor."""
+    query = select(Customer).order_by(Customer.email, Customer.id).limit(limit + 1)
+    if tier is not None:
+        query = query.where(Customer.tier == tier)
+    if company is not None:
+        query = query.where(Customer.company == company)
+    if cursor is not None:
+        email, row_id = decode_cursor(cursor, "email")
+        if not isinstance(email, str):
+            raise InvalidInput("cursor", "The cursor is not valid.", reason="invalid-cursor")
+        query = query.where((Customer.email > email) | ((Customer.email == email) & (Customer.id > row_id)))
+    rows = list((await session.execute(query)).scalars())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor("email", rows[-1].email, rows[-1].id)
+    return rows, next_cursor

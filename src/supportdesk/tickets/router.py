@@ -1,0 +1,209 @@
+"""/api/v1/tickets"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import JSONResponse
+
+from supportdesk.audit import service as audit_service
+from supportdesk.audit.schemas import AuditEventOut
+from supportdesk.auth.dependencies import Context, allowed
+from supportdesk.core.errors import InvalidInput
+from supportdesk.core.http import etag, model_response, parse_if_match
+from supportdesk.core.idempotency import IdempotencyDep
+from supportdesk.core.pagination import Page
+from supportdesk.core.permissions import Action
+from supportdesk.core.schemas import Category, Tag
+from supportdesk.tickets import service
+from supportdesk.tickets.models import Channel, Priority, Ticket, TicketStatus
+from supportdesk.tickets.schemas import (
+    CommentCreate,
+    CommentOut,
+    TicketCreate,
+    TicketOut,
+    TicketSort,
+    TicketUpdate,
+)
+
+router = APIRouter(prefix="/tickets", tags=["tickets"])
+
+Viewing = Annotated[Context, Depends(allowed(Action.view_ticket))]
+
+
+def ticket_out(ticket: Ticket) -> TicketOut:
+    """The API view of a ticket."""
+    return TicketOut.model_validate(
+        {
+            **{
+                key: getattr(ticket, key)
+                for key in TicketOut.model_fields
+                if key not in {"tags", "is_urgent"}
+            },
+            "tags": ticket.tags,
+            "is_urgent": ticket.is_urgent(),
+        }
+    )
+
+
+def _parse_assignee(value: str | None, context: Context) -> tuple[int | None, bool]:
+    if value is None:
+        return None, False
+    if value == "none":
+        return None, True
+    if value == "me":
+        return context.user.id, False
+    if value.isdigit():
+        return int(value), False
+    raise InvalidInput("assignee", 'Use a user id, "me" or "none".', reason="invalid-assignee")
+
+
+@router.post("", status_code=201, response_model=TicketOut, summary="Create a ticket")
+async def create_ticket(
+    body: TicketCreate,
+    context: Annotated[Context, Depends(allowed(Action.create_ticket))],
+    idempotency: IdempotencyDep,
+) -> JSONResponse:
+    if (replay := await idempotency.replay()) is not None:
+        return replay
+    if body.assigned_agent_id is not None:
+        context.require(Action.reassign_ticket)
+    ticket = await service.create_ticket(
+        context.session, context.clock, workspace_id=context.workspace_id, **body.model_dump()
+    )
+    headers = {"ETag": etag(ticket.version), "Location": f"/api/v1/tickets/{ticket.id}"}
+    response, payload = model_response(ticket_out(ticket), status_code=201, headers=headers)
+    await idempotency.remember(201, payload, headers)
+    await context.session.commit()
+    return response
+
+
+@router.get("", response_model=Page[TicketOut], summary="List tickets")
+async def list_tickets(
+    context: Viewing,
+    status: Annotated[list[TicketStatus], Query()] = [],  # noqa: B006  (FastAPI reads, never mutates)
+    priority: Annotated[list[Priority], Query()] = [],  # noqa: B006
+    assignee: Annotated[str | None, Query(description='A user id, "me" or "none"')] = None,
+    customer_id: int | None = None,
+    category: Category | None = None,
+    tag: Tag | None = None,
+    urgent: bool | None = None,
+    escalated: bool | None = None,
+    channel: Channel | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    sort: TicketSort = TicketSort.created_at_desc,
+    cursor: str | None = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> Page[TicketOut]:
+    settings = context.settings
+    page_size = min(limit or settings.page_size_default, settings.page_size_max)
+    assignee_id, unassigned = _parse_assignee(assignee, context)
+    for name, moment in (("created_after", created_after), ("created_before", created_before)):
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidInput(name, "Give a time zone, e.g. 2026-01-31T12:00:00Z.", reason="naive-datetime")
+    filters = service.TicketFilters(
+        status=status,
+        priority=priority,
+        assignee_id=assignee_id,
+        unassigned=unassigned,
+        customer_id=customer_id,
+        category=category,
+        tag=tag,
+        urgent=urgent,
+        escalated=escalated,
+        channel=channel,
+        created_after=created_after,
+        created_before=created_before,
+    )
+    page = await service.list_tickets(
+        context.session, filters=filters, sort=sort, limit=page_size, cursor=cursor
+    )
+    return Page[TicketOut](
+        items=[ticket_out(ticket) for ticket in page.items], next_cursor=page.next_cursor, limit=page_size
+    )
+
+
+@router.get("/{ticket_id}", response_model=TicketOut, summary="Get a ticket")
+async def get_ticket(ticket_id: int, context: Viewing) -> JSONResponse:
+    ticket = await service.get_ticket(context.session, ticket_id)
+    response, _ = model_response(ticket_out(ticket), headers={"ETag": etag(ticket.version)})
+    return response
+
+
+@router.patch("/{ticket_id}", response_model=TicketOut, summary="Update a ticket")
+async def update_ticket(
+    ticket_id: int,
+    body: TicketUpdate,
+    context: Annotated[Context, Depends(allowed(Action.update_ticket))],
+    if_match: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    expected = parse_if_match(if_match)
+    ticket = await service.get_ticket(context.session, ticket_id)
+    ticket = await service.update_ticket(
+        context.session,
+        context.clock,
+        ticket,
+        body.model_dump(exclude_unset=True),
+        actor=context.user,
+        expected_version=expected,
+    )
+    await context.session.commit()
+    response, _ = model_response(ticket_out(ticket), headers={"ETag": etag(ticket.version)})
+    return response
+
+
+@router.delete("/{ticket_id}", status_code=204, summary="Delete a ticket (admins)")
+async def delete_ticket(
+    ticket_id: int, context: Annotated[Context, Depends(allowed(Action.delete_ticket))]
+) -> Response:
+    ticket = await service.get_ticket(context.session, ticket_id)
+    await service.delete_ticket(context.session, ticket)
+    await context.session.commit()
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{ticket_id}/comments", status_code=201, response_model=CommentOut, summary="Comment on a ticket"
+)
+async def add_comment(
+    ticket_id: int,
+    body: CommentCreate,
+    context: Annotated[Context, Depends(allowed(Action.comment_ticket))],
+    idempotency: IdempotencyDep,
+) -> JSONResponse:
+    if (replay := await idempotency.replay()) is not None:
+        return replay
+    ticket = await service.get_ticket(context.session, ticket_id)
+    comment = await service.add_comment(
+        context.session,
+        context.clock,
+        ticket,
+        actor=context.user,
+        content=body.content,
+        is_public=body.is_public,
+        author=body.author,
+    )
+    headers = {"Location": f"/api/v1/tickets/{ticket.id}/comments"}
+    response, payload = model_response(CommentOut.model_validate(comment), status_code=201, headers=headers)
+    await idempotency.remember(201, payload, headers)
+    await context.session.commit()
+    return response
+
+
+@router.get("/{ticket_id}/comments", response_model=list[CommentOut], summary="List a ticket's comments")
+async def list_comments(ticket_id: int, context: Viewing) -> list[CommentOut]:
+    ticket = await service.get_ticket(context.session, ticket_id)
+    comments = await service.list_comments(context.session, ticket)
+    return [CommentOut.model_validate(comment) for comment in comments]
+
+
+@router.get("/{ticket_id}/audit", response_model=list[AuditEventOut], summary="The ticket's audit trail")
+async def ticket_audit(
+    ticket_id: int, context: Annotated[Context, Depends(allowed(Action.view_audit))]
+) -> list[AuditEventOut]:
+    ticket = await service.get_ticket(context.session, ticket_id)
+    events = await audit_service.events_for(context.session, "ticket", ticket.id)
+    return [AuditEventOut.model_validate(event) for event in events]

@@ -1,0 +1,97 @@
+"""Request and response bodies of the ticket API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from supportdesk.core.schemas import Category, EmailAddress, RequestModel, ResponseModel, Tag
+from supportdesk.tickets.models import Channel, Priority, TicketStatus
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Tags = Annotated[list[Tag], Field(max_length=20)]
+
+
+class TicketCreate(RequestModel):
+    title: Title
+    description: Annotated[str, Field(max_length=100_000)] = ""
+    priority: Priority = Priority.medium
+    category: Category | None = None
+    tags: Tags = Field(default_factory=list)
+    customer_email: EmailAddress | None = None
+    customer_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    assigned_agent_id: int | None = None
+    channel: Channel = Channel.api
+    external_id: ExternalId | None = None
+
+
+class TicketUpdate(RequestModel):
+    title: Title | None = None
+    description: Annotated[str, Field(max_length=100_000)] | None = None
+    status: TicketStatus | None = None
+    priority: Priority | None = None
+    category: Category | None = None
+    tags: Tags | None = None
+    assigned_agent_id: int | None = None
+    external_id: ExternalId | None = None
+
+
+class TicketOut(ResponseModel):
+    id: int
+    number: int
+    title: str
+    description: str
+    status: TicketStatus
+    priority: Priority
+    category: str
+    tags: list[str]
+    customer_id: int | None
+    customer_email: str | None
+    assigned_agent_id: int | None
+    channel: Channel
+    external_id: str | None
+    escalated: bool
+    is_urgent: bool
+    created_at: datetime
+    updated_at: datetime
+    first_responded_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    version: int
+
+
+class TicketSort(StrEnum):
+    created_at = "created_at"
+    created_at_desc = "-created_at"
+    updated_at = "updated_at"
+    updated_at_desc = "-updated_at"
+    priority = "priority"
+    priority_desc = "-priority"
+    number = "number"
+    number_desc = "-number"
+
+
+class CommentAuthor(StrEnum):
+    agent = "agent"
+    customer = "customer"
+
+
+class CommentCreate(RequestModel):
+    content: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100_000)]
+    is_public: bool = True
+    author: CommentAuthor = CommentAuthor.agent
+
+
+class CommentOut(ResponseModel):
+    id: int
+    ticket_id: int
+    author_user_id: int | None
+    author_customer_id: int | None
+    author_email: str | None
+    content: str
+    is_public: bool
+    created_at: datetime

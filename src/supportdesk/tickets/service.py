@@ -1,0 +1,390 @@
+"""Ticket use cases. Services flush; the caller (request or job) commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, case, exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+from sqlalchemy.sql.elements import ColumnElement
+
+from supportdesk.core.clock import Clock
+from supportdesk.core.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+)
+from supportdesk.core.pagination import decode_cursor, encode_cursor
+from supportdesk.core.permissions import Action, Role, check_permission
+from supportdesk.people import service as people_service
+from supportdesk.people.models import Customer, User
+from supportdesk.tickets import rules
+from supportdesk.tickets.models import Channel, Comment, Priority, Ticket, TicketStatus, TicketTag
+from supportdesk.tickets.schemas import CommentAuthor, TicketSort
+from supportdesk.workspaces import service as workspace_service
+
+
+class InvalidTransition(Conflict):
+    code = "invalid-transition"
+    title = "The ticket cannot move to that status"
+
+
+class TicketClosed(Conflict):
+    code = "ticket-closed"
+    title = "A closed ticket cannot change"
+
+
+class DuplicateTicketExternalId(Conflict):
+    code = "duplicate-external-id"
+    title = "Another ticket has this external id"
+
+
+@dataclass(frozen=True, slots=True)
+class TicketFilters:
+    """What a ticket list may be narrowed by; every field is optional."""
+
+    status: Sequence[TicketStatus] = ()
+    priority: Sequence[Priority] = ()
+    assignee_id: int | None = None
+    unassigned: bool = False
+    customer_id: int | None = None
+    category: str | None = None
+    tag: str | None = None
+    urgent: bool | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    channel: Channel | None = None
+    escalated: bool | None = None
+
+
+@dataclass(slots=True)
+class TicketPage:
+    items: list[Ticket]
+    next_cursor: str | None
+
+
+def _with_tags(query: Select[Ticket]) -> Select[Ticket]:
+    return query.options(selectinload(Ticket.tag_rows))
+
+
+async def get_ticket(session: AsyncSession, ticket_id: int) -> Ticket:
+    """The ticket with ``ticket_id`` in the session's workspace, with its tags."""
+    result = await session.execute(_with_tags(select(Ticket).where(Ticket.id == ticket_id)))
+    ticket = result.scalar_one_or_none()
+    if ticket is None:
+        raise NotFound("No such ticket")
+    return ticket
+
+
+async def _check_category(session: AsyncSession, workspace_id: int, category: str) -> None:
+    workspace = await workspace_service.get_workspace(session, workspace_id)
+    if category not in workspace.categories:
+        allowed = ", ".join(workspace.categories)
+        raise InvalidInput("category", f"Unknown category; use one of: {allowed}.", reason="unknown-category")
+
+
+async def _default_category(session: AsyncSession, workspace_id: int) -> str:
+    workspace = await workspace_service.get_workspace(session, workspace_id)
+    return "general" if "general" in workspace.categories else workspace.categories[0]
+
+
+async def _check_assignee(session: AsyncSession, agent_id: int) -> User:
+    agent = await session.get(User, agent_id)
+    if agent is None or not agent.is_active:
+        raise InvalidInput("assigned_agent_id", "No active staff user has this id.", reason="unknown-agent")
+    if agent.role is Role.viewer:
+        raise InvalidInput("assigned_agent_id", "Viewers cannot be assigned tickets.", reason="not-an-agent")
+    return agent
+
+
+async def _check_external_id(session: AsyncSession, external_id: str, except_id: int | None = None) -> None:
+    query = select(Ticket.id).where(Ticket.external_id == external_id)
+    if except_id is not None:
+        query = query.where(Ticket.id != except_id)
+    if (await session.execute(query)).first() is not None:
+        raise DuplicateTicketExternalId(f"Another ticket has the external id {external_id!r}")
+
+
+async def create_ticket(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    workspace_id: int,
+    title: str,
+    description: str = "",
+    priority: Priority = Priority.medium,
+    category: str | None = None,
+    tags: Sequence[str] = (),
+    customer_email: str | None = None,
+    customer_name: str | None = None,
+    assigned_agent_id: int | None = None,
+    channel: Channel = Channel.api,
+    external_id: str | None = None,
+) -> Ticket:
+    """Open a ticket; the customer with ``customer_email`` is found or created."""
+    if category is None:
+        category = await _default_category(session, workspace_id)
+    else:
+        await _check_category(session, workspace_id, category)
+    if external_id is not None:
+        await _check_external_id(session, external_id)
+    if assigned_agent_id is not None:
+        await _check_assignee(session, assigned_agent_id)
+    customer: Customer | None = None
+    if customer_email is not None:
+        customer = await people_service.find_or_create_customer(
+            session, clock, email=customer_email, name=customer_name
+        )
+    now = clock.now()
+    ticket = Ticket(
+        workspace_id=workspace_id,
+        number=await workspace_service.next_ticket_number(session, workspace_id),
+        title=title,
+        description=description,
+        status=rules.status_after_assignment(TicketStatus.open, assigned_agent_id),
+        priority=priority,
+        category=category,
+        customer_id=customer.id if customer else None,
+        customer_email=customer.email if customer else None,
+        assigned_agent_id=assigned_agent_id,
+        channel=channel,
+        external_id=external_id,
+        escalated=False,
+        created_at=now,
+        updated_at=now,
+        tag_rows=[TicketTag(workspace_id=workspace_id, name=tag) for tag in dict.fromkeys(tags)],
+    )
+    session.add(ticket)
+    await session.flush()
+    return ticket
+
+
+def check_version(ticket: Ticket, expected_version: int | None) -> None:
+    """Refuse a change based on a stale read (If-Match)."""
+    if expected_version is not None and expected_version != ticket.version:
+        raise PreconditionFailed(
+            f"The ticket is at version {ticket.version}, not {expected_version}",
+            current_version=ticket.version,
+        )
+
+
+def _apply_status(ticket: Ticket, target: TicketStatus, now: datetime) -> None:
+    if target == ticket.status:
+        return
+    if not rules.can_transition(ticket.status, target):
+        raise InvalidTransition(
+            f"A ticket cannot go from {ticket.status.value} to {target.value}",
+            current_status=ticket.status.value,
+            allowed=sorted(status.value for status in rules.TRANSITIONS[ticket.status]),
+        )
+    if target in rules.NEEDS_ASSIGNEE and ticket.assigned_agent_id is None:
+        raise InvalidInput(
+            "status", f"Assign the ticket before moving it to {target.value}.", reason="needs-assignee"
+        )
+    if ticket.status is TicketStatus.resolved:
+        ticket.resolved_at = None
+    if target is TicketStatus.resolved:
+        ticket.resolved_at = now
+    if target is TicketStatus.closed:
+        ticket.closed_at = now
+    ticket.status = target
+
+
+async def update_ticket(
+    session: AsyncSession,
+    clock: Clock,
+    ticket: Ticket,
+    changes: dict[str, Any],
+    *,
+    actor: User,
+    expected_version: int | None = None,
+) -> Ticket:
+    """Apply a partial update. Only fields present in ``changes`` are touched."""
+    check_version(ticket, expected_version)
+    if ticket.status is TicketStatus.closed:
+        raise TicketClosed()
+    now = clock.now()
+    if "category" in changes and changes["category"] is not None:
+        await _check_category(session, ticket.workspace_id, changes["category"])
+    if "external_id" in changes and changes["external_id"] is not None:
+        await _check_external_id(session, changes["external_id"], except_id=ticket.id)
+    if "assigned_agent_id" in changes and changes["assigned_agent_id"] != ticket.assigned_agent_id:
+        if not check_permission(actor.role, Action.reassign_ticket):
+            raise PermissionDenied("Your role may not reassign tickets")
+        new_agent = changes["assigned_agent_id"]
+        if new_agent is not None:
+            await _check_assignee(session, new_agent)
+        ticket.assigned_agent_id = new_agent
+        if "status" not in changes:
+            ticket.status = rules.status_after_assignment(ticket.status, new_agent)
+    for name in ("title", "description", "priority", "category", "external_id"):
+        if name in changes:
+            value = changes[name]
+            if value is None and name in {"title", "description", "priority", "category"}:
+                raise InvalidInput(name, f"{name} cannot be null.", reason="null")
+            setattr(ticket, name, value)
+    if "tags" in changes:
+        wanted = list(dict.fromkeys(changes["tags"] or []))
+        ticket.tag_rows = [
+            next((row for row in ticket.tag_rows if row.name == tag), None)
+            or TicketTag(workspace_id=ticket.workspace_id, name=tag)
+            for tag in wanted
+        ]
+    if "status" in changes:
+        if changes["status"] is None:
+            raise InvalidInput("status", "status cannot be null.", reason="null")
+        _apply_status(ticket, changes["status"], now)
+    if session.sync_session.is_modified(ticket) or "tags" in changes:
+        ticket.updated_at = now
+    await session.flush()
+    return ticket
+
+
+async def delete_ticket(session: AsyncSession, ticket: Ticket) -> None:
+    """Delete a ticket with its comments and tags."""
+    await session.delete(ticket)
+    await session.flush()
+
+
+_SORT_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "created_at": Ticket.created_at,  # type: ignore[dict-item]
+    "updated_at": Ticket.updated_at,  # type: ignore[dict-item]
+    "number": Ticket.number,  # type: ignore[dict-item]
+    "priority": case(
+        {priority.value: rank for priority, rank in rules.PRIORITY_RANK.items()}, value=Ticket.priority
+    ),
+}
+
+
+def _sort_value(ticket: Ticket, key: str) -> Any:
+    if key == "priority":
+        return rules.PRIORITY_RANK[ticket.priority]
+    return getattr(ticket, key)
+
+
+def _filtered(query: Select[Ticket], filters: TicketFilters) -> Select[Ticket]:
+    if filters.status:
+        query = query.where(Ticket.status.in_(list(filters.status)))
+    if filters.priority:
+        query = query.where(Ticket.priority.in_(list(filters.priority)))
+    if filters.unassigned:
+        query = query.where(Ticket.assigned_agent_id.is_(None))
+    elif filters.assignee_id is not None:
+        query = query.where(Ticket.assigned_agent_id == filters.assignee_id)
+    if filters.customer_id is not None:
+        query = query.where(Ticket.customer_id == filters.customer_id)
+    if filters.category is not None:
+        query = query.where(Ticket.category == filters.category)
+    if filters.tag is not None:
+        query = query.where(exists().where(TicketTag.ticket_id == Ticket.id, TicketTag.name == filters.tag))
+    if filters.channel is not None:
+        query = query.where(Ticket.channel == filters.channel)
+    if filters.escalated is not None:
+        query = query.where(Ticket.escalated.is_(filters.escalated))
+    if filters.created_after is not None:
+        query = query.where(Ticket.created_at >= filters.created_after)
+    if filters.created_before is not None:
+        query = query.where(Ticket.created_at < filters.created_before)
+    if filters.urgent is not None:
+        urgent = (
+            (Ticket.status == TicketStatus.open)
+            & Ticket.assigned_agent_id.is_(None)
+            & Ticket.priority.in_(list(rules.URGENT_PRIORITIES))
+        )
+        query = query.where(urgent if filters.urgent else ~urgent)
+    return query
+
+
+async def list_tickets(
+    session: AsyncSession,
+    *,
+    filters: TicketFilters,
+    sort: TicketSort = TicketSort.created_at_desc,
+    limit: int,
+    cursor: str | None = None,
+) -> TicketPage:
+    """A page of tickets matching ``filters`` in ``sort`` order, with the next page's cursor."""
+    descending = sort.value.startswith("-")
+    key = sort.value.lstrip("-")
+    column = _SORT_COLUMNS[key]
+    query = _filtered(_with_tags(select(Ticket)), filters)
+    if cursor is not None:
+        value, row_id = decode_cursor(cursor, sort.value)
+        if descending:
+            query = query.where((column < value) | ((column == value) & (Ticket.id < row_id)))
+        else:
+            query = query.where((column > value) | ((column == value) & (Ticket.id > row_id)))
+    order = (column.desc(), Ticket.id.desc()) if descending else (column.asc(), Ticket.id.asc())
+    rows = list((await session.execute(query.order_by(*order).limit(limit + 1))).scalars())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(sort.value, _sort_value(last, key), last.id)
+    return TicketPage(items=rows, next_cursor=next_cursor)
+
+
+async def add_comment(
+    session: AsyncSession,
+    clock: Clock,
+    ticket: Ticket,
+    *,
+    actor: User,
+    content: str,
+    is_public: bool = True,
+    author: CommentAuthor = CommentAuthor.agent,
+) -> Comment:
+    """Add a comment. An agent's first public reply marks the first response; a customer's reply
+    reopens a resolved ticket."""
+    if ticket.status is TicketStatus.closed:
+        raise TicketClosed("A closed ticket takes no more comments")
+    now = clock.now()
+    if author is CommentAuthor.customer:
+        if ticket.customer_id is None:
+            raise InvalidInput("author", "This ticket has no customer.", reason="no-customer")
+        comment = Comment(
+            workspace_id=ticket.workspace_id,
+            ticket_id=ticket.id,
+            author_customer_id=ticket.customer_id,
+            author_email=ticket.customer_email,
+            content=content,
+            is_public=True,
+            created_at=now,
+        )
+        new_status = rules.status_after_customer_reply(ticket.status, ticket.assigned_agent_id)
+        if new_status is not ticket.status:
+            if ticket.status is TicketStatus.resolved:
+                ticket.resolved_at = None
+            ticket.status = new_status
+    else:
+        comment = Comment(
+            workspace_id=ticket.workspace_id,
+            ticket_id=ticket.id,
+            author_user_id=actor.id,
+            author_email=actor.email,
+            content=content,
+            is_public=is_public,
+            created_at=now,
+        )
+        if is_public and ticket.first_responded_at is None:
+            ticket.first_responded_at = now
+    ticket.updated_at = now
+    session.add(comment)
+    await session.flush()
+    return comment
+
+
+async def list_comments(
+    session: AsyncSession, ticket: Ticket, *, include_internal: bool = True
+) -> list[Comment]:
+    """The ticket's comments, oldest first."""
+    query = select(Comment).where(Comment.ticket_id == ticket.id).order_by(Comment.created_at, Comment.id)
+    if not include_internal:
+        query = query.where(Comment.is_public.is_(True))
+    return list((await session.execute(query)).scalars())

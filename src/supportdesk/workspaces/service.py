@@ -1,0 +1,69 @@
+"""Workspaces: creation, settings, and the per-workspace ticket counter."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from supportdesk.core.clock import Clock
+from supportdesk.core.errors import Conflict, InvalidInput, NotFound
+from supportdesk.workspaces.models import DEFAULT_CATEGORIES, Workspace
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class WorkspaceExists(Conflict):
+    code = "workspace-exists"
+    title = "A workspace with this slug exists already"
+
+
+async def create_workspace(session: AsyncSession, clock: Clock, *, slug: str, name: str) -> Workspace:
+    """Create a workspace with the default categories."""
+    if not _SLUG.match(slug):
+        raise InvalidInput("slug", "Use lower-case letters, digits and hyphens.", reason="invalid-slug")
+    if await get_workspace_by_slug(session, slug) is not None:
+        raise WorkspaceExists(f"The workspace {slug!r} exists already")
+    workspace = Workspace(
+        slug=slug, name=name, categories=list(DEFAULT_CATEGORIES), ticket_counter=0, created_at=clock.now()
+    )
+    session.add(workspace)
+    await session.flush()
+    return workspace
+
+
+async def get_workspace(session: AsyncSession, workspace_id: int) -> Workspace:
+    """The workspace with ``workspace_id``."""
+    workspace = await session.get(Workspace, workspace_id)
+    if workspace is None:
+        raise NotFound("No such workspace")
+    return workspace
+
+
+async def get_workspace_by_slug(session: AsyncSession, slug: str) -> Workspace | None:
+    """The workspace with ``slug``, if any."""
+    result = await session.execute(select(Workspace).where(Workspace.slug == slug))
+    return result.scalar_one_or_none()
+
+
+async def set_categories(session: AsyncSession, workspace: Workspace, categories: list[str]) -> Workspace:
+    """Replace the workspace's ticket categories (order kept, duplicates dropped)."""
+    unique = list(dict.fromkeys(categories))
+    if not unique:
+        raise InvalidInput("categories", "A workspace needs at least one category.", reason="empty")
+    workspace.categories = unique
+    await session.flush()
+    return workspace
+
+
+async def next_ticket_number(session: AsyncSession, workspace_id: int) -> int:
+    """Reserve the workspace's next ticket number; the row lock makes numbers unique under concurrency."""
+    result = await session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id)
+        .values(ticket_counter=Workspace.ticket_counter + 1)
+        .returning(Workspace.ticket_counter),
+        execution_options={"synchronize_session": False},
+    )
+    return int(result.scalar_one())
