@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, NoReturn, TypeVar
@@ -11,7 +12,7 @@ import typer
 from rich.console import Console
 
 from supportdesk import __version__
-from supportdesk.config import Settings, SettingsError, load_settings
+from supportdesk.config import Settings, SettingsError, get_settings, load_settings
 from supportdesk.core.clock import SystemClock
 from supportdesk.core.emails import validate_email_detailed
 from supportdesk.core.errors import SupportdeskError
@@ -102,6 +103,8 @@ def serve(
     if settings.migrate_at_startup and workers > 1:
         # Migrate once here rather than racing in every worker's start-up.
         asyncio.run(_upgrade(settings))
+        os.environ["SUPPORTDESK_AUTO_MIGRATE"] = "false"
+        get_settings.cache_clear()
     uvicorn.run(
         "supportdesk.asgi:app",
         host=host or settings.host,

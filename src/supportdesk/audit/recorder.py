@@ -80,7 +80,7 @@ def _column_changes(instance: Base, action: AuditAction) -> dict[str, list[Any]]
 def _record_audit_events(session: Session, _flush_context: UOWTransaction) -> None:
     actor: Actor = session.info.get(ACTOR_KEY, SYSTEM)
     clock: Clock = session.info.get(CLOCK_KEY) or SystemClock()
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[bool, dict[str, Any]]] = []
     batches = (
         (AuditAction.created, session.new),
         (AuditAction.updated, session.dirty),
@@ -93,18 +93,25 @@ def _record_audit_events(session: Session, _flush_context: UOWTransaction) -> No
             changes = _column_changes(instance, action)
             if action is AuditAction.updated and not changes:
                 continue
-            state = inspect(instance)
+            model = type(instance)
+            changes = {model.__audit_labels__.get(key, key): value for key, value in changes.items()}
+            workspace_id, object_type, object_id = instance.audit_subject()
             rows.append(
-                {
-                    "workspace_id": state.attrs["workspace_id"].loaded_value,
-                    "actor_type": actor.type,
-                    "actor_id": actor.id,
-                    "action": action,
-                    "object_type": str(type(instance).__tablename__),
-                    "object_id": state.attrs["id"].loaded_value,
-                    "changes": changes,
-                    "created_at": clock.now(),
-                }
+                (
+                    model.__audit_is_child__,
+                    {
+                        "workspace_id": workspace_id,
+                        "actor_type": actor.type,
+                        "actor_id": actor.id,
+                        "action": AuditAction.updated if model.__audit_is_child__ else action,
+                        "object_type": object_type,
+                        "object_id": object_id,
+                        "changes": changes,
+                        "created_at": clock.now(),
+                    },
+                )
             )
     if rows:
-        session.connection().execute(insert(AuditEvent), rows)
+        # Parents first, so a trail reads "created" before the changes filed under it.
+        rows.sort(key=lambda item: item[0])
+        session.connection().execute(insert(AuditEvent), [row for _, row in rows])

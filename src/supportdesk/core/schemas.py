@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from supportdesk.core.emails import validate_email_detailed
@@ -34,15 +34,19 @@ def _checked_email(value: str) -> str:
 EmailAddress = Annotated[str, AfterValidator(_checked_email)]
 """An e-mail address checked by the one validator; the error type is its reason code."""
 
+
+def _lowered(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+# Lower-cased before the pattern is checked, so "Billing" is accepted as "billing".
 Tag = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, to_lower=True, min_length=1, max_length=64, pattern=r"^[\w][\w.:-]*$"
-    ),
+    BeforeValidator(_lowered),
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[\w][\w.:-]*$"),
 ]
 Category = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, to_lower=True, min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$"
-    ),
+    BeforeValidator(_lowered),
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$"),
 ]

@@ -53,6 +53,17 @@ class Base(DeclarativeBase):
     __audit_exclude__: ClassVar[frozenset[str]] = frozenset({"updated_at", "version"})
     # Whether changes to rows of this model are recorded as audit events.
     __audited__: ClassVar[bool] = False
+    # Names audit events use for columns, where the column's own name would mislead.
+    __audit_labels__: ClassVar[dict[str, str]] = {}
+    # Rows that are part of a parent: adding or removing one is an update of the parent.
+    __audit_is_child__: ClassVar[bool] = False
+
+    def audit_subject(self) -> tuple[int, str, int]:
+        """(workspace id, object type, object id) an audit event about this row is filed under.
+
+        Child rows without an identity of their own (a ticket's tags) file their changes under the parent.
+        """
+        return int(getattr(self, "workspace_id")), str(self.__tablename__), int(getattr(self, "id"))  # noqa: B009
 
 
 class WorkspaceScoped:

@@ -35,6 +35,12 @@ def _upgrade_on(connection: Connection, revision: str) -> None:
     command.upgrade(config, revision)
 
 
+def _downgrade_on(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)
+
+
 def _current_on(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
@@ -43,6 +49,12 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Migrate the database behind ``engine`` to ``revision``."""
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade_on, revision)
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Undo migrations down to ``revision`` (``base`` removes every table)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_downgrade_on, revision)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

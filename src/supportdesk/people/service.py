@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
@@ -205,7 +206,15 @@ async def find_or_create_customer(
     customer = await find_customer_by_email(session, email)
     if customer is not None:
         return customer
-    return await create_customer(session, clock, email=email, name=name)
+    try:
+        # A savepoint, so losing a race with a concurrent first contact costs this statement only.
+        async with session.begin_nested():
+            return await create_customer(session, clock, email=email, name=name)
+    except IntegrityError:
+        winner = await find_customer_by_email(session, email)
+        if winner is None:
+            raise
+        return winner
 
 
 async def update_customer(

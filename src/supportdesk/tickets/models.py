@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -52,6 +53,7 @@ class Ticket(WorkspaceScoped, Base):
         UniqueConstraint("workspace_id", "number"),
         UniqueConstraint("workspace_id", "external_id"),
         Index("ix_ticket_workspace_created", "workspace_id", "created_at", "id"),
+        Index("ix_ticket_workspace_updated", "workspace_id", "updated_at", "id"),
         Index("ix_ticket_workspace_status", "workspace_id", "status"),
         Index("ix_ticket_workspace_assignee", "workspace_id", "assigned_agent_id"),
         Index("ix_ticket_workspace_customer", "workspace_id", "customer_id"),
@@ -103,7 +105,7 @@ class Ticket(WorkspaceScoped, Base):
     @property
     def tags(self) -> list[str]:
         """The ticket's tags, sorted."""
-        return [row.name for row in self.tag_rows]
+        return sorted(row.name for row in self.tag_rows)
 
     def is_urgent(self) -> bool:
         """Open, unassigned and high or critical: see :func:`supportdesk.tickets.rules.is_urgent`."""
@@ -117,11 +119,19 @@ class TicketTag(WorkspaceScoped, Base):
 
     __tablename__ = "ticket_tag"
     __table_args__ = (Index("ix_ticket_tag_workspace_name", "workspace_id", "name"),)
+    __audited__ = True
+    __audit_exclude__: ClassVar[frozenset[str]] = frozenset({"ticket_id", "workspace_id"})
+    __audit_labels__: ClassVar[dict[str, str]] = {"name": "tag"}
+    __audit_is_child__ = True
 
     ticket_id: Mapped[int] = mapped_column(
         BigIntId, ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True
     )
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    def audit_subject(self) -> tuple[int, str, int]:
+        """Tag changes belong to the ticket's audit trail."""
+        return self.workspace_id, "ticket", self.ticket_id
 
 
 class Comment(WorkspaceScoped, Base):

@@ -187,8 +187,8 @@ def _apply_status(ticket: Ticket, target: TicketStatus, now: datetime) -> None:
         raise InvalidInput(
             "status", f"Assign the ticket before moving it to {target.value}.", reason="needs-assignee"
         )
-    if ticket.status is TicketStatus.resolved:
-        ticket.resolved_at = None
+    if ticket.status is TicketStatus.resolved and target is not TicketStatus.closed:
+        ticket.resolved_at = None  # reopened
     if target is TicketStatus.resolved:
         ticket.resolved_at = now
     if target is TicketStatus.closed:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -23,6 +23,13 @@ class Workspace(Base):
     categories: Mapped[list[str]] = mapped_column(JSONType, default=lambda: list(DEFAULT_CATEGORIES))
     ticket_counter: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
+
+    __audited__ = True
+    __audit_exclude__: ClassVar[frozenset[str]] = frozenset({"ticket_counter"})
+
+    def audit_subject(self) -> tuple[int, str, int]:
+        """A workspace's events are filed in the workspace itself."""
+        return self.id, "workspace", self.id
 
     def settings_summary(self) -> dict[str, Any]:
         """The workspace's configurable settings, as shown by the API."""

@@ -1,0 +1,64 @@
+"""Concurrent writers: twenty at once on the default SQLite file (and on PostgreSQL) all succeed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from supportdesk.app import create_app
+from supportdesk.audit.recorder import SYSTEM, act_as
+from supportdesk.auth import service as auth_service
+from supportdesk.core.clock import FrozenClock
+from supportdesk.core.permissions import Role
+from supportdesk.db import migrate
+from supportdesk.db.engine import create_engine
+from supportdesk.db.session import Database
+from supportdesk.people import service as people_service
+from supportdesk.tickets.models import Ticket
+from supportdesk.workspaces import service as workspace_service
+from tests.fixtures.database import EngineRegistry, make_settings
+
+WRITERS = 20
+
+
+@pytest.fixture
+async def real_database(engine_registry: EngineRegistry, db_backend: str) -> AsyncIterator[Database]:
+    """A database with real, separately committing connections (no test transaction around them)."""
+    url = await engine_registry.url_for(db_backend, purpose="concurrency")
+    database = Database(create_engine(make_settings(url, database_pool_size=5), url=url))
+    await migrate.upgrade(database.engine)
+    yield database
+    await database.dispose()
+
+
+async def test_twenty_concurrent_api_writers_all_succeed(real_database: Database, clock: FrozenClock) -> None:
+    settings = make_settings(real_database.engine.url.render_as_string(hide_password=False))
+    async with real_database.unit_of_work() as session:
+        act_as(session.sync_session, SYSTEM, clock)
+        workspace = await workspace_service.create_workspace(session, clock, slug="busy", name="Busy")
+        agent = await people_service.create_user(
+            session, clock, workspace_id=workspace.id, email="a@busy.example.com", name="A", role=Role.agent
+        )
+        token = await auth_service.create_personal_token(session, settings, clock, user=agent, name="load")
+    app = create_app(settings, database=real_database, clock=clock)
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {token.secret}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as client:
+        responses = await asyncio.gather(
+            *(
+                client.post(
+                    "/api/v1/tickets", json={"title": f"Rush {n}", "customer_email": "same@example.com"}
+                )
+                for n in range(WRITERS)
+            )
+        )
+    assert [response.status_code for response in responses] == [201] * WRITERS, [
+        response.text for response in responses if response.status_code != 201
+    ]
+    async with real_database.unit_of_work(readonly=True) as session:
+        numbers = sorted((await session.execute(select(Ticket.number))).scalars())
+    assert numbers == list(range(1, WRITERS + 1))

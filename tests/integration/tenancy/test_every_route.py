@@ -1,0 +1,148 @@
+"""Tenancy: every route in the OpenAPI schema, called with another workspace's ids, answers 404.
+
+The table of sample bodies must cover every route with a path parameter, so a new endpoint cannot be
+added without being walked here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from supportdesk.auth import service as auth_service
+from supportdesk.config import Settings
+from supportdesk.core.clock import FrozenClock
+from supportdesk.core.permissions import Role
+from supportdesk.db.session import Database
+from supportdesk.workspaces.models import Workspace
+from tests.factories.people import CustomerFactory, UserFactory
+from tests.factories.tickets import CommentFactory, TicketFactory
+from tests.fixtures.app import ApiClient
+
+# A body that passes validation for each (method, route), so the request reaches the tenancy check.
+SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any] | None] = {
+    ("GET", "/api/v1/tickets/{ticket_id}"): None,
+    ("PATCH", "/api/v1/tickets/{ticket_id}"): {"title": "Taken over"},
+    ("DELETE", "/api/v1/tickets/{ticket_id}"): None,
+    ("GET", "/api/v1/tickets/{ticket_id}/comments"): None,
+    ("POST", "/api/v1/tickets/{ticket_id}/comments"): {"content": "Hello from elsewhere"},
+    ("GET", "/api/v1/tickets/{ticket_id}/audit"): None,
+    ("GET", "/api/v1/customers/{customer_id}"): None,
+    ("PATCH", "/api/v1/customers/{customer_id}"): {"name": "Renamed"},
+    ("GET", "/api/v1/admin/users/{user_id}"): None,
+    ("PATCH", "/api/v1/admin/users/{user_id}"): {"name": "Renamed"},
+    ("POST", "/api/v1/admin/users/{user_id}/deactivate"): None,
+    ("DELETE", "/api/v1/me/tokens/{token_id}"): None,
+}
+
+
+def routes_with_ids(app: FastAPI) -> set[tuple[str, str]]:
+    """Every (method, path) of the OpenAPI schema whose path names an object by id."""
+    return {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        if "{" in path
+        for method in operations
+    }
+
+
+def test_every_route_with_an_id_is_walked(app: FastAPI) -> None:
+    assert routes_with_ids(app) == set(SAMPLE_BODIES)
+
+
+@pytest.fixture
+async def foreign_ids(
+    other_workspace: Workspace,
+    ticket_factory: TicketFactory,
+    customer_factory: CustomerFactory,
+    user_factory: UserFactory,
+    comment_factory: CommentFactory,
+    database: Database,
+    settings: Settings,
+    clock: FrozenClock,
+) -> dict[str, int]:
+    """Objects of another workspace, by path parameter name."""
+    stranger = await user_factory(role=Role.agent, workspace=other_workspace)
+    customer = await customer_factory(workspace=other_workspace)
+    ticket = await ticket_factory(workspace=other_workspace, customer=customer)
+    await comment_factory(ticket, author=stranger)
+    async with database.unit_of_work() as session:
+        token = await auth_service.create_personal_token(
+            session, settings, clock, user=stranger, name="theirs"
+        )
+    return {
+        "ticket_id": ticket.id,
+        "customer_id": customer.id,
+        "user_id": stranger.id,
+        "token_id": token.record.id,
+    }
+
+
+@pytest.mark.parametrize(("method", "route"), sorted(SAMPLE_BODIES), ids=lambda value: str(value))
+async def test_another_workspaces_ids_are_not_found(
+    admin_client: ApiClient, foreign_ids: dict[str, int], method: str, route: str
+) -> None:
+    url = route.format(**foreign_ids)
+    response = await admin_client.request(method, url, json=SAMPLE_BODIES[(method, route)])
+    assert response.status_code == 404, response.text
+    assert response.json()["code"] == "not-found"
+
+
+async def test_the_foreign_objects_are_untouched(
+    admin_client: ApiClient, other_admin_client: ApiClient, foreign_ids: dict[str, int]
+) -> None:
+    for (method, route), body in SAMPLE_BODIES.items():
+        await admin_client.request(method, route.format(**foreign_ids), json=body)
+    ticket = await other_admin_client.get(f"/api/v1/tickets/{foreign_ids['ticket_id']}")
+    assert ticket.status_code == 200
+    assert ticket.json()["title"] != "Taken over"
+    comments = await other_admin_client.get(f"/api/v1/tickets/{foreign_ids['ticket_id']}/comments")
+    assert len(comments.json()) == 1
+    user = await other_admin_client.get(f"/api/v1/admin/users/{foreign_ids['user_id']}")
+    assert user.json()["is_active"] is True
+    assert user.json()["name"] != "Renamed"
+
+
+@pytest.mark.parametrize(
+    ("url", "id_key"),
+    [
+        pytest.param("/api/v1/tickets", "ticket_id", id="tickets"),
+        pytest.param("/api/v1/customers", "customer_id", id="customers"),
+    ],
+)
+async def test_lists_show_only_the_own_workspace(
+    admin_client: ApiClient, foreign_ids: dict[str, int], url: str, id_key: str
+) -> None:
+    body = (await admin_client.get(url)).json()
+    assert foreign_ids[id_key] not in [item["id"] for item in body["items"]]
+
+
+async def test_staff_lists_show_only_the_own_workspace(
+    admin_client: ApiClient, foreign_ids: dict[str, int]
+) -> None:
+    users = (await admin_client.get("/api/v1/admin/users")).json()
+    assert foreign_ids["user_id"] not in [user["id"] for user in users]
+    assert admin_client.user is not None
+    assert admin_client.user.id in [user["id"] for user in users]
+
+
+async def test_filters_cannot_reach_into_another_workspace(
+    admin_client: ApiClient, foreign_ids: dict[str, int]
+) -> None:
+    body = (
+        await admin_client.get("/api/v1/tickets", params={"customer_id": foreign_ids["customer_id"]})
+    ).json()
+    assert body["items"] == []
+
+
+async def test_tickets_cannot_be_assigned_to_another_workspaces_agent(
+    admin_client: ApiClient, foreign_ids: dict[str, int], ticket_factory: TicketFactory
+) -> None:
+    ticket = await ticket_factory()
+    response = await admin_client.patch(
+        f"/api/v1/tickets/{ticket.id}", json={"assigned_agent_id": foreign_ids["user_id"]}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "assigned_agent_id"

@@ -1,0 +1,178 @@
+"""Listing tickets: filters, sorting and cursor pagination."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from supportdesk.core.clock import FrozenClock
+from supportdesk.core.permissions import Role
+from supportdesk.people.models import Customer
+from supportdesk.tickets.models import Channel, Priority, Ticket, TicketStatus
+from tests.factories.people import CustomerFactory, UserFactory
+from tests.factories.tickets import TicketFactory
+from tests.fixtures.app import ApiClient
+
+
+async def _numbers(client: ApiClient, params: dict[str, Any] | list[tuple[str, Any]]) -> list[int]:
+    response = await client.get("/api/v1/tickets", params=params)
+    assert response.status_code == 200, response.text
+    return [item["number"] for item in response.json()["items"]]
+
+
+async def _walk(client: ApiClient, params: dict[str, Any]) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(100):
+        page = (
+            await client.get("/api/v1/tickets", params={**params, **({"cursor": cursor} if cursor else {})})
+        ).json()
+        seen.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return seen
+    raise AssertionError("pagination did not end")
+
+
+@pytest.fixture
+async def varied_tickets(
+    ticket_factory: TicketFactory,
+    user_factory: UserFactory,
+    customer_factory: CustomerFactory,
+    clock: FrozenClock,
+) -> dict[str, Any]:
+    agent = await user_factory(role=Role.agent)
+    customer = await customer_factory()
+    start = clock.now() - timedelta(days=10)
+    specs: list[dict[str, Any]] = [
+        {"priority": Priority.critical, "tags": ["vip"], "category": "billing"},
+        {"priority": Priority.high, "assignee": agent, "status": TicketStatus.in_progress},
+        {"priority": Priority.low, "customer": customer, "channel": Channel.email},
+        {"priority": Priority.medium, "customer": customer, "tags": ["vip", "mobile"], "escalated": True},
+        {"priority": Priority.high, "status": TicketStatus.resolved, "category": "technical"},
+        {"priority": Priority.critical, "assignee": agent, "status": TicketStatus.assigned},
+    ]
+    tickets: list[Ticket] = []
+    for offset, spec in enumerate(specs):
+        tickets.append(await ticket_factory(created_at=start + timedelta(days=offset), **spec))
+    return {"tickets": tickets, "agent": agent, "customer": customer, "start": start}
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        pytest.param({"status": "open"}, [1, 3, 4], id="by-status"),
+        pytest.param([("status", "open"), ("status", "resolved")], [1, 3, 4, 5], id="by-several-statuses"),
+        pytest.param({"priority": "critical"}, [1, 6], id="by-priority"),
+        pytest.param({"assignee": "none"}, [1, 3, 4, 5], id="unassigned"),
+        pytest.param({"category": "billing"}, [1], id="by-category"),
+        pytest.param({"tag": "vip"}, [1, 4], id="by-tag"),
+        pytest.param({"tag": "MOBILE"}, [4], id="by-tag-any-case"),
+        pytest.param({"urgent": "true"}, [1], id="urgent-only"),
+        pytest.param({"urgent": "false"}, [2, 3, 4, 5, 6], id="not-urgent"),
+        pytest.param({"channel": "email"}, [3], id="by-channel"),
+        pytest.param({"escalated": "true"}, [4], id="escalated"),
+        pytest.param({"status": "closed"}, [], id="nothing-matches"),
+    ],
+)
+async def test_filters(
+    agent_client: ApiClient, varied_tickets: dict[str, Any], params: Any, expected: list[int]
+) -> None:
+    assert sorted(await _numbers(agent_client, params)) == expected
+
+
+async def test_filter_by_assignee_and_me(client_factory: Any, varied_tickets: dict[str, Any]) -> None:
+    agent = varied_tickets["agent"]
+    client = await client_factory(agent)
+    assert sorted(await _numbers(client, {"assignee": str(agent.id)})) == [2, 6]
+    assert sorted(await _numbers(client, {"assignee": "me"})) == [2, 6]
+
+
+async def test_filter_by_customer(agent_client: ApiClient, varied_tickets: dict[str, Any]) -> None:
+    customer: Customer = varied_tickets["customer"]
+    assert sorted(await _numbers(agent_client, {"customer_id": customer.id})) == [3, 4]
+
+
+async def test_filter_by_created_range(agent_client: ApiClient, varied_tickets: dict[str, Any]) -> None:
+    start = varied_tickets["start"]
+    params = {
+        "created_after": (start + timedelta(days=1)).isoformat(),
+        "created_before": (start + timedelta(days=3)).isoformat(),
+    }
+    assert sorted(await _numbers(agent_client, params)) == [2, 3]
+
+
+async def test_a_created_range_needs_a_time_zone(agent_client: ApiClient) -> None:
+    response = await agent_client.get("/api/v1/tickets", params={"created_after": "2026-01-01T00:00:00"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "created_after"
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        pytest.param({"assignee": "bob"}, "assignee", id="assignee-not-an-id"),
+        pytest.param({"status": "sleeping"}, "status", id="unknown-status"),
+        pytest.param({"sort": "title"}, "sort", id="unknown-sort"),
+        pytest.param({"limit": 0}, "limit", id="zero-limit"),
+        pytest.param({"cursor": "not-a-cursor"}, "cursor", id="garbage-cursor"),
+    ],
+)
+async def test_bad_list_parameters_name_the_parameter(
+    agent_client: ApiClient, params: dict[str, Any], field: str
+) -> None:
+    response = await agent_client.get("/api/v1/tickets", params=params)
+    assert response.status_code == 422
+    # A repeated parameter is named with the position of the bad value, e.g. "status.0".
+    assert response.json()["errors"][0]["field"].split(".")[0] == field
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        pytest.param("-created_at", [6, 5, 4, 3, 2, 1], id="newest-first"),
+        pytest.param("created_at", [1, 2, 3, 4, 5, 6], id="oldest-first"),
+        pytest.param("-number", [6, 5, 4, 3, 2, 1], id="highest-number-first"),
+        pytest.param("number", [1, 2, 3, 4, 5, 6], id="lowest-number-first"),
+        pytest.param("-priority", [6, 1, 5, 2, 4, 3], id="most-urgent-first-newest-first-within"),
+        pytest.param("priority", [3, 4, 2, 5, 1, 6], id="least-urgent-first"),
+    ],
+)
+async def test_sorting_and_paging_agree(
+    agent_client: ApiClient, varied_tickets: dict[str, Any], sort: str, expected: list[int]
+) -> None:
+    whole = await _numbers(agent_client, {"sort": sort})
+    paged = [item["number"] for item in await _walk(agent_client, {"sort": sort, "limit": 2})]
+    assert whole == expected
+    assert paged == expected
+
+
+async def test_pages_cover_everything_once(agent_client: ApiClient, ticket_factory: TicketFactory) -> None:
+    # Same creation instant for all: the id tie-breaker must keep pages apart.
+    for _ in range(7):
+        await ticket_factory()
+    items = await _walk(agent_client, {"limit": 3})
+    numbers = [item["number"] for item in items]
+    assert sorted(numbers) == list(range(1, 8))
+    assert len(set(numbers)) == 7
+
+
+async def test_the_page_size_is_bounded(agent_client: ApiClient, ticket_factory: TicketFactory) -> None:
+    response = await agent_client.get("/api/v1/tickets", params={"limit": 10_000})
+    assert response.status_code == 200
+    assert response.json()["limit"] == 100
+
+
+async def test_a_cursor_from_another_sort_is_refused(
+    agent_client: ApiClient, ticket_factory: TicketFactory
+) -> None:
+    for _ in range(3):
+        await ticket_factory()
+    page = (await agent_client.get("/api/v1/tickets", params={"limit": 1, "sort": "number"})).json()
+    response = await agent_client.get(
+        "/api/v1/tickets", params={"cursor": page["next_cursor"], "sort": "-created_at"}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["type"] == "invalid-cursor"

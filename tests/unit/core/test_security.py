@@ -1,0 +1,115 @@
+"""Passwords are stored as argon2id hashes; bearer tokens are random and stored as a keyed hash."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from supportdesk.core.security import (
+    TOKEN_PREFIX,
+    hash_password,
+    hash_token,
+    new_token,
+    token_display_prefix,
+    verify_password,
+)
+
+PASSWORD = "correct horse battery staple"
+SECRET_KEY = "a-server-secret-key-of-decent-length-0001"
+OTHER_SECRET_KEY = "a-server-secret-key-of-decent-length-0002"
+
+
+@pytest.fixture(scope="module")
+def stored_hash() -> str:
+    """One hash for the module: argon2id is slow on purpose, so it is computed once."""
+    return hash_password(PASSWORD)
+
+
+class TestPasswords:
+    def test_the_hash_is_argon2id(self, stored_hash: str) -> None:
+        assert stored_hash.startswith("$argon2id$")
+
+    def test_the_hash_does_not_contain_the_password(self, stored_hash: str) -> None:
+        assert PASSWORD not in stored_hash
+
+    def test_the_right_password_verifies(self, stored_hash: str) -> None:
+        assert verify_password(stored_hash, PASSWORD) is True
+
+    @pytest.mark.parametrize(
+        "attempt",
+        [
+            pytest.param("correct horse battery stapler", id="one-letter-more"),
+            pytest.param("Correct horse battery staple", id="different-case"),
+            pytest.param(" correct horse battery staple", id="leading-space"),
+            pytest.param("", id="empty-password"),
+        ],
+    )
+    def test_a_wrong_password_does_not_verify(self, stored_hash: str, attempt: str) -> None:
+        assert verify_password(stored_hash, attempt) is False
+
+    def test_the_same_password_hashes_differently_each_time(self, stored_hash: str) -> None:
+        again = hash_password(PASSWORD)
+        assert again != stored_hash
+        assert verify_password(again, PASSWORD) is True
+
+    def test_non_ascii_passwords_round_trip(self) -> None:
+        stored = hash_password("pässwörd-密码")
+        assert verify_password(stored, "pässwörd-密码") is True
+        assert verify_password(stored, "passwort-密码") is False
+
+    @pytest.mark.parametrize(
+        "broken_hash",
+        [
+            pytest.param(None, id="user-without-password"),
+            pytest.param("", id="empty-hash"),
+            pytest.param("correct horse battery staple", id="plain-text-password-in-the-column"),
+            pytest.param("$argon2id$v=19$m=65536,t=3,p=4$garbage", id="argon2id-prefix-with-garbage"),
+            pytest.param("$2b$12$" + "a" * 53, id="bcrypt-style-hash"),
+        ],
+    )
+    def test_a_missing_or_malformed_hash_never_verifies(self, broken_hash: str | None) -> None:
+        assert verify_password(broken_hash, PASSWORD) is False
+
+    def test_a_truncated_hash_never_verifies(self, stored_hash: str) -> None:
+        assert verify_password(stored_hash[:-6], PASSWORD) is False
+
+
+class TestTokens:
+    def test_tokens_carry_the_recognisable_prefix(self) -> None:
+        assert new_token().startswith(TOKEN_PREFIX)
+        assert TOKEN_PREFIX == "sdk_"
+
+    def test_tokens_are_url_safe_and_long(self) -> None:
+        token = new_token()
+        assert re.fullmatch(r"sdk_[A-Za-z0-9_-]{43,}", token)
+
+    def test_tokens_are_unique(self) -> None:
+        tokens = {new_token() for _ in range(200)}
+        assert len(tokens) == 200
+
+    def test_the_display_prefix_identifies_without_revealing(self) -> None:
+        token = new_token()
+        shown = token_display_prefix(token)
+        assert token.startswith(shown)
+        assert shown.startswith(TOKEN_PREFIX)
+        assert len(shown) == len(TOKEN_PREFIX) + 6
+
+
+class TestTokenHashes:
+    def test_the_same_token_and_key_always_give_the_same_hash(self) -> None:
+        token = new_token()
+        assert hash_token(token, SECRET_KEY) == hash_token(token, SECRET_KEY)
+
+    def test_a_different_server_key_gives_a_different_hash(self) -> None:
+        token = new_token()
+        assert hash_token(token, SECRET_KEY) != hash_token(token, OTHER_SECRET_KEY)
+
+    def test_different_tokens_give_different_hashes(self) -> None:
+        assert hash_token(new_token(), SECRET_KEY) != hash_token(new_token(), SECRET_KEY)
+
+    def test_the_hash_is_hex_sha256_and_hides_the_token(self) -> None:
+        token = new_token()
+        stored = hash_token(token, SECRET_KEY)
+        assert re.fullmatch(r"[0-9a-f]{64}", stored)
+        assert token not in stored
