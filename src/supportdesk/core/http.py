@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from supportdesk.core.errors import InvalidInput
 
-_ETAG = re.compile(r'^(?:W/)?"v(\d+)"$')
+_ETAG = re.compile(r'^(?:W/)?"v([0-9]{1,18})"$', re.ASCII)
 
 
 def etag(version: int) -> str:

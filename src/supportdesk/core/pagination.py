@@ -38,11 +38,21 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
         cursor_sort, value, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, TypeError, binascii.Error):
         raise InvalidInput("cursor", "The cursor is not valid.", reason="invalid-cursor") from None
-    if cursor_sort != sort or not isinstance(row_id, int):
+    if cursor_sort != sort or not isinstance(row_id, int) or isinstance(row_id, bool):
         raise InvalidInput("cursor", "The cursor belongs to another sort order.", reason="invalid-cursor")
     if isinstance(value, dict) and "dt" in value:
         try:
             value = datetime.fromisoformat(str(value["dt"]))
         except ValueError:
             raise InvalidInput("cursor", "The cursor is not valid.", reason="invalid-cursor") from None
+        if value.tzinfo is None:
+            raise InvalidInput("cursor", "The cursor is not valid.", reason="invalid-cursor")
+    return value, row_id
+
+
+def decode_cursor_as(cursor: str, sort: str, kind: type[Any]) -> tuple[Any, int]:
+    """Like :func:`decode_cursor`, also refusing a value that is not of ``kind`` (a forged cursor)."""
+    value, row_id = decode_cursor(cursor, sort)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise InvalidInput("cursor", "The cursor is not valid.", reason="invalid-cursor")
     return value, row_id

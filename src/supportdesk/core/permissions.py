@@ -66,4 +66,4 @@ def check_permission(role: Role | str, action: Action | str) -> bool:
 def require_permission(role: Role | str, action: Action | str) -> None:
     """Raise :class:`PermissionDenied` unless ``role`` may perform ``action``."""
     if not check_permission(role, action):
-        raise PermissionDenied(f"The role {role!s} may not {Action(action).value.replace('_', ' ')}")
+        raise PermissionDenied(f"The role {role!s} may not {str(action).replace('_', ' ')}")

@@ -9,7 +9,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -66,3 +66,8 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 async def is_up_to_date(engine: AsyncEngine) -> bool:
     """Whether the database is at the code's newest revision."""
     return await current_revision(engine) == head_revision()
+
+
+async def revision_on(connection: AsyncConnection) -> str | None:
+    """The revision seen through an open connection (inside whatever transaction it has)."""
+    return await connection.run_sync(_current_on)

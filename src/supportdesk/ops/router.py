@@ -41,11 +41,28 @@ class Metrics:
         """Count and time every request by its route template (not its raw path, to bound the labels)."""
         started = time.perf_counter()
         response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
+        template = route_template(request)
         self.latency.labels(request.method, template).observe(time.perf_counter() - started)
         self.requests.labels(request.method, template, str(response.status_code)).inc()
         return response
+
+
+def route_template(request: Request) -> str:
+    """The route's full path template (``/api/v1/tickets/{ticket_id}``), or ``unmatched``.
+
+    Routes of included routers know their path without the outer prefix; the prefix is the part of
+    the URL in front of what the route's own pattern matches.
+    """
+    route = request.scope.get("route")
+    template = getattr(route, "path", None)
+    pattern = getattr(route, "path_regex", None)
+    if template is None or pattern is None:
+        return "unmatched"
+    path = request.url.path
+    for index, char in enumerate(path):
+        if char == "/" and pattern.match(path[index:]):
+            return path[:index] + template
+    return str(template)
 
 
 @router.get("/healthz", summary="The process is alive")
@@ -57,9 +74,10 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> JSONResponse:
     database: Database = request.app.state.database
     try:
-        async with database.engine.connect() as connection:
+        async with database.new_session(readonly=True) as session:
+            connection = await session.connection()
             await connection.execute(text("SELECT 1"))
-        migrated = await migrate.is_up_to_date(database.engine)
+            migrated = await migrate.revision_on(connection) == migrate.head_revision()
     except Exception as error:  # noqa: BLE001  (any failure means not ready; the reason is reported)
         return JSONResponse(
             {"status": "unavailable", "database": f"unreachable: {type(error).__name__}"}, 503

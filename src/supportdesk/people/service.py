@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
-from supportdesk.core.errors import Conflict, InvalidInput, NotFound
-from supportdesk.core.pagination import decode_cursor, encode_cursor
+from supportdesk.core.errors import Conflict, NotFound
+from supportdesk.core.pagination import decode_cursor_as, encode_cursor
 from supportdesk.core.permissions import Role
 from supportdesk.core.security import hash_password
 from supportdesk.people.models import ApiToken, Availability, Customer, Tier, User
@@ -251,9 +251,7 @@ async def list_customers(
     if company is not None:
         query = query.where(Customer.company == company)
     if cursor is not None:
-        email, row_id = decode_cursor(cursor, "email")
-        if not isinstance(email, str):
-            raise InvalidInput("cursor", "The cursor is not valid.", reason="invalid-cursor")
+        email, row_id = decode_cursor_as(cursor, "email", str)
         query = query.where((Customer.email > email) | ((Customer.email == email) & (Customer.id > row_id)))
     rows = list((await session.execute(query)).scalars())
     next_cursor = None

@@ -20,7 +20,7 @@ from supportdesk.core.errors import (
     PermissionDenied,
     PreconditionFailed,
 )
-from supportdesk.core.pagination import decode_cursor, encode_cursor
+from supportdesk.core.pagination import decode_cursor_as, encode_cursor
 from supportdesk.core.permissions import Action, Role, check_permission
 from supportdesk.people import service as people_service
 from supportdesk.people.models import Customer, User
@@ -240,6 +240,12 @@ async def update_ticket(
         if changes["status"] is None:
             raise InvalidInput("status", "status cannot be null.", reason="null")
         _apply_status(ticket, changes["status"], now)
+    if ticket.status in rules.NEEDS_ASSIGNEE and ticket.assigned_agent_id is None:
+        raise InvalidInput(
+            "assigned_agent_id",
+            f"A ticket that is {ticket.status.value} needs an assignee; change its status first.",
+            reason="needs-assignee",
+        )
     if session.sync_session.is_modified(ticket) or "tags" in changes:
         ticket.updated_at = now
     await session.flush()
@@ -315,7 +321,8 @@ async def list_tickets(
     column = _SORT_COLUMNS[key]
     query = _filtered(_with_tags(select(Ticket)), filters)
     if cursor is not None:
-        value, row_id = decode_cursor(cursor, sort.value)
+        kind = datetime if key in {"created_at", "updated_at"} else int
+        value, row_id = decode_cursor_as(cursor, sort.value, kind)
         if descending:
             query = query.where((column < value) | ((column == value) & (Ticket.id < row_id)))
         else:

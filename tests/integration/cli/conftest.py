@@ -15,8 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from supportdesk import cli as cli_module
 from supportdesk.app import create_app
@@ -38,7 +37,12 @@ class Cli:
 
     async def run(self, *args: str) -> Result:
         """``supportdesk ARGS``; in a thread, because the command runs its own event loop."""
-        return await asyncio.to_thread(self.runner.invoke, cli_module.app, list(args))
+        runner = self.runner
+
+        def invoke() -> Result:
+            return runner.invoke(cli_module.app, list(args))
+
+        return await asyncio.to_thread(invoke)
 
     @asynccontextmanager
     async def api(self, token: str | None = None) -> AsyncIterator[httpx.AsyncClient]:

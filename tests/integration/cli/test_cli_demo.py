@@ -24,6 +24,7 @@ async def _counts(cli: Cli, token: str) -> tuple[int, int]:
     return len(tickets["items"]), len(customers["items"])
 
 
+@pytest.mark.slow
 async def test_demo_creates_data_and_prints_working_credentials(cli: Cli) -> None:
     result = await cli.run("demo", "--tickets", "30", "--customers", "5")
 

@@ -458,3 +458,21 @@ async def test_agents_cannot_read_the_audit_trail(
 ) -> None:
     ticket = await ticket_factory()
     assert (await agent_client.get(f"/api/v1/tickets/{ticket.id}/audit")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "status", [TicketStatus.in_progress, TicketStatus.pending], ids=lambda s: f"{s.value}"
+)
+async def test_a_ticket_being_worked_cannot_lose_its_agent(
+    agent_client: ApiClient, user_factory: UserFactory, ticket_factory: TicketFactory, status: TicketStatus
+) -> None:
+    agent = await user_factory(role=Role.agent)
+    ticket = await ticket_factory(assignee=agent, status=status)
+    response = await agent_client.patch(f"/api/v1/tickets/{ticket.id}", json={"assigned_agent_id": None})
+    assert response.status_code == 422
+    assert response.json()["errors"][0] == {
+        "field": "assigned_agent_id",
+        "message": f"A ticket that is {status.value} needs an assignee; change its status first.",
+        "type": "needs-assignee",
+    }
+    assert (await agent_client.get(f"/api/v1/tickets/{ticket.id}")).json()["assigned_agent_id"] == agent.id

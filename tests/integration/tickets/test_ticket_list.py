@@ -176,3 +176,21 @@ async def test_a_cursor_from_another_sort_is_refused(
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["type"] == "invalid-cursor"
+
+
+@pytest.mark.parametrize(
+    ("sort", "value"),
+    [
+        pytest.param("-created_at", "yesterday", id="text-instead-of-a-time"),
+        pytest.param("-created_at", {"dt": "2026-01-01T00:00:00"}, id="time-without-zone"),
+        pytest.param("number", "seven", id="text-instead-of-a-number"),
+        pytest.param("number", True, id="boolean-instead-of-a-number"),
+    ],
+)
+async def test_a_forged_cursor_is_refused(agent_client: ApiClient, sort: str, value: Any) -> None:
+    from supportdesk.core.pagination import encode_cursor
+
+    forged = encode_cursor(sort, value, 1)
+    response = await agent_client.get("/api/v1/tickets", params={"sort": sort, "cursor": forged})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["type"] == "invalid-cursor"

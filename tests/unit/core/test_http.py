@@ -55,6 +55,8 @@ class TestParseIfMatch:
             pytest.param('"v3", "v4"', id="a-list-of-etags"),
             pytest.param('"v3', id="missing-closing-quote"),
             pytest.param("**", id="double-star"),
+            pytest.param('"v' + "9" * 5000 + '"', id="absurdly-long-version"),
+            pytest.param('"v\u0663"', id="non-ascii-digit"),
         ],
     )
     def test_garbage_is_invalid_input_naming_the_header(self, header: str) -> None:

@@ -86,9 +86,12 @@ class TestRequirePermission:
             pytest.param(Role.senior_agent, Action.change_role, id="senior-agent-changing-a-role"),
             pytest.param(Role.agent, Action.view_audit, id="agent-reading-the-audit-trail"),
             pytest.param("intruder", Action.view_ticket, id="unknown-role-viewing-a-ticket"),
+            pytest.param(Role.admin, "launch_rockets", id="admin-doing-an-unknown-action"),
         ],
     )
-    def test_a_forbidden_action_raises_permission_denied(self, role: Role | str, action: Action) -> None:
+    def test_a_forbidden_action_raises_permission_denied(
+        self, role: Role | str, action: Action | str
+    ) -> None:
         with pytest.raises(PermissionDenied) as raised:
             require_permission(role, action)
         assert raised.value.status_code == 403
