@@ -12,7 +12,7 @@ from supportdesk import __version__
 from supportdesk.auth.router import router as auth_router
 from supportdesk.config import Settings, get_settings
 from supportdesk.core.clock import Clock, SystemClock
-from supportdesk.core.problems import install_problem_handlers
+from supportdesk.core.problems import PROBLEM_RESPONSES, install_problem_handlers
 from supportdesk.db import migrate
 from supportdesk.db.engine import create_engine
 from supportdesk.db.session import Database
@@ -28,7 +28,7 @@ _log = logging.getLogger("supportdesk")
 
 def api_router() -> APIRouter:
     """Every versioned endpoint."""
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     for router in (auth_router, me, workspace_router, tickets_router, customers, users):
         api.include_router(router)
     return api

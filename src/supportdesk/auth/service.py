@@ -8,6 +8,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from supportdesk.audit.models import ActorType
+from supportdesk.audit.recorder import Actor, act_as
 from supportdesk.config import Settings
 from supportdesk.core.clock import Clock
 from supportdesk.core.errors import InvalidCredentials, InvalidInput, NotFound
@@ -18,6 +20,7 @@ from supportdesk.core.security import (
     token_display_prefix,
     verify_password,
 )
+from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.people.models import ApiToken, TokenKind, User
 from supportdesk.workspaces.models import Workspace
 
@@ -107,6 +110,9 @@ async def login(
     if not matches:
         raise InvalidCredentials()
     user = matches[0]
+    # The session token is the user's own doing, and belongs to their workspace.
+    scope_to_workspace(session.sync_session, user.workspace_id)
+    act_as(session.sync_session, Actor(ActorType.user, user.id), clock)
     issued = await _issue(
         session,
         settings,

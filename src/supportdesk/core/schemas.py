@@ -4,10 +4,30 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from fastapi import Path, Query
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
 from supportdesk.core.emails import validate_email_detailed
+
+MAX_ID = 2**63 - 1
+
+ObjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="The object's id")]
+"""An id in a URL: a positive integer that fits the database's id column."""
+
+QueryId = Annotated[int, Query(ge=1, le=MAX_ID)]
+"""An id given as a query parameter."""
+
+BodyId = Annotated[int, Field(ge=1, le=MAX_ID)]
+"""An id in a request body."""
 
 
 class RequestModel(BaseModel):
@@ -31,7 +51,18 @@ def _checked_email(value: str) -> str:
     return result.normalized
 
 
-EmailAddress = Annotated[str, AfterValidator(_checked_email)]
+EmailAddress = Annotated[
+    str,
+    AfterValidator(_checked_email),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "email",
+            "maxLength": 254,
+            "description": "A deliverable e-mail address; reserved names such as .test are refused.",
+        }
+    ),
+]
 """An e-mail address checked by the one validator; the error type is its reason code."""
 
 

@@ -29,13 +29,15 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
 
 
 def _create_sqlite_engine(url: str, settings: Settings) -> AsyncEngine:
-    engine = create_async_engine(
-        url,
-        echo=settings.database_echo,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_pool_size,
-        pool_timeout=max(30.0, settings.sqlite_busy_timeout_ms / 1000),
-    )
+    pooling: dict[str, Any] = {}
+    if ":memory:" not in url:
+        # An in-memory database lives in one connection (a static pool); a file gets a real pool.
+        pooling = {
+            "pool_size": settings.database_pool_size,
+            "max_overflow": settings.database_pool_size,
+            "pool_timeout": max(30.0, settings.sqlite_busy_timeout_ms / 1000),
+        }
+    engine = create_async_engine(url, echo=settings.database_echo, **pooling)
     busy_timeout = settings.sqlite_busy_timeout_ms
 
     @event.listens_for(engine.sync_engine, "connect")

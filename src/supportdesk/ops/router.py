@@ -54,15 +54,15 @@ def route_template(request: Request) -> str:
     the URL in front of what the route's own pattern matches.
     """
     route = request.scope.get("route")
-    template = getattr(route, "path", None)
+    template = getattr(route, "path_format", None)
     pattern = getattr(route, "path_regex", None)
-    if template is None or pattern is None:
+    if not isinstance(template, str) or pattern is None:
         return "unmatched"
     path = request.url.path
     for index, char in enumerate(path):
         if char == "/" and pattern.match(path[index:]):
             return path[:index] + template
-    return str(template)
+    return template
 
 
 @router.get("/healthz", summary="The process is alive")

@@ -14,7 +14,7 @@ from supportdesk.core.http import etag, model_response, parse_if_match
 from supportdesk.core.idempotency import IdempotencyDep
 from supportdesk.core.pagination import Page
 from supportdesk.core.permissions import PERMISSIONS, Action, Role
-from supportdesk.core.schemas import EmailAddress
+from supportdesk.core.schemas import EmailAddress, ObjectId
 from supportdesk.people import service
 from supportdesk.people.models import Tier
 from supportdesk.people.schemas import (
@@ -81,8 +81,8 @@ async def lookup_customer(email: EmailAddress, context: ViewingCustomers) -> Cus
     return CustomerOut.model_validate(customer)
 
 
-@customers.get("/{customer_id}", response_model=CustomerOut, summary="Get a customer")
-async def get_customer(customer_id: int, context: ViewingCustomers) -> JSONResponse:
+@customers.get("/{customer_id:int}", response_model=CustomerOut, summary="Get a customer")
+async def get_customer(customer_id: ObjectId, context: ViewingCustomers) -> JSONResponse:
     customer = await service.get_customer(context.session, customer_id)
     response, _ = model_response(
         CustomerOut.model_validate(customer), headers={"ETag": etag(customer.version)}
@@ -90,9 +90,9 @@ async def get_customer(customer_id: int, context: ViewingCustomers) -> JSONRespo
     return response
 
 
-@customers.patch("/{customer_id}", response_model=CustomerOut, summary="Update a customer")
+@customers.patch("/{customer_id:int}", response_model=CustomerOut, summary="Update a customer")
 async def update_customer(
-    customer_id: int,
+    customer_id: ObjectId,
     body: CustomerUpdate,
     context: ManagingCustomers,
     if_match: Annotated[str | None, Header()] = None,
@@ -144,14 +144,16 @@ async def create_user(
     return response
 
 
-@users.get("/{user_id}", response_model=UserOut, summary="Get a staff user")
-async def get_user(user_id: int, context: Annotated[Context, Depends(allowed(Action.list_users))]) -> UserOut:
+@users.get("/{user_id:int}", response_model=UserOut, summary="Get a staff user")
+async def get_user(
+    user_id: ObjectId, context: Annotated[Context, Depends(allowed(Action.list_users))]
+) -> UserOut:
     return UserOut.model_validate(await service.get_user(context.session, user_id))
 
 
-@users.patch("/{user_id}", response_model=UserOut, summary="Change a staff user (admins)")
+@users.patch("/{user_id:int}", response_model=UserOut, summary="Change a staff user (admins)")
 async def update_user(
-    user_id: int,
+    user_id: ObjectId,
     body: UserUpdate,
     context: Annotated[Context, Depends(allowed(Action.change_role))],
 ) -> UserOut:
@@ -165,9 +167,9 @@ async def update_user(
     return UserOut.model_validate(user)
 
 
-@users.post("/{user_id}/deactivate", response_model=UserOut, summary="Deactivate a staff user (admins)")
+@users.post("/{user_id:int}/deactivate", response_model=UserOut, summary="Deactivate a staff user (admins)")
 async def deactivate_user(
-    user_id: int, context: Annotated[Context, Depends(allowed(Action.deactivate_user))]
+    user_id: ObjectId, context: Annotated[Context, Depends(allowed(Action.deactivate_user))]
 ) -> UserOut:
     user = await service.get_user(context.session, user_id)
     user = await service.deactivate_user(context.session, context.clock, user)
@@ -217,8 +219,8 @@ async def create_token(body: TokenCreate, context: TokenContext) -> TokenCreated
     )
 
 
-@me.delete("/tokens/{token_id}", status_code=204, summary="Revoke a personal API token")
-async def revoke_token(token_id: int, context: TokenContext) -> Response:
+@me.delete("/tokens/{token_id:int}", status_code=204, summary="Revoke a personal API token")
+async def revoke_token(token_id: ObjectId, context: TokenContext) -> Response:
     await auth_service.revoke_token(context.session, context.clock, user=context.user, token_id=token_id)
     await context.session.commit()
     return Response(status_code=204)

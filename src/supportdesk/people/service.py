@@ -88,7 +88,7 @@ async def list_users(
     session: AsyncSession, *, role: Role | None = None, is_active: bool | None = None
 ) -> list[User]:
     """Staff users of the workspace, by name."""
-    query = select(User).order_by(User.name, User.id)
+    query = select(User).order_by(func.lower(User.name), User.id)
     if role is not None:
         query = query.where(User.role == role)
     if is_active is not None:

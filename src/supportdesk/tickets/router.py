@@ -16,7 +16,7 @@ from supportdesk.core.http import etag, model_response, parse_if_match
 from supportdesk.core.idempotency import IdempotencyDep
 from supportdesk.core.pagination import Page
 from supportdesk.core.permissions import Action
-from supportdesk.core.schemas import Category, Tag
+from supportdesk.core.schemas import MAX_ID, Category, ObjectId, QueryId, Tag
 from supportdesk.tickets import service
 from supportdesk.tickets.models import Channel, Priority, Ticket, TicketStatus
 from supportdesk.tickets.schemas import (
@@ -55,7 +55,7 @@ def _parse_assignee(value: str | None, context: Context) -> tuple[int | None, bo
         return None, True
     if value == "me":
         return context.user.id, False
-    if value.isdigit():
+    if value.isascii() and value.isdigit() and 0 < int(value[:20]) <= MAX_ID:
         return int(value), False
     raise InvalidInput("assignee", 'Use a user id, "me" or "none".', reason="invalid-assignee")
 
@@ -86,7 +86,7 @@ async def list_tickets(
     status: Annotated[list[TicketStatus], Query()] = [],  # noqa: B006  (FastAPI reads, never mutates)
     priority: Annotated[list[Priority], Query()] = [],  # noqa: B006
     assignee: Annotated[str | None, Query(description='A user id, "me" or "none"')] = None,
-    customer_id: int | None = None,
+    customer_id: QueryId | None = None,
     category: Category | None = None,
     tag: Tag | None = None,
     urgent: bool | None = None,
@@ -126,16 +126,16 @@ async def list_tickets(
     )
 
 
-@router.get("/{ticket_id}", response_model=TicketOut, summary="Get a ticket")
-async def get_ticket(ticket_id: int, context: Viewing) -> JSONResponse:
+@router.get("/{ticket_id:int}", response_model=TicketOut, summary="Get a ticket")
+async def get_ticket(ticket_id: ObjectId, context: Viewing) -> JSONResponse:
     ticket = await service.get_ticket(context.session, ticket_id)
     response, _ = model_response(ticket_out(ticket), headers={"ETag": etag(ticket.version)})
     return response
 
 
-@router.patch("/{ticket_id}", response_model=TicketOut, summary="Update a ticket")
+@router.patch("/{ticket_id:int}", response_model=TicketOut, summary="Update a ticket")
 async def update_ticket(
-    ticket_id: int,
+    ticket_id: ObjectId,
     body: TicketUpdate,
     context: Annotated[Context, Depends(allowed(Action.update_ticket))],
     if_match: Annotated[str | None, Header()] = None,
@@ -155,9 +155,9 @@ async def update_ticket(
     return response
 
 
-@router.delete("/{ticket_id}", status_code=204, summary="Delete a ticket (admins)")
+@router.delete("/{ticket_id:int}", status_code=204, summary="Delete a ticket (admins)")
 async def delete_ticket(
-    ticket_id: int, context: Annotated[Context, Depends(allowed(Action.delete_ticket))]
+    ticket_id: ObjectId, context: Annotated[Context, Depends(allowed(Action.delete_ticket))]
 ) -> Response:
     ticket = await service.get_ticket(context.session, ticket_id)
     await service.delete_ticket(context.session, ticket)
@@ -166,10 +166,10 @@ async def delete_ticket(
 
 
 @router.post(
-    "/{ticket_id}/comments", status_code=201, response_model=CommentOut, summary="Comment on a ticket"
+    "/{ticket_id:int}/comments", status_code=201, response_model=CommentOut, summary="Comment on a ticket"
 )
 async def add_comment(
-    ticket_id: int,
+    ticket_id: ObjectId,
     body: CommentCreate,
     context: Annotated[Context, Depends(allowed(Action.comment_ticket))],
     idempotency: IdempotencyDep,
@@ -193,16 +193,16 @@ async def add_comment(
     return response
 
 
-@router.get("/{ticket_id}/comments", response_model=list[CommentOut], summary="List a ticket's comments")
-async def list_comments(ticket_id: int, context: Viewing) -> list[CommentOut]:
+@router.get("/{ticket_id:int}/comments", response_model=list[CommentOut], summary="List a ticket's comments")
+async def list_comments(ticket_id: ObjectId, context: Viewing) -> list[CommentOut]:
     ticket = await service.get_ticket(context.session, ticket_id)
     comments = await service.list_comments(context.session, ticket)
     return [CommentOut.model_validate(comment) for comment in comments]
 
 
-@router.get("/{ticket_id}/audit", response_model=list[AuditEventOut], summary="The ticket's audit trail")
+@router.get("/{ticket_id:int}/audit", response_model=list[AuditEventOut], summary="The ticket's audit trail")
 async def ticket_audit(
-    ticket_id: int, context: Annotated[Context, Depends(allowed(Action.view_audit))]
+    ticket_id: ObjectId, context: Annotated[Context, Depends(allowed(Action.view_audit))]
 ) -> list[AuditEventOut]:
     ticket = await service.get_ticket(context.session, ticket_id)
     events = await audit_service.events_for(context.session, "ticket", ticket.id)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from supportdesk.core.schemas import Category, EmailAddress, RequestModel, ResponseModel, Tag
+from supportdesk.core.schemas import BodyId, Category, EmailAddress, RequestModel, ResponseModel, Tag
 from supportdesk.tickets.models import Channel, Priority, TicketStatus
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -24,7 +24,7 @@ class TicketCreate(RequestModel):
     tags: Tags = Field(default_factory=list)
     customer_email: EmailAddress | None = None
     customer_name: Annotated[str, StringConstraints(max_length=200)] | None = None
-    assigned_agent_id: int | None = None
+    assigned_agent_id: BodyId | None = None
     channel: Channel = Channel.api
     external_id: ExternalId | None = None
 
@@ -36,7 +36,7 @@ class TicketUpdate(RequestModel):
     priority: Priority | None = None
     category: Category | None = None
     tags: Tags | None = None
-    assigned_agent_id: int | None = None
+    assigned_agent_id: BodyId | None = None
     external_id: ExternalId | None = None
 
 

@@ -86,6 +86,11 @@ ACCEPTED = [
         _address_of_length(254),
         id="exactly-254-characters-is-accepted",
     ),
+    pytest.param(
+        "0@" + ".".join(["d" * 63, "e" * 63, "f" * 63, "g" * 59]),
+        "0@" + ".".join(["d" * 63, "e" * 63, "f" * 63, "g" * 59]),
+        id="one-letter-user-with-a-253-character-domain-is-accepted",
+    ),
 ]
 
 
