@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -55,6 +56,13 @@ class Idempotency:
             )
         headers = {**record.response_headers, REPLAY_HEADER: "true"}
         return JSONResponse(record.response_body, status_code=record.status_code, headers=headers)
+
+    async def created(self, model: BaseModel, headers: dict[str, str]) -> JSONResponse:
+        """Finish a create: the 201 response, remembered under the key and committed with the change."""
+        body = model.model_dump(mode="json")
+        await self.remember(201, body, headers)
+        await self.context.session.commit()
+        return JSONResponse(body, status_code=201, headers=headers)
 
     async def remember(self, status_code: int, body: Any, headers: dict[str, str]) -> None:
         """Store the response in the current transaction, before the caller commits."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel
 from supportdesk.core.errors import InvalidInput
 
 ItemT = TypeVar("ItemT")
+RowT = TypeVar("RowT")
 
 
 class Page(BaseModel, Generic[ItemT]):
@@ -29,6 +31,16 @@ def encode_cursor(sort: str, value: Any, row_id: int) -> str:
         value = {"dt": value.isoformat()}
     raw = json.dumps([sort, value, row_id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def split_page(
+    rows: list[RowT], limit: int, cursor_of: Callable[[RowT], str]
+) -> tuple[list[RowT], str | None]:
+    """Cut ``limit + 1`` fetched rows to a page, with the cursor of the next page if there is one."""
+    if len(rows) <= limit:
+        return rows, None
+    page = rows[:limit]
+    return page, cursor_of(page[-1])
 
 
 def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:

@@ -50,10 +50,7 @@ async def create_customer(
         return replay
     customer = await service.create_customer(context.session, context.clock, **body.model_dump())
     headers = {"ETag": etag(customer.version), "Location": f"/api/v1/customers/{customer.id}"}
-    response, payload = model_response(CustomerOut.model_validate(customer), status_code=201, headers=headers)
-    await idempotency.remember(201, payload, headers)
-    await context.session.commit()
-    return response
+    return await idempotency.created(CustomerOut.model_validate(customer), headers)
 
 
 @customers.get("", response_model=Page[CustomerOut], summary="List customers")
@@ -138,10 +135,7 @@ async def create_user(
         context.session, context.clock, workspace_id=context.workspace_id, **body.model_dump()
     )
     headers = {"Location": f"/api/v1/admin/users/{user.id}"}
-    response, payload = model_response(UserOut.model_validate(user), status_code=201, headers=headers)
-    await idempotency.remember(201, payload, headers)
-    await context.session.commit()
-    return response
+    return await idempotency.created(UserOut.model_validate(user), headers)
 
 
 @users.get("/{user_id:int}", response_model=UserOut, summary="Get a staff user")

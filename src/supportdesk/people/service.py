@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
 from supportdesk.core.errors import Conflict, NotFound
-from supportdesk.core.pagination import decode_cursor_as, encode_cursor
+from supportdesk.core.pagination import decode_cursor_as, encode_cursor, split_page
 from supportdesk.core.permissions import Role
 from supportdesk.core.security import hash_password
 from supportdesk.people.models import ApiToken, Availability, Customer, Tier, User
@@ -254,8 +254,4 @@ async def list_customers(
         email, row_id = decode_cursor_as(cursor, "email", str)
         query = query.where((Customer.email > email) | ((Customer.email == email) & (Customer.id > row_id)))
     rows = list((await session.execute(query)).scalars())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor("email", rows[-1].email, rows[-1].id)
-    return rows, next_cursor
+    return split_page(rows, limit, lambda last: encode_cursor("email", last.email, last.id))

@@ -74,10 +74,7 @@ async def create_ticket(
         context.session, context.clock, workspace_id=context.workspace_id, **body.model_dump()
     )
     headers = {"ETag": etag(ticket.version), "Location": f"/api/v1/tickets/{ticket.id}"}
-    response, payload = model_response(ticket_out(ticket), status_code=201, headers=headers)
-    await idempotency.remember(201, payload, headers)
-    await context.session.commit()
-    return response
+    return await idempotency.created(ticket_out(ticket), headers)
 
 
 @router.get("", response_model=Page[TicketOut], summary="List tickets")
@@ -187,10 +184,7 @@ async def add_comment(
         author=body.author,
     )
     headers = {"Location": f"/api/v1/tickets/{ticket.id}/comments"}
-    response, payload = model_response(CommentOut.model_validate(comment), status_code=201, headers=headers)
-    await idempotency.remember(201, payload, headers)
-    await context.session.commit()
-    return response
+    return await idempotency.created(CommentOut.model_validate(comment), headers)
 
 
 @router.get("/{ticket_id:int}/comments", response_model=list[CommentOut], summary="List a ticket's comments")

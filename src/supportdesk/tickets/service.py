@@ -20,7 +20,7 @@ from supportdesk.core.errors import (
     PermissionDenied,
     PreconditionFailed,
 )
-from supportdesk.core.pagination import decode_cursor_as, encode_cursor
+from supportdesk.core.pagination import decode_cursor_as, encode_cursor, split_page
 from supportdesk.core.permissions import Action, Role, check_permission
 from supportdesk.people import service as people_service
 from supportdesk.people.models import Customer, User
@@ -329,12 +329,10 @@ async def list_tickets(
             query = query.where((column > value) | ((column == value) & (Ticket.id > row_id)))
     order = (column.desc(), Ticket.id.desc()) if descending else (column.asc(), Ticket.id.asc())
     rows = list((await session.execute(query.order_by(*order).limit(limit + 1))).scalars())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor(sort.value, _sort_value(last, key), last.id)
-    return TicketPage(items=rows, next_cursor=next_cursor)
+    items, next_cursor = split_page(
+        rows, limit, lambda last: encode_cursor(sort.value, _sort_value(last, key), last.id)
+    )
+    return TicketPage(items=items, next_cursor=next_cursor)
 
 
 async def add_comment(
@@ -352,35 +350,26 @@ async def add_comment(
     if ticket.status is TicketStatus.closed:
         raise TicketClosed("A closed ticket takes no more comments")
     now = clock.now()
-    if author is CommentAuthor.customer:
-        if ticket.customer_id is None:
-            raise InvalidInput("author", "This ticket has no customer.", reason="no-customer")
-        comment = Comment(
-            workspace_id=ticket.workspace_id,
-            ticket_id=ticket.id,
-            author_customer_id=ticket.customer_id,
-            author_email=ticket.customer_email,
-            content=content,
-            is_public=True,
-            created_at=now,
-        )
+    by_customer = author is CommentAuthor.customer
+    if by_customer and ticket.customer_id is None:
+        raise InvalidInput("author", "This ticket has no customer.", reason="no-customer")
+    comment = Comment(
+        workspace_id=ticket.workspace_id,
+        ticket_id=ticket.id,
+        author_user_id=None if by_customer else actor.id,
+        author_customer_id=ticket.customer_id if by_customer else None,
+        author_email=ticket.customer_email if by_customer else actor.email,
+        content=content,
+        is_public=True if by_customer else is_public,  # what a customer writes is always public
+        created_at=now,
+    )
+    if by_customer:
         new_status = rules.status_after_customer_reply(ticket.status, ticket.assigned_agent_id)
-        if new_status is not ticket.status:
-            if ticket.status is TicketStatus.resolved:
-                ticket.resolved_at = None
-            ticket.status = new_status
-    else:
-        comment = Comment(
-            workspace_id=ticket.workspace_id,
-            ticket_id=ticket.id,
-            author_user_id=actor.id,
-            author_email=actor.email,
-            content=content,
-            is_public=is_public,
-            created_at=now,
-        )
-        if is_public and ticket.first_responded_at is None:
-            ticket.first_responded_at = now
+        if ticket.status is TicketStatus.resolved and new_status is not ticket.status:
+            ticket.resolved_at = None
+        ticket.status = new_status
+    elif is_public and ticket.first_responded_at is None:
+        ticket.first_responded_at = now
     ticket.updated_at = now
     session.add(comment)
     await session.flush()
