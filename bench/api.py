@@ -846,10 +846,30 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def source_revision() -> str:
+    """The commit the benchmarked code is at, marked ``+dirty`` if src/ has uncommitted changes."""
+    git = ["git", "-C", str(BENCH_DIR.parent)]
+    try:
+        commit = subprocess.run(  # noqa: S603
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(  # noqa: S603
+            [*git, "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit}+dirty" if dirty else commit
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     packages = ("fastapi", "starlette", "pydantic", "sqlalchemy", "uvicorn", "httpx", "asyncpg", "aiosqlite")
     return {
+        "source": source_revision(),
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
@@ -996,6 +1016,7 @@ async def main_async(args: argparse.Namespace) -> int:
     measurements: list[Measurement] = []
     fixtures: list[Fixture] = []
     started = time.perf_counter()
+    info = machine()  # before the run: the source revision the servers are started from
     with contextlib.ExitStack() as stack:
         if args.keep:
             work_dir = RESULTS_DIR / "kept"
@@ -1010,10 +1031,9 @@ async def main_async(args: argparse.Namespace) -> int:
             measurements.extend(results)
             if backend == "postgresql" and not args.keep:
                 await drop_postgres_database(fixture.database_url)
-    info = machine()
     print()
     print(
-        f"{info['cpu']}, {info['cores']} cores; Python {info['python']}; "
+        f"supportdesk {info['source']}; {info['cpu']}, {info['cores']} cores; Python {info['python']}; "
         + "; ".join(f"{f.backend} {f.server_version}" for f in fixtures)
     )
     print(
@@ -1030,7 +1050,11 @@ async def main_async(args: argparse.Namespace) -> int:
         path = RESULTS_DIR / f"api-{stamp}.json"
         payload = {
             "started": stamp,
-            "arguments": {k: v for k, v in vars(args).items() if k not in {"serve", "database_url", "port"}},
+            "arguments": {
+                k: v
+                for k, v in vars(args).items()
+                if k not in {"serve", "database_url", "port", "workspace_id", "profile_out"}
+            },
             "machine": info,
             "backends": [
                 {

@@ -1,4 +1,4 @@
-"""A live server for end-to-end tests: the real CLI sets it up, uvicorn serves it on a loopback port."""
+"""A live server for end-to-end tests: the real CLI sets it up and serves it on a loopback port."""
 
 from __future__ import annotations
 
@@ -57,9 +57,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     _cli(env, "demo", "--workspace", "live", "--tickets", "25", "--customers", "5")
     _cli(env, "users", "create", "root@live.example.com", "--role", "admin", "--workspace", "live")
     token = _cli(env, "tokens", "create", "root@live.example.com", "--workspace", "live")
+    assert token.startswith("sdk_"), token
     port = _free_port()
     server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "uvicorn", "supportdesk.asgi:app", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "supportdesk.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

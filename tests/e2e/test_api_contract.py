@@ -14,6 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis import Case
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from supportdesk.app import create_app
 from supportdesk.core.emails import is_valid_email
@@ -36,4 +37,12 @@ schema = (
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_api_honours_its_contract(case: Case[Any], live_server: LiveServer) -> None:
-    case.call_and_validate(base_url=live_server.base_url, headers=live_server.auth_headers)
+    # Acceptance of every schema-valid request cannot hold here: cursors, ETags and idempotency keys
+    # are issued by the server, and categories are configured per workspace, so a well-formed but
+    # unknown value is rightly a 412 or a 422. Every other check runs, including that invalid
+    # requests are refused.
+    case.call_and_validate(
+        base_url=live_server.base_url,
+        headers=live_server.auth_headers,
+        excluded_checks=[positive_data_acceptance],
+    )

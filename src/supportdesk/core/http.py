@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from supportdesk.core.errors import InvalidInput
 
 _ETAG = re.compile(r'^(?:W/)?"v([0-9]{1,18})"$', re.ASCII)
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        description='The ETag you read, e.g. "v3"; the change is refused with 412 if it is stale.',
+        json_schema_extra={"pattern": '^(\\*|(W/)?"v[0-9]{1,18}")$'},
+    ),
+]
+"""The If-Match header of an update; :func:`parse_if_match` reads it."""
 
 
 def etag(version: int) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from supportdesk.core.errors import SupportdeskError
+from supportdesk.core.schemas import drop_null_variant
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _log = logging.getLogger(__name__)
@@ -204,7 +205,8 @@ async def _integrity_error(request: Request, error: Exception) -> JSONResponse:
 
 
 def document_problems(app: FastAPI) -> None:
-    """Publish error responses under ``application/problem+json``, the media type they are sent with.
+    """Publish error responses under ``application/problem+json``, the media type they are sent with,
+    and optional parameters as absent-or-value rather than nullable.
 
     FastAPI files a response model under ``application/json``; this moves it in the generated schema.
     """
@@ -216,6 +218,9 @@ def document_problems(app: FastAPI) -> None:
         schema = generate()
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    # A query or header parameter is absent or a value; it is never JSON null.
+                    drop_null_variant(parameter.get("schema", {}))
                 for status, response in operation.get("responses", {}).items():
                     content = response.get("content", {})
                     if (

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from supportdesk.auth import service as auth_service
 from supportdesk.auth.dependencies import Context, ContextDep, allowed
 from supportdesk.core.errors import InvalidInput, NotFound, PreconditionFailed
-from supportdesk.core.http import etag, model_response, parse_if_match
+from supportdesk.core.http import IfMatch, etag, model_response, parse_if_match
 from supportdesk.core.idempotency import IdempotencyDep
 from supportdesk.core.pagination import Page
 from supportdesk.core.permissions import PERMISSIONS, Action, Role
@@ -92,7 +92,7 @@ async def update_customer(
     customer_id: ObjectId,
     body: CustomerUpdate,
     context: ManagingCustomers,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> JSONResponse:
     expected = parse_if_match(if_match)
     customer = await service.get_customer(context.session, customer_id)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, Strict, StringConstraints
 
 from supportdesk.core.permissions import Role
-from supportdesk.core.schemas import Category, EmailAddress, RequestModel, ResponseModel
+from supportdesk.core.schemas import Category, EmailAddress, PatchModel, RequestModel, ResponseModel
 from supportdesk.people.models import Availability, Tier
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -25,7 +25,7 @@ class UserCreate(RequestModel):
     availability: Availability = Availability.available
 
 
-class UserUpdate(RequestModel):
+class UserUpdate(PatchModel):
     name: Name | None = None
     role: Role | None = None
     skills: Annotated[list[Category], Field(max_length=50)] | None = None
@@ -51,7 +51,9 @@ class CustomerCreate(RequestModel):
     external_id: ExternalId | None = None
 
 
-class CustomerUpdate(RequestModel):
+class CustomerUpdate(PatchModel):
+    __nullable__ = frozenset({"name", "company", "external_id"})
+
     email: EmailAddress | None = None
     name: Name | None = None
     company: Name | None = None
@@ -73,7 +75,7 @@ class CustomerOut(ResponseModel):
 
 class TokenCreate(RequestModel):
     name: Name
-    expires_in_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    expires_in_days: Annotated[int, Strict(), Field(ge=1, le=3650)] | None = None
 
 
 class TokenOut(ResponseModel):

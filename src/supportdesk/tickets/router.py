@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from supportdesk.audit import service as audit_service
 from supportdesk.audit.schemas import AuditEventOut
 from supportdesk.auth.dependencies import Context, allowed
 from supportdesk.core.errors import InvalidInput
-from supportdesk.core.http import etag, model_response, parse_if_match
+from supportdesk.core.http import IfMatch, etag, model_response, parse_if_match
 from supportdesk.core.idempotency import IdempotencyDep
 from supportdesk.core.pagination import Page
 from supportdesk.core.permissions import Action
-from supportdesk.core.schemas import MAX_ID, Category, ObjectId, QueryId, Tag
+from supportdesk.core.schemas import MAX_ID, Category, ObjectId, QueryId, Tag, Timestamp
 from supportdesk.tickets import service
 from supportdesk.tickets.models import Channel, Priority, Ticket, TicketStatus
 from supportdesk.tickets.schemas import (
@@ -82,15 +81,17 @@ async def list_tickets(
     context: Viewing,
     status: Annotated[list[TicketStatus], Query()] = [],  # noqa: B006  (FastAPI reads, never mutates)
     priority: Annotated[list[Priority], Query()] = [],  # noqa: B006
-    assignee: Annotated[str | None, Query(description='A user id, "me" or "none"')] = None,
+    assignee: Annotated[
+        str | None, Query(description='A user id, "me" or "none"', pattern="^(me|none|[1-9][0-9]{0,15})$")
+    ] = None,
     customer_id: QueryId | None = None,
     category: Category | None = None,
     tag: Tag | None = None,
     urgent: bool | None = None,
     escalated: bool | None = None,
     channel: Channel | None = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: Timestamp | None = None,
+    created_before: Timestamp | None = None,
     sort: TicketSort = TicketSort.created_at_desc,
     cursor: str | None = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
@@ -98,9 +99,6 @@ async def list_tickets(
     settings = context.settings
     page_size = min(limit or settings.page_size_default, settings.page_size_max)
     assignee_id, unassigned = _parse_assignee(assignee, context)
-    for name, moment in (("created_after", created_after), ("created_before", created_before)):
-        if moment is not None and moment.tzinfo is None:
-            raise InvalidInput(name, "Give a time zone, e.g. 2026-01-31T12:00:00Z.", reason="naive-datetime")
     filters = service.TicketFilters(
         status=status,
         priority=priority,
@@ -135,7 +133,7 @@ async def update_ticket(
     ticket_id: ObjectId,
     body: TicketUpdate,
     context: Annotated[Context, Depends(allowed(Action.update_ticket))],
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> JSONResponse:
     expected = parse_if_match(if_match)
     ticket = await service.get_ticket(context.session, ticket_id)

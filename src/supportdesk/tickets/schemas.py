@@ -8,7 +8,16 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from supportdesk.core.schemas import BodyId, Category, EmailAddress, RequestModel, ResponseModel, Tag
+from supportdesk.core.schemas import (
+    BodyId,
+    Category,
+    EmailAddress,
+    PatchModel,
+    RequestModel,
+    ResponseModel,
+    StrictBoolean,
+    Tag,
+)
 from supportdesk.tickets.models import Channel, Priority, TicketStatus
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -29,7 +38,9 @@ class TicketCreate(RequestModel):
     external_id: ExternalId | None = None
 
 
-class TicketUpdate(RequestModel):
+class TicketUpdate(PatchModel):
+    __nullable__ = frozenset({"assigned_agent_id", "external_id"})
+
     title: Title | None = None
     description: Annotated[str, Field(max_length=100_000)] | None = None
     status: TicketStatus | None = None
@@ -82,7 +93,7 @@ class CommentAuthor(StrEnum):
 
 class CommentCreate(RequestModel):
     content: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100_000)]
-    is_public: bool = True
+    is_public: StrictBoolean = True
     author: CommentAuthor = CommentAuthor.agent
 
 

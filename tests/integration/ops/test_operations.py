@@ -90,3 +90,43 @@ async def test_the_openapi_schema_and_docs_are_served(anonymous_client: ApiClien
     schema = (await anonymous_client.get("/openapi.json")).json()
     assert "/api/v1/tickets" in schema["paths"]
     assert (await anonymous_client.get("/docs")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "allowed"),
+    [
+        pytest.param("PUT", "/api/v1/workspace", "GET, HEAD, PATCH", id="workspace"),
+        pytest.param("POST", "/api/v1/tickets/5", "DELETE, GET, HEAD, PATCH", id="one-ticket"),
+        pytest.param("PATCH", "/api/v1/customers/lookup", "GET, HEAD", id="lookup-is-not-a-customer-id"),
+    ],
+)
+async def test_a_wrong_method_lists_every_allowed_one(
+    agent_client: ApiClient, method: str, url: str, allowed: str
+) -> None:
+    response = await agent_client.request(method, url)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+
+
+@pytest.mark.parametrize("ticket_id", ["abc", "0x10", "-1"], ids=["letters", "hex", "negative"])
+async def test_an_id_that_is_not_a_number_names_no_object(agent_client: ApiClient, ticket_id: str) -> None:
+    response = await agent_client.get(f"/api/v1/tickets/{ticket_id}")
+    assert response.status_code == 404
+
+
+async def test_an_id_beyond_the_id_range_is_refused(agent_client: ApiClient) -> None:
+    response = await agent_client.get(f"/api/v1/tickets/{2**63}")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "ticket_id"
+
+
+async def test_the_schema_documents_problem_responses_and_non_null_patches(
+    anonymous_client: ApiClient,
+) -> None:
+    schema = (await anonymous_client.get("/openapi.json")).json()
+    responses = schema["paths"]["/api/v1/tickets/{ticket_id}"]["patch"]["responses"]
+    assert set(responses) >= {"200", "401", "403", "404", "409", "412", "422"}
+    assert list(responses["404"]["content"]) == ["application/problem+json"]
+    patch = schema["components"]["schemas"]["TicketUpdate"]["properties"]
+    assert patch["priority"] == {"$ref": "#/components/schemas/Priority"}
+    assert {"type": "null"} in patch["assigned_agent_id"]["anyOf"]

@@ -476,3 +476,32 @@ async def test_a_ticket_being_worked_cannot_lose_its_agent(
         "type": "needs-assignee",
     }
     assert (await agent_client.get(f"/api/v1/tickets/{ticket.id}")).json()["assigned_agent_id"] == agent.id
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        pytest.param(
+            {"title": "x", "assigned_agent_id": True}, "assigned_agent_id", id="boolean-is-not-an-id"
+        ),
+        pytest.param({"title": "x", "assigned_agent_id": "7"}, "assigned_agent_id", id="string-is-not-an-id"),
+        pytest.param({"title": 5}, "title", id="number-is-not-a-title"),
+    ],
+)
+async def test_json_types_are_not_coerced(
+    agent_client: ApiClient, payload: dict[str, Any], field: str
+) -> None:
+    response = await agent_client.post("/api/v1/tickets", json=payload)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == field
+
+
+async def test_a_comment_visibility_must_be_a_boolean(
+    agent_client: ApiClient, ticket_factory: TicketFactory
+) -> None:
+    ticket = await ticket_factory()
+    response = await agent_client.post(
+        f"/api/v1/tickets/{ticket.id}/comments", json={"content": "x", "is_public": "yes"}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "is_public"

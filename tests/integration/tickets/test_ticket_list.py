@@ -194,3 +194,10 @@ async def test_a_forged_cursor_is_refused(agent_client: ApiClient, sort: str, va
     response = await agent_client.get("/api/v1/tickets", params={"sort": sort, "cursor": forged})
     assert response.status_code == 422
     assert response.json()["errors"][0]["type"] == "invalid-cursor"
+
+
+@pytest.mark.parametrize("value", ["0.5", "1700000000", "yesterday"], ids=["fraction", "unix-time", "word"])
+async def test_created_range_takes_only_iso_times(agent_client: ApiClient, value: str) -> None:
+    response = await agent_client.get("/api/v1/tickets", params={"created_before": value})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "created_before"
