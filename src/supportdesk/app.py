@@ -16,7 +16,7 @@ from supportdesk.core.problems import PROBLEM_RESPONSES, install_problem_handler
 from supportdesk.db import migrate
 from supportdesk.db.engine import create_engine
 from supportdesk.db.session import Database
-from supportdesk.ops.router import Metrics
+from supportdesk.ops.router import Metrics, MetricsMiddleware
 from supportdesk.ops.router import router as ops_router
 from supportdesk.people.router import customers, me, users
 from supportdesk.tickets.router import router as tickets_router
@@ -61,7 +61,7 @@ def create_app(
     app.state.database = database
     app.state.clock = clock or SystemClock()
     app.state.metrics = Metrics()
-    app.middleware("http")(app.state.metrics.middleware)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     install_problem_handlers(app)
     app.include_router(ops_router)
     app.include_router(api_router())

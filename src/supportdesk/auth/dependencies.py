@@ -43,7 +43,7 @@ def get_clock(request: Request) -> Clock:
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
     """A session for this request; safe methods get a read-only one. Endpoints commit explicitly."""
     database: Database = request.app.state.database
-    async with database.new_session(readonly=request.method in _SAFE_METHODS) as session:
+    async with database.session_for(readonly=request.method in _SAFE_METHODS) as session:
         yield session
 
 

@@ -10,11 +10,15 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy import bindparam, tuple_
+from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.sql.elements import ColumnElement
 
 from supportdesk.core.errors import InvalidInput
 
 ItemT = TypeVar("ItemT")
 RowT = TypeVar("RowT")
+Sortable = ColumnElement[Any] | QueryableAttribute[Any]
 
 
 class Page(BaseModel, Generic[ItemT]):
@@ -31,6 +35,28 @@ def encode_cursor(sort: str, value: Any, row_id: int) -> str:
         value = {"dt": value.isoformat()}
     raw = json.dumps([sort, value, row_id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def after_cursor(
+    sort_column: Sortable,
+    id_column: Sortable,
+    value: Any,
+    row_id: int,
+    *,
+    descending: bool,
+) -> ColumnElement[bool]:
+    """Rows strictly after (value, row_id) in the sort order, as one row-value comparison.
+
+    ``(a, id) < (x, y)`` lets both databases seek the (sort, id) index to the cursor; the equivalent
+    ``a < x OR (a = x AND id < y)`` makes them walk every row before it.
+    """
+    sort_expression, id_expression = sort_column.expression, id_column.expression
+    row = tuple_(sort_expression, id_expression)
+    bound = tuple_(
+        bindparam(None, value, type_=sort_expression.type),
+        bindparam(None, row_id, type_=id_expression.type),
+    )
+    return row < bound if descending else row > bound
 
 
 def split_page(

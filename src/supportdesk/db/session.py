@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +22,9 @@ class Database:
 
     def __init__(self, engine: AsyncEngine, *, connection: AsyncConnection | None = None) -> None:
         self.engine = engine
+        # SQLite admits one writer at a time. Queueing writers here, in arrival order, beats letting
+        # them poll the file lock: SQLite's busy handler backs off up to 100 ms between tries.
+        self._write_gate = asyncio.Lock() if engine.dialect.name == "sqlite" and connection is None else None
         if connection is not None:
             joined = async_sessionmaker(
                 bind=connection,
@@ -42,9 +46,28 @@ class Database:
         return (self._reader if readonly else self._writer)()
 
     @asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        """Hold the process's writer slot (SQLite only) for the duration of a write transaction."""
+        if self._write_gate is None:
+            yield
+            return
+        async with self._write_gate:
+            yield
+
+    @asynccontextmanager
+    async def session_for(self, *, readonly: bool) -> AsyncIterator[AsyncSession]:
+        """A session whose caller owns its transaction; writers take the writer slot first."""
+        if readonly:
+            async with self.new_session(readonly=True) as session:
+                yield session
+            return
+        async with self.writing(), self.new_session() as session:
+            yield session
+
+    @asynccontextmanager
     async def unit_of_work(self, *, readonly: bool = False) -> AsyncIterator[AsyncSession]:
         """A session that commits when the block succeeds and rolls back when it raises."""
-        async with self.new_session(readonly=readonly) as session:
+        async with self.session_for(readonly=readonly) as session:
             try:
                 yield session
             except BaseException:

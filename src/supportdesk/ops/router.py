@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supportdesk.db import migrate
 from supportdesk.db.session import Database
@@ -35,30 +35,51 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
 
-    async def middleware(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """Count and time every request by its route template (not its raw path, to bound the labels)."""
+
+class MetricsMiddleware:
+    """Counts and times every request by its route template (not its raw path, to bound the labels).
+
+    A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` would cost as much as a small endpoint.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        template = route_template(request)
-        self.latency.labels(request.method, template).observe(time.perf_counter() - started)
-        self.requests.labels(request.method, template, str(response.status_code)).inc()
-        return response
+        status = 500
+
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            template = route_template(scope)
+            method = str(scope["method"])
+            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+            self.metrics.requests.labels(method, template, str(status)).inc()
 
 
-def route_template(request: Request) -> str:
+def route_template(scope: Scope) -> str:
     """The route's full path template (``/api/v1/tickets/{ticket_id}``), or ``unmatched``.
 
     Routes of included routers know their path without the outer prefix; the prefix is the part of
     the URL in front of what the route's own pattern matches.
     """
-    route = request.scope.get("route")
+    route = scope.get("route")
     template = getattr(route, "path_format", None)
     pattern = getattr(route, "path_regex", None)
     if not isinstance(template, str) or pattern is None:
         return "unmatched"
-    path = request.url.path
+    path = str(scope["path"])
     for index, char in enumerate(path):
         if char == "/" and pattern.match(path[index:]):
             return path[:index] + template

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
 from supportdesk.core.errors import Conflict, NotFound
-from supportdesk.core.pagination import decode_cursor_as, encode_cursor, split_page
+from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
 from supportdesk.core.permissions import Role
 from supportdesk.core.security import hash_password
 from supportdesk.people.models import ApiToken, Availability, Customer, Tier, User
@@ -252,6 +252,6 @@ async def list_customers(
         query = query.where(Customer.company == company)
     if cursor is not None:
         email, row_id = decode_cursor_as(cursor, "email", str)
-        query = query.where((Customer.email > email) | ((Customer.email == email) & (Customer.id > row_id)))
+        query = query.where(after_cursor(Customer.email, Customer.id, email, row_id, descending=False))
     rows = list((await session.execute(query)).scalars())
     return split_page(rows, limit, lambda last: encode_cursor("email", last.email, last.id))

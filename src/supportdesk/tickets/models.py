@@ -118,7 +118,7 @@ class TicketTag(WorkspaceScoped, Base):
     """One tag on one ticket."""
 
     __tablename__ = "ticket_tag"
-    __table_args__ = (Index("ix_ticket_tag_workspace_name", "workspace_id", "name"),)
+    __table_args__ = (Index("ix_ticket_tag_name_workspace", "name", "workspace_id"),)
     __audited__ = True
     __audit_exclude__: ClassVar[frozenset[str]] = frozenset({"ticket_id", "workspace_id"})
     __audit_labels__: ClassVar[dict[str, str]] = {"name": "tag"}

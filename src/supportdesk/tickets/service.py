@@ -20,7 +20,7 @@ from supportdesk.core.errors import (
     PermissionDenied,
     PreconditionFailed,
 )
-from supportdesk.core.pagination import decode_cursor_as, encode_cursor, split_page
+from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
 from supportdesk.core.permissions import Action, Role, check_permission
 from supportdesk.people import service as people_service
 from supportdesk.people.models import Customer, User
@@ -323,10 +323,7 @@ async def list_tickets(
     if cursor is not None:
         kind = datetime if key in {"created_at", "updated_at"} else int
         value, row_id = decode_cursor_as(cursor, sort.value, kind)
-        if descending:
-            query = query.where((column < value) | ((column == value) & (Ticket.id < row_id)))
-        else:
-            query = query.where((column > value) | ((column == value) & (Ticket.id > row_id)))
+        query = query.where(after_cursor(column, Ticket.id, value, row_id, descending=descending))
     order = (column.desc(), Ticket.id.desc()) if descending else (column.asc(), Ticket.id.asc())
     rows = list((await session.execute(query.order_by(*order).limit(limit + 1))).scalars())
     items, next_cursor = split_page(
