@@ -59,7 +59,7 @@ from supportdesk.app import create_app
 from supportdesk.auth import service as auth_service
 from supportdesk.config import Environment, Settings
 from supportdesk.core.clock import SystemClock
-from supportdesk.core.pagination import decode_cursor, encode_cursor
+from supportdesk.core.pagination import after_cursor, decode_cursor, encode_cursor
 from supportdesk.core.permissions import Role
 from supportdesk.db import migrate
 from supportdesk.db.engine import SQLITE_BEGIN_OPTION, create_engine
@@ -189,7 +189,7 @@ def build_bare_app(database_url: str, workspace_id: int) -> FastAPI:
         if cursor is not None:
             # The same keyset predicate as supportdesk's list, so the two run comparable SQL.
             value, after_id = decode_cursor(cursor, CURSOR_SORT)
-            query = query.where((created_at < value) | ((created_at == value) & (row_id < after_id)))
+            query = query.where(after_cursor(created_at, row_id, value, after_id, descending=True))
         query = query.order_by(created_at.desc(), row_id.desc()).limit(limit + 1)
         async with reader.connect() as connection:
             rows = (await connection.execute(query)).all()

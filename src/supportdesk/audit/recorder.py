@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, insert, inspect
+from sqlalchemy import Table, event, insert, inspect
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.base import NO_VALUE
 
@@ -18,6 +18,8 @@ from supportdesk.audit.models import ActorType, AuditAction, AuditEvent
 from supportdesk.core.clock import Clock, SystemClock
 from supportdesk.db.base import Base
 
+# Built once (a Core insert): it runs in every flush that changes an audited row.
+_INSERT_EVENTS = insert(cast(Table, AuditEvent.__table__))
 ACTOR_KEY = "audit_actor"
 CLOCK_KEY = "clock"
 
@@ -114,4 +116,4 @@ def _record_audit_events(session: Session, _flush_context: UOWTransaction) -> No
     if rows:
         # Parents first, so a trail reads "created" before the changes filed under it.
         rows.sort(key=lambda item: item[0])
-        session.connection().execute(insert(AuditEvent), [row for _, row in rows])
+        session.connection().execute(_INSERT_EVENTS, [row for _, row in rows])

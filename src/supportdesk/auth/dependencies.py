@@ -61,10 +61,9 @@ def bearer_secret(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-async def get_current_user(
-    request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep
-) -> User:
+async def get_current_user(request: Request, session: SessionDep) -> User:
     """The authenticated staff user; scopes the session to their workspace and attributes changes to them."""
+    settings, clock = get_settings(request), get_clock(request)
     secret = bearer_secret(request)
     if secret is None:
         raise NotAuthenticated()
@@ -99,11 +98,11 @@ class Context:
         require_permission(self.user.role, action)
 
 
-async def get_context(
-    session: SessionDep, user: CurrentUser, clock: ClockDep, settings: SettingsDep
-) -> Context:
+async def get_context(request: Request, session: SessionDep, user: CurrentUser) -> Context:
     """The request context of an authenticated endpoint."""
-    return Context(session=session, user=user, clock=clock, settings=settings)
+    # Settings and clock are read from the app, not resolved as dependencies of their own: every
+    # dependency costs per request, and these never vary within an app.
+    return Context(session=session, user=user, clock=get_clock(request), settings=get_settings(request))
 
 
 def allowed(action: Action) -> Callable[..., Awaitable[Context]]:

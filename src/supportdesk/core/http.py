@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Header
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from supportdesk.core.errors import InvalidInput
 
+JSON = "application/json"
 _ETAG = re.compile(r'^(?:W/)?"v([0-9]{1,18})"$', re.ASCII)
 
 
@@ -41,7 +42,6 @@ def parse_if_match(value: str | None) -> int | None:
 
 def model_response(
     model: BaseModel, *, status_code: int = 200, headers: dict[str, str] | None = None
-) -> tuple[JSONResponse, Any]:
-    """A JSON response of ``model`` and the plain body it carries (for idempotency records)."""
-    body = model.model_dump(mode="json")
-    return JSONResponse(body, status_code=status_code, headers=headers), body
+) -> Response:
+    """A JSON response of ``model``, serialised by pydantic in one step."""
+    return Response(model.model_dump_json(), status_code=status_code, headers=headers, media_type=JSON)

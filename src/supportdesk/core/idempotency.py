@@ -12,13 +12,14 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from supportdesk.auth.dependencies import Context, get_context
 from supportdesk.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput
+from supportdesk.core.http import model_response
 from supportdesk.core.idempotency_models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -57,12 +58,13 @@ class Idempotency:
         headers = {**record.response_headers, REPLAY_HEADER: "true"}
         return JSONResponse(record.response_body, status_code=record.status_code, headers=headers)
 
-    async def created(self, model: BaseModel, headers: dict[str, str]) -> JSONResponse:
+    async def created(self, model: BaseModel, headers: dict[str, str]) -> Response:
         """Finish a create: the 201 response, remembered under the key and committed with the change."""
-        body = model.model_dump(mode="json")
-        await self.remember(201, body, headers)
+        response = model_response(model, status_code=201, headers=headers)
+        if self.key is not None:
+            await self.remember(201, json.loads(bytes(response.body)), headers)
         await self.context.session.commit()
-        return JSONResponse(body, status_code=201, headers=headers)
+        return response
 
     async def remember(self, status_code: int, body: Any, headers: dict[str, str]) -> None:
         """Store the response in the current transaction, before the caller commits."""
@@ -96,6 +98,8 @@ async def get_idempotency(
     """The request's idempotency state; requests without the header are not affected."""
     if idempotency_key is not None and not idempotency_key.strip():
         raise InvalidInput(HEADER, "The Idempotency-Key must not be blank.", reason="blank")
+    if idempotency_key is None:
+        return Idempotency(context, None, "")
     body = await request.body()
     try:
         canonical = json.dumps(json.loads(body or b"null"), sort_keys=True).encode()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from fastapi.responses import JSONResponse
 
 from supportdesk.auth import service as auth_service
 from supportdesk.auth.dependencies import Context, ContextDep, allowed
@@ -45,7 +44,7 @@ ManagingCustomers = Annotated[Context, Depends(allowed(Action.manage_customer))]
 @customers.post("", status_code=201, response_model=CustomerOut, summary="Create a customer")
 async def create_customer(
     body: CustomerCreate, context: ManagingCustomers, idempotency: IdempotencyDep
-) -> JSONResponse:
+) -> Response:
     if (replay := await idempotency.replay()) is not None:
         return replay
     customer = await service.create_customer(context.session, context.clock, **body.model_dump())
@@ -79,12 +78,9 @@ async def lookup_customer(email: EmailAddress, context: ViewingCustomers) -> Cus
 
 
 @customers.get("/{customer_id:int}", response_model=CustomerOut, summary="Get a customer")
-async def get_customer(customer_id: ObjectId, context: ViewingCustomers) -> JSONResponse:
+async def get_customer(customer_id: ObjectId, context: ViewingCustomers) -> Response:
     customer = await service.get_customer(context.session, customer_id)
-    response, _ = model_response(
-        CustomerOut.model_validate(customer), headers={"ETag": etag(customer.version)}
-    )
-    return response
+    return model_response(CustomerOut.model_validate(customer), headers={"ETag": etag(customer.version)})
 
 
 @customers.patch("/{customer_id:int}", response_model=CustomerOut, summary="Update a customer")
@@ -93,7 +89,7 @@ async def update_customer(
     body: CustomerUpdate,
     context: ManagingCustomers,
     if_match: IfMatch = None,
-) -> JSONResponse:
+) -> Response:
     expected = parse_if_match(if_match)
     customer = await service.get_customer(context.session, customer_id)
     if expected is not None and expected != customer.version:
@@ -104,10 +100,7 @@ async def update_customer(
             raise InvalidInput(required, f"{required} cannot be null.", reason="null")
     customer = await service.update_customer(context.session, context.clock, customer, changes)
     await context.session.commit()
-    response, _ = model_response(
-        CustomerOut.model_validate(customer), headers={"ETag": etag(customer.version)}
-    )
-    return response
+    return model_response(CustomerOut.model_validate(customer), headers={"ETag": etag(customer.version)})
 
 
 # --- staff users ---------------------------------------------------------------------------------
@@ -128,7 +121,7 @@ async def create_user(
     body: UserCreate,
     context: Annotated[Context, Depends(allowed(Action.create_user))],
     idempotency: IdempotencyDep,
-) -> JSONResponse:
+) -> Response:
     if (replay := await idempotency.replay()) is not None:
         return replay
     user = await service.create_user(

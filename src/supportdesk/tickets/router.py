@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from fastapi.responses import JSONResponse
 
 from supportdesk.audit import service as audit_service
 from supportdesk.audit.schemas import AuditEventOut
@@ -64,7 +63,7 @@ async def create_ticket(
     body: TicketCreate,
     context: Annotated[Context, Depends(allowed(Action.create_ticket))],
     idempotency: IdempotencyDep,
-) -> JSONResponse:
+) -> Response:
     if (replay := await idempotency.replay()) is not None:
         return replay
     if body.assigned_agent_id is not None:
@@ -122,10 +121,9 @@ async def list_tickets(
 
 
 @router.get("/{ticket_id:int}", response_model=TicketOut, summary="Get a ticket")
-async def get_ticket(ticket_id: ObjectId, context: Viewing) -> JSONResponse:
+async def get_ticket(ticket_id: ObjectId, context: Viewing) -> Response:
     ticket = await service.get_ticket(context.session, ticket_id)
-    response, _ = model_response(ticket_out(ticket), headers={"ETag": etag(ticket.version)})
-    return response
+    return model_response(ticket_out(ticket), headers={"ETag": etag(ticket.version)})
 
 
 @router.patch("/{ticket_id:int}", response_model=TicketOut, summary="Update a ticket")
@@ -134,7 +132,7 @@ async def update_ticket(
     body: TicketUpdate,
     context: Annotated[Context, Depends(allowed(Action.update_ticket))],
     if_match: IfMatch = None,
-) -> JSONResponse:
+) -> Response:
     expected = parse_if_match(if_match)
     ticket = await service.get_ticket(context.session, ticket_id)
     ticket = await service.update_ticket(
@@ -146,8 +144,7 @@ async def update_ticket(
         expected_version=expected,
     )
     await context.session.commit()
-    response, _ = model_response(ticket_out(ticket), headers={"ETag": etag(ticket.version)})
-    return response
+    return model_response(ticket_out(ticket), headers={"ETag": etag(ticket.version)})
 
 
 @router.delete("/{ticket_id:int}", status_code=204, summary="Delete a ticket (admins)")
@@ -168,7 +165,7 @@ async def add_comment(
     body: CommentCreate,
     context: Annotated[Context, Depends(allowed(Action.comment_ticket))],
     idempotency: IdempotencyDep,
-) -> JSONResponse:
+) -> Response:
     if (replay := await idempotency.replay()) is not None:
         return replay
     ticket = await service.get_ticket(context.session, ticket_id)

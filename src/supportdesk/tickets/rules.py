@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from supportdesk.tickets.models import Priority, TicketStatus
 
@@ -29,6 +29,11 @@ PRIORITY_RANK: Mapping[Priority, int] = {
     Priority.high: 2,
     Priority.critical: 3,
 }
+
+
+def default_category(categories: Sequence[str]) -> str:
+    """The category of a ticket that names none: ``general`` where the workspace has it, else its first."""
+    return "general" if "general" in categories else categories[0]
 
 
 def can_transition(current: TicketStatus, target: TicketStatus) -> bool:

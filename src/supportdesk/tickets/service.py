@@ -82,16 +82,15 @@ async def get_ticket(session: AsyncSession, ticket_id: int) -> Ticket:
     return ticket
 
 
-async def _check_category(session: AsyncSession, workspace_id: int, category: str) -> None:
-    workspace = await workspace_service.get_workspace(session, workspace_id)
-    if category not in workspace.categories:
-        allowed = ", ".join(workspace.categories)
+def _require_known_category(category: str, categories: Sequence[str]) -> None:
+    if category not in categories:
+        allowed = ", ".join(categories)
         raise InvalidInput("category", f"Unknown category; use one of: {allowed}.", reason="unknown-category")
 
 
-async def _default_category(session: AsyncSession, workspace_id: int) -> str:
+async def _check_category(session: AsyncSession, workspace_id: int, category: str) -> None:
     workspace = await workspace_service.get_workspace(session, workspace_id)
-    return "general" if "general" in workspace.categories else workspace.categories[0]
+    _require_known_category(category, workspace.categories)
 
 
 async def _check_assignee(session: AsyncSession, agent_id: int) -> User:
@@ -128,10 +127,10 @@ async def create_ticket(
     external_id: str | None = None,
 ) -> Ticket:
     """Open a ticket; the customer with ``customer_email`` is found or created."""
-    if category is None:
-        category = await _default_category(session, workspace_id)
-    else:
-        await _check_category(session, workspace_id, category)
+    # One round trip reserves the number and reads the categories; a refusal below rolls both back.
+    number, categories = await workspace_service.reserve_ticket_number(session, workspace_id)
+    category = category or rules.default_category(categories)
+    _require_known_category(category, categories)
     if external_id is not None:
         await _check_external_id(session, external_id)
     if assigned_agent_id is not None:
@@ -144,7 +143,7 @@ async def create_ticket(
     now = clock.now()
     ticket = Ticket(
         workspace_id=workspace_id,
-        number=await workspace_service.next_ticket_number(session, workspace_id),
+        number=number,
         title=title,
         description=description,
         status=rules.status_after_assignment(TicketStatus.open, assigned_agent_id),

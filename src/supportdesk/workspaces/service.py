@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
@@ -57,13 +58,21 @@ async def set_categories(session: AsyncSession, workspace: Workspace, categories
     return workspace
 
 
-async def next_ticket_number(session: AsyncSession, workspace_id: int) -> int:
-    """Reserve the workspace's next ticket number; the row lock makes numbers unique under concurrency."""
-    result = await session.execute(
-        update(Workspace)
-        .where(Workspace.id == workspace_id)
-        .values(ticket_counter=Workspace.ticket_counter + 1)
-        .returning(Workspace.ticket_counter),
-        execution_options={"synchronize_session": False},
-    )
-    return int(result.scalar_one())
+# A Core statement, built once: the ORM's bulk-update machinery costs more than the update itself.
+_workspace = cast(Table, Workspace.__table__)
+_RESERVE_NUMBER = (
+    update(_workspace)
+    .where(_workspace.c.id == bindparam("workspace_id"))
+    .values(ticket_counter=_workspace.c.ticket_counter + 1)
+    .returning(_workspace.c.ticket_counter, _workspace.c.categories)
+)
+
+
+async def reserve_ticket_number(session: AsyncSession, workspace_id: int) -> tuple[int, list[str]]:
+    """Reserve the workspace's next ticket number, and read its categories in the same statement.
+
+    The row lock the update takes makes numbers unique under concurrency.
+    """
+    connection = await session.connection()
+    number, categories = (await connection.execute(_RESERVE_NUMBER, {"workspace_id": workspace_id})).one()
+    return int(number), list(categories)
