@@ -11,13 +11,13 @@ import json
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from supportdesk.auth.dependencies import Context, get_context
+from supportdesk.auth.dependencies import Context
 from supportdesk.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput
 from supportdesk.core.http import model_response
 from supportdesk.core.idempotency_models import IdempotencyRecord
@@ -90,23 +90,26 @@ class Idempotency:
             raise IdempotencyKeyInFlight() from None
 
 
-async def get_idempotency(
-    request: Request,
-    context: Annotated[Context, Depends(get_context)],
-    idempotency_key: Annotated[str | None, Header(alias=HEADER, max_length=255)] = None,
-) -> Idempotency:
-    """The request's idempotency state; requests without the header are not affected."""
-    if idempotency_key is not None and not idempotency_key.strip():
-        raise InvalidInput(HEADER, "The Idempotency-Key must not be blank.", reason="blank")
-    if idempotency_key is None:
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        max_length=255,
+        description="Makes a retry safe: the same key with the same body returns the first response.",
+    ),
+]
+
+
+async def idempotency_for(request: Request, context: Context, key: str | None) -> Idempotency:
+    """The request's idempotency state; requests without a key are not affected."""
+    if key is None:
         return Idempotency(context, None, "")
+    if not key.strip():
+        raise InvalidInput(HEADER, "The Idempotency-Key must not be blank.", reason="blank")
     body = await request.body()
     try:
         canonical = json.dumps(json.loads(body or b"null"), sort_keys=True).encode()
     except ValueError:
         canonical = body
     digest = hashlib.sha256(request.method.encode() + b" " + request.url.path.encode() + b"\n" + canonical)
-    return Idempotency(context, idempotency_key, digest.hexdigest())
-
-
-IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]
+    return Idempotency(context, key, digest.hexdigest())

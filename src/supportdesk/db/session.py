@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from supportdesk.audit import recorder  # noqa: F401  (registers the audit listener)
@@ -46,23 +47,34 @@ class Database:
         return (self._reader if readonly else self._writer)()
 
     @asynccontextmanager
-    async def writing(self) -> AsyncIterator[None]:
-        """Hold the process's writer slot (SQLite only) for the duration of a write transaction."""
-        if self._write_gate is None:
-            yield
-            return
-        async with self._write_gate:
-            yield
-
-    @asynccontextmanager
     async def session_for(self, *, readonly: bool) -> AsyncIterator[AsyncSession]:
-        """A session whose caller owns its transaction; writers take the writer slot first."""
-        if readonly:
-            async with self.new_session(readonly=True) as session:
+        """A session whose caller owns its transaction.
+
+        On SQLite a writer first takes the process's writer slot, and gives it back as soon as its
+        first transaction ends (commit or rollback), not when the request is over: building and
+        sending the response need no lock.
+        """
+        gate = None if readonly else self._write_gate
+        if gate is None:
+            async with self.new_session(readonly=readonly) as session:
                 yield session
             return
-        async with self.writing(), self.new_session() as session:
-            yield session
+        await gate.acquire()
+        held = True
+
+        def release(*_: object) -> None:
+            nonlocal held
+            if held:
+                held = False
+                gate.release()
+
+        try:
+            async with self.new_session() as session:
+                event.listen(session.sync_session, "after_commit", release)
+                event.listen(session.sync_session, "after_rollback", release)
+                yield session
+        finally:
+            release()
 
     @asynccontextmanager
     async def unit_of_work(self, *, readonly: bool = False) -> AsyncIterator[AsyncSession]:

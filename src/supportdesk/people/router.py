@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from supportdesk.auth import service as auth_service
 from supportdesk.auth.dependencies import Context, ContextDep, allowed
 from supportdesk.core.errors import InvalidInput, NotFound, PreconditionFailed
 from supportdesk.core.http import IfMatch, etag, model_response, parse_if_match
-from supportdesk.core.idempotency import IdempotencyDep
+from supportdesk.core.idempotency import IdempotencyKey, idempotency_for
 from supportdesk.core.pagination import Page
 from supportdesk.core.permissions import PERMISSIONS, Action, Role
 from supportdesk.core.schemas import EmailAddress, ObjectId
@@ -43,8 +43,9 @@ ManagingCustomers = Annotated[Context, Depends(allowed(Action.manage_customer))]
 
 @customers.post("", status_code=201, response_model=CustomerOut, summary="Create a customer")
 async def create_customer(
-    body: CustomerCreate, context: ManagingCustomers, idempotency: IdempotencyDep
+    body: CustomerCreate, context: ManagingCustomers, request: Request, idempotency_key: IdempotencyKey = None
 ) -> Response:
+    idempotency = await idempotency_for(request, context, idempotency_key)
     if (replay := await idempotency.replay()) is not None:
         return replay
     customer = await service.create_customer(context.session, context.clock, **body.model_dump())
@@ -120,8 +121,10 @@ async def list_users(
 async def create_user(
     body: UserCreate,
     context: Annotated[Context, Depends(allowed(Action.create_user))],
-    idempotency: IdempotencyDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    idempotency = await idempotency_for(request, context, idempotency_key)
     if (replay := await idempotency.replay()) is not None:
         return replay
     user = await service.create_user(

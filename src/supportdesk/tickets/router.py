@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from supportdesk.audit import service as audit_service
 from supportdesk.audit.schemas import AuditEventOut
 from supportdesk.auth.dependencies import Context, allowed
 from supportdesk.core.errors import InvalidInput
 from supportdesk.core.http import IfMatch, etag, model_response, parse_if_match
-from supportdesk.core.idempotency import IdempotencyDep
+from supportdesk.core.idempotency import IdempotencyKey, idempotency_for
 from supportdesk.core.pagination import Page
 from supportdesk.core.permissions import Action
 from supportdesk.core.schemas import MAX_ID, Category, ObjectId, QueryId, Tag, Timestamp
@@ -62,8 +62,10 @@ def _parse_assignee(value: str | None, context: Context) -> tuple[int | None, bo
 async def create_ticket(
     body: TicketCreate,
     context: Annotated[Context, Depends(allowed(Action.create_ticket))],
-    idempotency: IdempotencyDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    idempotency = await idempotency_for(request, context, idempotency_key)
     if (replay := await idempotency.replay()) is not None:
         return replay
     if body.assigned_agent_id is not None:
@@ -164,8 +166,10 @@ async def add_comment(
     ticket_id: ObjectId,
     body: CommentCreate,
     context: Annotated[Context, Depends(allowed(Action.comment_ticket))],
-    idempotency: IdempotencyDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    idempotency = await idempotency_for(request, context, idempotency_key)
     if (replay := await idempotency.replay()) is not None:
         return replay
     ticket = await service.get_ticket(context.session, ticket_id)
