@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, computed_field
 
 from supportdesk.core.schemas import (
     BodyId,
@@ -18,6 +18,7 @@ from supportdesk.core.schemas import (
     StrictBoolean,
     Tag,
 )
+from supportdesk.tickets import rules
 from supportdesk.tickets.models import Channel, Priority, TicketStatus
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -66,13 +67,18 @@ class TicketOut(ResponseModel):
     channel: Channel
     external_id: str | None
     escalated: bool
-    is_urgent: bool
     created_at: datetime
     updated_at: datetime
     first_responded_at: datetime | None
     resolved_at: datetime | None
     closed_at: datetime | None
     version: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def is_urgent(self) -> bool:
+        """Open, unassigned and high or critical."""
+        return rules.is_urgent(self.status, self.priority, self.assigned_agent_id)
 
 
 class TicketSort(StrEnum):
