@@ -208,9 +208,11 @@ async def find_or_create_customer(
         return customer
     try:
         # A savepoint, so losing a race with a concurrent first contact costs this statement only.
+        # The race is lost either at the uniqueness check (the other request committed first) or at
+        # the INSERT (both checked before either committed).
         async with session.begin_nested():
             return await create_customer(session, clock, email=email, name=name)
-    except IntegrityError:
+    except (IntegrityError, CustomerExists):
         winner = await find_customer_by_email(session, email)
         if winner is None:
             raise

@@ -505,3 +505,28 @@ async def test_a_comment_visibility_must_be_a_boolean(
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "is_public"
+
+
+@pytest.mark.parametrize(
+    ("status", "priority", "assigned", "urgent"),
+    [
+        pytest.param(
+            TicketStatus.open, Priority.critical, False, True, id="open-unassigned-critical-is-urgent"
+        ),
+        pytest.param(TicketStatus.open, Priority.medium, False, False, id="open-unassigned-medium-is-not"),
+        pytest.param(TicketStatus.assigned, Priority.critical, True, False, id="assigned-critical-is-not"),
+    ],
+)
+async def test_the_ticket_model_and_the_api_agree_on_urgency(
+    agent_client: ApiClient,
+    ticket_factory: TicketFactory,
+    user_factory: UserFactory,
+    status: TicketStatus,
+    priority: Priority,
+    assigned: bool,
+    urgent: bool,
+) -> None:
+    agent = await user_factory(role=Role.agent) if assigned else None
+    ticket = await ticket_factory(status=status, priority=priority, assignee=agent)
+    assert ticket.is_urgent() is urgent
+    assert (await agent_client.get(f"/api/v1/tickets/{ticket.id}")).json()["is_urgent"] is urgent
