@@ -102,7 +102,7 @@ def serve(
         err.print("note: several workers share one SQLite file; use PostgreSQL in production", style="yellow")
     if settings.migrate_at_startup and workers > 1:
         # Migrate once here rather than racing in every worker's start-up.
-        asyncio.run(_upgrade(settings))
+        asyncio.run(_upgrade_to(settings, "head"))
         os.environ["SUPPORTDESK_AUTO_MIGRATE"] = "false"
         get_settings.cache_clear()
     uvicorn.run(
@@ -114,14 +114,6 @@ def serve(
         log_level=settings.log_level,
         proxy_headers=True,
     )
-
-
-async def _upgrade(settings: Settings) -> None:
-    engine = create_engine(settings)
-    try:
-        await migrate.upgrade(engine)
-    finally:
-        await engine.dispose()
 
 
 @db_app.command("upgrade")

@@ -93,13 +93,13 @@ async def seed_demo(
         )
         scope_to_workspace(session.sync_session, workspace.id)
         act_as(session.sync_session, SYSTEM, clock)
+        existing_staff = {user.email: user for user in await people_service.list_users(session)}
         staff: list[User] = []
         for name, role, skills in _STAFF:
             email = f"{name.split()[0].lower()}@{workspace_slug}.example.com"
-            found = [u for u in await people_service.list_users(session) if u.email == email]
             staff.append(
-                found[0]
-                if found
+                existing_staff[email]
+                if email in existing_staff
                 else await people_service.create_user(
                     session,
                     clock,

@@ -112,7 +112,7 @@ def allowed(action: Action) -> Callable[..., Awaitable[Context]]:
         # Builds the context itself rather than depending on get_context: one dependency fewer to
         # resolve on every request.
         require_permission(user.role, action)
-        return Context(session=session, user=user, clock=get_clock(request), settings=get_settings(request))
+        return await get_context(request, session, user)
 
     return dependency
 

@@ -9,7 +9,7 @@ from fastapi import Header
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from supportdesk.core.errors import InvalidInput
+from supportdesk.core.errors import InvalidInput, PreconditionFailed
 
 JSON = "application/json"
 _ETAG = re.compile(r'^(?:W/)?"v([0-9]{1,18})"$', re.ASCII)
@@ -38,6 +38,14 @@ def parse_if_match(value: str | None) -> int | None:
     if match is None:
         raise InvalidInput("If-Match", 'Send the ETag you received, like "v3".', reason="invalid-etag")
     return int(match.group(1))
+
+
+def require_version(current: int, expected: int | None) -> None:
+    """Refuse a change based on a stale read: ``expected`` (from If-Match) must be the current version."""
+    if expected is not None and expected != current:
+        raise PreconditionFailed(
+            f"The resource is at version {current}, not {expected}", current_version=current
+        )
 
 
 def model_response(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from supportdesk.auth import service as auth_service
 from supportdesk.auth.dependencies import Context, ContextDep, allowed
-from supportdesk.core.errors import InvalidInput, NotFound, PreconditionFailed
+from supportdesk.core.errors import NotFound
 from supportdesk.core.http import IfMatch, etag, model_response, parse_if_match
 from supportdesk.core.idempotency import IdempotencyKey, idempotency_for
 from supportdesk.core.pagination import Page
@@ -93,13 +93,13 @@ async def update_customer(
 ) -> Response:
     expected = parse_if_match(if_match)
     customer = await service.get_customer(context.session, customer_id)
-    if expected is not None and expected != customer.version:
-        raise PreconditionFailed(current_version=customer.version)
-    changes = body.model_dump(exclude_unset=True)
-    for required in ("email", "tier"):
-        if required in changes and changes[required] is None:
-            raise InvalidInput(required, f"{required} cannot be null.", reason="null")
-    customer = await service.update_customer(context.session, context.clock, customer, changes)
+    customer = await service.update_customer(
+        context.session,
+        context.clock,
+        customer,
+        body.model_dump(exclude_unset=True),
+        expected_version=expected,
+    )
     await context.session.commit()
     return model_response(CustomerOut.model_validate(customer), headers={"ETag": etag(customer.version)})
 
@@ -148,11 +148,9 @@ async def update_user(
     context: Annotated[Context, Depends(allowed(Action.change_role))],
 ) -> UserOut:
     user = await service.get_user(context.session, user_id)
-    changes = body.model_dump(exclude_unset=True)
-    for field, value in changes.items():
-        if value is None:
-            raise InvalidInput(field, f"{field} cannot be null.", reason="null")
-    user = await service.update_user(context.session, context.clock, user, changes)
+    user = await service.update_user(
+        context.session, context.clock, user, body.model_dump(exclude_unset=True)
+    )
     await context.session.commit()
     return UserOut.model_validate(user)
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
 from supportdesk.core.errors import Conflict, NotFound
+from supportdesk.core.http import require_version
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
 from supportdesk.core.permissions import Role
 from supportdesk.core.security import hash_password
@@ -220,9 +221,15 @@ async def find_or_create_customer(
 
 
 async def update_customer(
-    session: AsyncSession, clock: Clock, customer: Customer, changes: dict[str, Any]
+    session: AsyncSession,
+    clock: Clock,
+    customer: Customer,
+    changes: dict[str, Any],
+    *,
+    expected_version: int | None = None,
 ) -> Customer:
     """Change a customer's details."""
+    require_version(customer.version, expected_version)
     await _ensure_unique_customer(
         session,
         email=changes.get("email") if changes.get("email") != customer.email else None,

@@ -18,8 +18,8 @@ from supportdesk.core.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
-    PreconditionFailed,
 )
+from supportdesk.core.http import require_version
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
 from supportdesk.core.permissions import Action, Role, check_permission
 from supportdesk.people import service as people_service
@@ -164,15 +164,6 @@ async def create_ticket(
     return ticket
 
 
-def check_version(ticket: Ticket, expected_version: int | None) -> None:
-    """Refuse a change based on a stale read (If-Match)."""
-    if expected_version is not None and expected_version != ticket.version:
-        raise PreconditionFailed(
-            f"The ticket is at version {ticket.version}, not {expected_version}",
-            current_version=ticket.version,
-        )
-
-
 def _apply_status(ticket: Ticket, target: TicketStatus, now: datetime) -> None:
     if target == ticket.status:
         return
@@ -205,7 +196,7 @@ async def update_ticket(
     expected_version: int | None = None,
 ) -> Ticket:
     """Apply a partial update. Only fields present in ``changes`` are touched."""
-    check_version(ticket, expected_version)
+    require_version(ticket.version, expected_version)
     if ticket.status is TicketStatus.closed:
         raise TicketClosed()
     now = clock.now()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -30,7 +30,3 @@ class Workspace(Base):
     def audit_subject(self) -> tuple[int, str, int]:
         """A workspace's events are filed in the workspace itself."""
         return self.id, "workspace", self.id
-
-    def settings_summary(self) -> dict[str, Any]:
-        """The workspace's configurable settings, as shown by the API."""
-        return {"categories": list(self.categories)}
