@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.factories.workspaces",
     "tests.factories.people",
     "tests.factories.tickets",
+    "tests.factories.automation",
     "tests.fixtures.app",
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,15 +11,20 @@ from fastapi import APIRouter, FastAPI
 
 from supportdesk import __version__
 from supportdesk.auth.router import router as auth_router
+from supportdesk.automation.router import macros_router, triggers_router
 from supportdesk.config import Settings, get_settings
 from supportdesk.core.clock import Clock, SystemClock
 from supportdesk.core.problems import PROBLEM_RESPONSES, install_problem_handlers
 from supportdesk.db import migrate
 from supportdesk.db.engine import create_engine
 from supportdesk.db.session import Database
+from supportdesk.jobs.registry import default_jobs
+from supportdesk.jobs.scheduler import Scheduler
+from supportdesk.notifications.router import router as notifications_router
 from supportdesk.ops.router import Metrics, MetricsMiddleware
 from supportdesk.ops.router import router as ops_router
 from supportdesk.people.router import customers, me, users
+from supportdesk.sla.router import router as sla_router
 from supportdesk.tickets.router import router as tickets_router
 from supportdesk.workspaces.router import router as workspace_router
 
@@ -28,7 +34,18 @@ _log = logging.getLogger("supportdesk")
 
 # Every versioned endpoint's router; each is mounted directly under API_PREFIX (one routing level,
 # not a router of routers, which costs a match per level on every request).
-API_ROUTERS: tuple[APIRouter, ...] = (auth_router, me, workspace_router, tickets_router, customers, users)
+API_ROUTERS: tuple[APIRouter, ...] = (
+    auth_router,
+    me,
+    notifications_router,
+    workspace_router,
+    tickets_router,
+    sla_router,
+    customers,
+    users,
+    triggers_router,
+    macros_router,
+)
 
 
 def create_app(
@@ -44,7 +61,17 @@ def create_app(
         if owns_database and settings.migrate_at_startup:
             _log.info("migrating the database to the newest schema")
             await migrate.upgrade(database.engine)
+        # The embedded default runs the time-based jobs in the server; with several servers (or a worker)
+        # each tick is still run once, since runs are claimed in the database.
+        stop = asyncio.Event()
+        scheduler_task: asyncio.Task[None] | None = None
+        if owns_database and settings.scheduler == "embedded":
+            scheduler = Scheduler(database, app.state.clock, default_jobs(settings))
+            scheduler_task = asyncio.create_task(scheduler.run_forever(stop=stop), name="scheduler")
         yield
+        stop.set()
+        if scheduler_task is not None:
+            await scheduler_task
         if owns_database:
             await database.dispose()
 

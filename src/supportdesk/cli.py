@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from supportdesk import __version__
 from supportdesk.config import Settings, SettingsError, get_settings, load_settings
@@ -20,6 +23,9 @@ from supportdesk.core.permissions import Role
 from supportdesk.db import migrate
 from supportdesk.db.engine import create_engine
 from supportdesk.db.session import Database
+
+if TYPE_CHECKING:
+    from supportdesk.jobs.scheduler import JobOutcome, Scheduler
 
 app = typer.Typer(help="supportdesk: a self-hosted customer-support platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -114,6 +120,88 @@ def serve(
         log_level=settings.log_level,
         proxy_headers=True,
     )
+
+
+@app.command()
+def worker(
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="Run the jobs that are due now, print one line per job and exit."),
+    ] = False,
+) -> None:
+    """Run the scheduled jobs until stopped (Ctrl+C or SIGTERM); migrates nothing."""
+    from supportdesk.jobs.registry import default_jobs
+    from supportdesk.jobs.scheduler import Scheduler
+
+    settings = settings_or_exit()
+    if not once:
+        # Our own messages at the configured level; libraries (alembic, SQLAlchemy) only when they warn.
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("supportdesk").setLevel(settings.log_level.upper())
+
+    async def work() -> list[JobOutcome]:
+        database = Database(create_engine(settings))
+        try:
+            await _require_newest_schema(database)
+            scheduler = Scheduler(database, SystemClock(), default_jobs(settings))
+            if once:
+                return await scheduler.run_due()
+            await _run_until_signalled(scheduler)
+            return []
+        finally:
+            await database.dispose()
+
+    try:
+        outcomes = asyncio.run(work())
+    except OSError as error:
+        fail(f"cannot reach the database: {error}")
+    except SQLAlchemyError as error:
+        fail(f"database error: {str(error).splitlines()[0]}")
+    for outcome in outcomes:
+        out.print(_outcome_line(outcome), markup=False, highlight=False)
+    if any(outcome.status == "failed" for outcome in outcomes):
+        # A non-zero status lets cron (or whatever runs --once) notice a failing job.
+        raise typer.Exit(1)
+
+
+async def _require_newest_schema(database: Database) -> None:
+    """Refuse to run jobs against a schema other than the one this code was written for."""
+    revision = await migrate.current_revision(database.engine)
+    head = migrate.head_revision()
+    if revision != head:
+        fail(
+            f"the database is at revision {revision or 'none (not migrated)'}, this version needs {head}; "
+            "run `supportdesk db upgrade` first"
+        )
+
+
+async def _run_until_signalled(scheduler: Scheduler) -> None:
+    """Run the scheduler until SIGINT or SIGTERM, letting a running job finish first."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError):
+            # No handlers on Windows or outside the main thread; Ctrl+C then ends with status 130.
+            continue
+        handled.append(signum)
+    try:
+        await scheduler.run_forever(stop=stop)
+    finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+
+
+def _outcome_line(outcome: JobOutcome) -> str:
+    """``job tick status`` then the counts (``name=n``) or the error."""
+    parts = [outcome.job, outcome.tick.isoformat(), outcome.status]
+    if outcome.result:
+        parts.extend(f"{name}={count}" for name, count in outcome.result.items())
+    if outcome.error:
+        parts.append(" ".join(outcome.error.split()))  # one line, even for a multi-line message
+    return " ".join(parts)
 
 
 @db_app.command("upgrade")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     page_size_default: Annotated[int, Field(ge=1, le=500)] = 50
     page_size_max: Annotated[int, Field(ge=1, le=500)] = 100
     idempotency_ttl_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 24
+    scheduler: Literal["embedded", "off"] = "embedded"
+    scheduler_tick_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
 
     @field_validator("database_url")
     @classmethod

@@ -30,6 +30,10 @@ class Action(StrEnum):
     manage_own_tokens = "manage_own_tokens"
     view_audit = "view_audit"
     manage_workspace = "manage_workspace"
+    view_sla = "view_sla"
+    manage_sla = "manage_sla"
+    manage_automation = "manage_automation"
+    apply_macro = "apply_macro"
 
 
 _EVERYONE = frozenset(Role)
@@ -52,6 +56,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.manage_own_tokens: _EVERYONE,
     Action.view_audit: frozenset({Role.admin, Role.senior_agent}),
     Action.manage_workspace: _ADMINS,
+    Action.view_sla: _EVERYONE,
+    Action.manage_sla: _ADMINS,
+    Action.manage_automation: _ADMINS,
+    Action.apply_macro: _WORKERS,
 }
 
 

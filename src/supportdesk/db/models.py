@@ -1,9 +1,13 @@
 """Imports every model, so the metadata (for migrations) and the mappers (for queries) are complete."""
 
 from supportdesk.audit.models import AuditEvent
+from supportdesk.automation.models import Macro, Trigger
 from supportdesk.core.idempotency_models import IdempotencyRecord
 from supportdesk.db.base import Base
+from supportdesk.jobs.models import JobRun
+from supportdesk.notifications.models import Notification
 from supportdesk.people.models import ApiToken, Customer, User
+from supportdesk.sla.models import BusinessCalendar, SlaPolicy
 from supportdesk.tickets.models import Comment, Ticket, TicketTag
 from supportdesk.workspaces.models import Workspace
 
@@ -11,11 +15,17 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "BusinessCalendar",
     "Comment",
     "Customer",
     "IdempotencyRecord",
+    "JobRun",
+    "Macro",
+    "Notification",
+    "SlaPolicy",
     "Ticket",
     "TicketTag",
+    "Trigger",
     "User",
     "Workspace",
 ]

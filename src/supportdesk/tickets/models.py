@@ -15,8 +15,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 from supportdesk.db.base import Base, BigIntId, WorkspaceScoped
 from supportdesk.db.types import enum_column
@@ -59,6 +61,17 @@ class Ticket(WorkspaceScoped, Base):
         Index("ix_ticket_workspace_customer", "workspace_id", "customer_id"),
     )
     __audited__ = True
+    __audit_exclude__: ClassVar[frozenset[str]] = frozenset(
+        {
+            "updated_at",
+            "version",
+            "sla_paused_at",
+            "sla_paused_seconds",
+            "first_response_breach_notified_at",
+            "resolution_breach_notified_at",
+            "pending_reminded_at",
+        }
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     number: Mapped[int] = mapped_column(Integer)
@@ -86,6 +99,23 @@ class Ticket(WorkspaceScoped, Base):
     first_responded_at: Mapped[datetime | None] = mapped_column(default=None)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # SLA: each due time is kept while its clock runs and after it stops (for display); the partial
+    # indexes below hold only running clocks, so the breach scan never reads settled tickets.
+    # The policy the due times came from. No foreign key: deleting or editing a policy re-matches every
+    # active ticket of the workspace (the service does it), which a SET NULL could not.
+    sla_policy_id: Mapped[int | None] = mapped_column(BigIntId, default=None)
+    first_response_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When less than a quarter of each target is left: kept so "at risk" is a query, not a computation.
+    first_response_at_risk_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolution_at_risk_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The resolution clock stands still while pending or resolved: since when, and for how long in all
+    # (in the policy's counting time, seconds) before that.
+    sla_paused_at: Mapped[datetime | None] = mapped_column(default=None)
+    sla_paused_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    first_response_breach_notified_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolution_breach_notified_at: Mapped[datetime | None] = mapped_column(default=None)
+    pending_reminded_at: Mapped[datetime | None] = mapped_column(default=None)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     customer: Mapped[Customer | None] = relationship(back_populates="tickets", lazy="raise")
@@ -112,6 +142,55 @@ class Ticket(WorkspaceScoped, Base):
         from supportdesk.tickets.rules import is_urgent
 
         return is_urgent(self.status, self.priority, self.assigned_agent_id)
+
+
+# Which clocks are running, as SQL. The partial indexes and the queries use these same expressions, so
+# the planner can match them (PostgreSQL uses a partial index only when the query implies its predicate).
+FIRST_RESPONSE_RUNNING_STATUSES = (TicketStatus.open, TicketStatus.assigned, TicketStatus.pending)
+RESOLUTION_RUNNING_STATUSES = (TicketStatus.open, TicketStatus.assigned, TicketStatus.in_progress)
+
+
+def first_response_running() -> ColumnElement[bool]:
+    """The first-response clock runs until the first response, and not once resolved or closed."""
+    return and_(
+        Ticket.first_responded_at.is_(None),
+        Ticket.status.in_([status.value for status in FIRST_RESPONSE_RUNNING_STATUSES]),
+    )
+
+
+def resolution_running() -> ColumnElement[bool]:
+    """The resolution clock runs while somebody owes the customer work (not pending, resolved, closed)."""
+    return Ticket.status.in_([status.value for status in RESOLUTION_RUNNING_STATUSES])
+
+
+Index(
+    "ix_ticket_first_response_due",
+    Ticket.workspace_id,
+    Ticket.first_response_due_at,
+    postgresql_where=first_response_running(),
+    sqlite_where=first_response_running(),
+)
+Index(
+    "ix_ticket_resolution_due",
+    Ticket.workspace_id,
+    Ticket.resolution_due_at,
+    postgresql_where=resolution_running(),
+    sqlite_where=resolution_running(),
+)
+Index(
+    "ix_ticket_resolved_at",
+    Ticket.workspace_id,
+    Ticket.resolved_at,
+    postgresql_where=Ticket.status == TicketStatus.resolved.value,
+    sqlite_where=Ticket.status == TicketStatus.resolved.value,
+)
+Index(
+    "ix_ticket_pending_since",
+    Ticket.workspace_id,
+    Ticket.sla_paused_at,
+    postgresql_where=Ticket.status == TicketStatus.pending.value,
+    sqlite_where=Ticket.status == TicketStatus.pending.value,
+)
 
 
 class TicketTag(WorkspaceScoped, Base):

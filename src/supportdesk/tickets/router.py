@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -9,12 +10,16 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from supportdesk.audit import service as audit_service
 from supportdesk.audit.schemas import AuditEventOut
 from supportdesk.auth.dependencies import Context, allowed
+from supportdesk.automation import workflow
 from supportdesk.core.errors import InvalidInput
 from supportdesk.core.http import IfMatch, etag, model_response, parse_if_match
 from supportdesk.core.idempotency import IdempotencyKey, idempotency_for
 from supportdesk.core.pagination import Page
 from supportdesk.core.permissions import Action
 from supportdesk.core.schemas import MAX_ID, Category, ObjectId, QueryId, Tag, Timestamp
+from supportdesk.sla import service as sla_service
+from supportdesk.sla.schemas import sla_out
+from supportdesk.sla.service import SlaSetup
 from supportdesk.tickets import service
 from supportdesk.tickets.models import Channel, Priority, Ticket, TicketStatus
 from supportdesk.tickets.schemas import (
@@ -31,9 +36,18 @@ router = APIRouter(prefix="/tickets", tags=["tickets"])
 Viewing = Annotated[Context, Depends(allowed(Action.view_ticket))]
 
 
-def ticket_out(ticket: Ticket) -> TicketOut:
-    """The API view of a ticket."""
-    return TicketOut.model_validate(ticket)
+def ticket_out(ticket: Ticket, setup: SlaSetup | None = None, now: datetime | None = None) -> TicketOut:
+    """The API view of a ticket; with the workspace's SLA setup and the time, its SLA too."""
+    view = TicketOut.model_validate(ticket)
+    if setup is not None and now is not None:
+        view.sla = sla_out(sla_service.sla_view(ticket, setup, now))
+    return view
+
+
+async def ticket_view(context: Context, ticket: Ticket) -> TicketOut:
+    """The API view of a ticket with its SLA as of now."""
+    setup = await sla_service.load_setup(context.session, context.workspace_id)
+    return ticket_out(ticket, setup, context.clock.now())
 
 
 def _parse_assignee(value: str | None, context: Context) -> tuple[int | None, bool]:
@@ -60,11 +74,15 @@ async def create_ticket(
         return replay
     if body.assigned_agent_id is not None:
         context.require(Action.reassign_ticket)
-    ticket = await service.create_ticket(
-        context.session, context.clock, workspace_id=context.workspace_id, **body.model_dump()
+    ticket = await workflow.process_new_ticket(
+        context.session,
+        context.clock,
+        actor=context.user,
+        workspace_id=context.workspace_id,
+        **body.model_dump(),
     )
     headers = {"ETag": etag(ticket.version), "Location": f"/api/v1/tickets/{ticket.id}"}
-    return await idempotency.created(ticket_out(ticket), headers)
+    return await idempotency.created(await ticket_view(context, ticket), headers)
 
 
 @router.get("", response_model=Page[TicketOut], summary="List tickets")
@@ -81,6 +99,10 @@ async def list_tickets(
     urgent: bool | None = None,
     escalated: bool | None = None,
     channel: Channel | None = None,
+    sla: Annotated[
+        service.SlaFilter | None,
+        Query(description="Tickets whose running SLA targets are breached or at risk"),
+    ] = None,
     created_after: Timestamp | None = None,
     created_before: Timestamp | None = None,
     sort: TicketSort = TicketSort.created_at_desc,
@@ -103,21 +125,22 @@ async def list_tickets(
         channel=channel,
         created_after=created_after,
         created_before=created_before,
+        sla=sla,
+        now=context.clock.now(),
     )
     page = await service.list_tickets(
         context.session, filters=filters, sort=sort, limit=page_size, cursor=cursor
     )
-    # One validation call over the loaded rows (attributes are read in pydantic's core).
-    body = Page[TicketOut].model_validate(
-        {"items": page.items, "next_cursor": page.next_cursor, "limit": page_size}, from_attributes=True
-    )
-    return model_response(body)
+    setup = await sla_service.load_setup(context.session, context.workspace_id)
+    now = context.clock.now()
+    items = [ticket_out(ticket, setup, now) for ticket in page.items]
+    return model_response(Page[TicketOut](items=items, next_cursor=page.next_cursor, limit=page_size))
 
 
 @router.get("/{ticket_id:int}", response_model=TicketOut, summary="Get a ticket")
 async def get_ticket(ticket_id: ObjectId, context: Viewing) -> Response:
     ticket = await service.get_ticket(context.session, ticket_id)
-    return model_response(ticket_out(ticket), headers={"ETag": etag(ticket.version)})
+    return model_response(await ticket_view(context, ticket), headers={"ETag": etag(ticket.version)})
 
 
 @router.patch("/{ticket_id:int}", response_model=TicketOut, summary="Update a ticket")
@@ -129,7 +152,7 @@ async def update_ticket(
 ) -> Response:
     expected = parse_if_match(if_match)
     ticket = await service.get_ticket(context.session, ticket_id)
-    ticket = await service.update_ticket(
+    ticket = await workflow.process_ticket_update(
         context.session,
         context.clock,
         ticket,
@@ -137,8 +160,9 @@ async def update_ticket(
         actor=context.user,
         expected_version=expected,
     )
+    view = await ticket_view(context, ticket)  # before the commit, inside the same transaction
     await context.session.commit()
-    return model_response(ticket_out(ticket), headers={"ETag": etag(ticket.version)})
+    return model_response(view, headers={"ETag": etag(ticket.version)})
 
 
 @router.delete("/{ticket_id:int}", status_code=204, summary="Delete a ticket (admins)")
@@ -165,7 +189,7 @@ async def add_comment(
     if (replay := await idempotency.replay()) is not None:
         return replay
     ticket = await service.get_ticket(context.session, ticket_id)
-    comment = await service.add_comment(
+    comment = await workflow.process_comment(
         context.session,
         context.clock,
         ticket,

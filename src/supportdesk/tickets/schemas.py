@@ -18,6 +18,7 @@ from supportdesk.core.schemas import (
     StrictBoolean,
     Tag,
 )
+from supportdesk.sla.schemas import TicketSlaOut
 from supportdesk.tickets import rules
 from supportdesk.tickets.models import Channel, Priority, TicketStatus
 
@@ -73,6 +74,9 @@ class TicketOut(ResponseModel):
     resolved_at: datetime | None
     closed_at: datetime | None
     version: int
+    sla: TicketSlaOut | None = Field(
+        default=None, description="Each SLA target's due time, time remaining and state when answered."
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

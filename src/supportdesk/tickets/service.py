@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Select, case, exists, select
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
+from supportdesk.assignment import service as assignment_service
 from supportdesk.core.clock import Clock
 from supportdesk.core.errors import (
     Conflict,
@@ -24,6 +26,7 @@ from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_c
 from supportdesk.core.permissions import Action, Role, check_permission
 from supportdesk.people import service as people_service
 from supportdesk.people.models import Customer, User
+from supportdesk.sla import service as sla_service
 from supportdesk.tickets import rules
 from supportdesk.tickets.models import Channel, Comment, Priority, Ticket, TicketStatus, TicketTag
 from supportdesk.tickets.schemas import CommentAuthor, TicketSort
@@ -45,6 +48,11 @@ class DuplicateTicketExternalId(Conflict):
     title = "Another ticket has this external id"
 
 
+class SlaFilter(StrEnum):
+    breached = "breached"
+    at_risk = "at_risk"
+
+
 @dataclass(frozen=True, slots=True)
 class TicketFilters:
     """What a ticket list may be narrowed by; every field is optional."""
@@ -61,6 +69,8 @@ class TicketFilters:
     created_before: datetime | None = None
     channel: Channel | None = None
     escalated: bool | None = None
+    sla: SlaFilter | None = None
+    now: datetime | None = None  # what "breached" and "at risk" are judged against
 
 
 @dataclass(slots=True)
@@ -125,12 +135,14 @@ async def create_ticket(
     assigned_agent_id: int | None = None,
     channel: Channel = Channel.api,
     external_id: str | None = None,
+    auto_assign: bool = True,
 ) -> Ticket:
-    """Open a ticket; the customer with ``customer_email`` is found or created."""
-    # One round trip reserves the number and reads the categories; a refusal below rolls both back.
-    number, categories = await workspace_service.reserve_ticket_number(session, workspace_id)
-    category = category or rules.default_category(categories)
-    _require_known_category(category, categories)
+    """Open a ticket: the customer with ``customer_email`` is found or created, the SLA policy sets its due
+    times, and, where the workspace assigns automatically (and ``auto_assign``), an agent takes it."""
+    # One round trip reserves the number and reads what intake needs; a refusal below rolls it back.
+    intake = await workspace_service.reserve_ticket_number(session, workspace_id)
+    category = category or rules.default_category(intake.categories)
+    _require_known_category(category, intake.categories)
     if external_id is not None:
         await _check_external_id(session, external_id)
     if assigned_agent_id is not None:
@@ -143,7 +155,7 @@ async def create_ticket(
     now = clock.now()
     ticket = Ticket(
         workspace_id=workspace_id,
-        number=number,
+        number=intake.number,
         title=title,
         description=description,
         status=rules.status_after_assignment(TicketStatus.open, assigned_agent_id),
@@ -158,9 +170,14 @@ async def create_ticket(
         created_at=now,
         updated_at=now,
         tag_rows=[TicketTag(workspace_id=workspace_id, name=tag) for tag in dict.fromkeys(tags)],
+        sla_paused_seconds=0,
     )
+    setup = await sla_service.load_setup(session, workspace_id, intake.sla_revision)
+    sla_service.refresh_due_times(ticket, setup, customer.tier if customer else None)
     session.add(ticket)
     await session.flush()
+    if auto_assign and intake.auto_assign and assigned_agent_id is None:
+        await assignment_service.assign_automatically(session, clock, ticket)
     return ticket
 
 
@@ -200,6 +217,7 @@ async def update_ticket(
     if ticket.status is TicketStatus.closed:
         raise TicketClosed()
     now = clock.now()
+    before = (ticket.status, ticket.priority, ticket.category)
     if "category" in changes and changes["category"] is not None:
         await _check_category(session, ticket.workspace_id, changes["category"])
     if "external_id" in changes and changes["external_id"] is not None:
@@ -236,10 +254,24 @@ async def update_ticket(
             f"A ticket that is {ticket.status.value} needs an assignee; change its status first.",
             reason="needs-assignee",
         )
+    await _keep_sla(session, ticket, before, now)
     if session.sync_session.is_modified(ticket) or "tags" in changes:
         ticket.updated_at = now
     await session.flush()
     return ticket
+
+
+async def _keep_sla(
+    session: AsyncSession, ticket: Ticket, before: tuple[TicketStatus, Priority, str], now: datetime
+) -> None:
+    """Pause, resume or recompute the SLA clocks after what changed since ``before``."""
+    if (ticket.status, ticket.priority, ticket.category) == before:
+        return
+    setup = await sla_service.load_setup(session, ticket.workspace_id)
+    if ticket.status is not before[0]:
+        sla_service.track_status_change(ticket, before[0], setup, now)
+    tier = await sla_service.tier_of(session, setup, ticket.customer_id)
+    sla_service.refresh_due_times(ticket, setup, tier)
 
 
 async def delete_ticket(session: AsyncSession, ticket: Ticket) -> None:
@@ -294,6 +326,16 @@ def _filtered(query: Select[Ticket], filters: TicketFilters) -> Select[Ticket]:
             & Ticket.priority.in_(list(rules.URGENT_PRIORITIES))
         )
         query = query.where(urgent if filters.urgent else ~urgent)
+    if filters.sla is not None:
+        now = filters.now
+        if now is None:
+            raise ValueError("an SLA filter needs the time to judge by")
+        condition = (
+            sla_service.sla_breached(now)
+            if filters.sla is SlaFilter.breached
+            else sla_service.sla_at_risk(now)
+        )
+        query = query.where(condition)
     return query
 
 
@@ -351,10 +393,12 @@ async def add_comment(
         created_at=now,
     )
     if by_customer:
+        before = (ticket.status, ticket.priority, ticket.category)
         new_status = rules.status_after_customer_reply(ticket.status, ticket.assigned_agent_id)
         if ticket.status is TicketStatus.resolved and new_status is not ticket.status:
             ticket.resolved_at = None
         ticket.status = new_status
+        await _keep_sla(session, ticket, before, now)
     elif is_public and ticket.first_responded_at is None:
         ticket.first_responded_at = now
     ticket.updated_at = now

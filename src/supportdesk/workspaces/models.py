@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import ClassVar
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from supportdesk.db.base import Base, BigIntId
-from supportdesk.db.types import JSONType
+from supportdesk.db.types import JSONType, enum_column
 
 DEFAULT_CATEGORIES: tuple[str, ...] = ("technical", "billing", "account", "authentication", "general")
+
+
+class AssignmentStrategy(StrEnum):
+    round_robin = "round_robin"
+    least_loaded = "least_loaded"
+    by_priority = "by_priority"
+    by_skill = "by_skill"
 
 
 class Workspace(Base):
@@ -23,9 +31,26 @@ class Workspace(Base):
     categories: Mapped[list[str]] = mapped_column(JSONType, default=lambda: list(DEFAULT_CATEGORIES))
     ticket_counter: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
+    # Automation settings.
+    auto_assign: Mapped[bool] = mapped_column(Boolean, default=False)
+    assignment_strategy: Mapped[AssignmentStrategy] = mapped_column(
+        enum_column(AssignmentStrategy, "assignment_strategy"), default=AssignmentStrategy.round_robin
+    )
+    # {"billing": "least_loaded"}: categories that use another strategy than the workspace's.
+    category_strategies: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    agent_capacity: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Escalate a ticket this long after its first-response target passed while still open and unassigned.
+    escalation_delay_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    auto_close_after_days: Mapped[int | None] = mapped_column(Integer, default=7)
+    pending_reminder_after_days: Mapped[int | None] = mapped_column(Integer, default=3)
+    assignment_counter: Mapped[int] = mapped_column(BigIntId, default=0)
+    # Bumped by every change to SLA policies or calendars, so processes know when their cached copy is stale.
+    sla_revision: Mapped[int] = mapped_column(Integer, default=0)
 
     __audited__ = True
-    __audit_exclude__: ClassVar[frozenset[str]] = frozenset({"ticket_counter"})
+    __audit_exclude__: ClassVar[frozenset[str]] = frozenset(
+        {"ticket_counter", "assignment_counter", "sla_revision"}
+    )
 
     def audit_subject(self) -> tuple[int, str, int]:
         """A workspace's events are filed in the workspace itself."""

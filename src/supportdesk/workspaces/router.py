@@ -9,10 +9,14 @@ from pydantic import Field
 
 from supportdesk.auth.dependencies import Context, ContextDep, allowed
 from supportdesk.core.permissions import Action
-from supportdesk.core.schemas import Category, RequestModel, ResponseModel
+from supportdesk.core.schemas import Category, PatchModel, ResponseModel, StrictBoolean
 from supportdesk.workspaces import service
+from supportdesk.workspaces.models import AssignmentStrategy
 
 router = APIRouter(prefix="/workspace", tags=["workspace"])
+
+
+Days = Annotated[int, Field(ge=1, le=3650)]
 
 
 class WorkspaceOut(ResponseModel):
@@ -20,10 +24,28 @@ class WorkspaceOut(ResponseModel):
     slug: str
     name: str
     categories: list[str]
+    auto_assign: bool
+    assignment_strategy: AssignmentStrategy
+    category_strategies: dict[str, AssignmentStrategy]
+    agent_capacity: int | None
+    escalation_delay_minutes: int
+    auto_close_after_days: int | None
+    pending_reminder_after_days: int | None
 
 
-class WorkspaceUpdate(RequestModel):
-    categories: Annotated[list[Category], Field(min_length=1, max_length=100)]
+class WorkspaceUpdate(PatchModel):
+    """The settings to change; the others keep their values. ``null`` turns a limit or automation off."""
+
+    __nullable__ = frozenset({"agent_capacity", "auto_close_after_days", "pending_reminder_after_days"})
+
+    categories: Annotated[list[Category], Field(min_length=1, max_length=100)] | None = None
+    auto_assign: StrictBoolean | None = None
+    assignment_strategy: AssignmentStrategy | None = None
+    category_strategies: Annotated[dict[Category, AssignmentStrategy], Field(max_length=100)] | None = None
+    agent_capacity: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    escalation_delay_minutes: Annotated[int, Field(ge=0, le=525_600)] | None = None
+    auto_close_after_days: Days | None = None
+    pending_reminder_after_days: Days | None = None
 
 
 @router.get("", response_model=WorkspaceOut, summary="The current workspace")
@@ -36,6 +58,6 @@ async def update_workspace(
     body: WorkspaceUpdate, context: Annotated[Context, Depends(allowed(Action.manage_workspace))]
 ) -> WorkspaceOut:
     workspace = await service.get_workspace(context.session, context.workspace_id)
-    workspace = await service.set_categories(context.session, workspace, body.categories)
+    workspace = await service.update_settings(context.session, workspace, body.model_dump(exclude_unset=True))
     await context.session.commit()
     return WorkspaceOut.model_validate(workspace)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import cast
+from dataclasses import dataclass
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,21 +59,60 @@ async def set_categories(session: AsyncSession, workspace: Workspace, categories
     return workspace
 
 
+async def update_settings(session: AsyncSession, workspace: Workspace, changes: dict[str, Any]) -> Workspace:
+    """Change the workspace's settings named in ``changes``; categories keep their order, lose duplicates."""
+    if "categories" in changes:
+        await set_categories(session, workspace, changes.pop("categories"))
+    strategies = changes.get("category_strategies")
+    if strategies:
+        unknown = sorted(set(strategies) - set(workspace.categories))
+        if unknown:
+            raise InvalidInput(
+                "category_strategies",
+                f"Unknown categories: {', '.join(unknown)}.",
+                reason="unknown-category",
+            )
+    for name, value in changes.items():
+        setattr(workspace, name, value)
+    await session.flush()
+    return workspace
+
+
 # A Core statement, built once: the ORM's bulk-update machinery costs more than the update itself.
 _workspace = cast(Table, Workspace.__table__)
 _RESERVE_NUMBER = (
     update(_workspace)
     .where(_workspace.c.id == bindparam("workspace_id"))
     .values(ticket_counter=_workspace.c.ticket_counter + 1)
-    .returning(_workspace.c.ticket_counter, _workspace.c.categories)
+    .returning(
+        _workspace.c.ticket_counter,
+        _workspace.c.categories,
+        _workspace.c.sla_revision,
+        _workspace.c.auto_assign,
+    )
 )
 
 
-async def reserve_ticket_number(session: AsyncSession, workspace_id: int) -> tuple[int, list[str]]:
-    """Reserve the workspace's next ticket number, and read its categories in the same statement.
+@dataclass(frozen=True, slots=True)
+class TicketIntake:
+    """What opening a ticket needs from its workspace."""
+
+    number: int
+    categories: list[str]
+    sla_revision: int
+    auto_assign: bool
+
+
+async def reserve_ticket_number(session: AsyncSession, workspace_id: int) -> TicketIntake:
+    """Reserve the workspace's next ticket number, and read what intake needs in the same statement.
 
     The row lock the update takes makes numbers unique under concurrency.
     """
     connection = await session.connection()
-    number, categories = (await connection.execute(_RESERVE_NUMBER, {"workspace_id": workspace_id})).one()
-    return int(number), list(categories)
+    row = (await connection.execute(_RESERVE_NUMBER, {"workspace_id": workspace_id})).one()
+    return TicketIntake(
+        number=int(row.ticket_counter),
+        categories=list(row.categories),
+        sla_revision=int(row.sla_revision),
+        auto_assign=bool(row.auto_assign),
+    )

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from supportdesk.app import create_app
@@ -14,25 +12,13 @@ from supportdesk.audit.recorder import SYSTEM, act_as
 from supportdesk.auth import service as auth_service
 from supportdesk.core.clock import FrozenClock
 from supportdesk.core.permissions import Role
-from supportdesk.db import migrate
-from supportdesk.db.engine import create_engine
 from supportdesk.db.session import Database
 from supportdesk.people import service as people_service
 from supportdesk.tickets.models import Ticket
 from supportdesk.workspaces import service as workspace_service
-from tests.fixtures.database import EngineRegistry, make_settings
+from tests.fixtures.database import make_settings
 
 WRITERS = 20
-
-
-@pytest.fixture
-async def real_database(engine_registry: EngineRegistry, db_backend: str) -> AsyncIterator[Database]:
-    """A database with real, separately committing connections (no test transaction around them)."""
-    url = await engine_registry.url_for(db_backend, purpose="concurrency")
-    database = Database(create_engine(make_settings(url, database_pool_size=5), url=url))
-    await migrate.upgrade(database.engine)
-    yield database
-    await database.dispose()
 
 
 async def test_twenty_concurrent_api_writers_all_succeed(real_database: Database, clock: FrozenClock) -> None:

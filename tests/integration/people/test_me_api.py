@@ -15,15 +15,24 @@ from tests.fixtures.clock import FROZEN_AT
 ME = "/api/v1/me"
 TOKENS = "/api/v1/me/tokens"
 
-_READ = ["list_users", "manage_own_tokens", "view_customer", "view_ticket"]
+_READ = ["list_users", "manage_own_tokens", "view_customer", "view_sla", "view_ticket"]
 _WORK = [
+    "apply_macro",
     "comment_ticket",
     "create_ticket",
     "manage_customer",
     "reassign_ticket",
     "update_ticket",
 ]
-_ADMIN_ONLY = ["change_role", "create_user", "deactivate_user", "delete_ticket", "manage_workspace"]
+_ADMIN_ONLY = [
+    "change_role",
+    "create_user",
+    "deactivate_user",
+    "delete_ticket",
+    "manage_automation",
+    "manage_sla",
+    "manage_workspace",
+]
 EXPECTED_PERMISSIONS = {
     Role.viewer: sorted(_READ),
     Role.agent: sorted(_READ + _WORK),

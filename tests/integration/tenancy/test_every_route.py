@@ -16,7 +16,13 @@ from supportdesk.config import Settings
 from supportdesk.core.clock import FrozenClock
 from supportdesk.core.permissions import Role
 from supportdesk.db.session import Database
+from supportdesk.db.tenancy import scope_to_workspace
+from supportdesk.notifications import service as notifications
+from supportdesk.notifications.models import NotificationKind
+from supportdesk.notifications.service import Note
+from supportdesk.sla import config_service
 from supportdesk.workspaces.models import Workspace
+from tests.factories.automation import MacroFactory, TriggerFactory
 from tests.factories.people import CustomerFactory, UserFactory
 from tests.factories.tickets import CommentFactory, TicketFactory
 from tests.fixtures.app import ApiClient
@@ -29,12 +35,26 @@ SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", "/api/v1/tickets/{ticket_id}/comments"): None,
     ("POST", "/api/v1/tickets/{ticket_id}/comments"): {"content": "Hello from elsewhere"},
     ("GET", "/api/v1/tickets/{ticket_id}/audit"): None,
+    ("POST", "/api/v1/tickets/{ticket_id}/macros/{macro_id}"): None,
+    ("GET", "/api/v1/triggers/{trigger_id}"): None,
+    ("PATCH", "/api/v1/triggers/{trigger_id}"): {"name": "Taken over"},
+    ("DELETE", "/api/v1/triggers/{trigger_id}"): None,
+    ("GET", "/api/v1/macros/{macro_id}"): None,
+    ("PATCH", "/api/v1/macros/{macro_id}"): {"name": "Taken over"},
+    ("DELETE", "/api/v1/macros/{macro_id}"): None,
+    ("GET", "/api/v1/sla/calendars/{calendar_id}"): None,
+    ("PATCH", "/api/v1/sla/calendars/{calendar_id}"): {"name": "Taken over"},
+    ("DELETE", "/api/v1/sla/calendars/{calendar_id}"): None,
+    ("GET", "/api/v1/sla/policies/{policy_id}"): None,
+    ("PATCH", "/api/v1/sla/policies/{policy_id}"): {"name": "Taken over"},
+    ("DELETE", "/api/v1/sla/policies/{policy_id}"): None,
     ("GET", "/api/v1/customers/{customer_id}"): None,
     ("PATCH", "/api/v1/customers/{customer_id}"): {"name": "Renamed"},
     ("GET", "/api/v1/admin/users/{user_id}"): None,
     ("PATCH", "/api/v1/admin/users/{user_id}"): {"name": "Renamed"},
     ("POST", "/api/v1/admin/users/{user_id}/deactivate"): None,
     ("DELETE", "/api/v1/me/tokens/{token_id}"): None,
+    ("POST", "/api/v1/me/notifications/{notification_id}/read"): None,
 }
 
 
@@ -59,6 +79,8 @@ async def foreign_ids(
     customer_factory: CustomerFactory,
     user_factory: UserFactory,
     comment_factory: CommentFactory,
+    trigger_factory: TriggerFactory,
+    macro_factory: MacroFactory,
     database: Database,
     settings: Settings,
     clock: FrozenClock,
@@ -68,15 +90,44 @@ async def foreign_ids(
     customer = await customer_factory(workspace=other_workspace)
     ticket = await ticket_factory(workspace=other_workspace, customer=customer)
     await comment_factory(ticket, author=stranger)
+    trigger = await trigger_factory(workspace=other_workspace)
+    macro = await macro_factory(workspace=other_workspace)
     async with database.unit_of_work() as session:
         token = await auth_service.create_personal_token(
             session, settings, clock, user=stranger, name="theirs"
         )
+        scope_to_workspace(session.sync_session, other_workspace.id)
+        note = Note(stranger.id, NotificationKind.assignment, "Yours", ticket.id)
+        await notifications.record(session, clock, other_workspace.id, [note])
+        notification_id = (
+            (await notifications.list_for_user(session, stranger.id, unread_only=False, limit=1, cursor=None))
+            .items[0]
+            .id
+        )
+    async with database.unit_of_work() as session:
+        scope_to_workspace(session.sync_session, other_workspace.id)
+        calendar = await config_service.create_calendar(
+            session,
+            clock,
+            workspace_id=other_workspace.id,
+            name="Theirs",
+            timezone="UTC",
+            weekly_hours={"monday": [["09:00", "17:00"]]},
+        )
+        # Counts in the calendar: deleting it from here must still say "not found", not "in use".
+        policy = await config_service.create_policy(
+            session, clock, workspace_id=other_workspace.id, name="Theirs", calendar_id=calendar.id
+        )
     return {
         "ticket_id": ticket.id,
+        "calendar_id": calendar.id,
+        "policy_id": policy.id,
         "customer_id": customer.id,
         "user_id": stranger.id,
         "token_id": token.record.id,
+        "trigger_id": trigger.id,
+        "macro_id": macro.id,
+        "notification_id": notification_id,
     }
 
 
@@ -103,6 +154,14 @@ async def test_the_foreign_objects_are_untouched(
     user = await other_admin_client.get(f"/api/v1/admin/users/{foreign_ids['user_id']}")
     assert user.json()["is_active"] is True
     assert user.json()["name"] != "Renamed"
+    for kind in ("triggers", "macros"):
+        kept = await other_admin_client.get(f"/api/v1/{kind}/{foreign_ids[kind[:-1] + '_id']}")
+        assert kept.status_code == 200
+        assert kept.json()["name"] != "Taken over"
+    for kind, key in (("calendars", "calendar_id"), ("policies", "policy_id")):
+        kept = await other_admin_client.get(f"/api/v1/sla/{kind}/{foreign_ids[key]}")
+        assert kept.status_code == 200
+        assert kept.json()["name"] == "Theirs"
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,11 @@ class TestDefaults:
         assert (settings.host, settings.port) == ("127.0.0.1", 8000)
         assert settings.log_level == "info"
 
+    def test_the_scheduler_runs_embedded_every_minute_by_default(self) -> None:
+        settings = load_settings()
+        assert settings.scheduler == "embedded"
+        assert settings.scheduler_tick_seconds == 60
+
     def test_a_dotenv_file_in_the_working_folder_is_read(self, tmp_path: Path) -> None:
         (tmp_path / ".env").write_text("SUPPORTDESK_PORT=9123\n", encoding="utf-8")
         assert load_settings().port == 9123
@@ -156,6 +161,18 @@ class TestOneLineErrorsNameTheVariable:
             pytest.param(
                 "SUPPORTDESK_PAGE_SIZE_MAX", "501", "less than or equal to 500", id="page-size-over-500"
             ),
+            pytest.param("SUPPORTDESK_SCHEDULER", "cron", "'embedded' or 'off'", id="unknown-scheduler-mode"),
+            pytest.param("SUPPORTDESK_SCHEDULER", "Off", "'embedded' or 'off'", id="scheduler-mode-is-exact"),
+            pytest.param(
+                "SUPPORTDESK_SCHEDULER_TICK_SECONDS", "0", "greater than or equal to 1", id="zero-second-tick"
+            ),
+            pytest.param(
+                "SUPPORTDESK_SCHEDULER_TICK_SECONDS",
+                "3601",
+                "less than or equal to 3600",
+                id="tick-longer-than-an-hour",
+            ),
+            pytest.param("SUPPORTDESK_SCHEDULER_TICK_SECONDS", "1m", "valid integer", id="tick-with-a-unit"),
         ],
     )
     def test_the_message(self, monkeypatch: pytest.MonkeyPatch, name: str, value: str, wording: str) -> None:
@@ -222,6 +239,21 @@ class TestAcceptedValues:
     @pytest.mark.parametrize("port", [1, 65535], ids=["lowest-port", "highest-port"])
     def test_port_boundaries(self, monkeypatch: pytest.MonkeyPatch, port: int) -> None:
         assert _load(monkeypatch, SUPPORTDESK_PORT=str(port)).port == port
+
+    @pytest.mark.parametrize(
+        "mode",
+        [
+            pytest.param("embedded", id="scheduler-inside-the-server"),
+            pytest.param("off", id="scheduler-left-to-a-worker"),
+        ],
+    )
+    def test_scheduler_modes(self, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+        assert _load(monkeypatch, SUPPORTDESK_SCHEDULER=mode).scheduler == mode
+
+    @pytest.mark.parametrize("seconds", [1, 3600], ids=["one-second-tick", "one-hour-tick"])
+    def test_scheduler_tick_boundaries(self, monkeypatch: pytest.MonkeyPatch, seconds: int) -> None:
+        loaded = _load(monkeypatch, SUPPORTDESK_SCHEDULER_TICK_SECONDS=str(seconds))
+        assert loaded.scheduler_tick_seconds == seconds
 
 
 class TestMigrateAtStartup:

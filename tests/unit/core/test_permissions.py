@@ -27,6 +27,10 @@ EXPECTED_MATRIX = read_grid(
     manage_own_tokens   yes    yes           yes    yes
     view_audit          yes    yes           no     no
     manage_workspace    yes    no            no     no
+    view_sla            yes    yes           yes    yes
+    manage_sla          yes    no            no     no
+    manage_automation   yes    no            no     no
+    apply_macro         yes    yes           yes    no
     """
 )
 

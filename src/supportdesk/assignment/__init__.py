@@ -1,0 +1,1 @@
+"""Who takes a ticket: round robin, least loaded, by priority, by skill."""

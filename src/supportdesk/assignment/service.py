@@ -1,0 +1,138 @@
+"""Automatic assignment: reads the candidates, lets the rules choose, records the choice."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from supportdesk.assignment import rules
+from supportdesk.assignment.rules import AssignmentSettings, Candidate
+from supportdesk.core.clock import Clock
+from supportdesk.notifications import service as notifications
+from supportdesk.notifications.models import NotificationKind
+from supportdesk.people.models import Availability, User
+from supportdesk.tickets import rules as ticket_rules
+from supportdesk.tickets.models import Ticket, TicketStatus
+from supportdesk.workspaces.models import AssignmentStrategy, Workspace
+
+# Statuses in which a ticket counts against its agent's load.
+LOAD_STATUSES = (TicketStatus.assigned, TicketStatus.in_progress, TicketStatus.pending)
+
+_workspace = cast(Table, Workspace.__table__)
+# Taking the next assignment number locks the workspace row (PostgreSQL) until commit, so concurrent
+# assignments in one workspace queue here and each sees the previous one's choice: that is what keeps
+# round robin fair under concurrency. (SQLite has one writer at a time anyway.)
+_NEXT_ASSIGNMENT = (
+    update(_workspace)
+    .where(_workspace.c.id == bindparam("workspace_id"))
+    .values(assignment_counter=_workspace.c.assignment_counter + 1)
+    .returning(
+        _workspace.c.assignment_counter,
+        _workspace.c.assignment_strategy,
+        _workspace.c.category_strategies,
+        _workspace.c.agent_capacity,
+    )
+)
+
+
+async def _next_assignment(session: AsyncSession, workspace_id: int) -> tuple[int, AssignmentSettings]:
+    connection = await session.connection()
+    row = (await connection.execute(_NEXT_ASSIGNMENT, {"workspace_id": workspace_id})).one()
+    settings = AssignmentSettings(
+        strategy=AssignmentStrategy(row.assignment_strategy),
+        category_strategies={
+            key: AssignmentStrategy(value) for key, value in row.category_strategies.items()
+        },
+        agent_capacity=row.agent_capacity,
+    )
+    return int(row.assignment_counter), settings
+
+
+async def open_ticket_counts(session: AsyncSession, agent_ids: list[int]) -> dict[int, int]:
+    """How many tickets each agent is working on (assigned, in progress or pending)."""
+    if not agent_ids:
+        return {}
+    query = (
+        select(Ticket.assigned_agent_id, func.count())
+        .where(Ticket.assigned_agent_id.in_(agent_ids), Ticket.status.in_(LOAD_STATUSES))
+        .group_by(Ticket.assigned_agent_id)
+    )
+    rows = (await session.execute(query)).all()
+    return {agent_id: count for agent_id, count in rows if agent_id is not None}
+
+
+async def candidates(
+    session: AsyncSession, settings: AssignmentSettings, *, with_load: bool
+) -> tuple[list[Candidate], dict[int, User]]:
+    """Active, available agents and senior agents of the session's workspace, as the rules see them
+    and as users by id."""
+    query = select(User).where(
+        User.is_active.is_(True),
+        User.availability == Availability.available,
+        User.role.in_(rules.ASSIGNABLE_ROLES),
+    )
+    users = {user.id: user for user in (await session.execute(query)).scalars()}
+    needs_load = (
+        with_load
+        or settings.agent_capacity is not None
+        or any(user.capacity is not None for user in users.values())
+    )
+    load = await open_ticket_counts(session, list(users)) if needs_load else {}
+    pool = [
+        Candidate(
+            id=user.id,
+            role=user.role,
+            skills=tuple(user.skills or ()),
+            open_tickets=load.get(user.id, 0),
+            capacity=user.capacity if user.capacity is not None else settings.agent_capacity,
+            last_assignment_seq=user.last_assignment_seq,
+        )
+        for user in users.values()
+    ]
+    return pool, users
+
+
+async def assign_automatically(
+    session: AsyncSession, clock: Clock, ticket: Ticket, *, strategy: AssignmentStrategy | None = None
+) -> User | None:
+    """Give ``ticket`` to the agent the strategy picks (by default the workspace's, or its category's);
+    None, and no change, when nobody can take it. The chosen agent is notified."""
+    seq, settings = await _next_assignment(session, ticket.workspace_id)
+    strategy = strategy or rules.strategy_for(settings, ticket.category)
+    pool, users = await candidates(session, settings, with_load=strategy is AssignmentStrategy.least_loaded)
+    chosen = rules.choose_agent(strategy, pool, priority=ticket.priority, category=ticket.category)
+    if chosen is None:
+        return None
+    agent = users[chosen]
+    agent.last_assignment_seq = seq
+    ticket.assigned_agent_id = chosen
+    ticket.status = ticket_rules.status_after_assignment(ticket.status, chosen)
+    ticket.updated_at = clock.now()
+    await session.flush()
+    await notifications.record(
+        session,
+        clock,
+        ticket.workspace_id,
+        [
+            notifications.Note(
+                user_id=chosen,
+                kind=NotificationKind.assignment,
+                message=f"Ticket #{ticket.number} was assigned to you: {ticket.title}",
+                ticket_id=ticket.id,
+                priority=ticket.priority.value,
+            )
+        ],
+    )
+    return agent
+
+
+async def assign_ticket_round_robin(ticket: Ticket, session: AsyncSession, clock: Clock) -> User | None:
+    """Assign by round robin, whatever the workspace's strategy."""
+    return await assign_automatically(session, clock, ticket, strategy=AssignmentStrategy.round_robin)
+
+
+async def assign_ticket_by_priority(ticket: Ticket, session: AsyncSession, clock: Clock) -> User | None:
+    """Assign by priority (critical tickets to senior agents), whatever the workspace's strategy."""
+    return await assign_automatically(session, clock, ticket, strategy=AssignmentStrategy.by_priority)

@@ -1,0 +1,1 @@
+"""Time-based automations (escalation, auto-close, reminders), triggers and macros."""

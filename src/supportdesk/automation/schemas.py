@@ -1,0 +1,104 @@
+"""Request and response bodies of the trigger and macro API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, Strict, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
+
+from supportdesk.automation import rules
+from supportdesk.automation.models import TriggerEvent
+from supportdesk.automation.rules import Action, Condition
+from supportdesk.core.schemas import PatchModel, RequestModel, ResponseModel, StrictBoolean
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Conditions = Annotated[list[Condition], Field(max_length=50)]
+Actions = Annotated[list[Action], Field(min_length=1, max_length=20)]
+Position = Annotated[int, Strict(), Field(ge=0, le=1_000_000)]
+# Not stripped: leading and trailing blank lines are part of how a reply reads.
+Reply = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=10_000)]
+
+
+def _checked_reply(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value.strip():
+        raise PydanticCustomError("string_too_short", "A reply needs some text; leave it out for none.")
+    try:
+        rules.check_reply_template(value)
+    except rules.ReplyTemplateError as error:
+        raise PydanticCustomError(error.reason, "{message}", {"message": error.message}) from None
+    return value
+
+
+class TriggerCreate(RequestModel):
+    name: Name
+    event: TriggerEvent
+    conditions: Conditions = Field(default_factory=list)
+    any_conditions: Conditions = Field(
+        default_factory=list, description="When not empty, at least one of these must hold too."
+    )
+    actions: Actions
+    is_active: StrictBoolean = True
+    position: Position = Field(default=0, description="Triggers run in position order, then by id.")
+
+
+class TriggerUpdate(PatchModel):
+    name: Name | None = None
+    event: TriggerEvent | None = None
+    conditions: Conditions | None = None
+    any_conditions: Conditions | None = None
+    actions: Actions | None = None
+    is_active: StrictBoolean | None = None
+    position: Position | None = None
+
+
+class TriggerOut(ResponseModel):
+    id: int
+    name: str
+    event: TriggerEvent
+    conditions: list[Condition]
+    any_conditions: list[Condition]
+    actions: list[Action]
+    is_active: bool
+    position: int
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class MacroCreate(RequestModel):
+    name: Name
+    actions: Annotated[list[Action], Field(max_length=20)] = Field(default_factory=list)
+    reply: Reply | None = Field(
+        default=None,
+        description="A canned reply with placeholders: {{ customer.name }}, {{ customer.email }}, "
+        "{{ ticket.number }}, {{ ticket.title }}, {{ agent.name }}.",
+    )
+    reply_public: StrictBoolean = Field(default=True, description="Post the reply publicly, or as a note.")
+
+    _reply = field_validator("reply")(_checked_reply)
+
+
+class MacroUpdate(PatchModel):
+    __nullable__ = frozenset({"reply"})
+
+    name: Name | None = None
+    actions: Annotated[list[Action], Field(max_length=20)] | None = None
+    reply: Reply | None = None
+    reply_public: StrictBoolean | None = None
+
+    _reply = field_validator("reply")(_checked_reply)
+
+
+class MacroOut(ResponseModel):
+    id: int
+    name: str
+    actions: list[Action]
+    reply: str | None
+    reply_public: bool
+    created_at: datetime
+    updated_at: datetime
+    version: int

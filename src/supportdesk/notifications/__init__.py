@@ -1,0 +1,1 @@
+"""Notifications to staff: an in-app inbox per user."""

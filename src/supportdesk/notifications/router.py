@@ -1,0 +1,62 @@
+"""/api/v1/me/notifications: the signed-in user's inbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from supportdesk.auth.dependencies import ContextDep
+from supportdesk.core.http import model_response
+from supportdesk.core.pagination import Page
+from supportdesk.core.schemas import ObjectId, ResponseModel
+from supportdesk.notifications import service
+from supportdesk.notifications.models import NotificationKind
+
+router = APIRouter(prefix="/me/notifications", tags=["notifications"])
+
+
+class NotificationOut(ResponseModel):
+    id: int
+    kind: NotificationKind
+    ticket_id: int | None
+    message: str
+    priority: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+class MarkedRead(ResponseModel):
+    marked: int
+
+
+@router.get("", response_model=Page[NotificationOut], summary="My notifications, newest first")
+async def list_notifications(
+    context: ContextDep,
+    unread: bool = False,
+    cursor: str | None = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    page_size = min(limit or context.settings.page_size_default, context.settings.page_size_max)
+    page = await service.list_for_user(
+        context.session, context.user.id, unread_only=unread, limit=page_size, cursor=cursor
+    )
+    body = Page[NotificationOut].model_validate(
+        {"items": page.items, "next_cursor": page.next_cursor, "limit": page_size}, from_attributes=True
+    )
+    return model_response(body)
+
+
+@router.post("/{notification_id:int}/read", response_model=NotificationOut, summary="Mark one read")
+async def mark_read(notification_id: ObjectId, context: ContextDep) -> NotificationOut:
+    notification = await service.mark_read(context.session, context.clock, context.user.id, notification_id)
+    await context.session.commit()
+    return NotificationOut.model_validate(notification)
+
+
+@router.post("/read", response_model=MarkedRead, summary="Mark all read")
+async def mark_all_read(context: ContextDep) -> MarkedRead:
+    marked = await service.mark_all_read(context.session, context.clock, context.user.id)
+    await context.session.commit()
+    return MarkedRead(marked=marked)

@@ -1,0 +1,143 @@
+"""Recording notifications for staff, and reading one's own inbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from supportdesk.core.clock import Clock
+from supportdesk.core.errors import NotFound
+from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
+from supportdesk.core.permissions import Role
+from supportdesk.notifications.models import Notification, NotificationKind
+from supportdesk.people.models import User
+
+_INSERT = insert(cast(Table, Notification.__table__))
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One notification to record: for whom, about what."""
+
+    user_id: int
+    kind: NotificationKind
+    message: str
+    ticket_id: int | None = None
+    priority: str = "medium"
+
+
+async def record(session: AsyncSession, clock: Clock, workspace_id: int, notes: Iterable[Note]) -> int:
+    """Record ``notes`` in one statement; returns how many. Delivery beyond the inbox reads these rows."""
+    now = clock.now()
+    rows = [
+        {
+            "workspace_id": workspace_id,
+            "user_id": note.user_id,
+            "kind": note.kind,
+            "message": note.message,
+            "ticket_id": note.ticket_id,
+            "priority": note.priority,
+            "created_at": now,
+            "read_at": None,
+        }
+        for note in notes
+    ]
+    if rows:
+        connection = await session.connection()
+        await connection.execute(_INSERT, rows)
+    return len(rows)
+
+
+async def staff_ids_with_roles(session: AsyncSession, roles: Sequence[Role]) -> list[int]:
+    """Active staff of the session's workspace with one of ``roles``, by id."""
+    query = select(User.id).where(User.is_active.is_(True), User.role.in_(list(roles))).order_by(User.id)
+    return list((await session.execute(query)).scalars())
+
+
+class NotificationService:
+    """Notifying staff from within a unit of work; what is recorded commits with the change that caused it."""
+
+    def __init__(self, session: AsyncSession, clock: Clock, workspace_id: int) -> None:
+        self._session = session
+        self._clock = clock
+        self._workspace_id = workspace_id
+
+    async def notify_agent(
+        self,
+        agent_id: int,
+        message: str,
+        priority: str = "medium",
+        *,
+        kind: NotificationKind = NotificationKind.trigger,
+        ticket_id: int | None = None,
+    ) -> None:
+        """Notify one staff user."""
+        note = Note(user_id=agent_id, kind=kind, message=message, ticket_id=ticket_id, priority=priority)
+        await record(self._session, self._clock, self._workspace_id, [note])
+
+    async def notify_roles(
+        self,
+        roles: Sequence[Role],
+        message: str,
+        priority: str = "medium",
+        *,
+        kind: NotificationKind,
+        ticket_id: int | None = None,
+    ) -> int:
+        """Notify every active staff user with one of ``roles``; returns how many were notified."""
+        user_ids = await staff_ids_with_roles(self._session, roles)
+        notes = [Note(user_id, kind, message, ticket_id, priority) for user_id in user_ids]
+        return await record(self._session, self._clock, self._workspace_id, notes)
+
+
+@dataclass(slots=True)
+class NotificationPage:
+    items: list[Notification]
+    next_cursor: str | None
+
+
+async def list_for_user(
+    session: AsyncSession, user_id: int, *, unread_only: bool, limit: int, cursor: str | None
+) -> NotificationPage:
+    """The user's notifications, newest first."""
+    query = select(Notification).where(Notification.user_id == user_id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    if cursor is not None:
+        created_at, row_id = decode_cursor_as(cursor, "-created_at", datetime)
+        query = query.where(
+            after_cursor(Notification.created_at, Notification.id, created_at, row_id, descending=True)
+        )
+    query = query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit + 1)
+    rows = list((await session.execute(query)).scalars())
+    items, next_cursor = split_page(
+        rows, limit, lambda last: encode_cursor("-created_at", last.created_at, last.id)
+    )
+    return NotificationPage(items, next_cursor)
+
+
+async def mark_read(session: AsyncSession, clock: Clock, user_id: int, notification_id: int) -> Notification:
+    """Mark one of the user's notifications read (again is harmless)."""
+    notification = await session.get(Notification, notification_id)
+    if notification is None or notification.user_id != user_id:
+        raise NotFound("No such notification")
+    if notification.read_at is None:
+        notification.read_at = clock.now()
+        await session.flush()
+    return notification
+
+
+async def mark_all_read(session: AsyncSession, clock: Clock, user_id: int) -> int:
+    """Mark every unread notification of the user read; returns how many."""
+    result = await session.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .values(read_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

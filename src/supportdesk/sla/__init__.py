@@ -1,0 +1,1 @@
+"""SLA policies, business-hours calendars, due times and breaches."""

@@ -1,0 +1,332 @@
+"""SLA upkeep: loading a workspace's policies, keeping ticket due times current, finding breaches."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
+from supportdesk.people.models import Customer, Tier
+from supportdesk.sla import rules
+from supportdesk.sla.calendar import CALENDAR_TIME, Calendar, business_hours, parse_clock_time
+from supportdesk.sla.models import BusinessCalendar, SlaPolicy
+from supportdesk.tickets.models import (
+    Priority,
+    Ticket,
+    TicketStatus,
+    first_response_running,
+    resolution_running,
+)
+from supportdesk.workspaces.models import Workspace
+
+WEEKDAYS: tuple[str, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def calendar_from_row(row: BusinessCalendar) -> Calendar:
+    """The calendar a stored row describes (the row was validated when it was saved)."""
+    weekly = {
+        WEEKDAYS.index(day): [(parse_clock_time(start), parse_clock_time(end)) for start, end in intervals]
+        for day, intervals in row.weekly_hours.items()
+    }
+    return business_hours(
+        row.timezone,
+        weekly,
+        holiday_country=row.holiday_country,
+        holiday_subdivision=row.holiday_subdivision,
+        custom_holidays=[date.fromisoformat(day) for day in row.custom_holidays],
+    )
+
+
+def _minutes(stored: dict[str, Any]) -> dict[Priority, int]:
+    return {Priority(key): int(value) for key, value in stored.items()}
+
+
+def policy_from_row(row: SlaPolicy, calendars: dict[int, Calendar]) -> rules.Policy:
+    """The rules' view of a stored policy."""
+    return rules.Policy(
+        id=row.id,
+        tier=row.tier,
+        category=row.category,
+        first_response_minutes=_minutes(row.first_response_minutes),
+        resolution_minutes=_minutes(row.resolution_minutes),
+        calendar=calendars[row.calendar_id] if row.calendar_id is not None else CALENDAR_TIME,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SlaSetup:
+    """A workspace's policies at one revision, ready for the rules."""
+
+    revision: int
+    policies: tuple[rules.Policy, ...] = ()
+    by_id: dict[int, rules.Policy] = field(default_factory=dict)
+
+    @property
+    def uses_tiers(self) -> bool:
+        """Whether any policy is scoped by customer tier (else nobody needs to look the tier up)."""
+        return any(policy.tier is not None for policy in self.policies)
+
+    def match(self, tier: Tier | None, category: str) -> rules.Policy:
+        """The policy for a ticket of a ``tier`` customer in ``category``."""
+        return rules.match_policy(self.policies, tier, category)
+
+    def policy_of(self, ticket: Ticket) -> rules.Policy:
+        """The policy the ticket's due times came from."""
+        if ticket.sla_policy_id is None:
+            return rules.DEFAULT_POLICY
+        return self.by_id.get(ticket.sla_policy_id, rules.DEFAULT_POLICY)
+
+
+# Per process: workspace id -> its setup. A setup is only used while its revision is the workspace's,
+# so every process notices a change at its next read of the revision.
+_setups: dict[int, SlaSetup] = {}
+
+
+async def workspace_revision(session: AsyncSession, workspace_id: int) -> int:
+    """The workspace's current SLA revision."""
+    result = await session.execute(select(Workspace.sla_revision).where(Workspace.id == workspace_id))
+    return int(result.scalar_one())
+
+
+async def load_setup(session: AsyncSession, workspace_id: int, revision: int | None = None) -> SlaSetup:
+    """The workspace's policies, from this process's cache while they are current."""
+    if revision is None:
+        revision = await workspace_revision(session, workspace_id)
+    cached = _setups.get(workspace_id)
+    if cached is not None and cached.revision == revision:
+        return cached
+    calendar_rows = (await session.execute(select(BusinessCalendar))).scalars()
+    calendars = {row.id: calendar_from_row(row) for row in calendar_rows}
+    policy_rows = (await session.execute(select(SlaPolicy).order_by(SlaPolicy.id))).scalars()
+    policies = tuple(policy_from_row(row, calendars) for row in policy_rows)
+    setup = SlaSetup(
+        revision=revision,
+        policies=policies,
+        by_id={policy.id: policy for policy in policies if policy.id is not None},
+    )
+    _setups[workspace_id] = setup
+    return setup
+
+
+async def bump_revision(session: AsyncSession, workspace_id: int) -> None:
+    """Mark every process's cached setup of the workspace stale.
+
+    The new revision is random rather than the next number: a workspace id can come back after a rollback
+    (SQLite reuses row ids), and counting from zero again would meet an old cache entry.
+    """
+    current = await workspace_revision(session, workspace_id)
+    revision = current
+    while revision == current:
+        revision = secrets.randbits(31)
+    await session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id)
+        .values(sla_revision=revision)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def facts_of(ticket: Ticket) -> rules.ClockFacts:
+    """The rules' view of a ticket's clocks."""
+    return rules.ClockFacts(
+        priority=ticket.priority,
+        status=ticket.status,
+        created_at=ticket.created_at,
+        first_responded_at=ticket.first_responded_at,
+        resolved_at=ticket.resolved_at,
+        closed_at=ticket.closed_at,
+        paused_at=ticket.sla_paused_at,
+        paused_seconds=ticket.sla_paused_seconds or 0,
+    )
+
+
+def refresh_due_times(ticket: Ticket, setup: SlaSetup, tier: Tier | None) -> None:
+    """Choose the ticket's policy and set its due times. A due time that moves resets its breach notice."""
+    policy = setup.match(tier, ticket.category)
+    due = rules.due_times(facts_of(ticket), policy)
+    ticket.sla_policy_id = policy.id
+    if ticket.first_response_due_at != due.first_response:
+        ticket.first_response_breach_notified_at = None
+    if ticket.resolution_due_at != due.resolution:
+        ticket.resolution_breach_notified_at = None
+    ticket.first_response_due_at = due.first_response
+    ticket.resolution_due_at = due.resolution
+    ticket.first_response_at_risk_at = due.first_response_at_risk
+    ticket.resolution_at_risk_at = due.resolution_at_risk
+
+
+def track_status_change(ticket: Ticket, before: TicketStatus, setup: SlaSetup, now: datetime) -> None:
+    """Pause or resume the resolution clock for a status change already applied to ``ticket``; an agent
+    taking the ticket into progress counts as its first response."""
+    if ticket.status is TicketStatus.in_progress and ticket.first_responded_at is None:
+        ticket.first_responded_at = now
+    policy = setup.policy_of(ticket)
+    pause = rules.pause_after_status_change(
+        before,
+        ticket.status,
+        rules.Pause(ticket.sla_paused_at, ticket.sla_paused_seconds or 0),
+        policy.calendar,
+        now,
+    )
+    ticket.sla_paused_at = pause.paused_at
+    ticket.sla_paused_seconds = pause.paused_seconds
+    if ticket.status is TicketStatus.pending:
+        ticket.pending_reminded_at = None
+
+
+async def tier_of(session: AsyncSession, setup: SlaSetup, customer_id: int | None) -> Tier | None:
+    """The tier of the ticket's customer, read only when some policy cares."""
+    if customer_id is None or not setup.uses_tiers:
+        return None
+    result = await session.execute(select(Customer.tier).where(Customer.id == customer_id))
+    return result.scalar_one_or_none()
+
+
+RECOMPUTE_BATCH = 500
+
+
+async def recompute_due_times(
+    session: AsyncSession, workspace_id: int, *, customer_id: int | None = None
+) -> int:
+    """Re-match and recompute every ticket still in play (not closed), optionally of one customer.
+
+    Runs after a policy or calendar change (or a customer's tier change); returns how many tickets it saw.
+    """
+    setup = await load_setup(session, workspace_id)
+    query = (
+        select(Ticket, Customer.tier)
+        .outerjoin(Customer, Customer.id == Ticket.customer_id)
+        .where(Ticket.status != TicketStatus.closed)
+        .order_by(Ticket.id)
+    )
+    if customer_id is not None:
+        query = query.where(Ticket.customer_id == customer_id)
+    seen = 0
+    last_id = 0
+    while True:
+        batch = (await session.execute(query.where(Ticket.id > last_id).limit(RECOMPUTE_BATCH))).all()
+        if not batch:
+            return seen
+        for ticket, tier in batch:
+            refresh_due_times(ticket, setup, tier)
+        await session.flush()
+        seen += len(batch)
+        last_id = batch[-1][0].id
+
+
+@dataclass(frozen=True, slots=True)
+class SlaView:
+    """A ticket's SLA as the API shows it."""
+
+    policy_id: int | None
+    first_response: rules.TargetStatus | None
+    resolution: rules.TargetStatus | None
+
+
+def sla_view(ticket: Ticket, setup: SlaSetup, now: datetime) -> SlaView:
+    """Each target's due time, time remaining and state at ``now``."""
+    policy = setup.policy_of(ticket)
+    facts = facts_of(ticket)
+    return SlaView(
+        policy_id=ticket.sla_policy_id,
+        first_response=rules.first_response_status(facts, ticket.first_response_due_at, policy, now),
+        resolution=rules.resolution_status(facts, ticket.resolution_due_at, policy, now),
+    )
+
+
+# What the breach scan and the list filters ask, built from the same running-clock expressions as the
+# partial indexes, so the planner can answer from those indexes alone.
+def first_response_breached(now: datetime) -> Any:
+    return and_(first_response_running(), Ticket.first_response_due_at < now)
+
+
+def resolution_breached(now: datetime) -> Any:
+    return and_(resolution_running(), Ticket.resolution_due_at < now)
+
+
+def sla_breached(now: datetime) -> Any:
+    """Either running clock is past its due time."""
+    return or_(first_response_breached(now), resolution_breached(now))
+
+
+def sla_at_risk(now: datetime) -> Any:
+    """A running clock has less than a quarter of its target left, but is not breached yet."""
+    return or_(
+        and_(
+            first_response_running(),
+            Ticket.first_response_at_risk_at < now,
+            Ticket.first_response_due_at >= now,
+        ),
+        and_(resolution_running(), Ticket.resolution_at_risk_at < now, Ticket.resolution_due_at >= now),
+    )
+
+
+class BreachTarget:
+    any = "any"
+    first_response = "first_response"
+    resolution = "resolution"
+
+
+@dataclass(slots=True)
+class BreachPage:
+    items: list[Ticket]
+    next_cursor: str | None
+
+
+_BREACH_ORDER = {
+    BreachTarget.first_response: Ticket.first_response_due_at,
+    BreachTarget.resolution: Ticket.resolution_due_at,
+}
+
+
+def breach_query(now: datetime, target: str) -> Select[Ticket]:
+    """Tickets whose ``target`` (or any running target) is breached at ``now``."""
+    condition = {
+        BreachTarget.first_response: first_response_breached,
+        BreachTarget.resolution: resolution_breached,
+    }.get(target, sla_breached)(now)
+    return select(Ticket).where(condition)
+
+
+async def find_sla_breaches(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    target: str = BreachTarget.any,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> BreachPage:
+    """Breached tickets of the workspace: most overdue first for one target, newest first for any."""
+    query = breach_query(now, target)
+    due_column = _BREACH_ORDER.get(target)
+    sort_key = f"sla-{target}"
+    if due_column is not None:
+        if cursor is not None:
+            value, row_id = decode_cursor_as(cursor, sort_key, datetime)
+            query = query.where(after_cursor(due_column, Ticket.id, value, row_id, descending=False))
+        query = query.order_by(due_column.asc(), Ticket.id.asc())
+    else:
+        if cursor is not None:
+            _, row_id = decode_cursor_as(cursor, sort_key, int)
+            query = query.where(Ticket.id < row_id)
+        query = query.order_by(Ticket.id.desc())
+    rows = list((await session.execute(query.limit(limit + 1))).scalars())
+
+    def next_cursor(last: Ticket) -> str:
+        if due_column is not None:
+            return encode_cursor(sort_key, getattr(last, due_column.key), last.id)
+        return encode_cursor(sort_key, last.id, last.id)
+
+    items, cursor_out = split_page(rows, limit, next_cursor)
+    return BreachPage(items, cursor_out)
+
+
+def ticket_ids(tickets: Sequence[Ticket]) -> list[int]:
+    """Ids, for logging and tests."""
+    return [ticket.id for ticket in tickets]
