@@ -157,7 +157,6 @@ async def create_calendar(
     custom_holidays: Sequence[date] = (),
 ) -> BusinessCalendar:
     """Add a business-hours calendar."""
-    await _lock_setup(session, workspace_id)
     check_calendar(
         timezone,
         weekly_hours,
@@ -165,6 +164,7 @@ async def create_calendar(
         holiday_subdivision=holiday_subdivision,
         custom_holidays=custom_holidays,
     )
+    await _lock_setup(session, workspace_id)
     await _check_calendar_name(session, workspace_id, name)
     now = clock.now()
     calendar = BusinessCalendar(
@@ -334,9 +334,9 @@ async def create_policy(
     resolution_minutes: Mapping[str, int] | None = None,
 ) -> SlaPolicy:
     """Add a policy; targets map priority names to minutes, priorities left out take the defaults."""
-    await _lock_setup(session, workspace_id)
     first_response = _stored_minutes("first_response_minutes", first_response_minutes or {})
     resolution = _stored_minutes("resolution_minutes", resolution_minutes or {})
+    await _lock_setup(session, workspace_id)
     if category is not None:
         await _check_category(session, workspace_id, category)
     if calendar_id is not None:

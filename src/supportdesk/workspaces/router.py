@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import Field
+from pydantic import Field, Strict
 
 from supportdesk.auth.dependencies import Context, ContextDep, allowed
 from supportdesk.core.permissions import Action
@@ -16,7 +16,7 @@ from supportdesk.workspaces.models import AssignmentStrategy
 router = APIRouter(prefix="/workspace", tags=["workspace"])
 
 
-Days = Annotated[int, Field(ge=1, le=3650)]
+Days = Annotated[int, Strict(), Field(ge=1, le=3650)]
 
 
 class WorkspaceOut(ResponseModel):
@@ -42,8 +42,8 @@ class WorkspaceUpdate(PatchModel):
     auto_assign: StrictBoolean | None = None
     assignment_strategy: AssignmentStrategy | None = None
     category_strategies: Annotated[dict[Category, AssignmentStrategy], Field(max_length=100)] | None = None
-    agent_capacity: Annotated[int, Field(ge=1, le=10_000)] | None = None
-    escalation_delay_minutes: Annotated[int, Field(ge=0, le=525_600)] | None = None
+    agent_capacity: Annotated[int, Strict(), Field(ge=1, le=10_000)] | None = None
+    escalation_delay_minutes: Annotated[int, Strict(), Field(ge=0, le=525_600)] | None = None
     auto_close_after_days: Days | None = None
     pending_reminder_after_days: Days | None = None
 

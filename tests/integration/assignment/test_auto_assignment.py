@@ -201,6 +201,8 @@ async def test_a_ticket_created_with_an_assignee_keeps_it(
             {"category_strategies": {"billing": "nope"}}, "category_strategies", id="bad-category-strategy"
         ),
         pytest.param({"auto_assign": "yes"}, "auto_assign", id="not-a-boolean"),
+        pytest.param({"escalation_delay_minutes": False}, "escalation_delay_minutes", id="bool-minutes"),
+        pytest.param({"auto_close_after_days": "7"}, "auto_close_after_days", id="days-as-text"),
     ],
 )
 async def test_bad_assignment_settings_are_422_naming_the_field(

@@ -126,7 +126,8 @@ async def test_once_exits_1_when_a_job_fails_and_still_runs_the_others(
     ]
 
 
-async def test_once_with_no_jobs_prints_nothing(cli: Cli) -> None:
+async def test_once_with_no_jobs_prints_nothing(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    register(monkeypatch)
     await cli.run("db", "upgrade")
 
     result = await cli.run("worker", "--once")
@@ -175,6 +176,21 @@ async def test_a_bad_setting_exits_2_naming_it(
     assert not cli.database_path.exists()
 
 
+async def test_once_runs_the_registered_help_desk_jobs(cli: Cli, frozen: FrozenClock) -> None:
+    await cli.run("db", "upgrade")
+
+    result = await cli.run("worker", "--once")
+
+    assert result.exit_code == 0, result.output
+    tick = "2026-03-02T09:07:00+00:00"
+    assert result.stdout.splitlines() == [
+        f"sla.notify_breaches {tick} ran announced=0",
+        f"sla.escalate {tick} ran escalated=0",
+        f"tickets.auto_close {tick} ran closed=0",
+        f"tickets.remind_pending {tick} ran reminded=0",
+    ]
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
 async def test_the_worker_runs_until_signalled_then_exits_0(cli: Cli, signum: signal.Signals) -> None:
     await cli.run("db", "upgrade")
@@ -191,7 +207,8 @@ async def test_the_worker_runs_until_signalled_then_exits_0(cli: Cli, signum: si
     try:
         started = await asyncio.wait_for(worker.stderr.readline(), PROCESS_TIMEOUT)
         assert b"supportdesk.jobs: scheduler " in started, started
-        assert started.rstrip().endswith(b" started with 0 job(s)"), started
+        jobs = len(registry.default_jobs(make_settings()))
+        assert started.rstrip().endswith(f" started with {jobs} job(s)".encode()), started
 
         worker.send_signal(signum)
         _stdout, rest = await asyncio.wait_for(worker.communicate(), PROCESS_TIMEOUT)

@@ -28,6 +28,13 @@ async def test_every_role_sees_its_workspace(
         "slug": "acme",
         "name": "Acme Support",
         "categories": list(DEFAULT_CATEGORIES),
+        "auto_assign": False,
+        "assignment_strategy": "round_robin",
+        "category_strategies": {},
+        "agent_capacity": None,
+        "escalation_delay_minutes": 0,
+        "auto_close_after_days": 7,
+        "pending_reminder_after_days": 3,
     }
 
 
@@ -74,7 +81,7 @@ async def test_only_admins_change_the_categories(
     ("payload", "field"),
     [
         pytest.param({"categories": []}, "categories", id="empty-list"),
-        pytest.param({}, "categories", id="missing"),
+        pytest.param({"categories": None}, "categories", id="null"),
         pytest.param({"categories": ["two words"]}, "categories.0", id="space-in-name"),
         pytest.param({"categories": ["ok", ""]}, "categories.1", id="empty-name"),
         pytest.param({"categories": ["ok"], "slug": "renamed"}, "slug", id="unknown-field"),
