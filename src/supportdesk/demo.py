@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.audit.recorder import SYSTEM, act_as
 from supportdesk.auth import service as auth_service
+from supportdesk.automation import service as automation_service
+from supportdesk.automation.schemas import MacroCreate, TriggerCreate
 from supportdesk.config import Settings
 from supportdesk.core.clock import Clock, FrozenClock
 from supportdesk.core.permissions import Role
@@ -19,9 +21,12 @@ from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.people import service as people_service
 from supportdesk.people.models import Availability, Tier, User
+from supportdesk.sla import config_service as sla_config
+from supportdesk.sla.schemas import CalendarCreate
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Channel, Priority, TicketStatus
 from supportdesk.workspaces import service as workspace_service
+from supportdesk.workspaces.models import AssignmentStrategy
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105  (demo data only; refused in production)
 
@@ -114,6 +119,8 @@ async def seed_demo(
             )
         admin = staff[0]
         token = await auth_service.create_personal_token(session, settings, clock, user=admin, name="demo")
+        if existing is None:
+            await _demo_workflows(session, clock, workspace.id)
     agents = [user for user in staff if user.role in {Role.agent, Role.senior_agent}]
     customer_emails: list[str] = []
     async with database.unit_of_work() as session:
@@ -151,6 +158,88 @@ async def seed_demo(
     )
 
 
+async def _demo_workflows(session: AsyncSession, clock: Clock, workspace_id: int) -> None:
+    """Office hours, SLA policies for the paying tiers, a trigger, a macro, and automatic assignment."""
+    office = CalendarCreate.model_validate(
+        {
+            "name": "Office hours",
+            "timezone": "Europe/Berlin",
+            "weekly_hours": {
+                day: [{"start": "08:00", "end": "18:00"}]
+                for day in ("monday", "tuesday", "wednesday", "thursday", "friday")
+            },
+            "holiday_country": "DE",
+        }
+    )
+    calendar = await sla_config.create_calendar(
+        session,
+        clock,
+        workspace_id=workspace_id,
+        name=office.name,
+        timezone=office.timezone,
+        weekly_hours=office.weekly_hours.stored(),
+        holiday_country=office.holiday_country,
+    )
+    await sla_config.create_policy(
+        session,
+        clock,
+        workspace_id=workspace_id,
+        name="Enterprise",
+        tier=Tier.enterprise,
+        first_response_minutes={"critical": 30, "high": 60, "medium": 240, "low": 480},
+        resolution_minutes={"critical": 240, "high": 480},
+    )
+    await sla_config.create_policy(
+        session,
+        clock,
+        workspace_id=workspace_id,
+        name="Premium, office hours",
+        tier=Tier.premium,
+        calendar_id=calendar.id,
+        first_response_minutes={"critical": 60, "high": 120},
+    )
+    refunds = TriggerCreate.model_validate(
+        {
+            "name": "Refunds go to billing",
+            "event": "created",
+            "conditions": [{"field": "text", "operator": "contains", "value": "refund"}],
+            "actions": [
+                {"type": "set_category", "value": "billing"},
+                {"type": "add_tags", "tags": ["refund"]},
+            ],
+        }
+    )
+    await automation_service.create_trigger(
+        session,
+        clock,
+        workspace_id=workspace_id,
+        name=refunds.name,
+        event=refunds.event,
+        conditions=refunds.conditions,
+        actions=refunds.actions,
+    )
+    screenshot = MacroCreate.model_validate(
+        {
+            "name": "Ask for a screenshot",
+            "actions": [{"type": "set_status", "value": "pending"}],
+            "reply": "Hello {{ customer.name }}, could you send us a screenshot of the error? "
+            "— {{ agent.name }}, ticket #{{ ticket.number }}",
+        }
+    )
+    await automation_service.create_macro(
+        session,
+        clock,
+        workspace_id=workspace_id,
+        name=screenshot.name,
+        actions=screenshot.actions,
+        reply=screenshot.reply,
+    )
+    workspace = await workspace_service.get_workspace(session, workspace_id)
+    await workspace_service.update_settings(
+        session, workspace, {"auto_assign": True, "assignment_strategy": AssignmentStrategy.by_skill}
+    )
+
+
 async def _demo_ticket(
     session: AsyncSession,
     rng: random.Random,
@@ -178,6 +267,7 @@ async def _demo_ticket(
         customer_email=rng.choice(customer_emails),
         assigned_agent_id=agent.id if agent else None,
         channel=rng.choice(list(Channel)),
+        auto_assign=False,  # history keeps its spread of statuses; new tickets are assigned automatically
     )
     for status in _STATUS_PATHS[target]:
         step = timedelta(minutes=rng.randint(1, max(2, int(age.total_seconds() // 60 // 4))))

@@ -14,7 +14,7 @@ from supportdesk.notifications import service as notifications
 from supportdesk.notifications.models import NotificationKind
 from supportdesk.people.models import Availability, User
 from supportdesk.tickets import rules as ticket_rules
-from supportdesk.tickets.models import Ticket, TicketStatus
+from supportdesk.tickets.models import Priority, Ticket, TicketStatus
 from supportdesk.workspaces.models import AssignmentStrategy, Workspace
 
 # Statuses in which a ticket counts against its agent's load.
@@ -94,37 +94,68 @@ async def candidates(
     return pool, users
 
 
-async def assign_automatically(
-    session: AsyncSession, clock: Clock, ticket: Ticket, *, strategy: AssignmentStrategy | None = None
+def settings_from(
+    strategy: AssignmentStrategy, category_strategies: dict[str, str], agent_capacity: int | None
+) -> AssignmentSettings:
+    """The rules' view of a workspace's assignment settings."""
+    return AssignmentSettings(
+        strategy=strategy,
+        category_strategies={key: AssignmentStrategy(value) for key, value in category_strategies.items()},
+        agent_capacity=agent_capacity,
+    )
+
+
+async def pick_agent(
+    session: AsyncSession,
+    seq: int,
+    settings: AssignmentSettings,
+    *,
+    priority: Priority,
+    category: str,
+    strategy: AssignmentStrategy | None = None,
 ) -> User | None:
-    """Give ``ticket`` to the agent the strategy picks (by default the workspace's, or its category's);
-    None, and no change, when nobody can take it. The chosen agent is notified."""
-    seq, settings = await _next_assignment(session, ticket.workspace_id)
-    strategy = strategy or rules.strategy_for(settings, ticket.category)
+    """The agent the strategy (by default the workspace's, or its category's) gives a ticket to, marked
+    with assignment number ``seq``; None when nobody can take it."""
+    strategy = strategy or rules.strategy_for(settings, category)
     pool, users = await candidates(session, settings, with_load=strategy is AssignmentStrategy.least_loaded)
-    chosen = rules.choose_agent(strategy, pool, priority=ticket.priority, category=ticket.category)
+    chosen = rules.choose_agent(strategy, pool, priority=priority, category=category)
     if chosen is None:
         return None
     agent = users[chosen]
     agent.last_assignment_seq = seq
-    ticket.assigned_agent_id = chosen
-    ticket.status = ticket_rules.status_after_assignment(ticket.status, chosen)
+    return agent
+
+
+async def notify_assignee(session: AsyncSession, clock: Clock, ticket: Ticket) -> None:
+    """Tell the agent a ticket was given to them."""
+    if ticket.assigned_agent_id is None:
+        return
+    note = notifications.Note(
+        user_id=ticket.assigned_agent_id,
+        kind=NotificationKind.assignment,
+        message=f"Ticket #{ticket.number} was assigned to you: {ticket.title}",
+        ticket_id=ticket.id,
+        priority=ticket.priority.value,
+    )
+    await notifications.record(session, clock, ticket.workspace_id, [note])
+
+
+async def assign_automatically(
+    session: AsyncSession, clock: Clock, ticket: Ticket, *, strategy: AssignmentStrategy | None = None
+) -> User | None:
+    """Give an existing ``ticket`` to the agent the strategy picks; None, and no change, when nobody can
+    take it. The chosen agent is notified."""
+    seq, settings = await _next_assignment(session, ticket.workspace_id)
+    agent = await pick_agent(
+        session, seq, settings, priority=ticket.priority, category=ticket.category, strategy=strategy
+    )
+    if agent is None:
+        return None
+    ticket.assigned_agent_id = agent.id
+    ticket.status = ticket_rules.status_after_assignment(ticket.status, agent.id)
     ticket.updated_at = clock.now()
     await session.flush()
-    await notifications.record(
-        session,
-        clock,
-        ticket.workspace_id,
-        [
-            notifications.Note(
-                user_id=chosen,
-                kind=NotificationKind.assignment,
-                message=f"Ticket #{ticket.number} was assigned to you: {ticket.title}",
-                ticket_id=ticket.id,
-                priority=ticket.priority.value,
-            )
-        ],
-    )
+    await notify_assignee(session, clock, ticket)
     return agent
 
 

@@ -11,6 +11,7 @@ from enum import Enum
 from typing import Any, cast
 
 from sqlalchemy import Table, event, insert, inspect
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.base import NO_VALUE
 
@@ -51,6 +52,39 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(key): _json_value(item) for key, item in value.items()}
     return value
+
+
+async def record_updates(
+    session: AsyncSession,
+    clock: Clock,
+    workspace_id: int,
+    object_type: str,
+    changes_by_id: dict[int, dict[str, list[Any]]],
+) -> None:
+    """Record "updated" events for changes made by a bulk statement, which the flush hook cannot see.
+
+    Values are written as the hook writes them (enums by value, timestamps in ISO 8601).
+    """
+    actor: Actor = session.sync_session.info.get(ACTOR_KEY, SYSTEM)
+    now = clock.now()
+    rows = [
+        {
+            "workspace_id": workspace_id,
+            "actor_type": actor.type,
+            "actor_id": actor.id,
+            "action": AuditAction.updated,
+            "object_type": object_type,
+            "object_id": object_id,
+            "changes": {
+                key: [_json_value(before), _json_value(after)] for key, (before, after) in changes.items()
+            },
+            "created_at": now,
+        }
+        for object_id, changes in changes_by_id.items()
+    ]
+    if rows:
+        connection = await session.connection()
+        await connection.execute(_INSERT_EVENTS, rows)
 
 
 def _column_changes(instance: Base, action: AuditAction) -> dict[str, list[Any]]:

@@ -152,6 +152,16 @@ async def create_ticket(
         customer = await people_service.find_or_create_customer(
             session, clock, email=customer_email, name=customer_name
         )
+    automatic = None
+    if auto_assign and intake.auto_assign and assigned_agent_id is None:
+        # Chosen before the insert, so the ticket is written once, already assigned.
+        settings = assignment_service.settings_from(
+            intake.assignment_strategy, intake.category_strategies, intake.agent_capacity
+        )
+        automatic = await assignment_service.pick_agent(
+            session, intake.assignment_seq, settings, priority=priority, category=category
+        )
+        assigned_agent_id = automatic.id if automatic else None
     now = clock.now()
     ticket = Ticket(
         workspace_id=workspace_id,
@@ -176,8 +186,8 @@ async def create_ticket(
     sla_service.refresh_due_times(ticket, setup, customer.tier if customer else None)
     session.add(ticket)
     await session.flush()
-    if auto_assign and intake.auto_assign and assigned_agent_id is None:
-        await assignment_service.assign_automatically(session, clock, ticket)
+    if automatic is not None:
+        await assignment_service.notify_assignee(session, clock, ticket)
     return ticket
 
 

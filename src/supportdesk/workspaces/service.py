@@ -6,12 +6,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
 from supportdesk.core.errors import Conflict, InvalidInput, NotFound
-from supportdesk.workspaces.models import DEFAULT_CATEGORIES, Workspace
+from supportdesk.workspaces.models import DEFAULT_CATEGORIES, AssignmentStrategy, Workspace
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -83,12 +83,20 @@ _workspace = cast(Table, Workspace.__table__)
 _RESERVE_NUMBER = (
     update(_workspace)
     .where(_workspace.c.id == bindparam("workspace_id"))
-    .values(ticket_counter=_workspace.c.ticket_counter + 1)
+    .values(
+        ticket_counter=_workspace.c.ticket_counter + 1,
+        # Where the workspace assigns automatically, the new ticket's assignment number comes along.
+        assignment_counter=_workspace.c.assignment_counter + case((_workspace.c.auto_assign, 1), else_=0),
+    )
     .returning(
         _workspace.c.ticket_counter,
         _workspace.c.categories,
         _workspace.c.sla_revision,
         _workspace.c.auto_assign,
+        _workspace.c.assignment_counter,
+        _workspace.c.assignment_strategy,
+        _workspace.c.category_strategies,
+        _workspace.c.agent_capacity,
     )
 )
 
@@ -101,6 +109,10 @@ class TicketIntake:
     categories: list[str]
     sla_revision: int
     auto_assign: bool
+    assignment_seq: int
+    assignment_strategy: AssignmentStrategy
+    category_strategies: dict[str, str]
+    agent_capacity: int | None
 
 
 async def reserve_ticket_number(session: AsyncSession, workspace_id: int) -> TicketIntake:
@@ -115,4 +127,8 @@ async def reserve_ticket_number(session: AsyncSession, workspace_id: int) -> Tic
         categories=list(row.categories),
         sla_revision=int(row.sla_revision),
         auto_assign=bool(row.auto_assign),
+        assignment_seq=int(row.assignment_counter),
+        assignment_strategy=AssignmentStrategy(row.assignment_strategy),
+        category_strategies=dict(row.category_strategies),
+        agent_capacity=row.agent_capacity,
     )

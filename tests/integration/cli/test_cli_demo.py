@@ -42,8 +42,16 @@ async def test_demo_creates_data_and_prints_working_credentials(cli: Cli) -> Non
         assert login.status_code == 200, login.text
         me = (await api.get("/api/v1/me")).json()
         staff = (await api.get("/api/v1/admin/users")).json()
+        policies = (await api.get("/api/v1/sla/policies")).json()
+        triggers = (await api.get("/api/v1/triggers")).json()
+        refund = (await api.post("/api/v1/tickets", json={"title": "Refund please"})).json()
     assert (me["role"], me["workspace_slug"]) == ("admin", "demo")
     assert {user["role"] for user in staff} == {"admin", "senior_agent", "agent", "viewer"}
+    assert {policy["name"] for policy in policies} == {"Enterprise", "Premium, office hours"}
+    assert [trigger["name"] for trigger in triggers] == ["Refunds go to billing"]
+    # A new ticket meets the demo's workflows: the trigger files it, a billing agent takes it.
+    assert (refund["category"], refund["tags"], refund["status"]) == ("billing", ["refund"], "assigned")
+    assert refund["sla"]["first_response"]["state"] in {"ok", "at_risk"}
 
     again = await cli.run("demo", "--if-missing", "--tickets", "30", "--customers", "5")
 
@@ -51,7 +59,7 @@ async def test_demo_creates_data_and_prints_working_credentials(cli: Cli) -> Non
     assert "exists" in again.stdout
     assert "left as it is" in again.stdout
     assert _TOKEN_LINE.search(again.stdout) is None
-    assert await _counts(cli, token) == (30, 5)
+    assert await _counts(cli, token) == (31, 5)  # the demo's 30 and the refund request above
 
 
 async def test_demo_is_refused_in_production(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
