@@ -21,6 +21,7 @@ from supportdesk.db.base import Base
 
 # Built once (a Core insert): it runs in every flush that changes an audited row.
 _INSERT_EVENTS = insert(cast(Table, AuditEvent.__table__))
+_INSERT_EVENTS_IN_BULK = _INSERT_EVENTS.returning(cast(Table, AuditEvent.__table__).c.id)
 ACTOR_KEY = "audit_actor"
 CLOCK_KEY = "clock"
 
@@ -84,7 +85,9 @@ async def record_updates(
     ]
     if rows:
         connection = await session.connection()
-        await connection.execute(_INSERT_EVENTS, rows)
+        # RETURNING makes SQLAlchemy send the rows as multi-row INSERTs ("insertmanyvalues") instead of
+        # executing the statement once per row.
+        await connection.execute(_INSERT_EVENTS_IN_BULK, rows)
 
 
 def _column_changes(instance: Base, action: AuditAction) -> dict[str, list[Any]]:

@@ -193,7 +193,7 @@ async def escalate_overdue_tickets(session: AsyncSession, clock: Clock, workspac
                 "priority": [row.priority, raised],
                 "escalated": [False, True],
             }
-            for key, attribute in _DUE_COLUMNS:
+            for key, attribute in _DUE_COLUMNS[:2]:  # the at-risk times are bookkeeping, not audited
                 if getattr(row, key) != getattr(due, attribute):
                     ticket_changes[key] = [getattr(row, key), getattr(due, attribute)]
             if row.sla_policy_id != policy.id:

@@ -67,6 +67,8 @@ class Ticket(WorkspaceScoped, Base):
             "version",
             "sla_paused_at",
             "sla_paused_seconds",
+            "first_response_at_risk_at",
+            "resolution_at_risk_at",
             "first_response_breach_notified_at",
             "resolution_breach_notified_at",
             "pending_reminded_at",
