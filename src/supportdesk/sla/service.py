@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -325,8 +324,3 @@ async def find_sla_breaches(
 
     items, cursor_out = split_page(rows, limit, next_cursor)
     return BreachPage(items, cursor_out)
-
-
-def ticket_ids(tickets: Sequence[Ticket]) -> list[int]:
-    """Ids, for logging and tests."""
-    return [ticket.id for ticket in tickets]
