@@ -50,6 +50,32 @@ async def _next_assignment(session: AsyncSession, workspace_id: int) -> tuple[in
     return int(row.assignment_counter), settings
 
 
+# Each agent's latest automatic assignment, read from the tickets they hold (through the partial index
+# on marked tickets): marking a ticket costs nothing extra, since it is written anyway.
+_LATEST_ASSIGNMENT = (
+    select(func.max(Ticket.assignment_seq))
+    .where(
+        Ticket.workspace_id == User.workspace_id,
+        Ticket.assigned_agent_id == User.id,
+        Ticket.assignment_seq.is_not(None),
+    )
+    .correlate(User)
+    .scalar_subquery()
+)
+# Built once: this runs for every ticket created. Columns, not users: the rules need only these.
+_CANDIDATES = select(
+    User.id,
+    User.role,
+    User.skills,
+    User.capacity,
+    func.coalesce(_LATEST_ASSIGNMENT, 0).label("last_assignment_seq"),
+).where(
+    User.is_active.is_(True),
+    User.availability == Availability.available,
+    User.role.in_(rules.ASSIGNABLE_ROLES),
+)
+
+
 async def open_ticket_counts(session: AsyncSession, agent_ids: list[int]) -> dict[int, int]:
     """How many tickets each agent is working on (assigned, in progress or pending)."""
     if not agent_ids:
@@ -65,33 +91,24 @@ async def open_ticket_counts(session: AsyncSession, agent_ids: list[int]) -> dic
 
 async def candidates(
     session: AsyncSession, settings: AssignmentSettings, *, with_load: bool
-) -> tuple[list[Candidate], dict[int, User]]:
-    """Active, available agents and senior agents of the session's workspace, as the rules see them
-    and as users by id."""
-    query = select(User).where(
-        User.is_active.is_(True),
-        User.availability == Availability.available,
-        User.role.in_(rules.ASSIGNABLE_ROLES),
-    )
-    users = {user.id: user for user in (await session.execute(query)).scalars()}
+) -> list[Candidate]:
+    """Active, available agents and senior agents of the session's workspace, as the rules see them."""
+    rows = (await session.execute(_CANDIDATES)).all()
     needs_load = (
-        with_load
-        or settings.agent_capacity is not None
-        or any(user.capacity is not None for user in users.values())
+        with_load or settings.agent_capacity is not None or any(row.capacity is not None for row in rows)
     )
-    load = await open_ticket_counts(session, list(users)) if needs_load else {}
-    pool = [
+    load = await open_ticket_counts(session, [row.id for row in rows]) if needs_load else {}
+    return [
         Candidate(
-            id=user.id,
-            role=user.role,
-            skills=tuple(user.skills or ()),
-            open_tickets=load.get(user.id, 0),
-            capacity=user.capacity if user.capacity is not None else settings.agent_capacity,
-            last_assignment_seq=user.last_assignment_seq,
+            id=row.id,
+            role=row.role,
+            skills=tuple(row.skills or ()),
+            open_tickets=load.get(row.id, 0),
+            capacity=row.capacity if row.capacity is not None else settings.agent_capacity,
+            last_assignment_seq=row.last_assignment_seq,
         )
-        for user in users.values()
+        for row in rows
     ]
-    return pool, users
 
 
 def settings_from(
@@ -107,23 +124,17 @@ def settings_from(
 
 async def pick_agent(
     session: AsyncSession,
-    seq: int,
     settings: AssignmentSettings,
     *,
     priority: Priority,
     category: str,
     strategy: AssignmentStrategy | None = None,
-) -> User | None:
-    """The agent the strategy (by default the workspace's, or its category's) gives a ticket to, marked
-    with assignment number ``seq``; None when nobody can take it."""
+) -> int | None:
+    """The id of the agent the strategy (by default the workspace's, or its category's) gives a ticket
+    to; None when nobody can take it. The caller marks the ticket with the assignment number."""
     strategy = strategy or rules.strategy_for(settings, category)
-    pool, users = await candidates(session, settings, with_load=strategy is AssignmentStrategy.least_loaded)
-    chosen = rules.choose_agent(strategy, pool, priority=priority, category=category)
-    if chosen is None:
-        return None
-    agent = users[chosen]
-    agent.last_assignment_seq = seq
-    return agent
+    pool = await candidates(session, settings, with_load=strategy is AssignmentStrategy.least_loaded)
+    return rules.choose_agent(strategy, pool, priority=priority, category=category)
 
 
 async def notify_assignee(session: AsyncSession, clock: Clock, ticket: Ticket) -> None:
@@ -142,28 +153,30 @@ async def notify_assignee(session: AsyncSession, clock: Clock, ticket: Ticket) -
 
 async def assign_automatically(
     session: AsyncSession, clock: Clock, ticket: Ticket, *, strategy: AssignmentStrategy | None = None
-) -> User | None:
-    """Give an existing ``ticket`` to the agent the strategy picks; None, and no change, when nobody can
-    take it. The chosen agent is notified."""
+) -> int | None:
+    """Give an existing ``ticket`` to the agent the strategy picks and return the agent's id; None, and
+    no change, when nobody can take it. The chosen agent is notified."""
     seq, settings = await _next_assignment(session, ticket.workspace_id)
-    agent = await pick_agent(
-        session, seq, settings, priority=ticket.priority, category=ticket.category, strategy=strategy
+    agent_id = await pick_agent(
+        session, settings, priority=ticket.priority, category=ticket.category, strategy=strategy
     )
-    if agent is None:
+    if agent_id is None:
         return None
-    ticket.assigned_agent_id = agent.id
-    ticket.status = ticket_rules.status_after_assignment(ticket.status, agent.id)
+    ticket.assigned_agent_id = agent_id
+    ticket.assignment_seq = seq
+    ticket.status = ticket_rules.status_after_assignment(ticket.status, agent_id)
     ticket.updated_at = clock.now()
     await session.flush()
     await notify_assignee(session, clock, ticket)
-    return agent
+    return agent_id
 
 
-async def assign_ticket_round_robin(ticket: Ticket, session: AsyncSession, clock: Clock) -> User | None:
-    """Assign by round robin, whatever the workspace's strategy."""
+async def assign_ticket_round_robin(ticket: Ticket, session: AsyncSession, clock: Clock) -> int | None:
+    """Assign by round robin, whatever the workspace's strategy; the agent's id, or None."""
     return await assign_automatically(session, clock, ticket, strategy=AssignmentStrategy.round_robin)
 
 
-async def assign_ticket_by_priority(ticket: Ticket, session: AsyncSession, clock: Clock) -> User | None:
-    """Assign by priority (critical tickets to senior agents), whatever the workspace's strategy."""
+async def assign_ticket_by_priority(ticket: Ticket, session: AsyncSession, clock: Clock) -> int | None:
+    """Assign by priority (critical tickets to senior agents), whatever the workspace's strategy; the
+    agent's id, or None."""
     return await assign_automatically(session, clock, ticket, strategy=AssignmentStrategy.by_priority)

@@ -299,6 +299,16 @@ async def _reload(session: AsyncSession, ticket: Ticket) -> None:
         await session.refresh(ticket, attribute_names=[*columns, "tag_rows"])
 
 
+async def active_triggers(session: AsyncSession, workspace_id: int, event: TriggerEvent) -> list[Trigger]:
+    """The workspace's active triggers for ``event``, in the order they run (position, then id)."""
+    query = (
+        select(Trigger)
+        .where(Trigger.workspace_id == workspace_id, Trigger.event == event, Trigger.is_active.is_(True))
+        .order_by(Trigger.position, Trigger.id)
+    )
+    return list((await session.execute(query)).scalars())
+
+
 async def run_triggers(
     session: AsyncSession,
     clock: Clock,
@@ -307,6 +317,7 @@ async def run_triggers(
     *,
     actor: User,
     comment: Comment | None = None,
+    triggers: Sequence[Trigger] | None = None,
 ) -> list[int]:
     """Run the workspace's active triggers for ``event`` on ``ticket``, in position order (then id);
     returns the ids of those whose conditions held.
@@ -316,18 +327,13 @@ async def run_triggers(
     deactivated agent...) is skipped and logged; the others still apply and the caller's request
     goes on. Changes are applied through the ticket service, so its rules and the audit trail apply;
     the audit trail names the system as their author. ``ticket`` needs its tags loaded (as
-    ``get_ticket`` and ``create_ticket`` leave it).
+    ``get_ticket`` and ``create_ticket`` leave it). ``triggers`` are the `active_triggers` when the
+    caller has read them already.
     """
     if session.info.get(_RUNNING_KEY):
         return []
-    query = (
-        select(Trigger)
-        .where(
-            Trigger.workspace_id == ticket.workspace_id, Trigger.event == event, Trigger.is_active.is_(True)
-        )
-        .order_by(Trigger.position, Trigger.id)
-    )
-    triggers = list((await session.execute(query)).scalars())
+    if triggers is None:
+        triggers = await active_triggers(session, ticket.workspace_id, event)
     if not triggers:
         return []
     tier = await _customer_tier(session, ticket)
@@ -382,8 +388,7 @@ async def _change(
 async def _assign_automatically(session: AsyncSession, clock: Clock, ticket: Ticket) -> None:
     if ticket.assigned_agent_id is not None:
         return  # automatic assignment fills the queue; it does not take tickets from their agents
-    agent = await assignment_service.assign_automatically(session, clock, ticket)
-    if agent is None:
+    if await assignment_service.assign_automatically(session, clock, ticket) is None:
         _log.info("no agent was available to take ticket %d", ticket.id)
 
 

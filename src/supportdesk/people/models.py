@@ -40,9 +40,7 @@ class User(WorkspaceScoped, Base):
     __tablename__ = "user"
     __table_args__ = (UniqueConstraint("workspace_id", "email"),)
     __audited__ = True
-    __audit_exclude__: ClassVar[frozenset[str]] = frozenset(
-        {"updated_at", "password_hash", "last_assignment_seq"}
-    )
+    __audit_exclude__: ClassVar[frozenset[str]] = frozenset({"updated_at", "password_hash"})
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     email: Mapped[str] = mapped_column(String(254))
@@ -56,8 +54,6 @@ class User(WorkspaceScoped, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
     # Most open tickets this agent takes by automatic assignment; None means the workspace's default.
     capacity: Mapped[int | None] = mapped_column(Integer, default=None)
-    # The workspace's assignment sequence number of this agent's latest automatic assignment (round robin).
-    last_assignment_seq: Mapped[int] = mapped_column(BigIntId, default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

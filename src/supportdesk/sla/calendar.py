@@ -27,6 +27,8 @@ _ONE_DAY: Final = timedelta(days=1)
 _RESOLUTION: Final = timedelta(microseconds=1)
 _NOON: Final = time(12)
 _HALF_DAY: Final = timedelta(hours=12)
+# Days of opening intervals a calendar keeps (about ten years' worth).
+_SPAN_CACHE_DAYS: Final = 4096
 _CLOCK_TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])|24:00", re.ASCII)
 
 
@@ -279,6 +281,11 @@ class BusinessHours:
     _nominal: tuple[int, ...] = field(init=False, repr=False, compare=False)
     _week_open: timedelta = field(init=False, repr=False, compare=False)
     _closed: _DateIndex = field(init=False, repr=False, compare=False)
+    # Local date -> its opening intervals in UTC. A calendar lives as long as its workspace's SLA setup,
+    # and every due time walks the same few days, so each is worked out once.
+    _span_cache: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         _check_week(self.weekly)
@@ -291,6 +298,7 @@ class BusinessHours:
         object.__setattr__(self, "_nominal", nominal)
         object.__setattr__(self, "_week_open", timedelta(minutes=sum(nominal)))
         object.__setattr__(self, "_closed", _index(self.closed_dates))
+        object.__setattr__(self, "_span_cache", {})
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The instant at which ``duration`` of open time has passed, counting from ``start`` or from
@@ -354,6 +362,14 @@ class BusinessHours:
 
     def _spans(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         """The opening intervals of the local date ``day`` as UTC instants, empty ones left out."""
+        spans = self._span_cache.get(day)
+        if spans is None:
+            if len(self._span_cache) >= _SPAN_CACHE_DAYS:
+                self._span_cache.clear()
+            spans = self._span_cache[day] = self._compute_spans(day)
+        return spans
+
+    def _compute_spans(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         bounds = self._bounds[day.weekday()]
         if not bounds or day in self.closed_dates:
             return ()

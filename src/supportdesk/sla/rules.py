@@ -140,13 +140,25 @@ def due_times(facts: ClockFacts, policy: Policy) -> DueTimes:
     first_response = policy.first_response_target(facts.priority)
     resolution = policy.resolution_target(facts.priority)
     paused = timedelta(seconds=facts.paused_seconds)
-    safe_share = 1 - AT_RISK_SHARE
     return DueTimes(
         first_response=calendar.add(start, first_response),
         resolution=calendar.add(start, resolution + paused),
-        first_response_at_risk=calendar.add(start, first_response * safe_share),
-        resolution_at_risk=calendar.add(start, resolution * safe_share + paused),
+        first_response_at_risk=_first_response_at_risk(facts, policy),
+        resolution_at_risk=_resolution_at_risk(facts, policy),
     )
+
+
+# A target is at risk once all but AT_RISK_SHARE of it has passed. Each of these computes its one
+# instant, so a view of a single target does not pay for the other three.
+def _first_response_at_risk(facts: ClockFacts, policy: Policy) -> datetime:
+    target = policy.first_response_target(facts.priority)
+    return policy.calendar.add(facts.created_at, target * (1 - AT_RISK_SHARE))
+
+
+def _resolution_at_risk(facts: ClockFacts, policy: Policy) -> datetime:
+    target = policy.resolution_target(facts.priority)
+    paused = timedelta(seconds=facts.paused_seconds)
+    return policy.calendar.add(facts.created_at, target * (1 - AT_RISK_SHARE) + paused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +226,7 @@ def first_response_status(
         stopped_at = facts.resolved_at or facts.closed_at
     if stopped_at is not None:
         return _status(due_at, calendar.between(stopped_at, due_at), _settled_state(stopped_at, due_at))
-    at_risk_from = due_times(facts, policy).first_response_at_risk
+    at_risk_from = _first_response_at_risk(facts, policy)
     return _status(due_at, calendar.between(now, due_at), _running_state(now, due_at, at_risk_from))
 
 
@@ -232,7 +244,7 @@ def resolution_status(
         paused_at = facts.paused_at or now
         state = SlaState.paused if paused_at <= due_at else SlaState.breached
         return _status(due_at, calendar.between(paused_at, due_at), state)
-    at_risk_from = due_times(facts, policy).resolution_at_risk
+    at_risk_from = _resolution_at_risk(facts, policy)
     return _status(due_at, calendar.between(now, due_at), _running_state(now, due_at, at_risk_from))
 
 

@@ -93,12 +93,26 @@ async def workspace_revision(session: AsyncSession, workspace_id: int) -> int:
     return int(result.scalar_one())
 
 
+# Per unit of work: the setup it has already checked, so a request that opens a ticket and then shows
+# it reads the revision once. Changing the policies forgets it (`bump_revision`).
+_SESSION_SETUPS = "sla_setups"
+
+
+def _known_in(session: AsyncSession) -> dict[int, SlaSetup]:
+    known: dict[int, SlaSetup] = session.info.setdefault(_SESSION_SETUPS, {})
+    return known
+
+
 async def load_setup(session: AsyncSession, workspace_id: int, revision: int | None = None) -> SlaSetup:
     """The workspace's policies, from this process's cache while they are current."""
+    known = _known_in(session)
     if revision is None:
+        if (checked := known.get(workspace_id)) is not None:
+            return checked
         revision = await workspace_revision(session, workspace_id)
     cached = _setups.get(workspace_id)
     if cached is not None and cached.revision == revision:
+        known[workspace_id] = cached
         return cached
     calendar_rows = (await session.execute(select(BusinessCalendar))).scalars()
     calendars = {row.id: calendar_from_row(row) for row in calendar_rows}
@@ -109,7 +123,7 @@ async def load_setup(session: AsyncSession, workspace_id: int, revision: int | N
         policies=policies,
         by_id={policy.id: policy for policy in policies if policy.id is not None},
     )
-    _setups[workspace_id] = setup
+    _setups[workspace_id] = known[workspace_id] = setup
     return setup
 
 
@@ -119,6 +133,7 @@ async def bump_revision(session: AsyncSession, workspace_id: int) -> None:
     The new revision is random rather than the next number: a workspace id can come back after a rollback
     (SQLite reuses row ids), and counting from zero again would meet an old cache entry.
     """
+    _known_in(session).pop(workspace_id, None)
     current = await workspace_revision(session, workspace_id)
     revision = current
     while revision == current:

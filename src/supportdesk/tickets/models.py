@@ -72,6 +72,7 @@ class Ticket(WorkspaceScoped, Base):
             "first_response_breach_notified_at",
             "resolution_breach_notified_at",
             "pending_reminded_at",
+            "assignment_seq",
         }
     )
 
@@ -106,6 +107,9 @@ class Ticket(WorkspaceScoped, Base):
     # The policy the due times came from. No foreign key: deleting or editing a policy re-matches every
     # active ticket of the workspace (the service does it), which a SET NULL could not.
     sla_policy_id: Mapped[int | None] = mapped_column(BigIntId, default=None)
+    # The workspace's assignment number when automatic assignment gave the ticket to its agent; round
+    # robin reads each agent's latest one. Cleared when somebody reassigns the ticket by hand.
+    assignment_seq: Mapped[int | None] = mapped_column(BigIntId, default=None)
     first_response_due_at: Mapped[datetime | None] = mapped_column(default=None)
     resolution_due_at: Mapped[datetime | None] = mapped_column(default=None)
     # When less than a quarter of each target is left: kept so "at risk" is a query, not a computation.
@@ -178,6 +182,14 @@ Index(
     Ticket.resolution_due_at,
     postgresql_where=resolution_running(),
     sqlite_where=resolution_running(),
+)
+Index(
+    "ix_ticket_agent_assignment",
+    Ticket.workspace_id,
+    Ticket.assigned_agent_id,
+    Ticket.assignment_seq,
+    postgresql_where=Ticket.assignment_seq.is_not(None),
+    sqlite_where=Ticket.assignment_seq.is_not(None),
 )
 Index(
     "ix_ticket_resolved_at",

@@ -139,10 +139,6 @@ async def create_ticket(
 ) -> Ticket:
     """Open a ticket: the customer with ``customer_email`` is found or created, the SLA policy sets its due
     times, and, where the workspace assigns automatically (and ``auto_assign``), an agent takes it."""
-    # One round trip reserves the number and reads what intake needs; a refusal below rolls it back.
-    intake = await workspace_service.reserve_ticket_number(session, workspace_id)
-    category = category or rules.default_category(intake.categories)
-    _require_known_category(category, intake.categories)
     if external_id is not None:
         await _check_external_id(session, external_id)
     if assigned_agent_id is not None:
@@ -152,6 +148,12 @@ async def create_ticket(
         customer = await people_service.find_or_create_customer(
             session, clock, email=customer_email, name=customer_name
         )
+    # Reserving the number locks the workspace row until commit, and every ticket opened in the
+    # workspace meanwhile waits for it: the lookups above stay outside that window. One round trip
+    # reserves the number and reads what intake needs; a refusal below rolls it back.
+    intake = await workspace_service.reserve_ticket_number(session, workspace_id)
+    category = category or rules.default_category(intake.categories)
+    _require_known_category(category, intake.categories)
     automatic = None
     if auto_assign and intake.auto_assign and assigned_agent_id is None:
         # Chosen before the insert, so the ticket is written once, already assigned.
@@ -159,9 +161,9 @@ async def create_ticket(
             intake.assignment_strategy, intake.category_strategies, intake.agent_capacity
         )
         automatic = await assignment_service.pick_agent(
-            session, intake.assignment_seq, settings, priority=priority, category=category
+            session, settings, priority=priority, category=category
         )
-        assigned_agent_id = automatic.id if automatic else None
+        assigned_agent_id = automatic
     now = clock.now()
     ticket = Ticket(
         workspace_id=workspace_id,
@@ -176,6 +178,7 @@ async def create_ticket(
         assigned_agent_id=assigned_agent_id,
         channel=channel,
         external_id=external_id,
+        assignment_seq=intake.assignment_seq if automatic is not None else None,
         escalated=False,
         created_at=now,
         updated_at=now,
@@ -239,6 +242,7 @@ async def update_ticket(
         if new_agent is not None:
             await _check_assignee(session, new_agent)
         ticket.assigned_agent_id = new_agent
+        ticket.assignment_seq = None  # a hand-made choice is not a turn of the round robin
         if "status" not in changes:
             ticket.status = rules.status_after_assignment(ticket.status, new_agent)
     for name in ("title", "description", "priority", "category", "external_id"):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.app import create_app
+from supportdesk.assignment import service as assignment_service
 from supportdesk.audit.recorder import SYSTEM, act_as
 from supportdesk.auth import service as auth_service
 from supportdesk.core.clock import FrozenClock
@@ -20,7 +23,7 @@ from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.notifications.models import Notification, NotificationKind
 from supportdesk.people import service as people_service
 from supportdesk.people.models import Availability, User
-from supportdesk.tickets.models import Ticket
+from supportdesk.tickets.models import Priority, Ticket, TicketStatus
 from supportdesk.workspaces import service as workspace_service
 from tests.factories.people import UserFactory
 from tests.factories.tickets import TicketFactory
@@ -178,6 +181,77 @@ async def test_a_category_strategy_overrides_the_workspace_strategy(
     assignees = {(await _create(admin_client, category="billing"))["assigned_agent_id"] for _ in range(2)}
 
     assert assignees == {billing.id}
+
+
+async def test_a_reassignment_by_hand_is_not_a_turn_of_the_round_robin(
+    admin_client: ApiClient, user_factory: UserFactory
+) -> None:
+    ana, ben, cleo = [await user_factory(role=Role.agent) for _ in range(3)]
+    await _enable(admin_client)
+    first_round = [await _create(admin_client) for _ in range(3)]
+    assert [ticket["assigned_agent_id"] for ticket in first_round] == [ana.id, ben.id, cleo.id]
+
+    moved = await admin_client.patch(f"{TICKETS}/{first_round[2]['id']}", json={"assigned_agent_id": ana.id})
+    assert moved.status_code == 200, moved.text
+    next_round = [(await _create(admin_client))["assigned_agent_id"] for _ in range(3)]
+
+    # Cleo no longer holds her turn's ticket, and Ana's turn is still the first one: the ticket she was
+    # handed by hand does not move her to the back of the queue.
+    assert next_round == [cleo.id, ana.id, ben.id]
+
+
+@pytest.mark.parametrize(
+    ("assign", "priority", "expected"),
+    [
+        pytest.param(
+            assignment_service.assign_ticket_round_robin,
+            Priority.critical,
+            ["agent", "senior"],
+            id="round-robin",
+        ),
+        pytest.param(
+            assignment_service.assign_ticket_by_priority,
+            Priority.critical,
+            ["senior", "senior"],
+            id="by-priority",
+        ),
+        pytest.param(
+            assignment_service.assign_ticket_by_priority,
+            Priority.low,
+            ["agent", "agent"],
+            id="by-priority-low",
+        ),
+    ],
+)
+async def test_a_named_strategy_applies_whatever_the_workspace_uses(
+    database: Database,
+    clock: FrozenClock,
+    user_factory: UserFactory,
+    ticket_factory: TicketFactory,
+    assign: Callable[[Ticket, AsyncSession, FrozenClock], Awaitable[int | None]],
+    priority: Priority,
+    expected: list[str],
+) -> None:
+    staff = {
+        "agent": await user_factory(role=Role.agent),
+        "senior": await user_factory(role=Role.senior_agent),
+    }
+    tickets = [await ticket_factory(priority=priority) for _ in expected]
+
+    chosen = []
+    for ticket in tickets:
+        async with database.unit_of_work() as session:
+            scope_to_workspace(session.sync_session, ticket.workspace_id)
+            act_as(session.sync_session, SYSTEM, clock)
+            fresh = await session.get_one(Ticket, ticket.id)
+            chosen.append(await assign(fresh, session, clock))
+    async with database.new_session() as session:
+        stored = [(await session.get_one(Ticket, ticket.id)) for ticket in tickets]
+
+    assert chosen == [staff[name].id for name in expected]
+    assert [(ticket.assigned_agent_id, ticket.status) for ticket in stored] == [
+        (agent_id, TicketStatus.assigned) for agent_id in chosen
+    ]
 
 
 async def test_a_ticket_created_with_an_assignee_keeps_it(
