@@ -205,7 +205,7 @@ async def breach_scan(database: Database, workspace_id: int, rounds: int) -> dic
             )
         ).scalar_one()
         results["breached tickets"] = {"count": float(breached)}
-        for target in ("any", "first_response", "resolution"):
+        for target in sla_service.BreachTarget:
             samples = []
             for _ in range(rounds):
                 started = time.perf_counter()

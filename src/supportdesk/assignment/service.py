@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.assignment import rules
 from supportdesk.assignment.rules import AssignmentSettings, Candidate
 from supportdesk.core.clock import Clock
+from supportdesk.db.tenancy import required_workspace_id
 from supportdesk.notifications import service as notifications
 from supportdesk.notifications.models import NotificationKind
 from supportdesk.people.models import Availability, User
@@ -62,7 +63,9 @@ _LATEST_ASSIGNMENT = (
     .correlate(User)
     .scalar_subquery()
 )
-# Built once: this runs for every ticket created. Columns, not users: the rules need only these.
+# Built once and run below the ORM, naming its workspace: this runs for every ticket created, inside
+# the window in which the workspace's ticket numbers are locked. Columns, not users: the rules need
+# only these.
 _CANDIDATES = select(
     User.id,
     User.role,
@@ -70,9 +73,11 @@ _CANDIDATES = select(
     User.capacity,
     func.coalesce(_LATEST_ASSIGNMENT, 0).label("last_assignment_seq"),
 ).where(
+    User.workspace_id == bindparam("workspace_id"),
     User.is_active.is_(True),
     User.availability == Availability.available,
-    User.role.in_(rules.ASSIGNABLE_ROLES),
+    # Equalities rather than IN: an IN list is re-rendered at every execution.
+    or_(*(User.role == role for role in rules.ASSIGNABLE_ROLES)),
 )
 
 
@@ -93,7 +98,9 @@ async def candidates(
     session: AsyncSession, settings: AssignmentSettings, *, with_load: bool
 ) -> list[Candidate]:
     """Active, available agents and senior agents of the session's workspace, as the rules see them."""
-    rows = (await session.execute(_CANDIDATES)).all()
+    connection = await session.connection()
+    workspace_id = required_workspace_id(session.sync_session)
+    rows = (await connection.execute(_CANDIDATES, {"workspace_id": workspace_id})).all()
     needs_load = (
         with_load or settings.agent_capacity is not None or any(row.capacity is not None for row in rows)
     )

@@ -21,6 +21,19 @@ def scope_to_workspace(session: Session, workspace_id: int) -> None:
     session.info[WORKSPACE_KEY] = workspace_id
 
 
+class UnscopedSession(RuntimeError):
+    """A statement that must be limited to a workspace ran in a session scoped to none."""
+
+
+def required_workspace_id(session: Session) -> int:
+    """The workspace ``session`` is scoped to, for the few hot statements that run below the ORM (where
+    the criteria above do not reach) and name the workspace themselves."""
+    workspace_id = current_workspace_id(session)
+    if workspace_id is None:
+        raise UnscopedSession("This statement needs a session scoped to a workspace")
+    return workspace_id
+
+
 def current_workspace_id(session: Session) -> int | None:
     """The workspace ``session`` is scoped to, if any."""
     value = session.info.get(WORKSPACE_KEY)

@@ -19,7 +19,6 @@ from supportdesk.core.schemas import ObjectId, ResponseModel
 from supportdesk.sla import config_service
 from supportdesk.sla import service as sla_service
 from supportdesk.sla.schemas import (
-    BreachTargetFilter,
     CalendarCreate,
     CalendarOut,
     CalendarUpdate,
@@ -29,6 +28,7 @@ from supportdesk.sla.schemas import (
     TicketSlaOut,
     sla_out,
 )
+from supportdesk.sla.service import BreachTarget
 from supportdesk.tickets.models import Ticket, TicketTag
 from supportdesk.tickets.schemas import TicketOut
 
@@ -234,7 +234,7 @@ async def _load_tags(session: AsyncSession, tickets: Sequence[Ticket]) -> None:
 )
 async def list_breaches(
     context: Viewing,
-    target: BreachTargetFilter = BreachTargetFilter.any,
+    target: BreachTarget = BreachTarget.any,
     cursor: str | None = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
@@ -242,9 +242,7 @@ async def list_breaches(
     page_size = min(limit or settings.page_size_default, settings.page_size_max)
     session = context.session
     now = context.clock.now()
-    page = await sla_service.find_sla_breaches(
-        session, now, target=target.value, limit=page_size, cursor=cursor
-    )
+    page = await sla_service.find_sla_breaches(session, now, target=target, limit=page_size, cursor=cursor)
     await _load_tags(session, page.items)
     setup = await sla_service.load_setup(session, context.workspace_id)
     items = [

@@ -215,9 +215,15 @@ def _status(due_at: datetime, remaining: timedelta, state: SlaState) -> TargetSt
 
 
 def first_response_status(
-    facts: ClockFacts, due_at: datetime | None, policy: Policy, now: datetime
+    facts: ClockFacts,
+    due_at: datetime | None,
+    policy: Policy,
+    now: datetime,
+    *,
+    at_risk_from: datetime | None = None,
 ) -> TargetStatus | None:
-    """The first-response target's state at ``now``; None for a ticket without SLA tracking."""
+    """The first-response target's state at ``now``; None for a ticket without SLA tracking.
+    ``at_risk_from`` is the stored at-risk time that came with ``due_at``, when the caller has it."""
     if due_at is None:
         return None
     calendar = policy.calendar
@@ -226,14 +232,20 @@ def first_response_status(
         stopped_at = facts.resolved_at or facts.closed_at
     if stopped_at is not None:
         return _status(due_at, calendar.between(stopped_at, due_at), _settled_state(stopped_at, due_at))
-    at_risk_from = _first_response_at_risk(facts, policy)
+    at_risk_from = at_risk_from or _first_response_at_risk(facts, policy)
     return _status(due_at, calendar.between(now, due_at), _running_state(now, due_at, at_risk_from))
 
 
 def resolution_status(
-    facts: ClockFacts, due_at: datetime | None, policy: Policy, now: datetime
+    facts: ClockFacts,
+    due_at: datetime | None,
+    policy: Policy,
+    now: datetime,
+    *,
+    at_risk_from: datetime | None = None,
 ) -> TargetStatus | None:
-    """The resolution target's state at ``now``; None for a ticket without SLA tracking."""
+    """The resolution target's state at ``now``; None for a ticket without SLA tracking.
+    ``at_risk_from`` is the stored at-risk time that came with ``due_at``, when the caller has it."""
     if due_at is None:
         return None
     calendar = policy.calendar
@@ -244,7 +256,7 @@ def resolution_status(
         paused_at = facts.paused_at or now
         state = SlaState.paused if paused_at <= due_at else SlaState.breached
         return _status(due_at, calendar.between(paused_at, due_at), state)
-    at_risk_from = _resolution_at_risk(facts, policy)
+    at_risk_from = at_risk_from or _resolution_at_risk(facts, policy)
     return _status(due_at, calendar.between(now, due_at), _running_state(now, due_at, at_risk_from))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -23,7 +22,7 @@ from supportdesk.people.models import Tier
 from supportdesk.sla import rules
 from supportdesk.sla.calendar import parse_clock_time
 from supportdesk.sla.rules import SlaState
-from supportdesk.sla.service import WEEKDAYS, BreachTarget, SlaView
+from supportdesk.sla.service import WEEKDAYS, SlaView
 from supportdesk.tickets.models import Priority
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -245,12 +244,6 @@ class PolicyOut(ResponseModel):
 
 
 # --- breaches and the SLA part of a ticket view ----------------------------------------------------
-
-
-class BreachTargetFilter(StrEnum):
-    any = BreachTarget.any
-    first_response = BreachTarget.first_response
-    resolution = BreachTarget.resolution
 
 
 class SlaTargetOut(ResponseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Select, and_, or_, select, update
@@ -249,8 +250,16 @@ def sla_view(ticket: Ticket, setup: SlaSetup, now: datetime) -> SlaView:
     facts = facts_of(ticket)
     return SlaView(
         policy_id=ticket.sla_policy_id,
-        first_response=rules.first_response_status(facts, ticket.first_response_due_at, policy, now),
-        resolution=rules.resolution_status(facts, ticket.resolution_due_at, policy, now),
+        first_response=rules.first_response_status(
+            facts,
+            ticket.first_response_due_at,
+            policy,
+            now,
+            at_risk_from=ticket.first_response_at_risk_at,
+        ),
+        resolution=rules.resolution_status(
+            facts, ticket.resolution_due_at, policy, now, at_risk_from=ticket.resolution_at_risk_at
+        ),
     )
 
 
@@ -281,7 +290,9 @@ def sla_at_risk(now: datetime) -> Any:
     )
 
 
-class BreachTarget:
+class BreachTarget(StrEnum):
+    """Which running target a breach scan looks at."""
+
     any = "any"
     first_response = "first_response"
     resolution = "resolution"
@@ -299,7 +310,7 @@ _BREACH_ORDER = {
 }
 
 
-def breach_query(now: datetime, target: str) -> Select[Ticket]:
+def breach_query(now: datetime, target: BreachTarget) -> Select[Ticket]:
     """Tickets whose ``target`` (or any running target) is breached at ``now``."""
     condition = {
         BreachTarget.first_response: first_response_breached,
@@ -312,7 +323,7 @@ async def find_sla_breaches(
     session: AsyncSession,
     now: datetime,
     *,
-    target: str = BreachTarget.any,
+    target: BreachTarget = BreachTarget.any,
     limit: int = 50,
     cursor: str | None = None,
 ) -> BreachPage:

@@ -25,6 +25,7 @@ from supportdesk.people import service as people_service
 from supportdesk.people.models import Availability, User
 from supportdesk.tickets.models import Priority, Ticket, TicketStatus
 from supportdesk.workspaces import service as workspace_service
+from supportdesk.workspaces.models import Workspace
 from tests.factories.people import UserFactory
 from tests.factories.tickets import TicketFactory
 from tests.fixtures.app import ApiClient
@@ -104,6 +105,20 @@ async def test_agents_who_cannot_take_work_are_skipped(
     assignees = {(await _create(admin_client))["assigned_agent_id"] for _ in range(3)}
 
     assert assignees == {present.id}
+
+
+async def test_agents_of_another_workspace_are_never_candidates(
+    admin_client: ApiClient, user_factory: UserFactory, other_workspace: Workspace
+) -> None:
+    outsider = await user_factory(role=Role.agent, workspace=other_workspace)
+    await _enable(admin_client)
+
+    lonely = await _create(admin_client)
+    insider = await user_factory(role=Role.agent)
+    served = await _create(admin_client)
+
+    assert (lonely["status"], lonely["assigned_agent_id"]) == ("open", None)
+    assert served["assigned_agent_id"] == insider.id != outsider.id
 
 
 async def test_nobody_available_leaves_the_ticket_open_without_error(

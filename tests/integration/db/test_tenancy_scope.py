@@ -6,7 +6,13 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from supportdesk.db.tenancy import CrossWorkspaceWrite, current_workspace_id, scope_to_workspace
+from supportdesk.db.tenancy import (
+    CrossWorkspaceWrite,
+    UnscopedSession,
+    current_workspace_id,
+    required_workspace_id,
+    scope_to_workspace,
+)
 from supportdesk.people.models import Customer
 from supportdesk.tickets.models import Comment, Ticket, TicketTag
 from supportdesk.workspaces.models import Workspace
@@ -102,3 +108,12 @@ async def test_writing_into_another_workspace_is_refused(
     )
     with pytest.raises(CrossWorkspaceWrite):
         await session.flush()
+
+
+async def test_statements_below_the_orm_refuse_an_unscoped_session(
+    session: AsyncSession, workspace: Workspace
+) -> None:
+    with pytest.raises(UnscopedSession):
+        required_workspace_id(session.sync_session)
+    scope_to_workspace(session.sync_session, workspace.id)
+    assert required_workspace_id(session.sync_session) == workspace.id

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.sla import service as sla_service
+from supportdesk.sla.service import BreachTarget
 from supportdesk.workspaces.models import Workspace
 from tests.fixtures.clock import FROZEN_AT
 
@@ -84,7 +85,7 @@ def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 async def explain_breach_scan(
-    session: AsyncSession, now: datetime, target: str
+    session: AsyncSession, now: datetime, target: BreachTarget
 ) -> tuple[int, dict[str, Any]]:
     """Run the breach scan as the app does, then EXPLAIN the exact SQL and parameters it sent."""
     connection = (await session.connection()).sync_connection
@@ -112,13 +113,17 @@ async def explain_breach_scan(
 @pytest.mark.parametrize(
     ("target", "indexes"),
     [
-        pytest.param("first_response", {"ix_ticket_first_response_due"}, id="first-response-by-due"),
-        pytest.param("resolution", {"ix_ticket_resolution_due"}, id="resolution-by-due"),
-        pytest.param("any", {"ix_ticket_first_response_due", "ix_ticket_resolution_due"}, id="any-target"),
+        pytest.param(
+            BreachTarget.first_response, {"ix_ticket_first_response_due"}, id="first-response-by-due"
+        ),
+        pytest.param(BreachTarget.resolution, {"ix_ticket_resolution_due"}, id="resolution-by-due"),
+        pytest.param(
+            BreachTarget.any, {"ix_ticket_first_response_due", "ix_ticket_resolution_due"}, id="any-target"
+        ),
     ],
 )
 async def test_the_breach_scan_uses_the_partial_index_not_a_sequential_scan(
-    busy_session: AsyncSession, target: str, indexes: set[str]
+    busy_session: AsyncSession, target: BreachTarget, indexes: set[str]
 ) -> None:
     found, plan = await explain_breach_scan(busy_session, FROZEN_AT, target)
     nodes = list(_nodes(plan))

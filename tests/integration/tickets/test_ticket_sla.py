@@ -21,6 +21,7 @@ from supportdesk.people.models import Tier, User
 from supportdesk.sla import rules
 from supportdesk.sla import service as sla_service
 from supportdesk.sla.models import SlaPolicy
+from supportdesk.sla.service import BreachTarget
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Priority, Ticket, TicketStatus
 from supportdesk.workspaces.models import Workspace
@@ -140,7 +141,9 @@ async def test_a_title_change_leaves_the_due_times_alone(
 # --- The first-response clock -----------------------------------------------------------------------
 
 
-async def breached_ids(database: Database, workspace: Workspace, now: datetime, target: str) -> set[int]:
+async def breached_ids(
+    database: Database, workspace: Workspace, now: datetime, target: BreachTarget
+) -> set[int]:
     async with scoped(database, workspace) as session:
         return set(
             (
@@ -156,7 +159,7 @@ async def test_an_agents_first_public_reply_stops_the_first_response_clock_and_a
     clock.advance(10 * MINUTE)
     await comment(agent_client, ticket_id, content="Looks like the fuser", is_public=False)
     assert (await stored(ticket_id)).first_responded_at is None
-    assert ticket_id in await breached_ids(database, workspace, T0 + 2 * HOUR, "first_response")
+    assert ticket_id in await breached_ids(database, workspace, T0 + 2 * HOUR, BreachTarget.first_response)
 
     clock.advance(10 * MINUTE)
     await comment(agent_client, ticket_id, content="We are on it")
@@ -166,8 +169,10 @@ async def test_an_agents_first_public_reply_stops_the_first_response_clock_and_a
     assert ticket.first_responded_at == T0 + 20 * MINUTE
     # The due time stays for display; the ticket simply no longer counts as breached later on.
     assert due_of(ticket) == (T0 + HOUR, T0 + 8 * HOUR)
-    assert ticket_id not in await breached_ids(database, workspace, T0 + 2 * HOUR, "first_response")
-    assert ticket_id not in await breached_ids(database, workspace, T0 + 2 * HOUR, "any")
+    assert ticket_id not in await breached_ids(
+        database, workspace, T0 + 2 * HOUR, BreachTarget.first_response
+    )
+    assert ticket_id not in await breached_ids(database, workspace, T0 + 2 * HOUR, BreachTarget.any)
 
 
 async def test_moving_to_in_progress_is_the_first_response(
@@ -272,8 +277,10 @@ async def test_a_reopened_ticket_breaches_at_its_moved_due_time(
     clock.advance(10 * HOUR)
     await comment(agent_client, ticket.id, content="It broke again", author="customer")
     # Due at T0 + 8h + 10h resolved = T0 + 18h.
-    assert ticket.id not in await breached_ids(database, workspace, T0 + 18 * HOUR, "resolution")
-    assert ticket.id in await breached_ids(database, workspace, T0 + 18 * HOUR + MINUTE, "resolution")
+    assert ticket.id not in await breached_ids(database, workspace, T0 + 18 * HOUR, BreachTarget.resolution)
+    assert ticket.id in await breached_ids(
+        database, workspace, T0 + 18 * HOUR + MINUTE, BreachTarget.resolution
+    )
 
 
 async def test_a_closed_ticket_keeps_its_due_times_and_is_never_breached(
@@ -295,7 +302,7 @@ async def test_a_closed_ticket_keeps_its_due_times_and_is_never_breached(
     assert due_of(closed) == due_of(resolved) == (T0 + HOUR, T0 + 8 * HOUR)
     assert (closed.sla_paused_at, closed.sla_paused_seconds) == (T0 + 2 * HOUR, 0)
     far_future = T0 + 365 * 24 * HOUR
-    assert ticket.id not in await breached_ids(database, workspace, far_future, "any")
+    assert ticket.id not in await breached_ids(database, workspace, far_future, BreachTarget.any)
     async with scoped(database, workspace) as session:
         policy = (await sla_service.load_setup(session, workspace.id)).policy_of(closed)
     status = rules.resolution_status(
@@ -613,7 +620,7 @@ async def test_the_breach_scan_orders_by_how_overdue(
     sample: dict[str, int], database: Database, workspace: Workspace
 ) -> None:
     async with scoped(database, workspace) as session:
-        page = await sla_service.find_sla_breaches(session, T0, target="first_response")
+        page = await sla_service.find_sla_breaches(session, T0, target=BreachTarget.first_response)
     found = [ticket.first_response_due_at or pytest.fail("no due time") for ticket in page.items]
     assert found == sorted(found)
     assert {ticket.id for ticket in page.items} == {
