@@ -18,7 +18,13 @@ from supportdesk.automation.schemas import (
     TriggerUpdate,
 )
 from supportdesk.core.errors import PermissionDenied
-from supportdesk.core.http import IfMatch, etag, model_response, parse_if_match
+from supportdesk.core.http import (
+    IfMatch,
+    created_headers,
+    named_fields,
+    parse_if_match,
+    versioned_response,
+)
 from supportdesk.core.idempotency import IdempotencyKey, idempotency_for
 from supportdesk.core.permissions import Action, check_permission
 from supportdesk.core.schemas import ObjectId
@@ -72,14 +78,14 @@ async def create_trigger(
         is_active=body.is_active,
         position=body.position,
     )
-    headers = {"ETag": etag(trigger.version), "Location": f"/api/v1/triggers/{trigger.id}"}
+    headers = created_headers(trigger.version, f"/api/v1/triggers/{trigger.id}")
     return await idempotency.created(TriggerOut.model_validate(trigger), headers)
 
 
 @triggers_router.get("/{trigger_id:int}", response_model=TriggerOut, summary="Get a trigger (admins)")
 async def get_trigger(trigger_id: ObjectId, context: Managing) -> Response:
     trigger = await service.get_trigger(context.session, trigger_id)
-    return model_response(TriggerOut.model_validate(trigger), headers={"ETag": etag(trigger.version)})
+    return versioned_response(TriggerOut.model_validate(trigger), trigger.version)
 
 
 @triggers_router.patch("/{trigger_id:int}", response_model=TriggerOut, summary="Change a trigger (admins)")
@@ -89,12 +95,12 @@ async def update_trigger(
     expected = parse_if_match(if_match)
     trigger = await service.get_trigger(context.session, trigger_id)
     # The validated values themselves (conditions and actions as models), not a dump of them.
-    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    changes = named_fields(body)
     trigger = await service.update_trigger(
         context.session, context.clock, trigger, changes, expected_version=expected
     )
     await context.session.commit()
-    return model_response(TriggerOut.model_validate(trigger), headers={"ETag": etag(trigger.version)})
+    return versioned_response(TriggerOut.model_validate(trigger), trigger.version)
 
 
 @triggers_router.delete("/{trigger_id:int}", status_code=204, summary="Delete a trigger (admins)")
@@ -129,14 +135,14 @@ async def create_macro(
         reply=body.reply,
         reply_public=body.reply_public,
     )
-    headers = {"ETag": etag(macro.version), "Location": f"/api/v1/macros/{macro.id}"}
+    headers = created_headers(macro.version, f"/api/v1/macros/{macro.id}")
     return await idempotency.created(MacroOut.model_validate(macro), headers)
 
 
 @macros_router.get("/macros/{macro_id:int}", response_model=MacroOut, summary="Get a macro")
 async def get_macro(macro_id: ObjectId, context: ReadingMacros) -> Response:
     macro = await service.get_macro(context.session, macro_id)
-    return model_response(MacroOut.model_validate(macro), headers={"ETag": etag(macro.version)})
+    return versioned_response(MacroOut.model_validate(macro), macro.version)
 
 
 @macros_router.patch("/macros/{macro_id:int}", response_model=MacroOut, summary="Change a macro (admins)")
@@ -145,12 +151,12 @@ async def update_macro(
 ) -> Response:
     expected = parse_if_match(if_match)
     macro = await service.get_macro(context.session, macro_id)
-    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    changes = named_fields(body)
     macro = await service.update_macro(
         context.session, context.clock, macro, changes, expected_version=expected
     )
     await context.session.commit()
-    return model_response(MacroOut.model_validate(macro), headers={"ETag": etag(macro.version)})
+    return versioned_response(MacroOut.model_validate(macro), macro.version)
 
 
 @macros_router.delete("/macros/{macro_id:int}", status_code=204, summary="Delete a macro (admins)")
@@ -182,4 +188,4 @@ async def apply_macro(
     )
     view = await ticket_view(context, ticket)  # before the commit, inside the same transaction
     await context.session.commit()
-    return model_response(view, headers={"ETag": etag(ticket.version)})
+    return versioned_response(view, ticket.version)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Header
 from fastapi.responses import Response
@@ -53,3 +53,18 @@ def model_response(
 ) -> Response:
     """A JSON response of ``model``, serialised by pydantic in one step."""
     return Response(model.model_dump_json(), status_code=status_code, headers=headers, media_type=JSON)
+
+
+def versioned_response(view: BaseModel, version: int) -> Response:
+    """``view`` as JSON with the ETag of the resource at ``version`` (for the next If-Match)."""
+    return model_response(view, headers={"ETag": etag(version)})
+
+
+def created_headers(version: int, location: str) -> dict[str, str]:
+    """The headers of a 201: the new resource's ETag and its address."""
+    return {"ETag": etag(version), "Location": location}
+
+
+def named_fields(body: BaseModel) -> dict[str, Any]:
+    """The validated values of the fields a PATCH body named (nested models as models, not dumps)."""
+    return {name: getattr(body, name) for name in body.model_fields_set}

@@ -9,7 +9,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from supportdesk.auth import service as auth_service
 from supportdesk.auth.dependencies import Context, ContextDep, allowed
 from supportdesk.core.errors import NotFound
-from supportdesk.core.http import IfMatch, etag, model_response, parse_if_match
+from supportdesk.core.http import (
+    IfMatch,
+    created_headers,
+    parse_if_match,
+    versioned_response,
+)
 from supportdesk.core.idempotency import IdempotencyKey, idempotency_for
 from supportdesk.core.pagination import Page
 from supportdesk.core.permissions import PERMISSIONS, Action, Role
@@ -49,7 +54,7 @@ async def create_customer(
     if (replay := await idempotency.replay()) is not None:
         return replay
     customer = await service.create_customer(context.session, context.clock, **body.model_dump())
-    headers = {"ETag": etag(customer.version), "Location": f"/api/v1/customers/{customer.id}"}
+    headers = created_headers(customer.version, f"/api/v1/customers/{customer.id}")
     return await idempotency.created(CustomerOut.model_validate(customer), headers)
 
 
@@ -81,7 +86,7 @@ async def lookup_customer(email: EmailAddress, context: ViewingCustomers) -> Cus
 @customers.get("/{customer_id:int}", response_model=CustomerOut, summary="Get a customer")
 async def get_customer(customer_id: ObjectId, context: ViewingCustomers) -> Response:
     customer = await service.get_customer(context.session, customer_id)
-    return model_response(CustomerOut.model_validate(customer), headers={"ETag": etag(customer.version)})
+    return versioned_response(CustomerOut.model_validate(customer), customer.version)
 
 
 @customers.patch("/{customer_id:int}", response_model=CustomerOut, summary="Update a customer")
@@ -101,7 +106,7 @@ async def update_customer(
         expected_version=expected,
     )
     await context.session.commit()
-    return model_response(CustomerOut.model_validate(customer), headers={"ETag": etag(customer.version)})
+    return versioned_response(CustomerOut.model_validate(customer), customer.version)
 
 
 # --- staff users ---------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
@@ -11,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from supportdesk.auth.dependencies import Context, allowed
-from supportdesk.core.http import IfMatch, etag, model_response, parse_if_match
+from supportdesk.core.http import (
+    IfMatch,
+    created_headers,
+    model_response,
+    named_fields,
+    parse_if_match,
+    versioned_response,
+)
 from supportdesk.core.idempotency import IdempotencyKey, idempotency_for
 from supportdesk.core.pagination import Page
 from supportdesk.core.permissions import Action
@@ -47,11 +54,6 @@ class SlaBreachOut(ResponseModel):
     sla: TicketSlaOut
 
 
-def _set_fields(body: CalendarUpdate | PolicyUpdate) -> dict[str, Any]:
-    # The validated values of the fields the request named (nested models as models, not dumps).
-    return {name: getattr(body, name) for name in body.model_fields_set}
-
-
 # --- calendars -------------------------------------------------------------------------------------
 
 
@@ -84,14 +86,14 @@ async def create_calendar(
         holiday_subdivision=body.holiday_subdivision,
         custom_holidays=body.custom_holidays,
     )
-    headers = {"ETag": etag(calendar.version), "Location": f"/api/v1/sla/calendars/{calendar.id}"}
+    headers = created_headers(calendar.version, f"/api/v1/sla/calendars/{calendar.id}")
     return await idempotency.created(CalendarOut.model_validate(calendar), headers)
 
 
 @router.get("/calendars/{calendar_id:int}", response_model=CalendarOut, summary="Get a calendar")
 async def get_calendar(calendar_id: ObjectId, context: Viewing) -> Response:
     calendar = await config_service.get_calendar(context.session, calendar_id)
-    return model_response(CalendarOut.model_validate(calendar), headers={"ETag": etag(calendar.version)})
+    return versioned_response(CalendarOut.model_validate(calendar), calendar.version)
 
 
 @router.patch(
@@ -105,14 +107,14 @@ async def update_calendar(
 ) -> Response:
     expected = parse_if_match(if_match)
     calendar = await config_service.get_calendar(context.session, calendar_id)
-    changes = _set_fields(body)
+    changes = named_fields(body)
     if body.weekly_hours is not None:
         changes["weekly_hours"] = body.weekly_hours.stored()
     calendar = await config_service.update_calendar(
         context.session, context.clock, calendar, changes, expected_version=expected
     )
     await context.session.commit()
-    return model_response(CalendarOut.model_validate(calendar), headers={"ETag": etag(calendar.version)})
+    return versioned_response(CalendarOut.model_validate(calendar), calendar.version)
 
 
 @router.delete(
@@ -160,14 +162,14 @@ async def create_policy(
         first_response_minutes=body.first_response_minutes.stored(),
         resolution_minutes=body.resolution_minutes.stored(),
     )
-    headers = {"ETag": etag(policy.version), "Location": f"/api/v1/sla/policies/{policy.id}"}
+    headers = created_headers(policy.version, f"/api/v1/sla/policies/{policy.id}")
     return await idempotency.created(PolicyOut.model_validate(policy), headers)
 
 
 @router.get("/policies/{policy_id:int}", response_model=PolicyOut, summary="Get an SLA policy")
 async def get_policy(policy_id: ObjectId, context: Viewing) -> Response:
     policy = await config_service.get_policy(context.session, policy_id)
-    return model_response(PolicyOut.model_validate(policy), headers={"ETag": etag(policy.version)})
+    return versioned_response(PolicyOut.model_validate(policy), policy.version)
 
 
 @router.patch(
@@ -182,7 +184,7 @@ async def update_policy(
 ) -> Response:
     expected = parse_if_match(if_match)
     policy = await config_service.get_policy(context.session, policy_id)
-    changes = _set_fields(body)
+    changes = named_fields(body)
     for key in ("first_response_minutes", "resolution_minutes"):
         if (targets := getattr(body, key)) is not None:
             changes[key] = targets.stored()
@@ -190,7 +192,7 @@ async def update_policy(
         context.session, context.clock, policy, changes, expected_version=expected
     )
     await context.session.commit()
-    return model_response(PolicyOut.model_validate(policy), headers={"ETag": etag(policy.version)})
+    return versioned_response(PolicyOut.model_validate(policy), policy.version)
 
 
 @router.delete(

@@ -12,7 +12,13 @@ from supportdesk.audit.schemas import AuditEventOut
 from supportdesk.auth.dependencies import Context, allowed
 from supportdesk.automation import workflow
 from supportdesk.core.errors import InvalidInput
-from supportdesk.core.http import IfMatch, etag, model_response, parse_if_match
+from supportdesk.core.http import (
+    IfMatch,
+    created_headers,
+    model_response,
+    parse_if_match,
+    versioned_response,
+)
 from supportdesk.core.idempotency import IdempotencyKey, idempotency_for
 from supportdesk.core.pagination import Page
 from supportdesk.core.permissions import Action
@@ -81,7 +87,7 @@ async def create_ticket(
         workspace_id=context.workspace_id,
         **body.model_dump(),
     )
-    headers = {"ETag": etag(ticket.version), "Location": f"/api/v1/tickets/{ticket.id}"}
+    headers = created_headers(ticket.version, f"/api/v1/tickets/{ticket.id}")
     return await idempotency.created(await ticket_view(context, ticket), headers)
 
 
@@ -140,7 +146,7 @@ async def list_tickets(
 @router.get("/{ticket_id:int}", response_model=TicketOut, summary="Get a ticket")
 async def get_ticket(ticket_id: ObjectId, context: Viewing) -> Response:
     ticket = await service.get_ticket(context.session, ticket_id)
-    return model_response(await ticket_view(context, ticket), headers={"ETag": etag(ticket.version)})
+    return versioned_response(await ticket_view(context, ticket), ticket.version)
 
 
 @router.patch("/{ticket_id:int}", response_model=TicketOut, summary="Update a ticket")
@@ -162,7 +168,7 @@ async def update_ticket(
     )
     view = await ticket_view(context, ticket)  # before the commit, inside the same transaction
     await context.session.commit()
-    return model_response(view, headers={"ETag": etag(ticket.version)})
+    return versioned_response(view, ticket.version)
 
 
 @router.delete("/{ticket_id:int}", status_code=204, summary="Delete a ticket (admins)")
