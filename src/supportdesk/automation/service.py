@@ -8,10 +8,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import case, inspect, select
+from sqlalchemy import bindparam, case, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.assignment import service as assignment_service
@@ -28,6 +29,7 @@ from supportdesk.notifications.models import NotificationKind
 from supportdesk.people.models import Customer, Tier, User
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Comment, Ticket, TicketStatus
+from supportdesk.workspaces import revisions
 from supportdesk.workspaces import service as workspace_service
 
 _log = logging.getLogger("supportdesk.automation")
@@ -193,6 +195,7 @@ async def create_trigger(
     )
     session.add(trigger)
     await session.flush()
+    await revisions.bump(session, workspace_id, revisions.Covered.automation)
     return trigger
 
 
@@ -227,6 +230,7 @@ async def update_trigger(
         setattr(trigger, key, _dump(value) if key in {"conditions", "any_conditions", "actions"} else value)
     if session.sync_session.is_modified(trigger):
         trigger.updated_at = clock.now()
+        await revisions.bump(session, trigger.workspace_id, revisions.Covered.automation)
     await session.flush()
     return trigger
 
@@ -235,6 +239,7 @@ async def delete_trigger(session: AsyncSession, trigger: Trigger) -> None:
     """Delete a trigger."""
     await session.delete(trigger)
     await session.flush()
+    await revisions.bump(session, trigger.workspace_id, revisions.Covered.automation)
 
 
 # --- running triggers ----------------------------------------------------------------------------
@@ -270,17 +275,69 @@ def _changes_by_automation(session: AsyncSession, clock: Clock) -> Iterator[None
         info.update(saved)
 
 
-def _parsed(trigger: Trigger) -> tuple[list[Condition], list[Condition], list[Action]] | None:
+@dataclass(frozen=True, slots=True)
+class CompiledTrigger:
+    """An active trigger with its rules parsed, as the process keeps it between requests."""
+
+    id: int
+    name: str
+    event: TriggerEvent
+    conditions: tuple[Condition, ...]
+    any_conditions: tuple[Condition, ...]
+    actions: tuple[Action, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _TriggerSet:
+    revision: int
+    by_event: Mapping[TriggerEvent, tuple[CompiledTrigger, ...]]
+
+
+# Per process: workspace id -> its active triggers, parsed, while the workspace's automation revision is
+# the one they were read at (workspaces.revisions).
+_trigger_sets: dict[int, _TriggerSet] = {}
+
+
+def _compiled(trigger: Trigger) -> CompiledTrigger | None:
     try:
-        return (
-            _CONDITIONS.validate_python(trigger.conditions),
-            _CONDITIONS.validate_python(trigger.any_conditions),
-            _ACTIONS.validate_python(trigger.actions),
+        return CompiledTrigger(
+            id=trigger.id,
+            name=trigger.name,
+            event=trigger.event,
+            conditions=tuple(_CONDITIONS.validate_python(trigger.conditions)),
+            any_conditions=tuple(_CONDITIONS.validate_python(trigger.any_conditions)),
+            actions=tuple(_ACTIONS.validate_python(trigger.actions)),
         )
     except ValidationError as error:
         # Stored rules are validated when saved; this only guards against rows older than a rule change.
         _log.warning("trigger %d (%s) is no longer valid; skipped: %s", trigger.id, trigger.name, error)
         return None
+
+
+# The workspace is named even though scoped sessions add it: jobs and tools may run unscoped.
+_ACTIVE_TRIGGERS = (
+    select(Trigger)
+    .where(Trigger.workspace_id == bindparam("workspace_id"), Trigger.is_active.is_(True))
+    .order_by(Trigger.event, Trigger.position, Trigger.id)
+)
+
+
+async def active_triggers(
+    session: AsyncSession, workspace_id: int, event: TriggerEvent
+) -> tuple[CompiledTrigger, ...]:
+    """The workspace's active, valid triggers for ``event``, in the order they run (position, then id);
+    read from the database only when they changed since this process last read them."""
+    revision = (await revisions.current(session, workspace_id)).automation
+    cached = _trigger_sets.get(workspace_id)
+    if cached is None or cached.revision != revision:
+        grouped: dict[TriggerEvent, list[CompiledTrigger]] = {}
+        rows = await session.execute(_ACTIVE_TRIGGERS, {"workspace_id": workspace_id})
+        for trigger in rows.scalars():
+            if (compiled := _compiled(trigger)) is not None:
+                grouped.setdefault(compiled.event, []).append(compiled)
+        cached = _TriggerSet(revision, {key: tuple(value) for key, value in grouped.items()})
+        _trigger_sets[workspace_id] = cached
+    return cached.by_event.get(event, ())
 
 
 async def _customer_tier(session: AsyncSession, ticket: Ticket) -> Tier | None:
@@ -299,16 +356,6 @@ async def _reload(session: AsyncSession, ticket: Ticket) -> None:
         await session.refresh(ticket, attribute_names=[*columns, "tag_rows"])
 
 
-async def active_triggers(session: AsyncSession, workspace_id: int, event: TriggerEvent) -> list[Trigger]:
-    """The workspace's active triggers for ``event``, in the order they run (position, then id)."""
-    query = (
-        select(Trigger)
-        .where(Trigger.workspace_id == workspace_id, Trigger.event == event, Trigger.is_active.is_(True))
-        .order_by(Trigger.position, Trigger.id)
-    )
-    return list((await session.execute(query)).scalars())
-
-
 async def run_triggers(
     session: AsyncSession,
     clock: Clock,
@@ -317,7 +364,6 @@ async def run_triggers(
     *,
     actor: User,
     comment: Comment | None = None,
-    triggers: Sequence[Trigger] | None = None,
 ) -> list[int]:
     """Run the workspace's active triggers for ``event`` on ``ticket``, in position order (then id);
     returns the ids of those whose conditions held.
@@ -327,13 +373,11 @@ async def run_triggers(
     deactivated agent...) is skipped and logged; the others still apply and the caller's request
     goes on. Changes are applied through the ticket service, so its rules and the audit trail apply;
     the audit trail names the system as their author. ``ticket`` needs its tags loaded (as
-    ``get_ticket`` and ``create_ticket`` leave it). ``triggers`` are the `active_triggers` when the
-    caller has read them already.
+    ``get_ticket`` and ``create_ticket`` leave it).
     """
     if session.info.get(_RUNNING_KEY):
         return []
-    if triggers is None:
-        triggers = await active_triggers(session, ticket.workspace_id, event)
+    triggers = await active_triggers(session, ticket.workspace_id, event)
     if not triggers:
         return []
     tier = await _customer_tier(session, ticket)
@@ -342,17 +386,13 @@ async def run_triggers(
     try:
         with _changes_by_automation(session, clock):
             for trigger in triggers:
-                parsed = _parsed(trigger)
-                if parsed is None:
-                    continue
-                conditions, any_conditions, actions = parsed
                 if not rules.conditions_hold(
-                    conditions, ticket_facts(ticket, tier, comment), any_of=any_conditions
+                    trigger.conditions, ticket_facts(ticket, tier, comment), any_of=trigger.any_conditions
                 ):
                     continue
                 fired.append(trigger.id)
                 message = f'Trigger "{trigger.name}": ticket #{ticket.number} "{ticket.title}"'
-                for index, action in enumerate(actions):
+                for index, action in enumerate(trigger.actions):
                     try:
                         async with session.begin_nested():
                             await _apply_action(session, clock, ticket, action, actor=actor, message=message)

@@ -23,13 +23,8 @@ async def process_new_ticket(
     session: AsyncSession, clock: Clock, *, actor: User, workspace_id: int, **fields: Any
 ) -> Ticket:
     """Open a ticket (customer, SLA, automatic assignment) and run the ``created`` triggers."""
-    # Read before the ticket is opened: opening it locks the workspace's ticket numbers until commit,
-    # and this read need not wait inside that window.
-    triggers = await automation_service.active_triggers(session, workspace_id, TriggerEvent.created)
     ticket = await ticket_service.create_ticket(session, clock, workspace_id=workspace_id, **fields)
-    await automation_service.run_triggers(
-        session, clock, ticket, TriggerEvent.created, actor=actor, triggers=triggers
-    )
+    await automation_service.run_triggers(session, clock, ticket, TriggerEvent.created, actor=actor)
     return ticket
 
 

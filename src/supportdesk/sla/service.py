@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
@@ -23,7 +22,7 @@ from supportdesk.tickets.models import (
     first_response_running,
     resolution_running,
 )
-from supportdesk.workspaces.models import Workspace
+from supportdesk.workspaces import revisions
 
 WEEKDAYS: tuple[str, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -84,67 +83,39 @@ class SlaSetup:
 
 
 # Per process: workspace id -> its setup. A setup is only used while its revision is the workspace's,
-# so every process notices a change at its next read of the revision.
+# so every process notices a change at its next read of the revision (workspaces.revisions).
 _setups: dict[int, SlaSetup] = {}
 
 
-async def workspace_revision(session: AsyncSession, workspace_id: int) -> int:
-    """The workspace's current SLA revision."""
-    result = await session.execute(select(Workspace.sla_revision).where(Workspace.id == workspace_id))
-    return int(result.scalar_one())
-
-
-# Per unit of work: the setup it has already checked, so a request that opens a ticket and then shows
-# it reads the revision once. Changing the policies forgets it (`bump_revision`).
-_SESSION_SETUPS = "sla_setups"
-
-
-def _known_in(session: AsyncSession) -> dict[int, SlaSetup]:
-    known: dict[int, SlaSetup] = session.info.setdefault(_SESSION_SETUPS, {})
-    return known
-
-
-async def load_setup(session: AsyncSession, workspace_id: int, revision: int | None = None) -> SlaSetup:
+async def load_setup(session: AsyncSession, workspace_id: int) -> SlaSetup:
     """The workspace's policies, from this process's cache while they are current."""
-    known = _known_in(session)
-    if revision is None:
-        if (checked := known.get(workspace_id)) is not None:
-            return checked
-        revision = await workspace_revision(session, workspace_id)
+    revision = (await revisions.current(session, workspace_id)).sla
     cached = _setups.get(workspace_id)
     if cached is not None and cached.revision == revision:
-        known[workspace_id] = cached
         return cached
-    calendar_rows = (await session.execute(select(BusinessCalendar))).scalars()
+    # The workspace is named even though scoped sessions add it: jobs and tools may run unscoped.
+    calendar_rows = (
+        await session.execute(select(BusinessCalendar).where(BusinessCalendar.workspace_id == workspace_id))
+    ).scalars()
     calendars = {row.id: calendar_from_row(row) for row in calendar_rows}
-    policy_rows = (await session.execute(select(SlaPolicy).order_by(SlaPolicy.id))).scalars()
+    policy_rows = (
+        await session.execute(
+            select(SlaPolicy).where(SlaPolicy.workspace_id == workspace_id).order_by(SlaPolicy.id)
+        )
+    ).scalars()
     policies = tuple(policy_from_row(row, calendars) for row in policy_rows)
     setup = SlaSetup(
         revision=revision,
         policies=policies,
         by_id={policy.id: policy for policy in policies if policy.id is not None},
     )
-    _setups[workspace_id] = known[workspace_id] = setup
+    _setups[workspace_id] = setup
     return setup
 
 
 async def bump_revision(session: AsyncSession, workspace_id: int) -> None:
-    """Mark every process's cached setup of the workspace stale.
-
-    The new revision is random rather than the next number: a workspace id can come back after a rollback
-    (SQLite reuses row ids), and counting from zero again would meet an old cache entry.
-    """
-    _known_in(session).pop(workspace_id, None)
-    current = await workspace_revision(session, workspace_id)
-    revision = current
-    while revision == current:
-        revision = secrets.randbits(31)
-    await session.execute(
-        update(Workspace)
-        .where(Workspace.id == workspace_id)
-        .values(sla_revision=revision)
-        .execution_options(synchronize_session=False)
-    )
+    """Mark every process's cached setup of the workspace stale."""
+    await revisions.bump(session, workspace_id, revisions.Covered.sla)
 
 
 def facts_of(ticket: Ticket) -> rules.ClockFacts:

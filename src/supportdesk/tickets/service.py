@@ -185,7 +185,7 @@ async def create_ticket(
         tag_rows=[TicketTag(workspace_id=workspace_id, name=tag) for tag in dict.fromkeys(tags)],
         sla_paused_seconds=0,
     )
-    setup = await sla_service.load_setup(session, workspace_id, intake.sla_revision)
+    setup = await sla_service.load_setup(session, workspace_id)
     sla_service.refresh_due_times(ticket, setup, customer.tier if customer else None)
     session.add(ticket)
     await session.flush()

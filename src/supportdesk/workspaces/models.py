@@ -44,12 +44,14 @@ class Workspace(Base):
     auto_close_after_days: Mapped[int | None] = mapped_column(Integer, default=7)
     pending_reminder_after_days: Mapped[int | None] = mapped_column(Integer, default=3)
     assignment_counter: Mapped[int] = mapped_column(BigIntId, default=0)
-    # Bumped by every change to SLA policies or calendars, so processes know when their cached copy is stale.
+    # Changed by every change to SLA policies or calendars, and to triggers, so that processes know when
+    # their cached copy is stale (workspaces.revisions).
     sla_revision: Mapped[int] = mapped_column(Integer, default=0)
+    automation_revision: Mapped[int] = mapped_column(Integer, default=0)
 
     __audited__ = True
     __audit_exclude__: ClassVar[frozenset[str]] = frozenset(
-        {"ticket_counter", "assignment_counter", "sla_revision"}
+        {"ticket_counter", "assignment_counter", "sla_revision", "automation_revision"}
     )
 
     def audit_subject(self) -> tuple[int, str, int]:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
 from supportdesk.core.errors import Conflict, InvalidInput, NotFound
+from supportdesk.workspaces import revisions
 from supportdesk.workspaces.models import DEFAULT_CATEGORIES, AssignmentStrategy, Workspace
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -28,7 +29,14 @@ async def create_workspace(session: AsyncSession, clock: Clock, *, slug: str, na
     if await get_workspace_by_slug(session, slug) is not None:
         raise WorkspaceExists(f"The workspace {slug!r} exists already")
     workspace = Workspace(
-        slug=slug, name=name, categories=list(DEFAULT_CATEGORIES), ticket_counter=0, created_at=clock.now()
+        slug=slug,
+        name=name,
+        categories=list(DEFAULT_CATEGORIES),
+        ticket_counter=0,
+        # Random from the start: a reused id must not meet another workspace's cache entry.
+        sla_revision=revisions.new_revision(),
+        automation_revision=revisions.new_revision(),
+        created_at=clock.now(),
     )
     session.add(workspace)
     await session.flush()
@@ -92,6 +100,7 @@ _RESERVE_NUMBER = (
         _workspace.c.ticket_counter,
         _workspace.c.categories,
         _workspace.c.sla_revision,
+        _workspace.c.automation_revision,
         _workspace.c.auto_assign,
         _workspace.c.assignment_counter,
         _workspace.c.assignment_strategy,
@@ -107,7 +116,6 @@ class TicketIntake:
 
     number: int
     categories: list[str]
-    sla_revision: int
     auto_assign: bool
     assignment_seq: int
     assignment_strategy: AssignmentStrategy
@@ -116,16 +124,18 @@ class TicketIntake:
 
 
 async def reserve_ticket_number(session: AsyncSession, workspace_id: int) -> TicketIntake:
-    """Reserve the workspace's next ticket number, and read what intake needs in the same statement.
+    """Reserve the workspace's next ticket number, and read what intake needs (and the configuration
+    revisions, which the unit of work remembers) in the same statement.
 
     The row lock the update takes makes numbers unique under concurrency.
     """
     connection = await session.connection()
     row = (await connection.execute(_RESERVE_NUMBER, {"workspace_id": workspace_id})).one()
+    current = revisions.Revisions(sla=int(row.sla_revision), automation=int(row.automation_revision))
+    revisions.remember(session, workspace_id, current)
     return TicketIntake(
         number=int(row.ticket_counter),
         categories=list(row.categories),
-        sla_revision=int(row.sla_revision),
         auto_assign=bool(row.auto_assign),
         assignment_seq=int(row.assignment_counter),
         assignment_strategy=AssignmentStrategy(row.assignment_strategy),

@@ -13,12 +13,14 @@ from supportdesk.audit.recorder import Actor, act_as
 from supportdesk.automation import service as automation_service
 from supportdesk.automation.models import TriggerEvent
 from supportdesk.core.clock import FrozenClock
+from supportdesk.core.permissions import Role
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.notifications.models import Notification
 from supportdesk.people.models import User
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Comment, Ticket
+from tests.factories.people import UserFactory
 
 
 @dataclass
@@ -33,6 +35,12 @@ class TicketState:
 
 Fire = Callable[..., Awaitable[list[int]]]
 Reload = Callable[[Ticket], Awaitable[TicketState]]
+
+
+@pytest.fixture
+async def agent(user_factory: UserFactory) -> User:
+    """An agent of the test's workspace."""
+    return await user_factory(role=Role.agent)
 
 
 @pytest.fixture

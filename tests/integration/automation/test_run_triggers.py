@@ -33,11 +33,6 @@ async def admin(user_factory: UserFactory) -> User:
     return await user_factory(role=Role.admin)
 
 
-@pytest.fixture
-async def agent(user_factory: UserFactory) -> User:
-    return await user_factory(role=Role.agent)
-
-
 async def test_a_refund_request_is_routed_to_billing_and_seniors_are_told(
     trigger_factory: TriggerFactory,
     ticket_factory: TicketFactory,
