@@ -5,6 +5,7 @@ Hooking the session (rather than calling a helper in each service) means no muta
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -90,24 +91,33 @@ async def record_updates(
         await connection.execute(_INSERT_EVENTS_IN_BULK, rows)
 
 
+@functools.cache
+def _audited_keys(model: type[Base]) -> tuple[str, ...]:
+    excluded = model.__audit_exclude__
+    return tuple(
+        attribute.key
+        for attribute in inspect(model).column_attrs
+        if attribute.key not in excluded and attribute.key != "id"
+    )
+
+
 def _column_changes(instance: Base, action: AuditAction) -> dict[str, list[Any]]:
     state = inspect(instance)
-    excluded = type(instance).__audit_exclude__
     changes: dict[str, list[Any]] = {}
-    for attribute in state.mapper.column_attrs:
-        key = attribute.key
-        if key in excluded or key == "id":
-            continue
-        history = state.attrs[key].history
+    # Every flush runs this for every object it writes: read plain values where there are any, and ask
+    # for an attribute's history only when it was changed.
+    values, originals = state.dict, state.committed_state
+    for key in _audited_keys(type(instance)):
         if action is AuditAction.created:
-            value = state.attrs[key].value
+            value = values[key] if key in values else state.attrs[key].value
             if value is not None and value is not NO_VALUE:
                 changes[key] = [None, _json_value(value)]
         elif action is AuditAction.deleted:
             value = state.attrs[key].loaded_value
             if value is not NO_VALUE:
                 changes[key] = [_json_value(value), None]
-        elif history.has_changes():
+        elif key in originals:
+            history = state.attrs[key].history
             before = history.deleted[0] if history.deleted else None
             after = history.added[0] if history.added else None
             if before != after:
