@@ -1,12 +1,14 @@
 """The single place where a request gets its session, its user, its workspace and its permissions.
 
-Tests override :func:`get_db` and :func:`get_clock`; every endpoint reaches the database through
-:func:`get_context`, so tenancy and auditing cannot be skipped by an endpoint that forgets them.
+Tests give the app their own database and clock (``create_app(database=..., clock=...)``); every
+authenticated endpoint reaches the database through :func:`get_context` or :func:`allowed`, so tenancy
+and auditing cannot be skipped by an endpoint that forgets them.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -40,10 +42,15 @@ def get_clock(request: Request) -> Clock:
     return clock
 
 
+def get_database(request: Request) -> Database:
+    """The application's database."""
+    database: Database = request.app.state.database
+    return database
+
+
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
     """A session for this request; safe methods get a read-only one. Endpoints commit explicitly."""
-    database: Database = request.app.state.database
-    async with database.session_for(readonly=request.method in _SAFE_METHODS) as session:
+    async with get_database(request).session_for(readonly=request.method in _SAFE_METHODS) as session:
         yield session
 
 
@@ -61,8 +68,7 @@ def bearer_secret(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-async def get_current_user(request: Request, session: SessionDep) -> User:
-    """The authenticated staff user; scopes the session to their workspace and attributes changes to them."""
+async def _authenticate(request: Request, session: AsyncSession) -> User:
     settings, clock = get_settings(request), get_clock(request)
     secret = bearer_secret(request)
     if secret is None:
@@ -74,6 +80,11 @@ async def get_current_user(request: Request, session: SessionDep) -> User:
     act_as(session.sync_session, Actor(ActorType.user, user.id), clock)
     request.state.user_id = user.id
     return user
+
+
+async def get_current_user(request: Request, session: SessionDep) -> User:
+    """The authenticated staff user; scopes the session to their workspace and attributes changes to them."""
+    return await _authenticate(request, session)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -98,21 +109,29 @@ class Context:
         require_permission(self.user.role, action)
 
 
-async def get_context(request: Request, session: SessionDep, user: CurrentUser) -> Context:
+@asynccontextmanager
+async def _context(request: Request, action: Action | None) -> AsyncIterator[Context]:
+    # One dependency opens the session, authenticates and checks the role: FastAPI resolves every
+    # dependency of every request, and these three always come together.
+    async with get_database(request).session_for(readonly=request.method in _SAFE_METHODS) as session:
+        user = await _authenticate(request, session)
+        if action is not None:
+            require_permission(user.role, action)
+        yield Context(session=session, user=user, clock=get_clock(request), settings=get_settings(request))
+
+
+async def get_context(request: Request) -> AsyncIterator[Context]:
     """The request context of an authenticated endpoint."""
-    # Settings and clock are read from the app, not resolved as dependencies of their own: every
-    # dependency costs per request, and these never vary within an app.
-    return Context(session=session, user=user, clock=get_clock(request), settings=get_settings(request))
+    async with _context(request, None) as context:
+        yield context
 
 
-def allowed(action: Action) -> Callable[..., Awaitable[Context]]:
+def allowed(action: Action) -> Callable[..., AsyncIterator[Context]]:
     """A dependency giving the context once the user's role is allowed ``action``."""
 
-    async def dependency(request: Request, session: SessionDep, user: CurrentUser) -> Context:
-        # Builds the context itself rather than depending on get_context: one dependency fewer to
-        # resolve on every request.
-        require_permission(user.role, action)
-        return await get_context(request, session, user)
+    async def dependency(request: Request) -> AsyncIterator[Context]:
+        async with _context(request, action) as context:
+            yield context
 
     return dependency
 
