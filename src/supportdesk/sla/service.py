@@ -65,6 +65,11 @@ class SlaSetup:
     revision: int
     policies: tuple[rules.Policy, ...] = ()
     by_id: dict[int, rules.Policy] = field(default_factory=dict)
+    # (tier, category) -> the policy that applies: the setup lives as long as its revision, and a
+    # workspace has few tiers and categories.
+    matches: dict[tuple[Tier | None, str], rules.Policy] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def uses_tiers(self) -> bool:
@@ -73,7 +78,11 @@ class SlaSetup:
 
     def match(self, tier: Tier | None, category: str) -> rules.Policy:
         """The policy for a ticket of a ``tier`` customer in ``category``."""
-        return rules.match_policy(self.policies, tier, category)
+        key = (tier, category)
+        policy = self.matches.get(key)
+        if policy is None:
+            policy = self.matches[key] = rules.match_policy(self.policies, tier, category)
+        return policy
 
     def policy_of(self, ticket: Ticket) -> rules.Policy:
         """The policy the ticket's due times came from."""
