@@ -41,12 +41,8 @@ _NEXT_ASSIGNMENT = (
 async def _next_assignment(session: AsyncSession, workspace_id: int) -> tuple[int, AssignmentSettings]:
     connection = await session.connection()
     row = (await connection.execute(_NEXT_ASSIGNMENT, {"workspace_id": workspace_id})).one()
-    settings = AssignmentSettings(
-        strategy=AssignmentStrategy(row.assignment_strategy),
-        category_strategies={
-            key: AssignmentStrategy(value) for key, value in row.category_strategies.items()
-        },
-        agent_capacity=row.agent_capacity,
+    settings = settings_from(
+        AssignmentStrategy(row.assignment_strategy), row.category_strategies, row.agent_capacity
     )
     return int(row.assignment_counter), settings
 

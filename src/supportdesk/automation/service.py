@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import bindparam, case, inspect, select
@@ -21,11 +21,13 @@ from supportdesk.automation import rules
 from supportdesk.automation.models import Macro, Trigger, TriggerEvent
 from supportdesk.automation.rules import Action, Condition, TriggerFacts
 from supportdesk.core.clock import Clock
-from supportdesk.core.errors import Conflict, InvalidInput, NotFound, SupportdeskError
+from supportdesk.core.errors import Conflict, InvalidInput, SupportdeskError
 from supportdesk.core.http import require_version
 from supportdesk.core.permissions import Role
+from supportdesk.db.lookups import get_in_workspace, name_taken
 from supportdesk.notifications import service as notification_service
 from supportdesk.notifications.models import NotificationKind
+from supportdesk.people import service as people_service
 from supportdesk.people.models import Customer, Tier, User
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Comment, Ticket, TicketStatus
@@ -124,16 +126,14 @@ def _check_comment_conditions(event: TriggerEvent, groups: Sequence[tuple[str, S
             )
 
 
-_Named = TypeVar("_Named", Trigger, Macro)
-
-
 async def _check_name(
-    session: AsyncSession, model: type[_Named], workspace_id: int, name: str, except_id: int | None = None
+    session: AsyncSession,
+    model: type[Trigger | Macro],
+    workspace_id: int,
+    name: str,
+    except_id: int | None = None,
 ) -> None:
-    query = select(model.id).where(model.workspace_id == workspace_id, model.name == name)
-    if except_id is not None:
-        query = query.where(model.id != except_id)
-    if (await session.execute(query)).first() is not None:
+    if await name_taken(session, model, workspace_id, name, except_id):
         error = TriggerExists if model is Trigger else MacroExists
         raise error(f"Another {model.__tablename__} is called {name!r}")
 
@@ -155,10 +155,7 @@ async def list_triggers(session: AsyncSession, *, event: TriggerEvent | None = N
 
 async def get_trigger(session: AsyncSession, trigger_id: int) -> Trigger:
     """The trigger with ``trigger_id`` in the session's workspace."""
-    trigger = (await session.execute(select(Trigger).where(Trigger.id == trigger_id))).scalar_one_or_none()
-    if trigger is None:
-        raise NotFound("No such trigger")
-    return trigger
+    return await get_in_workspace(session, Trigger, trigger_id, "trigger")
 
 
 async def create_trigger(
@@ -340,13 +337,6 @@ async def active_triggers(
     return cached.by_event.get(event, ())
 
 
-async def _customer_tier(session: AsyncSession, ticket: Ticket) -> Tier | None:
-    if ticket.customer_id is None:
-        return None
-    result = await session.execute(select(Customer.tier).where(Customer.id == ticket.customer_id))
-    return result.scalar_one_or_none()
-
-
 async def _reload(session: AsyncSession, ticket: Ticket) -> None:
     # Rolling back a savepoint expires what changed inside it; load it again, tags included (they are
     # lazy="raise" and would not load on access).
@@ -380,7 +370,7 @@ async def run_triggers(
     triggers = await active_triggers(session, ticket.workspace_id, event)
     if not triggers:
         return []
-    tier = await _customer_tier(session, ticket)
+    tier = await people_service.customer_tier(session, ticket.customer_id)
     fired: list[int] = []
     session.info[_RUNNING_KEY] = True
     try:
@@ -511,10 +501,7 @@ async def list_macros(session: AsyncSession) -> list[Macro]:
 
 async def get_macro(session: AsyncSession, macro_id: int) -> Macro:
     """The macro with ``macro_id`` in the session's workspace."""
-    macro = (await session.execute(select(Macro).where(Macro.id == macro_id))).scalar_one_or_none()
-    if macro is None:
-        raise NotFound("No such macro")
-    return macro
+    return await get_in_workspace(session, Macro, macro_id, "macro")
 
 
 async def create_macro(

@@ -186,6 +186,14 @@ async def create_customer(
     return customer
 
 
+async def customer_tier(session: AsyncSession, customer_id: int | None) -> Tier | None:
+    """The tier of the customer with ``customer_id`` (None for no customer)."""
+    if customer_id is None:
+        return None
+    result = await session.execute(select(Customer.tier).where(Customer.id == customer_id))
+    return result.scalar_one_or_none()
+
+
 async def get_customer(session: AsyncSession, customer_id: int) -> Customer:
     """The customer with ``customer_id`` in the session's workspace."""
     customer = await session.get(Customer, customer_id)

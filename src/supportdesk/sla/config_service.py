@@ -15,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
-from supportdesk.core.errors import Conflict, InvalidInput, NotFound
+from supportdesk.core.errors import Conflict, InvalidInput
 from supportdesk.core.http import require_version
+from supportdesk.db.lookups import get_in_workspace, name_taken
 from supportdesk.people.models import Tier
 from supportdesk.sla import service as sla_service
 from supportdesk.sla.calendar import InvalidCalendar, business_hours, parse_clock_time
@@ -120,12 +121,7 @@ def _stored_dates(days: Iterable[date]) -> list[str]:
 async def _check_calendar_name(
     session: AsyncSession, workspace_id: int, name: str, except_id: int | None = None
 ) -> None:
-    query = select(BusinessCalendar.id).where(
-        BusinessCalendar.workspace_id == workspace_id, BusinessCalendar.name == name
-    )
-    if except_id is not None:
-        query = query.where(BusinessCalendar.id != except_id)
-    if (await session.execute(query)).first() is not None:
+    if await name_taken(session, BusinessCalendar, workspace_id, name, except_id):
         raise DuplicateName(f"Another calendar is called {name!r}")
 
 
@@ -137,11 +133,7 @@ async def list_calendars(session: AsyncSession) -> list[BusinessCalendar]:
 
 async def get_calendar(session: AsyncSession, calendar_id: int) -> BusinessCalendar:
     """The calendar with ``calendar_id`` in the session's workspace."""
-    query = select(BusinessCalendar).where(BusinessCalendar.id == calendar_id)
-    calendar = (await session.execute(query)).scalar_one_or_none()
-    if calendar is None:
-        raise NotFound("No such calendar")
-    return calendar
+    return await get_in_workspace(session, BusinessCalendar, calendar_id, "calendar")
 
 
 async def create_calendar(
@@ -277,10 +269,7 @@ async def _check_calendar_id(session: AsyncSession, calendar_id: int) -> None:
 async def _check_policy_name(
     session: AsyncSession, workspace_id: int, name: str, except_id: int | None = None
 ) -> None:
-    query = select(SlaPolicy.id).where(SlaPolicy.workspace_id == workspace_id, SlaPolicy.name == name)
-    if except_id is not None:
-        query = query.where(SlaPolicy.id != except_id)
-    if (await session.execute(query)).first() is not None:
+    if await name_taken(session, SlaPolicy, workspace_id, name, except_id):
         raise DuplicateName(f"Another policy is called {name!r}")
 
 
@@ -315,10 +304,7 @@ async def list_policies(session: AsyncSession) -> list[SlaPolicy]:
 
 async def get_policy(session: AsyncSession, policy_id: int) -> SlaPolicy:
     """The policy with ``policy_id`` in the session's workspace."""
-    policy = (await session.execute(select(SlaPolicy).where(SlaPolicy.id == policy_id))).scalar_one_or_none()
-    if policy is None:
-        raise NotFound("No such policy")
-    return policy
+    return await get_in_workspace(session, SlaPolicy, policy_id, "policy")
 
 
 async def create_policy(

@@ -11,6 +11,7 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
+from supportdesk.people import service as people_service
 from supportdesk.people.models import Customer, Tier
 from supportdesk.sla import rules
 from supportdesk.sla.calendar import CALENDAR_TIME, Calendar, business_hours, parse_clock_time
@@ -177,10 +178,9 @@ def track_status_change(ticket: Ticket, before: TicketStatus, setup: SlaSetup, n
 
 async def tier_of(session: AsyncSession, setup: SlaSetup, customer_id: int | None) -> Tier | None:
     """The tier of the ticket's customer, read only when some policy cares."""
-    if customer_id is None or not setup.uses_tiers:
+    if not setup.uses_tiers:
         return None
-    result = await session.execute(select(Customer.tier).where(Customer.id == customer_id))
-    return result.scalar_one_or_none()
+    return await people_service.customer_tier(session, customer_id)
 
 
 RECOMPUTE_BATCH = 500
