@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 
 from supportdesk import __version__
 from supportdesk.auth.router import router as auth_router
+from supportdesk.auth.token_cache import TOKENS, AuthChangeListener, TokenCache
 from supportdesk.automation.router import macros_router, triggers_router
 from supportdesk.config import Settings, get_settings
 from supportdesk.core.clock import Clock, SystemClock
@@ -49,9 +50,13 @@ API_ROUTERS: tuple[APIRouter, ...] = (
 
 
 def create_app(
-    settings: Settings | None = None, *, database: Database | None = None, clock: Clock | None = None
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    clock: Clock | None = None,
+    token_cache: TokenCache | None = None,
 ) -> FastAPI:
-    """Build the application. Tests pass their own database and clock."""
+    """Build the application. Tests pass their own database, clock and token cache."""
     settings = settings or get_settings()
     owns_database = database is None
     database = database or Database(create_engine(settings))
@@ -63,6 +68,10 @@ def create_app(
             await migrate.upgrade(database.engine)
         # The embedded default runs the time-based jobs in the server; with several servers (or a worker)
         # each tick is still run once, since runs are claimed in the database.
+        # Other processes' revocations reach this one's token cache (PostgreSQL; a no-op elsewhere).
+        listener = AuthChangeListener(database.engine, app.state.token_cache)
+        if owns_database:
+            listener.start()
         stop = asyncio.Event()
         scheduler_task: asyncio.Task[None] | None = None
         if owns_database and settings.scheduler == "embedded":
@@ -72,6 +81,7 @@ def create_app(
         stop.set()
         if scheduler_task is not None:
             await scheduler_task
+        await listener.stop()
         if owns_database:
             await database.dispose()
 
@@ -85,6 +95,7 @@ def create_app(
     app.state.database = database
     app.state.clock = clock or SystemClock()
     app.state.metrics = Metrics()
+    app.state.token_cache = token_cache if token_cache is not None else TOKENS
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     install_problem_handlers(app)
     app.include_router(ops_router)

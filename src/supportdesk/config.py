@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     workers: Annotated[int, Field(ge=1, le=64)] = 1
     log_level: str = "info"
     session_ttl_hours: Annotated[int, Field(ge=1, le=24 * 90)] = 12
+    token_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 5
     session_cookie_secure: bool | None = None
     page_size_default: Annotated[int, Field(ge=1, le=500)] = 50
     page_size_max: Annotated[int, Field(ge=1, le=500)] = 100

@@ -18,13 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportdesk.audit.models import ActorType
 from supportdesk.audit.recorder import Actor, act_as
 from supportdesk.auth import service as auth_service
+from supportdesk.auth.token_cache import Caller, TokenCache
 from supportdesk.config import Settings
 from supportdesk.core.clock import Clock
 from supportdesk.core.errors import NotAuthenticated
 from supportdesk.core.permissions import Action, require_permission
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
-from supportdesk.people.models import User
 
 SESSION_COOKIE = "supportdesk_session"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -68,34 +68,35 @@ def bearer_secret(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-async def _authenticate(request: Request, session: AsyncSession) -> User:
+async def _authenticate(request: Request, session: AsyncSession) -> Caller:
     settings, clock = get_settings(request), get_clock(request)
     secret = bearer_secret(request)
     if secret is None:
         raise NotAuthenticated()
-    user = await auth_service.authenticate_token(session, settings, clock, secret)
-    if user is None:
+    cache: TokenCache = request.app.state.token_cache
+    caller = await auth_service.authenticate_token(session, settings, clock, secret, cache=cache)
+    if caller is None:
         raise NotAuthenticated("The token is unknown, revoked or expired")
-    scope_to_workspace(session.sync_session, user.workspace_id)
-    act_as(session.sync_session, Actor(ActorType.user, user.id), clock)
-    request.state.user_id = user.id
-    return user
+    scope_to_workspace(session.sync_session, caller.workspace_id)
+    act_as(session.sync_session, Actor(ActorType.user, caller.id), clock)
+    request.state.user_id = caller.id
+    return caller
 
 
-async def get_current_user(request: Request, session: SessionDep) -> User:
-    """The authenticated staff user; scopes the session to their workspace and attributes changes to them."""
+async def get_current_user(request: Request, session: SessionDep) -> Caller:
+    """The authenticated staff member; scopes the session to their workspace, attributes changes to them."""
     return await _authenticate(request, session)
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
+CurrentUser = Annotated[Caller, Depends(get_current_user)]
 
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What an endpoint needs: the scoped session, the acting user, the clock and the settings."""
+    """What an endpoint needs: the scoped session, the acting staff member, the clock and the settings."""
 
     session: AsyncSession
-    user: User
+    user: Caller
     clock: Clock
     settings: Settings
 

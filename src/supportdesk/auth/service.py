@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.audit.models import ActorType
 from supportdesk.audit.recorder import Actor, act_as
+from supportdesk.auth.token_cache import TOKENS, Caller, TokenCache
 from supportdesk.config import Settings
 from supportdesk.core.clock import Clock
 from supportdesk.core.errors import InvalidCredentials, InvalidInput, NotFound
@@ -21,7 +23,7 @@ from supportdesk.core.security import (
     verify_password,
 )
 from supportdesk.db.tenancy import scope_to_workspace
-from supportdesk.people.models import ApiToken, TokenKind, User
+from supportdesk.people.models import ApiToken, Staff, TokenKind, User
 from supportdesk.workspaces.models import Workspace
 
 # Verified when the e-mail address is unknown, so a wrong address costs as long as a wrong password.
@@ -36,33 +38,62 @@ class IssuedToken:
     record: ApiToken
 
 
-# Built once: every authenticated request runs it, and building the statement costs more than its cache hit.
+_user = cast(Table, User.__table__).c
+_token = cast(Table, ApiToken.__table__).c
+# Built once, in Core: every request whose token is not cached runs it, and building the statement (or
+# loading a User object) costs more than its cache hit.
 _TOKEN_OWNER = (
-    select(User, ApiToken.revoked_at, ApiToken.expires_at)
-    .join(ApiToken, ApiToken.user_id == User.id)
-    .where(ApiToken.token_hash == bindparam("token_hash"))
+    select(
+        _user.id,
+        _user.workspace_id,
+        _user.role,
+        _user.email,
+        _user.name,
+        _user.is_active,
+        _token.revoked_at,
+        _token.expires_at,
+    )
+    .select_from(
+        cast(Table, User.__table__).join(cast(Table, ApiToken.__table__), _token.user_id == _user.id)
+    )
+    .where(_token.token_hash == bindparam("token_hash"))
 )
 
 
 async def authenticate_token(
-    session: AsyncSession, settings: Settings, clock: Clock, secret: str
-) -> User | None:
-    """The active user a bearer token belongs to, or ``None`` if it is unknown, revoked or expired."""
-    result = await session.execute(_TOKEN_OWNER, {"token_hash": hash_token(secret, settings.secret_key)})
-    row = result.first()
-    if row is None:
+    session: AsyncSession, settings: Settings, clock: Clock, secret: str, *, cache: TokenCache = TOKENS
+) -> Caller | None:
+    """The active staff member a bearer token belongs to, or ``None`` if it is unknown, revoked or expired.
+
+    A token checked in the last ``token_cache_seconds`` is not read again (see :mod:`.token_cache`).
+    """
+    token_hash = hash_token(secret, settings.secret_key)
+    now = clock.now()
+    if (caller := cache.get(token_hash, now)) is not None:
+        return caller
+    generation = cache.generation
+    row = (await session.execute(_TOKEN_OWNER, {"token_hash": token_hash})).first()
+    if row is None or row.revoked_at is not None or not row.is_active:
         return None
-    user, revoked_at, expires_at = row
-    if revoked_at is not None or (expires_at is not None and expires_at <= clock.now()):
+    if row.expires_at is not None and row.expires_at <= now:
         return None
-    return user if user.is_active else None
+    caller = Caller(id=row.id, workspace_id=row.workspace_id, role=row.role, email=row.email, name=row.name)
+    cache.put(
+        token_hash,
+        caller,
+        token_expires_at=row.expires_at,
+        now=now,
+        ttl=timedelta(seconds=settings.token_cache_seconds),
+        generation=generation,
+    )
+    return caller
 
 
 async def _issue(
     session: AsyncSession,
     settings: Settings,
     *,
-    user: User,
+    user: Staff,
     name: str,
     kind: TokenKind,
     clock: Clock,
@@ -133,7 +164,7 @@ async def create_personal_token(
     settings: Settings,
     clock: Clock,
     *,
-    user: User,
+    user: Staff,
     name: str,
     expires_in_days: int | None = None,
 ) -> IssuedToken:
@@ -144,7 +175,7 @@ async def create_personal_token(
     )
 
 
-async def list_tokens(session: AsyncSession, user: User) -> list[ApiToken]:
+async def list_tokens(session: AsyncSession, user: Staff) -> list[ApiToken]:
     """The user's personal tokens that are not revoked, newest first."""
     query = (
         select(ApiToken)
@@ -158,7 +189,7 @@ async def list_tokens(session: AsyncSession, user: User) -> list[ApiToken]:
     return list((await session.execute(query)).scalars())
 
 
-async def revoke_token(session: AsyncSession, clock: Clock, *, user: User, token_id: int) -> None:
+async def revoke_token(session: AsyncSession, clock: Clock, *, user: Staff, token_id: int) -> None:
     """Revoke one of the user's tokens; revoking twice is harmless."""
     token = await session.get(ApiToken, token_id)
     if token is None or token.user_id != user.id:
@@ -168,7 +199,9 @@ async def revoke_token(session: AsyncSession, clock: Clock, *, user: User, token
         await session.flush()
 
 
-async def logout(session: AsyncSession, settings: Settings, clock: Clock, *, user: User, secret: str) -> None:
+async def logout(
+    session: AsyncSession, settings: Settings, clock: Clock, *, user: Staff, secret: str
+) -> None:
     """End the browser session whose secret is ``secret``."""
     result = await session.execute(
         select(ApiToken).where(

@@ -28,7 +28,7 @@ from supportdesk.db.lookups import get_in_workspace, name_taken
 from supportdesk.notifications import service as notification_service
 from supportdesk.notifications.models import NotificationKind
 from supportdesk.people import service as people_service
-from supportdesk.people.models import Customer, Tier, User
+from supportdesk.people.models import Customer, Staff, Tier, User
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Comment, Ticket, TicketStatus
 from supportdesk.workspaces import revisions
@@ -352,7 +352,7 @@ async def run_triggers(
     ticket: Ticket,
     event: TriggerEvent,
     *,
-    actor: User,
+    actor: Staff,
     comment: Comment | None = None,
 ) -> list[int]:
     """Run the workspace's active triggers for ``event`` on ``ticket``, in position order (then id);
@@ -407,7 +407,7 @@ async def run_triggers(
 
 
 async def _change(
-    session: AsyncSession, clock: Clock, ticket: Ticket, name: str, value: Any, *, actor: User
+    session: AsyncSession, clock: Clock, ticket: Ticket, name: str, value: Any, *, actor: Staff
 ) -> None:
     current = ticket.tags if name == "tags" else getattr(ticket, name)
     if (sorted(value) if name == "tags" else value) == current:
@@ -457,7 +457,7 @@ async def _notify(
 
 
 async def _apply_action(
-    session: AsyncSession, clock: Clock, ticket: Ticket, action: Action, *, actor: User, message: str
+    session: AsyncSession, clock: Clock, ticket: Ticket, action: Action, *, actor: Staff, message: str
 ) -> None:
     match action:
         case rules.SetPriority(value=value):
@@ -564,7 +564,7 @@ async def delete_macro(session: AsyncSession, macro: Macro) -> None:
     await session.flush()
 
 
-async def _reply_values(session: AsyncSession, ticket: Ticket, agent: User) -> rules.ReplyValues:
+async def _reply_values(session: AsyncSession, ticket: Ticket, agent: Staff) -> rules.ReplyValues:
     customer = await session.get(Customer, ticket.customer_id) if ticket.customer_id is not None else None
     return rules.ReplyValues(
         customer_name=(customer.name if customer else None) or "",
@@ -581,7 +581,7 @@ async def apply_macro(
     ticket: Ticket,
     macro: Macro,
     *,
-    actor: User,
+    actor: Staff,
     expected_version: int | None = None,
 ) -> Ticket:
     """Post the macro's reply as ``actor``, then apply its actions in order; then run the triggers

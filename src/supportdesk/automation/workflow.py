@@ -13,14 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportdesk.automation import service as automation_service
 from supportdesk.automation.models import TriggerEvent
 from supportdesk.core.clock import Clock
-from supportdesk.people.models import User
+from supportdesk.people.models import Staff
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Comment, Ticket
 from supportdesk.tickets.schemas import CommentAuthor
 
 
 async def process_new_ticket(
-    session: AsyncSession, clock: Clock, *, actor: User, workspace_id: int, **fields: Any
+    session: AsyncSession, clock: Clock, *, actor: Staff, workspace_id: int, **fields: Any
 ) -> Ticket:
     """Open a ticket (customer, SLA, automatic assignment) and run the ``created`` triggers."""
     ticket = await ticket_service.create_ticket(session, clock, workspace_id=workspace_id, **fields)
@@ -34,7 +34,7 @@ async def process_ticket_update(
     ticket: Ticket,
     changes: dict[str, Any],
     *,
-    actor: User,
+    actor: Staff,
     expected_version: int | None = None,
 ) -> Ticket:
     """Apply a partial update and, if anything changed, run the ``updated`` triggers."""
@@ -52,7 +52,7 @@ async def process_comment(
     clock: Clock,
     ticket: Ticket,
     *,
-    actor: User,
+    actor: Staff,
     content: str,
     is_public: bool = True,
     author: CommentAuthor = CommentAuthor.agent,

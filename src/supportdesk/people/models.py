@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -32,6 +32,26 @@ class Tier(StrEnum):
 class TokenKind(StrEnum):
     personal = "personal"
     session = "session"
+
+
+class Staff(Protocol):
+    """What a service needs to know of the staff member acting: a loaded :class:`User`, or the caller
+    of a request as its token was checked."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def workspace_id(self) -> int: ...
+
+    @property
+    def role(self) -> Role: ...
+
+    @property
+    def email(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
 
 
 class User(WorkspaceScoped, Base):

@@ -176,10 +176,11 @@ async def deactivate_user(
 @me.get("", response_model=MeOut, summary="Who am I")
 async def whoami(context: ContextDep) -> MeOut:
     workspace = await workspace_service.get_workspace(context.session, context.workspace_id)
+    user = await service.get_user(context.session, context.user.id)
     permissions = sorted(action.value for action, roles in PERMISSIONS.items() if context.user.role in roles)
     return MeOut.model_validate(
         {
-            **UserOut.model_validate(context.user).model_dump(),
+            **UserOut.model_validate(user).model_dump(),
             "workspace_id": workspace.id,
             "workspace_slug": workspace.slug,
             "permissions": permissions,

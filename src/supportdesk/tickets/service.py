@@ -25,7 +25,7 @@ from supportdesk.core.http import require_version
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
 from supportdesk.core.permissions import Action, Role, check_permission
 from supportdesk.people import service as people_service
-from supportdesk.people.models import Customer, User
+from supportdesk.people.models import Customer, Staff, User
 from supportdesk.sla import service as sla_service
 from supportdesk.tickets import rules
 from supportdesk.tickets.models import Channel, Comment, Priority, Ticket, TicketStatus, TicketTag
@@ -222,7 +222,7 @@ async def update_ticket(
     ticket: Ticket,
     changes: dict[str, Any],
     *,
-    actor: User,
+    actor: Staff,
     expected_version: int | None = None,
 ) -> Ticket:
     """Apply a partial update. Only fields present in ``changes`` are touched."""
@@ -383,7 +383,7 @@ async def add_comment(
     clock: Clock,
     ticket: Ticket,
     *,
-    actor: User,
+    actor: Staff,
     content: str,
     is_public: bool = True,
     author: CommentAuthor = CommentAuthor.agent,
