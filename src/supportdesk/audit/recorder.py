@@ -125,10 +125,48 @@ def _column_changes(instance: Base, action: AuditAction) -> dict[str, list[Any]]
     return changes
 
 
+def _event_row(
+    instance: Base, action: AuditAction, actor: Actor, clock: Clock
+) -> tuple[bool, dict[str, Any]] | None:
+    """The audit event of one written row, and whether it files under a parent; None if nothing to say."""
+    changes = _column_changes(instance, action)
+    if action is AuditAction.updated and not changes:
+        return None
+    model = type(instance)
+    changes = {model.__audit_labels__.get(key, key): value for key, value in changes.items()}
+    workspace_id, object_type, object_id = instance.audit_subject()
+    return (
+        model.__audit_is_child__,
+        {
+            "workspace_id": workspace_id,
+            "actor_type": actor.type,
+            "actor_id": actor.id,
+            "action": AuditAction.updated if model.__audit_is_child__ else action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "changes": changes,
+            "created_at": clock.now(),
+        },
+    )
+
+
+def _actor_and_clock(session: Session) -> tuple[Actor, Clock]:
+    return session.info.get(ACTOR_KEY, SYSTEM), session.info.get(CLOCK_KEY) or SystemClock()
+
+
+async def record_created(session: AsyncSession, instance: Base) -> None:
+    """Record the "created" event of a row a statement inserted, which the flush hook cannot see; the
+    event is the one the hook would have written."""
+    actor, clock = _actor_and_clock(session.sync_session)
+    row = _event_row(instance, AuditAction.created, actor, clock)
+    if row is not None:
+        connection = await session.connection()
+        await connection.execute(_INSERT_EVENTS, [row[1]])
+
+
 @event.listens_for(Session, "after_flush")
 def _record_audit_events(session: Session, _flush_context: UOWTransaction) -> None:
-    actor: Actor = session.info.get(ACTOR_KEY, SYSTEM)
-    clock: Clock = session.info.get(CLOCK_KEY) or SystemClock()
+    actor, clock = _actor_and_clock(session)
     rows: list[tuple[bool, dict[str, Any]]] = []
     batches = (
         (AuditAction.created, session.new),
@@ -139,27 +177,9 @@ def _record_audit_events(session: Session, _flush_context: UOWTransaction) -> No
         for instance in instances:
             if not isinstance(instance, Base) or not type(instance).__audited__:
                 continue
-            changes = _column_changes(instance, action)
-            if action is AuditAction.updated and not changes:
-                continue
-            model = type(instance)
-            changes = {model.__audit_labels__.get(key, key): value for key, value in changes.items()}
-            workspace_id, object_type, object_id = instance.audit_subject()
-            rows.append(
-                (
-                    model.__audit_is_child__,
-                    {
-                        "workspace_id": workspace_id,
-                        "actor_type": actor.type,
-                        "actor_id": actor.id,
-                        "action": AuditAction.updated if model.__audit_is_child__ else action,
-                        "object_type": object_type,
-                        "object_id": object_id,
-                        "changes": changes,
-                        "created_at": clock.now(),
-                    },
-                )
-            )
+            row = _event_row(instance, action, actor, clock)
+            if row is not None:
+                rows.append(row)
     if rows:
         # Parents first, so a trail reads "created" before the changes filed under it.
         rows.sort(key=lambda item: item[0])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -58,11 +59,18 @@ class Idempotency:
         headers = {**record.response_headers, REPLAY_HEADER: "true"}
         return JSONResponse(record.response_body, status_code=record.status_code, headers=headers)
 
-    async def created(self, model: BaseModel, headers: dict[str, str]) -> Response:
-        """Finish a create: the 201 response, remembered under the key and committed with the change."""
-        response = model_response(model, status_code=201, headers=headers)
-        if self.key is not None:
-            await self.remember(201, json.loads(bytes(response.body)), headers)
+    async def created(self, view: BaseModel | Callable[[], BaseModel], headers: dict[str, str]) -> Response:
+        """Finish a create: commit the change, remembering the 201 response under the key if there is one.
+
+        ``view`` may be a function building the response from what the change left in memory: without a
+        key it is called after the commit, so the locks the change took (the workspace row on
+        PostgreSQL, the writer slot on SQLite) are not held while the response is built.
+        """
+        if self.key is None:
+            await self.context.session.commit()
+            return model_response(view() if callable(view) else view, status_code=201, headers=headers)
+        response = model_response(view() if callable(view) else view, status_code=201, headers=headers)
+        await self.remember(201, json.loads(bytes(response.body)), headers)
         await self.context.session.commit()
         return response
 

@@ -54,6 +54,14 @@ def _limit_to_workspace(state: ORMExecuteState) -> None:
     )
 
 
+def check_write(session: Session, what: str, workspace_id: int) -> None:
+    """Refuse to write a row of ``workspace_id`` through a session scoped to another workspace; the flush
+    checks every object it writes, and statements that write rows themselves call this."""
+    scoped = current_workspace_id(session)
+    if scoped is not None and workspace_id != scoped:
+        raise CrossWorkspaceWrite(f"{what} of workspace {workspace_id} written in workspace {scoped}")
+
+
 @event.listens_for(Session, "before_flush")
 def _stamp_workspace(session: Session, _context: Any, _instances: Any) -> None:
     workspace_id = current_workspace_id(session)
@@ -64,8 +72,5 @@ def _stamp_workspace(session: Session, _context: Any, _instances: Any) -> None:
             continue
         if instance.workspace_id is None:
             instance.workspace_id = workspace_id
-        elif instance.workspace_id != workspace_id:
-            raise CrossWorkspaceWrite(
-                f"{type(instance).__name__} of workspace {instance.workspace_id} "
-                f"written in workspace {workspace_id}"
-            )
+        else:
+            check_write(session, type(instance).__name__, instance.workspace_id)

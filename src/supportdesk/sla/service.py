@@ -142,19 +142,28 @@ def facts_of(ticket: Ticket) -> rules.ClockFacts:
     )
 
 
+def due_fields(setup: SlaSetup, tier: Tier | None, category: str, facts: rules.ClockFacts) -> dict[str, Any]:
+    """The ticket columns the matching policy sets: the policy and the due and at-risk times."""
+    policy = setup.match(tier, category)
+    due = rules.due_times(facts, policy)
+    return {
+        "sla_policy_id": policy.id,
+        "first_response_due_at": due.first_response,
+        "resolution_due_at": due.resolution,
+        "first_response_at_risk_at": due.first_response_at_risk,
+        "resolution_at_risk_at": due.resolution_at_risk,
+    }
+
+
 def refresh_due_times(ticket: Ticket, setup: SlaSetup, tier: Tier | None) -> None:
     """Choose the ticket's policy and set its due times. A due time that moves resets its breach notice."""
-    policy = setup.match(tier, ticket.category)
-    due = rules.due_times(facts_of(ticket), policy)
-    ticket.sla_policy_id = policy.id
-    if ticket.first_response_due_at != due.first_response:
+    fields = due_fields(setup, tier, ticket.category, facts_of(ticket))
+    if ticket.first_response_due_at != fields["first_response_due_at"]:
         ticket.first_response_breach_notified_at = None
-    if ticket.resolution_due_at != due.resolution:
+    if ticket.resolution_due_at != fields["resolution_due_at"]:
         ticket.resolution_breach_notified_at = None
-    ticket.first_response_due_at = due.first_response
-    ticket.resolution_due_at = due.resolution
-    ticket.first_response_at_risk_at = due.first_response_at_risk
-    ticket.resolution_at_risk_at = due.resolution_at_risk
+    for key, value in fields.items():
+        setattr(ticket, key, value)
 
 
 def track_status_change(ticket: Ticket, before: TicketStatus, setup: SlaSetup, now: datetime) -> None:

@@ -88,7 +88,9 @@ async def create_ticket(
         **body.model_dump(),
     )
     headers = created_headers(ticket.version, f"/api/v1/tickets/{ticket.id}")
-    return await idempotency.created(await ticket_view(context, ticket), headers)
+    setup = await sla_service.load_setup(context.session, context.workspace_id)
+    now = context.clock.now()
+    return await idempotency.created(lambda: ticket_out(ticket, setup, now), headers)
 
 
 @router.get("", response_model=Page[TicketOut], summary="List tickets")
