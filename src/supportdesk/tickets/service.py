@@ -202,7 +202,7 @@ async def create_ticket(
     # unit of work's bookkeeping (about a sixth of the request). The flush hooks do not see this
     # statement, so it checks the workspace and records the event itself.
     check_write(session.sync_session, "Ticket", workspace_id)
-    ticket = (await session.execute(_INSERT_TICKET, values)).scalar_one()
+    ticket: Ticket = (await session.execute(_INSERT_TICKET, values)).scalar_one()
     set_committed_value(ticket, "tag_rows", [])
     await record_created(session, ticket)
     if tags:
