@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,16 +67,19 @@ class TokenCache:
     cannot bring the revoked token back.
     """
 
-    def __init__(self, max_entries: int = 10_000) -> None:
+    def __init__(self, max_entries: int = 10_000, *, hears_local_changes: bool = True) -> None:
         self._entries: dict[str, _Entry] = {}
         self._max_entries = max_entries
         self.generation = 0
         # Whether every change can reach this process in time; PostgreSQL's listener switches it.
         self.enabled = True
+        # Off only to stand for another process's cache, which hears of changes from the database alone.
+        if hears_local_changes:
+            _LIVE.add(self)
 
     def get(self, token_hash: str, now: datetime) -> Caller | None:
-        """The caller of a token checked recently, unless it has expired since."""
-        entry = self._entries.get(token_hash)
+        """The caller of a token checked recently, unless it has expired since (or caching is off)."""
+        entry = self._entries.get(token_hash) if self.enabled else None
         if entry is None:
             return None
         expires_at = entry.token_expires_at
@@ -111,12 +115,22 @@ class TokenCache:
         return len(self._entries)
 
 
+# Every cache of the process: a change made through any session empties them all, as session events
+# are process-wide (an application given its own cache, as tests do, is told as well).
+_LIVE: weakref.WeakSet[TokenCache] = weakref.WeakSet()
+
 TOKENS = TokenCache()
-"""The process's cache: invalidation comes from session events, which are process-wide as well."""
+"""The process's cache, used by every application that is not given its own."""
+
+
+def clear_all() -> None:
+    """Empty every cache of the process."""
+    for cache in list(_LIVE):
+        cache.clear()
 
 
 def _staff_or_token_changed(_mapper: Mapper[Any], connection: Connection, target: User | ApiToken) -> None:
-    TOKENS.clear()
+    clear_all()
     session = object_session(target)
     if session is not None:
         # Cleared again when the change commits: a request may read the old row before then.
@@ -134,7 +148,7 @@ for _model in (User, ApiToken):
 @event.listens_for(Session, "after_commit")
 def _clear_after_commit(session: Session) -> None:
     if session.info.pop(_CHANGED_KEY, False):
-        TOKENS.clear()
+        clear_all()
 
 
 class AuthChangeListener:
@@ -159,13 +173,16 @@ class AuthChangeListener:
         if self._engine.dialect.name != "postgresql":
             return
         self._cache.enabled = False
+        self._cache.clear()
         self._task = asyncio.create_task(self._run(), name="auth-change-listener")
 
     async def stop(self) -> None:
         """Stop listening and close the connection."""
         self._stopping.set()
-        if self._task is not None:
-            await self._task
+        if self._task is None:
+            return
+        await self._task
+        self._task = None
         self._cache.enabled = True
 
     def _heard(self, *_args: object) -> None:
