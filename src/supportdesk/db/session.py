@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from supportdesk.audit import recorder  # noqa: F401  (registers the audit listener)
 from supportdesk.db import models, tenancy  # noqa: F401  (mappers, tenancy listeners)
 from supportdesk.db.engine import SQLITE_BEGIN_OPTION
+
+_WRITER_SLOT_KEY = "release_writer_slot"
+
+
+@event.listens_for(Session, "after_commit")
+def _release_writer_slot_after_commit(session: Session) -> None:
+    _release_writer_slot(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _release_writer_slot_after_rollback(session: Session) -> None:
+    _release_writer_slot(session)
+
+
+def _release_writer_slot(session: Session) -> None:
+    # Listening once for every session is cheaper than adding listeners to each writer's session.
+    release: Callable[[], None] | None = session.info.pop(_WRITER_SLOT_KEY, None)
+    if release is not None:
+        release()
 
 
 class Database:
@@ -62,7 +82,7 @@ class Database:
         await gate.acquire()
         held = True
 
-        def release(*_: object) -> None:
+        def release() -> None:
             nonlocal held
             if held:
                 held = False
@@ -70,8 +90,7 @@ class Database:
 
         try:
             async with self.new_session() as session:
-                event.listen(session.sync_session, "after_commit", release)
-                event.listen(session.sync_session, "after_rollback", release)
+                session.sync_session.info[_WRITER_SLOT_KEY] = release
                 yield session
         finally:
             release()
