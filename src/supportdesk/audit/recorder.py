@@ -6,12 +6,13 @@ Hooking the session (rather than calling a helper in each service) means no muta
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any, cast
 
-from sqlalchemy import Table, event, insert, inspect
+from sqlalchemy import Select, Table, bindparam, event, insert, inspect, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.base import NO_VALUE
@@ -152,6 +153,79 @@ def _event_row(
 
 def _actor_and_clock(session: Session) -> tuple[Actor, Clock]:
     return session.info.get(ACTOR_KEY, SYSTEM), session.info.get(CLOCK_KEY) or SystemClock()
+
+
+_audit_events = cast(Table, AuditEvent.__table__)
+_CREATED_EVENT_COLUMNS = (
+    "workspace_id",
+    "actor_type",
+    "actor_id",
+    "action",
+    "object_type",
+    "object_id",
+    "changes",
+    "created_at",
+)
+
+
+def insert_with_created_event(model: type[Base], keys: Sequence[str]) -> Select[Any]:
+    """One statement (PostgreSQL) that inserts a row of ``model`` from parameters named ``keys``,
+    records its "created" event, and returns the row; :func:`created_event_parameters` completes the
+    parameters."""
+    table = cast(Table, model.__table__)
+    # The event is built from the parameters, so a column left to its default would be missing from it.
+    defaulted = [
+        key
+        for key in _audited_keys(model)
+        if key not in keys and getattr(table.c[key].default, "arg", None) is not None
+    ]
+    if defaulted:
+        raise ValueError(f"{model.__name__}: audited columns with defaults must be given: {defaulted}")
+    new_row = (
+        insert(table)
+        .values({key: bindparam(key, type_=table.c[key].type) for key in keys})
+        .returning(*table.c)
+        .cte("new_row")
+    )
+    created_event = (
+        insert(_audit_events)
+        .from_select(
+            _CREATED_EVENT_COLUMNS,
+            select(
+                new_row.c.workspace_id,
+                bindparam("audit_actor_type", type_=_audit_events.c.actor_type.type),
+                bindparam("audit_actor_id", type_=_audit_events.c.actor_id.type),
+                literal(AuditAction.created, _audit_events.c.action.type),
+                literal(table.name, _audit_events.c.object_type.type),
+                new_row.c.id,
+                bindparam("audit_changes", type_=_audit_events.c.changes.type),
+                bindparam("audit_created_at", type_=_audit_events.c.created_at.type),
+            ),
+        )
+        .cte("created_event")
+    )
+    return select(new_row).add_cte(created_event)
+
+
+def created_event_parameters(
+    session: Session, model: type[Base], values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The parameters :func:`insert_with_created_event` needs besides the row's: the event the flush
+    hook would have written for a row inserted from ``values`` (every audited column with a default
+    must be among them)."""
+    actor, clock = _actor_and_clock(session)
+    labels = model.__audit_labels__
+    changes = {
+        labels.get(key, key): [None, _json_value(value)]
+        for key in _audited_keys(model)
+        if (value := values.get(key)) is not None
+    }
+    return {
+        "audit_actor_type": actor.type,
+        "audit_actor_id": actor.id,
+        "audit_changes": changes,
+        "audit_created_at": clock.now(),
+    }
 
 
 async def record_created(session: AsyncSession, instance: Base) -> None:

@@ -40,10 +40,23 @@ def current_workspace_id(session: Session) -> int | None:
     return int(value) if value is not None else None
 
 
+NAMES_ITS_WORKSPACE = "names_its_workspace"
+"""Execution option, given the workspace id, of a statement loaded as objects (``from_statement``) that
+writes rows of the workspace it names in its own SQL, as ticket creation's INSERT ... RETURNING does.
+The criteria below would not change such SQL, only cost a new statement and cache key on every
+execution; instead the named workspace must be the session's."""
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _limit_to_workspace(state: ORMExecuteState) -> None:
     workspace_id = current_workspace_id(state.session)
-    if workspace_id is None or not (state.is_select or state.is_update or state.is_delete):
+    if workspace_id is None:
+        return
+    named = state.execution_options.get(NAMES_ITS_WORKSPACE) if state.is_from_statement else None
+    if named is not None:
+        check_write(state.session, "A statement", named)
+        return
+    if not (state.is_select or state.is_update or state.is_delete):
         return
     state.statement = state.statement.options(
         with_loader_criteria(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.db.tenancy import (
+    NAMES_ITS_WORKSPACE,
     CrossWorkspaceWrite,
     UnscopedSession,
     current_workspace_id,
@@ -117,3 +120,29 @@ async def test_statements_below_the_orm_refuse_an_unscoped_session(
         required_workspace_id(session.sync_session)
     scope_to_workspace(session.sync_session, workspace.id)
     assert required_workspace_id(session.sync_session) == workspace.id
+
+
+async def test_an_ordinary_select_naming_a_workspace_is_still_limited_to_the_sessions(
+    session: AsyncSession, workspace: Workspace, two_tenants: tuple[Ticket, Ticket]
+) -> None:
+    """The option ticket creation's INSERT carries lifts the criteria only from a statement loaded as
+    objects; a plain select that carries it still sees the session's workspace alone."""
+    mine, theirs = two_tenants
+    scope_to_workspace(session.sync_session, workspace.id)
+
+    seen = await session.execute(
+        select(Ticket.id), execution_options={NAMES_ITS_WORKSPACE: theirs.workspace_id}
+    )
+
+    assert seen.scalars().all() == [mine.id]
+
+
+async def test_a_statement_naming_another_workspace_is_refused(
+    session: AsyncSession, workspace: Workspace, two_tenants: tuple[Ticket, Ticket]
+) -> None:
+    _mine, theirs = two_tenants
+    scope_to_workspace(session.sync_session, workspace.id)
+    loaded = select(Ticket).from_statement(select(cast(Table, Ticket.__table__)))
+
+    with pytest.raises(CrossWorkspaceWrite):
+        await session.execute(loaded, execution_options={NAMES_ITS_WORKSPACE: theirs.workspace_id})
