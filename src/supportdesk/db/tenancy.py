@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.orm.util import LoaderCriteriaOption
 
 from supportdesk.db.base import WorkspaceScoped
 
@@ -47,6 +49,17 @@ The criteria below would not change such SQL, only cost a new statement and cach
 execution; instead the named workspace must be the session's."""
 
 
+@functools.lru_cache(maxsize=4096)
+def _workspace_criteria(workspace_id: int) -> LoaderCriteriaOption:
+    # One option per workspace, built once: building it analyses the lambda and, each time, gives the
+    # statement a new part whose cache key must be computed again.
+    return with_loader_criteria(
+        WorkspaceScoped,
+        lambda cls: cls.workspace_id == workspace_id,
+        include_aliases=True,
+    )
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _limit_to_workspace(state: ORMExecuteState) -> None:
     workspace_id = current_workspace_id(state.session)
@@ -58,13 +71,7 @@ def _limit_to_workspace(state: ORMExecuteState) -> None:
         return
     if not (state.is_select or state.is_update or state.is_delete):
         return
-    state.statement = state.statement.options(
-        with_loader_criteria(
-            WorkspaceScoped,
-            lambda cls: cls.workspace_id == workspace_id,
-            include_aliases=True,
-        )
-    )
+    state.statement = state.statement.options(_workspace_criteria(workspace_id))
 
 
 def check_write(session: Session, what: str, workspace_id: int) -> None:
