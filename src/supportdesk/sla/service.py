@@ -17,6 +17,7 @@ from supportdesk.sla import rules
 from supportdesk.sla.calendar import CALENDAR_TIME, Calendar, business_hours, parse_clock_time
 from supportdesk.sla.models import BusinessCalendar, SlaPolicy
 from supportdesk.tickets.models import (
+    ListedTicket,
     Priority,
     Ticket,
     TicketStatus,
@@ -85,7 +86,7 @@ class SlaSetup:
             policy = self.matches[key] = rules.match_policy(self.policies, tier, category)
         return policy
 
-    def policy_of(self, ticket: Ticket) -> rules.Policy:
+    def policy_of(self, ticket: Ticket | ListedTicket) -> rules.Policy:
         """The policy the ticket's due times came from."""
         if ticket.sla_policy_id is None:
             return rules.DEFAULT_POLICY
@@ -128,7 +129,7 @@ async def bump_revision(session: AsyncSession, workspace_id: int) -> None:
     await revisions.bump(session, workspace_id, revisions.Covered.sla)
 
 
-def facts_of(ticket: Ticket) -> rules.ClockFacts:
+def facts_of(ticket: Ticket | ListedTicket) -> rules.ClockFacts:
     """The rules' view of a ticket's clocks."""
     return rules.ClockFacts(
         priority=ticket.priority,
@@ -233,7 +234,7 @@ class SlaView:
     resolution: rules.TargetStatus | None
 
 
-def sla_view(ticket: Ticket, setup: SlaSetup, now: datetime) -> SlaView:
+def sla_view(ticket: Ticket | ListedTicket, setup: SlaSetup, now: datetime) -> SlaView:
     """Each target's due time, time remaining and state at ``now``."""
     policy = setup.policy_of(ticket)
     facts = facts_of(ticket)

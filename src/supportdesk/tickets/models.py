@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
@@ -205,6 +206,40 @@ Index(
     postgresql_where=Ticket.status == TicketStatus.pending.value,
     sqlite_where=Ticket.status == TicketStatus.pending.value,
 )
+
+
+@dataclass(slots=True)
+class ListedTicket:
+    """A ticket as a list reads it: the columns its view and SLA need, and its tags; read with Core,
+    without the ORM's per-object bookkeeping (a page holds fifty)."""
+
+    id: int
+    number: int
+    title: str
+    description: str
+    status: TicketStatus
+    priority: Priority
+    category: str
+    customer_id: int | None
+    customer_email: str | None
+    assigned_agent_id: int | None
+    channel: Channel
+    external_id: str | None
+    escalated: bool
+    created_at: datetime
+    updated_at: datetime
+    first_responded_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    version: int
+    sla_policy_id: int | None
+    sla_paused_at: datetime | None
+    sla_paused_seconds: int
+    first_response_due_at: datetime | None
+    first_response_at_risk_at: datetime | None
+    resolution_due_at: datetime | None
+    resolution_at_risk_at: datetime | None
+    tags: list[str]
 
 
 class TicketTag(WorkspaceScoped, Base):

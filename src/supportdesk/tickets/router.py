@@ -27,7 +27,7 @@ from supportdesk.sla import service as sla_service
 from supportdesk.sla.schemas import sla_out
 from supportdesk.sla.service import SlaSetup
 from supportdesk.tickets import service
-from supportdesk.tickets.models import Channel, Priority, Ticket, TicketStatus
+from supportdesk.tickets.models import Channel, ListedTicket, Priority, Ticket, TicketStatus
 from supportdesk.tickets.schemas import (
     CommentCreate,
     CommentOut,
@@ -42,7 +42,9 @@ router = APIRouter(prefix="/tickets", tags=["tickets"])
 Viewing = Annotated[Context, Depends(allowed(Action.view_ticket))]
 
 
-def ticket_out(ticket: Ticket, setup: SlaSetup | None = None, now: datetime | None = None) -> TicketOut:
+def ticket_out(
+    ticket: Ticket | ListedTicket, setup: SlaSetup | None = None, now: datetime | None = None
+) -> TicketOut:
     """The API view of a ticket; with the workspace's SLA setup and the time, its SLA too."""
     view = TicketOut.model_validate(ticket)
     if setup is not None and now is not None:

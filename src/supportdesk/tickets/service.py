@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, case, exists, insert, select
+from sqlalchemy import Select, Table, bindparam, case, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -26,17 +26,26 @@ from supportdesk.core.errors import (
 from supportdesk.core.http import require_version
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
 from supportdesk.core.permissions import Action, Role, check_permission
-from supportdesk.db.tenancy import NAMES_ITS_WORKSPACE
+from supportdesk.db.tenancy import NAMES_ITS_WORKSPACE, required_workspace_id
 from supportdesk.people import service as people_service
 from supportdesk.people.models import Customer, Staff, User
 from supportdesk.sla import service as sla_service
 from supportdesk.sla.rules import ClockFacts
 from supportdesk.tickets import rules
-from supportdesk.tickets.models import Channel, Comment, Priority, Ticket, TicketStatus, TicketTag
+from supportdesk.tickets.models import (
+    Channel,
+    Comment,
+    ListedTicket,
+    Priority,
+    Ticket,
+    TicketStatus,
+    TicketTag,
+)
 from supportdesk.tickets.schemas import CommentAuthor, TicketSort
 from supportdesk.workspaces import service as workspace_service
 
 _ticket_table = cast(Table, Ticket.__table__)
+_tag_table = cast(Table, TicketTag.__table__)
 # A Core INSERT ... RETURNING loaded as a Ticket: the ORM's bulk INSERT would inspect every attribute of
 # the values first, which costs more than the statement.
 _INSERT_TICKET = select(Ticket).from_statement(insert(_ticket_table).returning(*_ticket_table.c))
@@ -108,9 +117,16 @@ class TicketFilters:
     now: datetime | None = None  # what "breached" and "at risk" are judged against
 
 
+_LISTED_COLUMNS = tuple(_ticket_table.c[name] for name in ListedTicket.__dataclass_fields__ if name != "tags")
+_LISTED_TAGS = select(_tag_table.c.ticket_id, _tag_table.c.name).where(
+    _tag_table.c.workspace_id == bindparam("workspace_id"),
+    _tag_table.c.ticket_id.in_(bindparam("ticket_ids", expanding=True)),
+)
+
+
 @dataclass(slots=True)
 class TicketPage:
-    items: list[Ticket]
+    items: list[ListedTicket]
     next_cursor: str | None
 
 
@@ -357,7 +373,7 @@ _SORT_COLUMNS: dict[str, ColumnElement[Any]] = {
 }
 
 
-def _sort_value(ticket: Ticket, key: str) -> Any:
+def _sort_value(ticket: ListedTicket, key: str) -> Any:
     if key == "priority":
         return rules.PRIORITY_RANK[ticket.priority]
     return getattr(ticket, key)
@@ -418,15 +434,26 @@ async def list_tickets(
     descending = sort.value.startswith("-")
     key = sort.value.lstrip("-")
     column = _SORT_COLUMNS[key]
-    query = _filtered(_with_tags(select(Ticket)), filters)
+    # Below the ORM, so the statements name the session's workspace themselves.
+    workspace_id = required_workspace_id(session.sync_session)
+    query = _filtered(select(*_LISTED_COLUMNS).where(_ticket_table.c.workspace_id == workspace_id), filters)
     if cursor is not None:
         kind = datetime if key in {"created_at", "updated_at"} else int
         value, row_id = decode_cursor_as(cursor, sort.value, kind)
         query = query.where(after_cursor(column, Ticket.id, value, row_id, descending=descending))
     order = (column.desc(), Ticket.id.desc()) if descending else (column.asc(), Ticket.id.asc())
-    rows = list((await session.execute(query.order_by(*order).limit(limit + 1))).scalars())
+    connection = await session.connection()
+    rows = (await connection.execute(query.order_by(*order).limit(limit + 1))).all()
+    tags: dict[int, list[str]] = {row.id: [] for row in rows}
+    if rows:
+        for ticket_id, name in await connection.execute(
+            _LISTED_TAGS, {"workspace_id": workspace_id, "ticket_ids": list(tags)}
+        ):
+            tags[ticket_id].append(name)
+    # Sorted as Ticket.tags sorts them, not by the database's collation.
+    listed = [ListedTicket(**row._mapping, tags=sorted(tags[row.id])) for row in rows]
     items, next_cursor = split_page(
-        rows, limit, lambda last: encode_cursor(sort.value, _sort_value(last, key), last.id)
+        listed, limit, lambda last: encode_cursor(sort.value, _sort_value(last, key), last.id)
     )
     return TicketPage(items=items, next_cursor=next_cursor)
 

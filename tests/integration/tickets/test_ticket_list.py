@@ -11,6 +11,7 @@ from supportdesk.core.clock import FrozenClock
 from supportdesk.core.permissions import Role
 from supportdesk.people.models import Customer
 from supportdesk.tickets.models import Channel, Priority, Ticket, TicketStatus
+from supportdesk.workspaces.models import Workspace
 from tests.factories.people import CustomerFactory, UserFactory
 from tests.factories.tickets import TicketFactory
 from tests.fixtures.app import ApiClient
@@ -201,3 +202,26 @@ async def test_created_range_takes_only_iso_times(agent_client: ApiClient, value
     response = await agent_client.get("/api/v1/tickets", params={"created_before": value})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "created_before"
+
+
+async def test_each_listed_ticket_shows_its_own_tags_sorted_and_no_other_workspaces(
+    agent_client: ApiClient, ticket_factory: TicketFactory, other_workspace: Workspace
+) -> None:
+    tagged = await ticket_factory(tags=["vip", "billing", "mobile"])
+    untagged = await ticket_factory()
+    also_tagged = await ticket_factory(tags=["vip"])
+    # Same tag name, another workspace, and quite possibly a neighbouring ticket id.
+    await ticket_factory(workspace=other_workspace, tags=["vip", "secret"])
+
+    items = (await agent_client.get("/api/v1/tickets", params={"sort": "number"})).json()["items"]
+
+    assert {item["id"]: item["tags"] for item in items} == {
+        tagged.id: ["billing", "mobile", "vip"],
+        untagged.id: [],
+        also_tagged.id: ["vip"],
+    }
+    # The list shows what the ticket itself shows.
+    for ticket in (tagged, untagged, also_tagged):
+        single = (await agent_client.get(f"/api/v1/tickets/{ticket.id}")).json()
+        listed = next(item for item in items if item["id"] == ticket.id)
+        assert listed == single
