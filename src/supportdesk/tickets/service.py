@@ -8,7 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, case, exists, insert, select
+from sqlalchemy import BigInteger, Select, Table, any_, bindparam, case, exists, insert, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -121,6 +122,11 @@ _LISTED_COLUMNS = tuple(_ticket_table.c[name] for name in ListedTicket.__datacla
 _LISTED_TAGS = select(_tag_table.c.ticket_id, _tag_table.c.name).where(
     _tag_table.c.workspace_id == bindparam("workspace_id"),
     _tag_table.c.ticket_id.in_(bindparam("ticket_ids", expanding=True)),
+)
+# PostgreSQL takes the page's ids as one array, where IN would render fifty parameters per request.
+_LISTED_TAGS_BY_ARRAY = select(_tag_table.c.ticket_id, _tag_table.c.name).where(
+    _tag_table.c.workspace_id == bindparam("workspace_id"),
+    _tag_table.c.ticket_id == any_(bindparam("ticket_ids", type_=postgresql.ARRAY(BigInteger))),
 )
 
 
@@ -446,8 +452,9 @@ async def list_tickets(
     rows = (await connection.execute(query.order_by(*order).limit(limit + 1))).all()
     tags: dict[int, list[str]] = {row.id: [] for row in rows}
     if rows:
+        statement = _LISTED_TAGS_BY_ARRAY if connection.dialect.name == "postgresql" else _LISTED_TAGS
         for ticket_id, name in await connection.execute(
-            _LISTED_TAGS, {"workspace_id": workspace_id, "ticket_ids": list(tags)}
+            statement, {"workspace_id": workspace_id, "ticket_ids": list(tags)}
         ):
             tags[ticket_id].append(name)
     # Sorted as Ticket.tags sorts them, not by the database's collation.
