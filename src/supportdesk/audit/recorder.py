@@ -6,7 +6,7 @@ Hooking the session (rather than calling a helper in each service) means no muta
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -102,18 +102,33 @@ def _audited_keys(model: type[Base]) -> tuple[str, ...]:
     )
 
 
+def _created_changes(model: type[Base], value_of: Callable[[str], Any]) -> dict[str, list[Any]]:
+    """The changes of a "created" event: every audited column that has a value."""
+    changes: dict[str, list[Any]] = {}
+    for key in _audited_keys(model):
+        value = value_of(key)
+        if value is not None and value is not NO_VALUE:
+            changes[key] = [None, _json_value(value)]
+    return changes
+
+
+def _labelled(model: type[Base], changes: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    labels = model.__audit_labels__
+    return {labels.get(key, key): value for key, value in changes.items()} if labels else changes
+
+
 def _column_changes(instance: Base, action: AuditAction) -> dict[str, list[Any]]:
     state = inspect(instance)
-    changes: dict[str, list[Any]] = {}
     # Every flush runs this for every object it writes: read plain values where there are any, and ask
     # for an attribute's history only when it was changed.
     values, originals = state.dict, state.committed_state
+    if action is AuditAction.created:
+        return _created_changes(
+            type(instance), lambda key: values[key] if key in values else state.attrs[key].value
+        )
+    changes: dict[str, list[Any]] = {}
     for key in _audited_keys(type(instance)):
-        if action is AuditAction.created:
-            value = values[key] if key in values else state.attrs[key].value
-            if value is not None and value is not NO_VALUE:
-                changes[key] = [None, _json_value(value)]
-        elif action is AuditAction.deleted:
+        if action is AuditAction.deleted:
             value = state.attrs[key].loaded_value
             if value is not NO_VALUE:
                 changes[key] = [_json_value(value), None]
@@ -134,7 +149,7 @@ def _event_row(
     if action is AuditAction.updated and not changes:
         return None
     model = type(instance)
-    changes = {model.__audit_labels__.get(key, key): value for key, value in changes.items()}
+    changes = _labelled(model, changes)
     workspace_id, object_type, object_id = instance.audit_subject()
     return (
         model.__audit_is_child__,
@@ -214,16 +229,10 @@ def created_event_parameters(
     hook would have written for a row inserted from ``values`` (every audited column with a default
     must be among them)."""
     actor, clock = _actor_and_clock(session)
-    labels = model.__audit_labels__
-    changes = {
-        labels.get(key, key): [None, _json_value(value)]
-        for key in _audited_keys(model)
-        if (value := values.get(key)) is not None
-    }
     return {
         "audit_actor_type": actor.type,
         "audit_actor_id": actor.id,
-        "audit_changes": changes,
+        "audit_changes": _labelled(model, _created_changes(model, values.get)),
         "audit_created_at": clock.now(),
     }
 

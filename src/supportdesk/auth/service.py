@@ -38,8 +38,8 @@ class IssuedToken:
     record: ApiToken
 
 
-_user = cast(Table, User.__table__).c
-_token = cast(Table, ApiToken.__table__).c
+_users, _tokens = cast(Table, User.__table__), cast(Table, ApiToken.__table__)
+_user, _token = _users.c, _tokens.c
 # Built once, in Core: every request whose token is not cached runs it, and building the statement (or
 # loading a User object) costs more than its cache hit.
 _TOKEN_OWNER = (
@@ -53,9 +53,7 @@ _TOKEN_OWNER = (
         _token.revoked_at,
         _token.expires_at,
     )
-    .select_from(
-        cast(Table, User.__table__).join(cast(Table, ApiToken.__table__), _token.user_id == _user.id)
-    )
+    .select_from(_users.join(_tokens, _token.user_id == _user.id))
     .where(_token.token_hash == bindparam("token_hash"))
 )
 

@@ -66,10 +66,14 @@ class Idempotency:
         key it is called after the commit, so the locks the change took (the workspace row on
         PostgreSQL, the writer slot on SQLite) are not held while the response is built.
         """
+
+        def respond() -> Response:
+            return model_response(view() if callable(view) else view, status_code=201, headers=headers)
+
         if self.key is None:
             await self.context.session.commit()
-            return model_response(view() if callable(view) else view, status_code=201, headers=headers)
-        response = model_response(view() if callable(view) else view, status_code=201, headers=headers)
+            return respond()
+        response = respond()
         await self.remember(201, json.loads(bytes(response.body)), headers)
         await self.context.session.commit()
         return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,10 +11,12 @@ from typing import Any, cast
 
 from sqlalchemy import BigInteger, Select, Table, any_, bindparam, case, exists, insert, select
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
 from supportdesk.assignment import service as assignment_service
 from supportdesk.audit.recorder import created_event_parameters, insert_with_created_event, record_created
@@ -50,32 +53,12 @@ _tag_table = cast(Table, TicketTag.__table__)
 # A Core INSERT ... RETURNING loaded as a Ticket: the ORM's bulk INSERT would inspect every attribute of
 # the values first, which costs more than the statement.
 _INSERT_TICKET = select(Ticket).from_statement(insert(_ticket_table).returning(*_ticket_table.c))
-_TICKET_KEYS = (
-    "workspace_id",
-    "number",
-    "title",
-    "description",
-    "status",
-    "priority",
-    "category",
-    "customer_id",
-    "customer_email",
-    "assigned_agent_id",
-    "channel",
-    "external_id",
-    "assignment_seq",
-    "escalated",
-    "created_at",
-    "updated_at",
-    "sla_paused_seconds",
-    "version",
-    "sla_policy_id",
-    "first_response_due_at",
-    "resolution_due_at",
-    "first_response_at_risk_at",
-    "resolution_at_risk_at",
-)
-_INSERT_TICKET_AND_EVENT = select(Ticket).from_statement(insert_with_created_event(Ticket, _TICKET_KEYS))
+
+
+@functools.cache
+def _insert_ticket_and_event(keys: tuple[str, ...]) -> ExecutableReturnsRows:
+    # Built once for the columns creation sets (always the same): PostgreSQL's one-statement form.
+    return select(Ticket).from_statement(insert_with_created_event(Ticket, keys))
 
 
 class InvalidTransition(Conflict):
@@ -250,15 +233,16 @@ async def create_ticket(
     # unit of work's bookkeeping (about a sixth of the request). The flush hooks do not see this
     # statement: the session checks the workspace it names, and the event is recorded here.
     named = {NAMES_ITS_WORKSPACE: workspace_id}
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    in_one_statement = session.bind is not None and session.bind.dialect.name == "postgresql"
+    if in_one_statement:
         # PostgreSQL writes the audit event in the same statement (a data-modifying WITH).
+        statement = _insert_ticket_and_event(tuple(values))
         parameters = values | created_event_parameters(session.sync_session, Ticket, values)
-        result = await session.execute(_INSERT_TICKET_AND_EVENT, parameters, execution_options=named)
-        ticket: Ticket = result.scalar_one()
-        set_committed_value(ticket, "tag_rows", [])
     else:
-        ticket = (await session.execute(_INSERT_TICKET, values, execution_options=named)).scalar_one()
-        set_committed_value(ticket, "tag_rows", [])
+        statement, parameters = _INSERT_TICKET, values
+    ticket: Ticket = (await session.execute(statement, parameters, execution_options=named)).scalar_one()
+    set_committed_value(ticket, "tag_rows", [])
+    if not in_one_statement:
         await record_created(session, ticket)
     if tags:
         # Filed under the ticket as an update, as adding tags later is.
@@ -379,7 +363,7 @@ _SORT_COLUMNS: dict[str, ColumnElement[Any]] = {
 }
 
 
-def _sort_value(ticket: ListedTicket, key: str) -> Any:
+def _sort_value(ticket: Row[Any], key: str) -> Any:
     if key == "priority":
         return rules.PRIORITY_RANK[ticket.priority]
     return getattr(ticket, key)
@@ -449,19 +433,19 @@ async def list_tickets(
         query = query.where(after_cursor(column, Ticket.id, value, row_id, descending=descending))
     order = (column.desc(), Ticket.id.desc()) if descending else (column.asc(), Ticket.id.asc())
     connection = await session.connection()
-    rows = (await connection.execute(query.order_by(*order).limit(limit + 1))).all()
-    tags: dict[int, list[str]] = {row.id: [] for row in rows}
-    if rows:
+    rows = list((await connection.execute(query.order_by(*order).limit(limit + 1))).all())
+    page, next_cursor = split_page(
+        rows, limit, lambda last: encode_cursor(sort.value, _sort_value(last, key), last.id)
+    )
+    tags: dict[int, list[str]] = {row.id: [] for row in page}
+    if page:
         statement = _LISTED_TAGS_BY_ARRAY if connection.dialect.name == "postgresql" else _LISTED_TAGS
         for ticket_id, name in await connection.execute(
             statement, {"workspace_id": workspace_id, "ticket_ids": list(tags)}
         ):
             tags[ticket_id].append(name)
     # Sorted as Ticket.tags sorts them, not by the database's collation.
-    listed = [ListedTicket(**row._mapping, tags=sorted(tags[row.id])) for row in rows]
-    items, next_cursor = split_page(
-        listed, limit, lambda last: encode_cursor(sort.value, _sort_value(last, key), last.id)
-    )
+    items = [ListedTicket(**row._mapping, tags=sorted(tags[row.id])) for row in page]
     return TicketPage(items=items, next_cursor=next_cursor)
 
 
