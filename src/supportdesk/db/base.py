@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, MetaData
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, MetaData, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.sql.type_api import _ResultProcessorType
@@ -19,7 +19,8 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-# BIGINT on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER.
+# BIGINT on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER (and refuses
+# AUTOINCREMENT on any other type), so the SQLite variant must stay plain Integer.
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
 
@@ -65,6 +66,18 @@ class Base(DeclarativeBase):
     __audit_labels__: ClassVar[dict[str, str]] = {}
     # Rows that are part of a parent: adding or removing one is an update of the parent.
     __audit_is_child__: ClassVar[bool] = False
+
+    @classmethod
+    def __table_cls__(cls, *args: Any, **kwargs: Any) -> Table:
+        """Build every model's table with ``sqlite_autoincrement``, so no model can forget it.
+
+        Without AUTOINCREMENT, SQLite hands out max(id) + 1, so deleting the newest row frees its id for
+        the next insert, and audit events, idempotency records or links that named the deleted row would
+        then name the new one. PostgreSQL sequences never go back, and SQLite ignores the option for
+        tables whose key is not a single integer column (a ticket's tags).
+        """
+        kwargs.setdefault("sqlite_autoincrement", True)
+        return Table(*args, **kwargs)
 
     def audit_subject(self) -> tuple[int, str, int]:
         """(workspace id, object type, object id) an audit event about this row is filed under.

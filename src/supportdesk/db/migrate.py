@@ -47,13 +47,15 @@ def _current_on(connection: Connection) -> str | None:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Migrate the database behind ``engine`` to ``revision``."""
-    async with engine.begin() as connection:
+    # Not engine.begin(): env.py begins the one transaction itself, after switching SQLite's foreign
+    # keys off, which SQLite only allows outside a transaction.
+    async with engine.connect() as connection:
         await connection.run_sync(_upgrade_on, revision)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
     """Undo migrations down to ``revision`` (``base`` removes every table)."""
-    async with engine.begin() as connection:
+    async with engine.connect() as connection:
         await connection.run_sync(_downgrade_on, revision)
 
 

@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import Integer, inspect
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.schema import CreateTable
 
 from supportdesk.db import migrate
 from supportdesk.db.engine import create_engine
@@ -55,3 +57,32 @@ async def test_downgrade_to_base_removes_every_table(empty_engine: AsyncEngine) 
     async with empty_engine.connect() as connection:
         tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
     assert set(tables) <= {"alembic_version"}
+
+
+def _tables_with_an_integer_id() -> set[str]:
+    return {
+        table.name
+        for table in Base.metadata.sorted_tables
+        if [column.name for column in table.primary_key.columns] == ["id"]
+        and isinstance(table.c.id.type, Integer)
+    }
+
+
+@pytest.mark.parametrize("db_backend", [pytest.param("sqlite", id="sqlite")])
+async def test_every_table_with_an_integer_id_autoincrements_on_sqlite(empty_engine: AsyncEngine) -> None:
+    # compare_metadata does not look at AUTOINCREMENT; without it SQLite gives a deleted newest id again.
+    await migrate.upgrade(empty_engine)
+    async with empty_engine.connect() as connection:
+        stored = (
+            await connection.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+        ).mappings()
+    migrated = {row["name"] for row in stored if "AUTOINCREMENT" in row["sql"].upper()}
+    modelled = {
+        table.name
+        for table in Base.metadata.sorted_tables
+        if "AUTOINCREMENT" in str(CreateTable(table).compile(dialect=sqlite.dialect()))
+    }
+    expected = _tables_with_an_integer_id()
+    assert {"ticket", "comment", "customer", "user", "api_token", "audit_event"} <= expected
+    assert modelled == expected
+    assert migrated == expected
