@@ -20,9 +20,9 @@ def _run(connection: Connection) -> None:
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
         # SQLite changes a table's key or constraints by copying it and dropping the original (batch
-        # mode, or revision 0008's rebuild). With foreign keys on, that drop deletes (ON DELETE CASCADE) or nulls
-        # every row pointing at the table, so they are off while migrating. SQLite only switches them
-        # between transactions, hence before BEGIN.
+        # mode, or revision 0008's rebuild). With foreign keys on, that drop deletes (ON DELETE
+        # CASCADE) or nulls every row pointing at the table, so they are off while migrating. SQLite
+        # only switches them between transactions, hence before BEGIN.
         _set_sqlite_foreign_keys(connection, enabled=False)
     try:
         with connection.begin():
