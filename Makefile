@@ -7,8 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= auto
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Installed packages get their bytecode written once, at install time: every process (test workers, the
+# CLI, the server) otherwise compiles each module it imports again, some seconds per process, whenever
+# the environment forbids writing bytecode caches.
+export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install run demo test lint typecheck unit integration bench clean
+.PHONY: help install run test lint typecheck unit integration bench clean
 
 help:
 	@echo "make run        start supportdesk on http://127.0.0.1:8000 (SQLite + demo data)"
@@ -19,7 +23,14 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
-$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+# Names the interpreter the environment was built with, so `make run PYTHON=python3.12` rebuilds it.
+PYTHON_STAMP := $(TOOLS)/python-$(subst /,_,$(PYTHON))
+
+$(PYTHON_STAMP): | $(UV)
+	rm -f $(TOOLS)/python-*
+	touch $@
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock $(PYTHON_STAMP)
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
@@ -50,4 +61,4 @@ bench: install
 	$(BIN)/python bench/api.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.* htmlcov
