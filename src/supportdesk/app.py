@@ -12,7 +12,8 @@ from fastapi import APIRouter, FastAPI
 
 from supportdesk import __version__
 from supportdesk.auth.router import router as auth_router
-from supportdesk.auth.token_cache import TOKENS, AuthChangeListener, TokenCache
+from supportdesk.auth.throttle import LoginThrottle
+from supportdesk.auth.token_cache import AuthChangeListener, TokenCache
 from supportdesk.automation.router import macros_router, triggers_router
 from supportdesk.config import Settings, get_settings
 from supportdesk.core.clock import Clock, SystemClock
@@ -23,7 +24,9 @@ from supportdesk.db.session import Database
 from supportdesk.jobs.registry import default_jobs
 from supportdesk.jobs.scheduler import Scheduler
 from supportdesk.notifications.router import router as notifications_router
-from supportdesk.ops.router import Metrics, MetricsMiddleware
+from supportdesk.ops.docs import install_docs
+from supportdesk.ops.metrics import Metrics, MetricsMiddleware
+from supportdesk.ops.middleware import RequestSizeLimitMiddleware, SecurityHeadersMiddleware
 from supportdesk.ops.router import router as ops_router
 from supportdesk.people.router import customers, me, users
 from supportdesk.sla.router import router as sla_router
@@ -89,6 +92,7 @@ def create_app(
         if scheduler_task is not None:
             await scheduler_task
         await listener.stop()
+        await app.state.login_throttle.aclose()
         if owns_database:
             await database.dispose()
 
@@ -97,15 +101,24 @@ def create_app(
         version=__version__,
         summary="A self-hosted customer-support platform.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, from the app's own assets instead of a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database
     app.state.clock = clock or SystemClock()
     app.state.metrics = Metrics()
-    app.state.token_cache = token_cache if token_cache is not None else TOKENS
+    # The app owns its token cache: two apps in one process (tests, tools) never share checked tokens.
+    app.state.token_cache = token_cache if token_cache is not None else TokenCache()
+    app.state.login_throttle = LoginThrottle(settings)
+    # The first added is the innermost: the size limit's 413 is counted by the metrics, and every answer,
+    # that 413 included, passes the security headers last.
+    app.add_middleware(RequestSizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(SecurityHeadersMiddleware)
     install_problem_handlers(app)
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     app.include_router(ops_router)
+    install_docs(app)
     return app

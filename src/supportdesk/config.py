@@ -6,6 +6,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Literal
 
+from limits import parse as parse_rate_limit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -49,12 +50,39 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 24
     scheduler: Literal["embedded", "off"] = "embedded"
     scheduler_tick_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
+    max_request_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = 1024 * 1024
+    rate_limit_storage_url: str | None = None
+    login_attempts_per_address: str = "20/minute"
+    login_failures_per_account: str = "5/15 minutes"
+    login_failures_per_account_total: str = "100/hour"
 
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("rate_limit_storage_url")
+    @classmethod
+    def _known_rate_limit_storage(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("memory://", "redis://", "rediss://")):
+            raise ValueError("must start with memory://, redis:// or rediss://")
+        return value
+
+    @field_validator(
+        "login_attempts_per_address", "login_failures_per_account", "login_failures_per_account_total"
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            amount = parse_rate_limit(value).amount
+        except ValueError:
+            amount = 0
+        if amount < 1:
+            raise ValueError(
+                "must be a positive number, a slash and a period, e.g. 20/minute or 5/15 minutes"
+            )
         return value
 
     @field_validator("log_level")

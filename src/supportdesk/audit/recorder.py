@@ -247,14 +247,27 @@ async def record_created(session: AsyncSession, instance: Base) -> None:
         await connection.execute(_INSERT_EVENTS, [row[1]])
 
 
+def _deleted(session: Session, flush_context: UOWTransaction) -> list[object]:
+    """Every object the flush deleted: those given to ``session.delete()`` and the orphans a
+    delete-orphan cascade removed (a tag taken off a ticket), which the session's list leaves out."""
+    deleted = list(session.deleted)
+    seen = {id(instance) for instance in deleted}
+    for state, (is_delete, list_only) in flush_context.states.items():
+        instance = state.obj()
+        if is_delete and not list_only and instance is not None and id(instance) not in seen:
+            seen.add(id(instance))
+            deleted.append(instance)
+    return deleted
+
+
 @event.listens_for(Session, "after_flush")
-def _record_audit_events(session: Session, _flush_context: UOWTransaction) -> None:
+def _record_audit_events(session: Session, flush_context: UOWTransaction) -> None:
     actor, clock = _actor_and_clock(session)
     rows: list[tuple[bool, dict[str, Any]]] = []
     batches = (
         (AuditAction.created, session.new),
         (AuditAction.updated, session.dirty),
-        (AuditAction.deleted, session.deleted),
+        (AuditAction.deleted, _deleted(session, flush_context)),
     )
     for action, instances in batches:
         for instance in instances:

@@ -13,24 +13,47 @@ from supportdesk.auth.dependencies import (
     SettingsDep,
     bearer_secret,
 )
+from supportdesk.auth.throttle import LoginThrottle
+from supportdesk.core.errors import InvalidCredentials
+from supportdesk.core.problems import TOO_MANY_REQUESTS
 from supportdesk.people.schemas import LoginRequest, LoginResponse, UserOut
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/login", response_model=LoginResponse, summary="Log in with e-mail and password")
+@router.post(
+    "/login",
+    response_model=LoginResponse,
+    summary="Log in with e-mail and password",
+    responses={429: TOO_MANY_REQUESTS},
+)
 async def login(
-    body: LoginRequest, response: Response, session: SessionDep, settings: SettingsDep, clock: ClockDep
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
 ) -> LoginResponse:
-    user, issued = await service.login(
-        session,
-        settings,
-        clock,
-        email=body.email,
-        password=body.password,
-        workspace_slug=body.workspace,
-    )
+    throttle: LoginThrottle = request.app.state.login_throttle
+    address = request.client.host if request.client is not None else "unknown"
+    await throttle.attempt(body.email, address)
+    try:
+        user, issued = await service.login(
+            session,
+            settings,
+            clock,
+            email=body.email,
+            password=body.password,
+            workspace_slug=body.workspace,
+        )
+    except InvalidCredentials:
+        await throttle.failed(body.email, address)
+        raise
     await session.commit()
+    await throttle.succeeded(body.email, address)
+    # The body carries a bearer token: no cache on the way may keep a copy.
+    response.headers["Cache-Control"] = "no-store"
     response.set_cookie(
         SESSION_COOKIE,
         issued.secret,
@@ -45,7 +68,14 @@ async def login(
     )
 
 
-@router.post("/logout", status_code=204, summary="End this browser session")
+@router.post(
+    "/logout",
+    status_code=204,
+    summary="End this login session",
+    description="Revokes the login session the request is authenticated with (the session cookie, or the "
+    "token a login returned). A personal API token is left alone and answered with `400 not-a-session`; "
+    "revoke it with `DELETE /api/v1/me/tokens/{id}`.",
+)
 async def logout(
     request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep, clock: ClockDep
 ) -> Response:

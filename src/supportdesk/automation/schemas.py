@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, Strict, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from supportdesk.automation import rules
+from supportdesk.automation.actions import Action
+from supportdesk.automation.conditions import Condition
 from supportdesk.automation.models import TriggerEvent
-from supportdesk.automation.rules import Action, Condition
-from supportdesk.core.schemas import PatchModel, RequestModel, ResponseModel, StrictBoolean
+from supportdesk.automation.templates import ReplyTemplateError, check_reply_template
+from supportdesk.core.schemas import (
+    Integer,
+    PatchModel,
+    RequestModel,
+    ResponseModel,
+    StrictBoolean,
+    Text,
+)
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[str, Text(strip_whitespace=True, min_length=1, max_length=100)]
 Conditions = Annotated[list[Condition], Field(max_length=50)]
 Actions = Annotated[list[Action], Field(min_length=1, max_length=20)]
-Position = Annotated[int, Strict(), Field(ge=0, le=1_000_000)]
+Position = Annotated[int, Integer(ge=0, le=1_000_000)]
 # Not stripped: leading and trailing blank lines are part of how a reply reads.
-Reply = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=10_000)]
+Reply = Annotated[str, Text(strip_whitespace=False, min_length=1, max_length=10_000)]
 
 
 def _checked_reply(value: str | None) -> str | None:
@@ -27,8 +35,8 @@ def _checked_reply(value: str | None) -> str | None:
     if not value.strip():
         raise PydanticCustomError("string_too_short", "A reply needs some text; leave it out for none.")
     try:
-        rules.check_reply_template(value)
-    except rules.ReplyTemplateError as error:
+        check_reply_template(value)
+    except ReplyTemplateError as error:
         raise PydanticCustomError(error.reason, "{message}", {"message": error.message}) from None
     return value
 
@@ -69,7 +77,20 @@ class TriggerOut(ResponseModel):
     version: int
 
 
+def _actions_or_reply(schema: dict[str, Any]) -> None:
+    # The service refuses a macro with neither actions nor a reply ("empty-macro"); published here,
+    # the rule tells clients (and generated tests) which bodies are valid before they are sent.
+    schema["anyOf"] = [
+        {"required": ["actions"], "properties": {"actions": {"minItems": 1}}},
+        {"required": ["reply"], "properties": {"reply": {"type": "string"}}},
+    ]
+
+
 class MacroCreate(RequestModel):
+    """A macro needs actions, a reply or both."""
+
+    model_config = ConfigDict(json_schema_extra=_actions_or_reply)
+
     name: Name
     actions: Annotated[list[Action], Field(max_length=20)] = Field(default_factory=list)
     reply: Reply | None = Field(

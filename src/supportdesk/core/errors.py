@@ -76,3 +76,23 @@ class IdempotencyKeyInFlight(SupportdeskError):
     status_code = 409
     code = "idempotency-key-in-flight"
     title = "A request with this Idempotency-Key is still being processed"
+
+
+class NotASession(SupportdeskError):
+    """Logout was called with a personal API token, which logout never revokes."""
+
+    status_code = 400
+    code = "not-a-session"
+    title = "The request is not authenticated with a login session"
+
+
+class TooManyRequests(SupportdeskError):
+    """A rate limit is exhausted; ``retry_after`` is the number of seconds until it is not."""
+
+    status_code = 429
+    code = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 60) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

@@ -10,13 +10,14 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from supportdesk.core.errors import InvalidInput, PreconditionFailed
+from supportdesk.core.schemas import QueryText
 
 JSON = "application/json"
 _ETAG = re.compile(r'^(?:W/)?"v([0-9]{1,18})"$', re.ASCII)
 
 
 IfMatch = Annotated[
-    str | None,
+    QueryText | None,
     Header(
         description='The ETag you read, e.g. "v3"; the change is refused with 412 if it is stale.',
         json_schema_extra={"pattern": '^(\\*|(W/)?"v[0-9]{1,18}")$'},

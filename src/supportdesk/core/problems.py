@@ -6,15 +6,18 @@ import logging
 import re
 from typing import Any, cast
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from limits.errors import StorageError
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from supportdesk.core.errors import SupportdeskError
+from supportdesk.core.errors import SupportdeskError, TooManyRequests
 from supportdesk.core.schemas import drop_null_variant
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -58,6 +61,19 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     412: _documented("If-Match named an older version"),
     422: _documented("Invalid input; `errors` names each field"),
 }
+
+_RETRY_AFTER_HEADER = {
+    "Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}}
+}
+# Documented on the operations that are rate limited.
+TOO_MANY_REQUESTS: dict[str, Any] = {
+    **_documented("Too many attempts; `Retry-After` says when to try again"),
+    "headers": _RETRY_AFTER_HEADER,
+}
+
+# How long a client is asked to wait when the database cannot be reached. Long enough not to add to
+# the load of a database that is coming back, short enough that a brief failover goes unnoticed.
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 
 _HTTP_CODES = {
     400: "bad-request",
@@ -108,6 +124,8 @@ def _field_name(location: tuple[Any, ...]) -> str:
 async def _supportdesk_error(request: Request, error: Exception) -> JSONResponse:
     error = cast(SupportdeskError, error)
     headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
+    if isinstance(error, TooManyRequests):
+        headers = {"Retry-After": str(error.retry_after)}
     return problem(
         request,
         status=error.status_code,
@@ -204,6 +222,69 @@ async def _integrity_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _unavailable(request: Request, error: Exception) -> JSONResponse:
+    # A driver error may also be the database refusing one statement while it is up; only one that
+    # SQLAlchemy counts as operational, that broke the connection or whose SQLSTATE says the database
+    # cannot be used is an outage. The rest are faults of the server, logged here with their traceback.
+    if isinstance(error, DBAPIError) and not _is_outage(error):
+        _log.error("unhandled %s on %s", type(error).__name__, request.url.path, exc_info=error)
+        return _internal_problem(request)
+    _log.warning("service unavailable on %s: %s: %s", request.url.path, type(error).__name__, error)
+    return problem(
+        request,
+        status=503,
+        code="service-unavailable",
+        title="The service cannot reach its database; try again shortly",
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+    )
+
+
+# SQLSTATE classes that say the database cannot be used at all, not that one statement was wrong:
+# connection exceptions, refused logins, a missing database, resources exhausted, the server shutting
+# down or starting up.
+_OUTAGE_SQLSTATES = ("08", "28", "3D", "53", "57P")
+
+
+def _is_outage(error: DBAPIError) -> bool:
+    if isinstance(error, OperationalError) or error.connection_invalidated:
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_OUTAGE_SQLSTATES)
+
+
+async def _internal_error(request: Request, error: Exception) -> JSONResponse:
+    # Starlette re-raises the exception once this answer is sent, so the server logs its traceback; the
+    # client learns nothing about it. This answer leaves from outside the application's middleware, which
+    # is why it sets the header the middleware would have added.
+    return _internal_problem(request, headers={"X-Content-Type-Options": "nosniff"})
+
+
+def _internal_problem(request: Request, headers: dict[str, str] | None = None) -> JSONResponse:
+    return problem(
+        request,
+        status=500,
+        code="internal-error",
+        title="Internal server error",
+        detail="The server failed to handle the request; the error has been logged",
+        headers=headers,
+    )
+
+
+# Errors that mean the database (or the rate limit store) is out of reach rather than the request wrong:
+# refused or dropped connections, timeouts, the pool running dry, a server that is starting or full.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,  # connection refused or reset, unknown host, connect timeouts (TimeoutError is an OSError)
+    OperationalError,
+    DBAPIError,
+    DisconnectionError,
+    PoolTimeoutError,
+    # SQLAlchemy wraps the driver's errors once connected; one that arrives unwrapped was raised while
+    # connecting: the server is starting or full, the database is missing, the login is refused.
+    asyncpg.PostgresError,
+    StorageError,
+)
+
+
 def document_problems(app: FastAPI) -> None:
     """Publish error responses under ``application/problem+json``, the media type they are sent with,
     and optional parameters as absent-or-value rather than nullable.
@@ -223,11 +304,8 @@ def document_problems(app: FastAPI) -> None:
                     drop_null_variant(parameter.get("schema", {}))
                 for status, response in operation.get("responses", {}).items():
                     content = response.get("content", {})
-                    if (
-                        status.isdigit()
-                        and int(status) in PROBLEM_RESPONSES
-                        and "application/json" in content
-                    ):
+                    # Every error this API sends is a problem document, whichever status it has.
+                    if status.isdigit() and int(status) >= 400 and "application/json" in content:
                         response["content"] = {PROBLEM_MEDIA_TYPE: content["application/json"]}
         app.openapi_schema = schema
         return schema
@@ -242,4 +320,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StaleDataError, _stale_data)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    for error_type in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error_type, _unavailable)
+    # Registered for Exception, Starlette calls this from its outermost layer for anything not handled
+    # above, so that even a crash answers with a problem document.
+    app.add_exception_handler(Exception, _internal_error)
     document_problems(app)

@@ -6,11 +6,20 @@ import hashlib
 import hmac
 import secrets
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 TOKEN_PREFIX = "sdk_"  # noqa: S105  (a public marker, not a secret)
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+# An argon2id check takes about 200 ms of CPU and 64 MiB of memory. Run on the event loop it would stall
+# every other request of the process, so the async variants below run it in worker threads (the
+# library releases the GIL while hashing). At most this many run at once: a flood of logins then
+# waits here instead of occupying every thread of the shared pool that other blocking calls need.
+PASSWORD_HASHING_THREADS = 2
+_hashing_threads = CapacityLimiter(PASSWORD_HASHING_THREADS)
 
 
 def hash_password(password: str) -> str:
@@ -26,6 +35,16 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+async def hash_password_in_thread(password: str) -> str:
+    """:func:`hash_password` in a worker thread, leaving the event loop free."""
+    return await anyio.to_thread.run_sync(hash_password, password, limiter=_hashing_threads)
+
+
+async def verify_password_in_thread(password_hash: str | None, password: str) -> bool:
+    """:func:`verify_password` in a worker thread, leaving the event loop free."""
+    return await anyio.to_thread.run_sync(verify_password, password_hash, password, limiter=_hashing_threads)
 
 
 def new_token() -> str:

@@ -5,15 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, Strict, StringConstraints
+from pydantic import Field
 
 from supportdesk.core.permissions import Role
-from supportdesk.core.schemas import Category, EmailAddress, PatchModel, RequestModel, ResponseModel
+from supportdesk.core.schemas import (
+    Category,
+    EmailAddress,
+    Integer,
+    PatchModel,
+    RequestModel,
+    ResponseModel,
+    Text,
+)
 from supportdesk.people.models import Availability, Tier
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Password = Annotated[str, StringConstraints(min_length=10, max_length=1024)]
-ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, Text(strip_whitespace=True, min_length=1, max_length=200)]
+Password = Annotated[str, Text(min_length=10, max_length=1024)]
+ExternalId = Annotated[str, Text(strip_whitespace=True, min_length=1, max_length=200)]
+# The column holds 100 characters, fewer than a person's name.
+TokenName = Annotated[str, Text(strip_whitespace=True, min_length=1, max_length=100)]
 
 
 class UserCreate(RequestModel):
@@ -74,8 +84,8 @@ class CustomerOut(ResponseModel):
 
 
 class TokenCreate(RequestModel):
-    name: Name
-    expires_in_days: Annotated[int, Strict(), Field(ge=1, le=3650)] | None = None
+    name: TokenName
+    expires_in_days: Annotated[int, Integer(ge=1, le=3650)] | None = None
 
 
 class TokenOut(ResponseModel):
@@ -92,8 +102,8 @@ class TokenCreated(TokenOut):
 
 class LoginRequest(RequestModel):
     email: EmailAddress
-    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-    workspace: Annotated[str, StringConstraints(max_length=64)] | None = None
+    password: Annotated[str, Text(min_length=1, max_length=1024)]
+    workspace: Annotated[str, Text(max_length=64)] | None = None
 
 
 class LoginResponse(ResponseModel):

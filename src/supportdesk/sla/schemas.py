@@ -10,14 +10,12 @@ from pydantic import (
     AfterValidator,
     BeforeValidator,
     Field,
-    Strict,
-    StringConstraints,
     computed_field,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from supportdesk.core.schemas import BodyId, Category, PatchModel, RequestModel, ResponseModel
+from supportdesk.core.schemas import BodyId, Category, Integer, PatchModel, RequestModel, ResponseModel, Text
 from supportdesk.people.models import Tier
 from supportdesk.sla import rules
 from supportdesk.sla.calendar import parse_clock_time
@@ -25,22 +23,22 @@ from supportdesk.sla.rules import SlaState
 from supportdesk.sla.service import WEEKDAYS, SlaView
 from supportdesk.tickets.models import Priority
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[str, Text(strip_whitespace=True, min_length=1, max_length=100)]
 TimeZoneName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    Text(strip_whitespace=True, min_length=1, max_length=64),
     Field(description='An IANA time zone name, e.g. "Europe/Berlin".'),
 ]
 # ISO 3166 codes as the `holidays` package knows them ("DE", "USA"); it only knows them upper-cased.
 HolidayCountry = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, to_upper=True, min_length=2, max_length=8),
+    Text(strip_whitespace=True, to_upper=True, min_length=2, max_length=8),
     Field(description='A country code for public holidays, e.g. "DE".'),
 ]
 # Not upper-cased: some subdivisions are names ("Zone A") and the package matches them exactly.
 HolidaySubdivision = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=16),
+    Text(strip_whitespace=True, min_length=1, max_length=16),
     Field(description='A subdivision of the holiday country, e.g. "BY".'),
 ]
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
@@ -64,7 +62,7 @@ CustomHolidays = Annotated[
     Field(max_length=1000, description="Dates (YYYY-MM-DD) on which the desk is closed as well."),
 ]
 MAX_TARGET_MINUTES = 525_600  # a year
-Minutes = Annotated[int, Strict(), Field(ge=1, le=MAX_TARGET_MINUTES)]
+Minutes = Annotated[int, Integer(ge=1, le=MAX_TARGET_MINUTES)]
 
 
 def _clock_time(value: str) -> str:
@@ -80,7 +78,7 @@ def _clock_time(value: str) -> str:
 
 ClockTime = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, max_length=5),
+    Text(strip_whitespace=True, max_length=5),
     AfterValidator(_clock_time),
     Field(description='A local time of day, "HH:MM"; "24:00" ends a day.', examples=["09:00"]),
 ]

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, computed_field
+from pydantic import Field
 
 from supportdesk.core.schemas import (
     BodyId,
@@ -17,24 +17,25 @@ from supportdesk.core.schemas import (
     ResponseModel,
     StrictBoolean,
     Tag,
+    Text,
 )
-from supportdesk.sla.schemas import TicketSlaOut
-from supportdesk.tickets import rules
 from supportdesk.tickets.models import Channel, Priority, TicketStatus
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Title = Annotated[str, Text(strip_whitespace=True, min_length=1, max_length=300)]
+Description = Annotated[str, Text(max_length=100_000)]
+ExternalId = Annotated[str, Text(strip_whitespace=True, min_length=1, max_length=200)]
+CustomerName = Annotated[str, Text(max_length=200)]
 Tags = Annotated[list[Tag], Field(max_length=20)]
 
 
 class TicketCreate(RequestModel):
     title: Title
-    description: Annotated[str, Field(max_length=100_000)] = ""
+    description: Description = ""
     priority: Priority = Priority.medium
     category: Category | None = None
     tags: Tags = Field(default_factory=list)
     customer_email: EmailAddress | None = None
-    customer_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    customer_name: CustomerName | None = None
     assigned_agent_id: BodyId | None = None
     channel: Channel = Channel.api
     external_id: ExternalId | None = None
@@ -44,45 +45,13 @@ class TicketUpdate(PatchModel):
     __nullable__ = frozenset({"assigned_agent_id", "external_id"})
 
     title: Title | None = None
-    description: Annotated[str, Field(max_length=100_000)] | None = None
+    description: Description | None = None
     status: TicketStatus | None = None
     priority: Priority | None = None
     category: Category | None = None
     tags: Tags | None = None
     assigned_agent_id: BodyId | None = None
     external_id: ExternalId | None = None
-
-
-class TicketOut(ResponseModel):
-    id: int
-    number: int
-    title: str
-    description: str
-    status: TicketStatus
-    priority: Priority
-    category: str
-    tags: list[str]
-    customer_id: int | None
-    customer_email: str | None
-    assigned_agent_id: int | None
-    channel: Channel
-    external_id: str | None
-    escalated: bool
-    created_at: datetime
-    updated_at: datetime
-    first_responded_at: datetime | None
-    resolved_at: datetime | None
-    closed_at: datetime | None
-    version: int
-    sla: TicketSlaOut | None = Field(
-        default=None, description="Each SLA target's due time, time remaining and state when answered."
-    )
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def is_urgent(self) -> bool:
-        """Open, unassigned and high or critical."""
-        return rules.is_urgent(self.status, self.priority, self.assigned_agent_id)
 
 
 class TicketSort(StrEnum):
@@ -102,7 +71,7 @@ class CommentAuthor(StrEnum):
 
 
 class CommentCreate(RequestModel):
-    content: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100_000)]
+    content: Annotated[str, Text(strip_whitespace=True, min_length=1, max_length=100_000)]
     is_public: StrictBoolean = True
     author: CommentAuthor = CommentAuthor.agent
 

@@ -296,3 +296,50 @@ class TestSecureCookies:
         if override is not None:
             variables["SUPPORTDESK_SESSION_COOKIE_SECURE"] = override
         assert _load(monkeypatch, **variables).secure_cookies is expected
+
+
+class TestRequestAndLoginLimits:
+    def test_the_defaults(self) -> None:
+        settings = load_settings()
+        assert settings.max_request_bytes == 1024 * 1024
+        assert settings.rate_limit_storage_url is None
+        assert settings.login_attempts_per_address == "20/minute"
+        assert settings.login_failures_per_account == "5/15 minutes"
+        assert settings.login_failures_per_account_total == "100/hour"
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            pytest.param("SUPPORTDESK_LOGIN_ATTEMPTS_PER_ADDRESS", "10/second", id="per-second"),
+            pytest.param("SUPPORTDESK_LOGIN_FAILURES_PER_ACCOUNT", "3 per 30 minutes", id="words"),
+            pytest.param("SUPPORTDESK_LOGIN_FAILURES_PER_ACCOUNT_TOTAL", "1000/day", id="per-day"),
+            pytest.param("SUPPORTDESK_RATE_LIMIT_STORAGE_URL", "redis://cache.internal:6379/2", id="redis"),
+            pytest.param("SUPPORTDESK_RATE_LIMIT_STORAGE_URL", "rediss://:pw@cache.internal:6380", id="tls"),
+            pytest.param("SUPPORTDESK_RATE_LIMIT_STORAGE_URL", "memory://", id="memory"),
+            pytest.param("SUPPORTDESK_MAX_REQUEST_BYTES", "1024", id="smallest-body-limit"),
+        ],
+    )
+    def test_accepted_values(self, monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+        loaded = _load(monkeypatch, **{name: value})
+        assert str(getattr(loaded, name.removeprefix("SUPPORTDESK_").lower())) == value
+
+    @pytest.mark.parametrize(
+        ("name", "value", "wording"),
+        [
+            pytest.param("SUPPORTDESK_LOGIN_ATTEMPTS_PER_ADDRESS", "lots", "e.g. 20/minute", id="no-limit"),
+            pytest.param("SUPPORTDESK_LOGIN_FAILURES_PER_ACCOUNT", "0/minute", "positive", id="zero"),
+            pytest.param(
+                "SUPPORTDESK_LOGIN_FAILURES_PER_ACCOUNT_TOTAL", "5/fortnight", "period", id="period"
+            ),
+            pytest.param(
+                "SUPPORTDESK_RATE_LIMIT_STORAGE_URL", "memcached://cache:11211", "redis://", id="memcached"
+            ),
+            pytest.param("SUPPORTDESK_MAX_REQUEST_BYTES", "100", "greater than or equal to 1024", id="tiny"),
+        ],
+    )
+    def test_refused_values_name_the_variable(
+        self, monkeypatch: pytest.MonkeyPatch, name: str, value: str, wording: str
+    ) -> None:
+        message = _settings_error(monkeypatch, **{name: value})
+        assert message.startswith(f"{name}: ")
+        assert wording in message

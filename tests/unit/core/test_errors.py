@@ -10,11 +10,13 @@ from supportdesk.core.errors import (
     IdempotencyKeyReused,
     InvalidCredentials,
     InvalidInput,
+    NotASession,
     NotAuthenticated,
     NotFound,
     PermissionDenied,
     PreconditionFailed,
     SupportdeskError,
+    TooManyRequests,
 )
 
 # The documented contract: clients branch on these codes, so they never change silently.
@@ -29,6 +31,8 @@ EXPECTED: list[tuple[type[SupportdeskError], int, str]] = [
     (InvalidInput, 422, "invalid-input"),
     (IdempotencyKeyReused, 422, "idempotency-key-reused"),
     (IdempotencyKeyInFlight, 409, "idempotency-key-in-flight"),
+    (NotASession, 400, "not-a-session"),
+    (TooManyRequests, 429, "too-many-requests"),
 ]
 
 
@@ -81,6 +85,9 @@ class TestDetail:
         error = NotFound("Ticket 42 does not exist")
         assert error.detail == "Ticket 42 does not exist"
         assert str(error) == "Ticket 42 does not exist"
+
+    def test_too_many_requests_says_when_to_retry(self) -> None:
+        assert TooManyRequests(retry_after=17).retry_after == 17
 
     def test_extra_fields_are_kept_for_the_problem_body(self) -> None:
         error = PreconditionFailed("stale", current_version=4)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
+import time
 
 import pytest
 
+from supportdesk.core import security
 from supportdesk.core.security import (
     TOKEN_PREFIX,
     hash_password,
+    hash_password_in_thread,
     hash_token,
     new_token,
     token_display_prefix,
     verify_password,
+    verify_password_in_thread,
 )
 
 PASSWORD = "correct horse battery staple"
@@ -113,3 +119,48 @@ class TestTokenHashes:
         stored = hash_token(token, SECRET_KEY)
         assert re.fullmatch(r"[0-9a-f]{64}", stored)
         assert token not in stored
+
+
+class TestPasswordsOffTheEventLoop:
+    async def test_a_check_runs_in_a_worker_thread(
+        self, stored_hash: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        threads: list[threading.Thread] = []
+        original = security.verify_password
+
+        def recording(password_hash: str | None, password: str) -> bool:
+            threads.append(threading.current_thread())
+            return original(password_hash, password)
+
+        monkeypatch.setattr(security, "verify_password", recording)
+
+        assert await verify_password_in_thread(stored_hash, PASSWORD) is True
+        assert await verify_password_in_thread(stored_hash, "wrong") is False
+        assert await verify_password_in_thread(None, PASSWORD) is False
+        assert len(threads) == 3
+        assert threading.main_thread() not in threads
+
+    async def test_a_hash_made_in_a_worker_thread_verifies(self) -> None:
+        stored = await hash_password_in_thread(PASSWORD)
+        assert verify_password(stored, PASSWORD) is True
+
+    async def test_no_more_than_the_bound_run_at_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        running = 0
+        most = 0
+        lock = threading.Lock()
+
+        def slow(password_hash: str | None, password: str) -> bool:
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+            time.sleep(0.05)
+            with lock:
+                running -= 1
+            return False
+
+        monkeypatch.setattr(security, "verify_password", slow)
+
+        await asyncio.gather(*(verify_password_in_thread("x", "y") for _ in range(8)))
+
+        assert 1 <= most <= security.PASSWORD_HASHING_THREADS

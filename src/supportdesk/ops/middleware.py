@@ -1,0 +1,94 @@
+"""The edges of every request: a size limit on what comes in, and the headers every answer carries.
+
+Both are plain ASGI middleware, like the metrics one: Starlette's ``BaseHTTPMiddleware`` would cost as
+much per request as a small endpoint, and these run on every request.
+"""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from supportdesk.core.problems import problem
+
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+class SecurityHeadersMiddleware:
+    """Adds ``X-Content-Type-Options: nosniff`` to every answer, so no browser guesses a type for one.
+
+    Responses that carry a secret set ``Cache-Control: no-store`` themselves; only they know.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                # A new list: a response object may be sent more than once, and must not grow each time.
+                message["headers"] = [*message.get("headers", ()), _NOSNIFF]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class RequestSizeLimitMiddleware:
+    """Refuses a request body larger than ``max_bytes`` with ``413 payload-too-large``, unread.
+
+    A declared ``Content-Length`` is checked before the application runs; the server then delivers no
+    more than it declared. A body without one (chunked) is counted as it arrives, and the read that
+    crosses the limit raises the 413 inside the application, which FastAPI passes on unchanged.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if value.isdigit() and int(value) > self.max_bytes:
+                    await self._refuse(scope, receive, send)
+                    return
+                await self.app(scope, receive, send)
+                return
+        await self.app(scope, self._counting(receive), send)
+
+    def _counting(self, receive: Receive) -> Receive:
+        received = 0
+        max_bytes = self.max_bytes
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > max_bytes:
+                    raise HTTPException(413, _too_large_title(max_bytes))
+            return message
+
+        return counting_receive
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(
+            Request(scope),
+            status=413,
+            code="payload-too-large",
+            title=_too_large_title(self.max_bytes),
+            # The unread body stays on the connection; closing it is cheaper than reading it to reuse it.
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
+def _too_large_title(max_bytes: int) -> str:
+    return f"The request body is larger than {max_bytes} bytes"
