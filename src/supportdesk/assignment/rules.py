@@ -66,13 +66,13 @@ def choose_agent(
     Agents at capacity are never chosen.
     """
     pool = [candidate for candidate in candidates if has_room(candidate)]
-    if strategy is AssignmentStrategy.by_priority:
-        wants_senior = priority is Priority.critical
-        pool = _preferring(pool, lambda candidate: (candidate.role is Role.senior_agent) == wants_senior)
-    elif strategy is AssignmentStrategy.by_skill:
+    if strategy == AssignmentStrategy.by_priority:
+        wants_senior = priority == Priority.critical
+        pool = _preferring(pool, lambda candidate: (candidate.role == Role.senior_agent) == wants_senior)
+    elif strategy == AssignmentStrategy.by_skill:
         pool = _preferring(pool, lambda candidate: category in candidate.skills)
     if not pool:
         return None
-    if strategy is AssignmentStrategy.least_loaded:
+    if strategy == AssignmentStrategy.least_loaded:
         return min(pool, key=lambda c: (c.open_tickets, c.last_assignment_seq, c.id)).id
     return min(pool, key=lambda c: (c.last_assignment_seq, c.id)).id

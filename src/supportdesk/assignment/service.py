@@ -136,7 +136,7 @@ async def pick_agent(
     """The id of the agent the strategy (by default the workspace's, or its category's) gives a ticket
     to; None when nobody can take it. The caller marks the ticket with the assignment number."""
     strategy = strategy or rules.strategy_for(settings, category)
-    pool = await candidates(session, settings, with_load=strategy is AssignmentStrategy.least_loaded)
+    pool = await candidates(session, settings, with_load=strategy == AssignmentStrategy.least_loaded)
     return rules.choose_agent(strategy, pool, priority=priority, category=category)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -35,6 +36,17 @@ class FrozenClock:
     def advance(self, delta: timedelta) -> None:
         """Move forward (or back, with a negative delta)."""
         self._at += delta
+
+
+# Where a unit of work keeps the clock its changes are stamped with, in ``Session.info``; the audit
+# recorder's ``act_as`` puts it there.
+SESSION_CLOCK_KEY = "clock"
+
+
+def session_clock(info: Mapping[str, Any]) -> Clock:
+    """The clock a session was given (its ``info``), else the wall clock."""
+    clock: Clock | None = info.get(SESSION_CLOCK_KEY)
+    return clock if clock is not None else SystemClock()
 
 
 def ensure_utc(value: datetime) -> datetime:

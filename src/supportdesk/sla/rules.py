@@ -175,7 +175,7 @@ def pause_after_status_change(
     """Start the pause when a ticket goes pending or resolved; end it (adding the time it lasted, as the
     calendar counts it) when the ticket comes back to work. Closing keeps the pause: the clock has stopped."""
     was_paused = before in PAUSED_STATUSES
-    is_paused = after in PAUSED_STATUSES or after is TicketStatus.closed
+    is_paused = after in PAUSED_STATUSES or after == TicketStatus.closed
     if is_paused and not was_paused:
         return Pause(paused_at=now, paused_seconds=pause.paused_seconds)
     if was_paused and not is_paused:

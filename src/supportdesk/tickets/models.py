@@ -76,6 +76,13 @@ class Ticket(WorkspaceScoped, Base):
             "assignment_seq",
         }
     )
+    # Changes that alone do not make the ticket "updated" when a flush stamps updated_at for a caller
+    # that did not (db.defaults): the SLA bookkeeping that follows a policy change, as the services treat it.
+    __touch_exclude__: ClassVar[frozenset[str]] = __audit_exclude__ | {
+        "sla_policy_id",
+        "first_response_due_at",
+        "resolution_due_at",
+    }
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     number: Mapped[int] = mapped_column(Integer)

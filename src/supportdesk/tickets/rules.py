@@ -43,23 +43,23 @@ def can_transition(current: TicketStatus, target: TicketStatus) -> bool:
 
 def is_urgent(status: TicketStatus, priority: Priority, assigned_agent_id: int | None) -> bool:
     """A ticket is urgent when it is open, unassigned and high or critical."""
-    return status is TicketStatus.open and assigned_agent_id is None and priority in URGENT_PRIORITIES
+    return status == TicketStatus.open and assigned_agent_id is None and priority in URGENT_PRIORITIES
 
 
 def status_after_assignment(status: TicketStatus, assigned_agent_id: int | None) -> TicketStatus:
     """The status a ticket takes when its assignee changes: open tickets become assigned, and
     assigned tickets that lose their agent go back to open. Other statuses are kept."""
-    if assigned_agent_id is not None and status is TicketStatus.open:
+    if assigned_agent_id is not None and status == TicketStatus.open:
         return TicketStatus.assigned
-    if assigned_agent_id is None and status is TicketStatus.assigned:
+    if assigned_agent_id is None and status == TicketStatus.assigned:
         return TicketStatus.open
     return status
 
 
 def status_after_customer_reply(status: TicketStatus, assigned_agent_id: int | None) -> TicketStatus:
     """A customer reply reopens a resolved ticket (to its agent, if it has one) and wakes a pending one."""
-    if status is TicketStatus.resolved:
+    if status == TicketStatus.resolved:
         return TicketStatus.open if assigned_agent_id is None else TicketStatus.assigned
-    if status is TicketStatus.pending:
+    if status == TicketStatus.pending:
         return TicketStatus.in_progress
     return status

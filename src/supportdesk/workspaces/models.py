@@ -15,6 +15,14 @@ from supportdesk.db.types import JSONType, enum_column
 DEFAULT_CATEGORIES: tuple[str, ...] = ("technical", "billing", "account", "authentication", "general")
 
 
+def _fresh_revision() -> int:
+    # Random, as the service makes them: a reused workspace id must not meet another workspace's cache
+    # entry. Imported here, not at the top: the revisions module imports this one.
+    from supportdesk.workspaces.revisions import new_revision
+
+    return new_revision()
+
+
 class AssignmentStrategy(StrEnum):
     round_robin = "round_robin"
     least_loaded = "least_loaded"
@@ -46,8 +54,9 @@ class Workspace(Base):
     assignment_counter: Mapped[int] = mapped_column(BigIntId, default=0)
     # Changed by every change to SLA policies or calendars, and to triggers, so that processes know when
     # their cached copy is stale (workspaces.revisions).
-    sla_revision: Mapped[int] = mapped_column(Integer, default=0)
-    automation_revision: Mapped[int] = mapped_column(Integer, default=0)
+    # A workspace added without the service starts from random revisions too (see _fresh_revision).
+    sla_revision: Mapped[int] = mapped_column(Integer, default=_fresh_revision)
+    automation_revision: Mapped[int] = mapped_column(Integer, default=_fresh_revision)
 
     __audited__ = True
     __audit_exclude__: ClassVar[frozenset[str]] = frozenset(

@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import time_machine
+from sqlalchemy.orm import Session
 
-from supportdesk.core.clock import FrozenClock, SystemClock, ensure_utc
+from supportdesk.audit.recorder import SYSTEM, act_as
+from supportdesk.core.clock import SESSION_CLOCK_KEY, FrozenClock, SystemClock, ensure_utc, session_clock
 
 MONDAY_9_UTC = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PLUS_0530 = timezone(timedelta(hours=5, minutes=30))
@@ -122,3 +124,18 @@ class TestSystemClock:
             traveller.shift(timedelta(hours=3))
             after = clock.now()
         assert after - before == timedelta(hours=3)
+
+
+class TestSessionClock:
+    def test_is_the_clock_the_session_was_given(self) -> None:
+        frozen = FrozenClock(MONDAY_9_UTC)
+        assert session_clock({SESSION_CLOCK_KEY: frozen}) is frozen
+
+    def test_falls_back_to_the_wall_clock(self) -> None:
+        assert isinstance(session_clock({}), SystemClock)
+
+    def test_is_where_act_as_puts_it(self) -> None:
+        session = Session()
+        frozen = FrozenClock(MONDAY_9_UTC)
+        act_as(session, SYSTEM, frozen)
+        assert session_clock(session.info) is frozen
