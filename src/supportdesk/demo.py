@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.audit.recorder import SYSTEM, act_as
 from supportdesk.auth import service as auth_service
-from supportdesk.automation import service as automation_service
+from supportdesk.automation import macros, triggers
 from supportdesk.automation.schemas import MacroCreate, TriggerCreate
 from supportdesk.config import Settings
 from supportdesk.core.clock import Clock, FrozenClock
@@ -23,6 +23,7 @@ from supportdesk.people import service as people_service
 from supportdesk.people.models import Availability, Tier, User
 from supportdesk.sla import config_service as sla_config
 from supportdesk.sla.schemas import CalendarCreate
+from supportdesk.tickets import flows as ticket_flows
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Channel, Priority, TicketStatus
 from supportdesk.workspaces import service as workspace_service
@@ -209,7 +210,7 @@ async def _demo_workflows(session: AsyncSession, clock: Clock, workspace_id: int
             ],
         }
     )
-    await automation_service.create_trigger(
+    await triggers.create_trigger(
         session,
         clock,
         workspace_id=workspace_id,
@@ -226,7 +227,7 @@ async def _demo_workflows(session: AsyncSession, clock: Clock, workspace_id: int
             "— {{ agent.name }}, ticket #{{ ticket.number }}",
         }
     )
-    await automation_service.create_macro(
+    await macros.create_macro(
         session,
         clock,
         workspace_id=workspace_id,
@@ -255,7 +256,7 @@ async def _demo_ticket(
     priority = rng.choices(list(Priority), weights=(3, 5, 2, 1))[0]
     target = rng.choices(list(TicketStatus), weights=(3, 2, 2, 1, 3, 4))[0]
     agent = rng.choice(agents) if target is not TicketStatus.open else None
-    ticket = await ticket_service.create_ticket(
+    ticket = await ticket_flows.open_ticket(
         session,
         moment,
         workspace_id=workspace_id,

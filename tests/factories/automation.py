@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from supportdesk.automation import service as automation_service
+from supportdesk.automation import macros as automation_macros
+from supportdesk.automation import triggers as automation_triggers
+from supportdesk.automation.actions import Action
+from supportdesk.automation.conditions import Condition
 from supportdesk.automation.models import Macro, Trigger, TriggerEvent
-from supportdesk.automation.rules import Action, Condition
 from supportdesk.core.clock import FrozenClock
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
@@ -42,7 +44,7 @@ def trigger_factory(database: Database, clock: FrozenClock, workspace: Workspace
     ) -> Trigger:
         async with database.unit_of_work() as session:
             scope_to_workspace(session.sync_session, workspace.id)
-            return await automation_service.create_trigger(
+            return await automation_triggers.create_trigger(
                 session,
                 clock,
                 workspace_id=workspace.id,
@@ -72,7 +74,7 @@ def macro_factory(database: Database, clock: FrozenClock, workspace: Workspace) 
     ) -> Macro:
         async with database.unit_of_work() as session:
             scope_to_workspace(session.sync_session, workspace.id)
-            return await automation_service.create_macro(
+            return await automation_macros.create_macro(
                 session,
                 clock,
                 workspace_id=workspace.id,

@@ -13,6 +13,7 @@ from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.people.models import Customer, User
 from supportdesk.sla import service as sla_service
+from supportdesk.tickets import flows as ticket_flows
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Channel, Comment, Priority, Ticket, TicketStatus
 from supportdesk.tickets.schemas import CommentAuthor
@@ -50,7 +51,7 @@ def ticket_factory(database: Database, clock: FrozenClock, workspace: Workspace)
         moment = FrozenClock(created_at or clock.now())
         async with database.unit_of_work() as session:
             scope_to_workspace(session.sync_session, workspace.id)
-            ticket = await ticket_service.create_ticket(
+            ticket = await ticket_flows.open_ticket(
                 session,
                 moment,
                 workspace_id=workspace.id,

@@ -11,16 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.audit.models import ActorType
 from supportdesk.audit.recorder import Actor, act_as
-from supportdesk.auth.token_cache import TOKENS, Caller, TokenCache
+from supportdesk.auth.token_cache import Caller, TokenCache
 from supportdesk.config import Settings
 from supportdesk.core.clock import Clock
-from supportdesk.core.errors import InvalidCredentials, InvalidInput, NotFound
+from supportdesk.core.errors import InvalidCredentials, InvalidInput, NotASession, NotFound
 from supportdesk.core.security import (
     hash_password,
     hash_token,
     new_token,
     token_display_prefix,
-    verify_password,
+    verify_password_in_thread,
 )
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.people.models import ApiToken, Staff, TokenKind, User
@@ -59,7 +59,7 @@ _TOKEN_OWNER = (
 
 
 async def authenticate_token(
-    session: AsyncSession, settings: Settings, clock: Clock, secret: str, *, cache: TokenCache = TOKENS
+    session: AsyncSession, settings: Settings, clock: Clock, secret: str, *, cache: TokenCache
 ) -> Caller | None:
     """The active staff member a bearer token belongs to, or ``None`` if it is unknown, revoked or expired.
 
@@ -130,9 +130,17 @@ async def login(
             Workspace.slug == workspace_slug
         )
     candidates = list((await session.execute(query)).scalars())
-    matches = [user for user in candidates if verify_password(user.password_hash, password)]
+    # One argon2 check per candidate, and one for no candidate: an unknown address and an account without
+    # a password take as long as a wrong password, so the answer's timing does not tell them apart.
+    matches: list[User] = []
+    for candidate in candidates:
+        if candidate.password_hash:
+            if await verify_password_in_thread(candidate.password_hash, password):
+                matches.append(candidate)
+        else:
+            await verify_password_in_thread(_DUMMY_HASH, password)
     if not candidates:
-        verify_password(_DUMMY_HASH, password)
+        await verify_password_in_thread(_DUMMY_HASH, password)
     if len(matches) > 1:
         raise InvalidInput(
             "workspace",
@@ -173,18 +181,36 @@ async def create_personal_token(
     )
 
 
-async def list_tokens(session: AsyncSession, user: Staff) -> list[ApiToken]:
-    """The user's personal tokens that are not revoked, newest first."""
+async def list_tokens(
+    session: AsyncSession, user: Staff, *, include_sessions: bool = False
+) -> list[ApiToken]:
+    """The user's personal tokens (and, if asked, login sessions) that are not revoked, newest first."""
     query = (
         select(ApiToken)
-        .where(
-            ApiToken.user_id == user.id,
-            ApiToken.kind == TokenKind.personal,
-            ApiToken.revoked_at.is_(None),
-        )
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
     )
+    if not include_sessions:
+        query = query.where(ApiToken.kind == TokenKind.personal)
     return list((await session.execute(query)).scalars())
+
+
+async def get_token(session: AsyncSession, token_id: int) -> ApiToken:
+    """The token with ``token_id``, revoked or not (in the session's workspace, if it is scoped)."""
+    token = await session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"No token with id {token_id}")
+    return token
+
+
+async def revoke_all_tokens(session: AsyncSession, clock: Clock, *, user: Staff) -> int:
+    """Revoke every token of the user, personal and login sessions alike; returns how many were live."""
+    tokens = await list_tokens(session, user, include_sessions=True)
+    now = clock.now()
+    for token in tokens:
+        token.revoked_at = now
+    await session.flush()
+    return len(tokens)
 
 
 async def revoke_token(session: AsyncSession, clock: Clock, *, user: Staff, token_id: int) -> None:
@@ -200,13 +226,22 @@ async def revoke_token(session: AsyncSession, clock: Clock, *, user: Staff, toke
 async def logout(
     session: AsyncSession, settings: Settings, clock: Clock, *, user: Staff, secret: str
 ) -> None:
-    """End the browser session whose secret is ``secret``."""
+    """End the login session whose secret is ``secret``.
+
+    A personal API token is never revoked here (that is ``DELETE /me/tokens/{id}``): logging out with one
+    raises :class:`NotASession` rather than answering as if something had ended.
+    """
     result = await session.execute(
         select(ApiToken).where(
             ApiToken.token_hash == hash_token(secret, settings.secret_key), ApiToken.user_id == user.id
         )
     )
     token = result.scalar_one_or_none()
+    if token is not None and token.kind != TokenKind.session:
+        raise NotASession(
+            "This request carries a personal API token, which logout leaves alone; "
+            "revoke it with DELETE /api/v1/me/tokens/{id}"
+        )
     if token is not None and token.revoked_at is None:
         token.revoked_at = clock.now()
         await session.flush()

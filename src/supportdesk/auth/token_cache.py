@@ -119,9 +119,6 @@ class TokenCache:
 # are process-wide (an application given its own cache, as tests do, is told as well).
 _LIVE: weakref.WeakSet[TokenCache] = weakref.WeakSet()
 
-TOKENS = TokenCache()
-"""The process's cache, used by every application that is not given its own."""
-
 
 def clear_all() -> None:
     """Empty every cache of the process."""
@@ -158,9 +155,7 @@ class AuthChangeListener:
     connection listens, and turns off (and empties) when the connection is lost, until it is back.
     """
 
-    def __init__(
-        self, engine: AsyncEngine, cache: TokenCache = TOKENS, *, retry_seconds: float = 1.0
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, cache: TokenCache, *, retry_seconds: float = 1.0) -> None:
         self._engine = engine
         self._cache = cache
         self._retry_seconds = retry_seconds

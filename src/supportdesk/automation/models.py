@@ -33,8 +33,8 @@ class Trigger(WorkspaceScoped, Base):
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(100))
     event: Mapped[TriggerEvent] = mapped_column(enum_column(TriggerEvent, "trigger_event"))
-    # Validated JSON (automation.rules): all of `conditions` must hold, and one of `any_conditions`
-    # when there are any.
+    # Validated JSON (automation.conditions, automation.actions): all of `conditions` must hold, and
+    # one of `any_conditions` when there are any.
     conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=json_default_list)
     any_conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=json_default_list)
     actions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=json_default_list)
@@ -57,7 +57,7 @@ class Macro(WorkspaceScoped, Base):
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(100))
     actions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=json_default_list)
-    # A jinja2 template with placeholders (automation.rules.REPLY_PLACEHOLDERS), checked when saved.
+    # A jinja2 template with placeholders (automation.templates.REPLY_PLACEHOLDERS), checked when saved.
     reply: Mapped[str | None] = mapped_column(Text, default=None)
     reply_public: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from supportdesk.auth.dependencies import Context, ContextDep, allowed
-from supportdesk.automation import service
+from supportdesk.automation import macros, triggers
 from supportdesk.automation.models import TriggerEvent
 from supportdesk.automation.schemas import (
     MacroCreate,
@@ -25,12 +25,11 @@ from supportdesk.core.http import (
     parse_if_match,
     versioned_response,
 )
-from supportdesk.core.idempotency import IdempotencyKey, idempotency_for
 from supportdesk.core.permissions import Action, check_permission
 from supportdesk.core.schemas import ObjectId
+from supportdesk.idempotency.service import IdempotencyKey, idempotency_for
 from supportdesk.tickets import service as ticket_service
-from supportdesk.tickets.router import ticket_view
-from supportdesk.tickets.schemas import TicketOut
+from supportdesk.tickets.views import TicketOut, ticket_view
 
 triggers_router = APIRouter(prefix="/triggers", tags=["automation"])
 # No prefix: besides /macros it serves the apply route, which lives under /tickets.
@@ -55,8 +54,8 @@ ReadingMacros = Annotated[Context, Depends(_macro_reader)]
 
 @triggers_router.get("", response_model=list[TriggerOut], summary="List triggers (admins)")
 async def list_triggers(context: Managing, event: TriggerEvent | None = None) -> list[TriggerOut]:
-    triggers = await service.list_triggers(context.session, event=event)
-    return [TriggerOut.model_validate(trigger) for trigger in triggers]
+    found = await triggers.list_triggers(context.session, event=event)
+    return [TriggerOut.model_validate(trigger) for trigger in found]
 
 
 @triggers_router.post("", status_code=201, response_model=TriggerOut, summary="Add a trigger (admins)")
@@ -66,7 +65,7 @@ async def create_trigger(
     idempotency = await idempotency_for(request, context, idempotency_key)
     if (replay := await idempotency.replay()) is not None:
         return replay
-    trigger = await service.create_trigger(
+    trigger = await triggers.create_trigger(
         context.session,
         context.clock,
         workspace_id=context.workspace_id,
@@ -84,7 +83,7 @@ async def create_trigger(
 
 @triggers_router.get("/{trigger_id:int}", response_model=TriggerOut, summary="Get a trigger (admins)")
 async def get_trigger(trigger_id: ObjectId, context: Managing) -> Response:
-    trigger = await service.get_trigger(context.session, trigger_id)
+    trigger = await triggers.get_trigger(context.session, trigger_id)
     return versioned_response(TriggerOut.model_validate(trigger), trigger.version)
 
 
@@ -93,10 +92,10 @@ async def update_trigger(
     trigger_id: ObjectId, body: TriggerUpdate, context: Managing, if_match: IfMatch = None
 ) -> Response:
     expected = parse_if_match(if_match)
-    trigger = await service.get_trigger(context.session, trigger_id)
+    trigger = await triggers.get_trigger(context.session, trigger_id)
     # The validated values themselves (conditions and actions as models), not a dump of them.
     changes = named_fields(body)
-    trigger = await service.update_trigger(
+    trigger = await triggers.update_trigger(
         context.session, context.clock, trigger, changes, expected_version=expected
     )
     await context.session.commit()
@@ -105,8 +104,8 @@ async def update_trigger(
 
 @triggers_router.delete("/{trigger_id:int}", status_code=204, summary="Delete a trigger (admins)")
 async def delete_trigger(trigger_id: ObjectId, context: Managing) -> Response:
-    trigger = await service.get_trigger(context.session, trigger_id)
-    await service.delete_trigger(context.session, trigger)
+    trigger = await triggers.get_trigger(context.session, trigger_id)
+    await triggers.delete_trigger(context.session, trigger)
     await context.session.commit()
     return Response(status_code=204)
 
@@ -116,7 +115,7 @@ async def delete_trigger(trigger_id: ObjectId, context: Managing) -> Response:
 
 @macros_router.get("/macros", response_model=list[MacroOut], summary="List macros")
 async def list_macros(context: ReadingMacros) -> list[MacroOut]:
-    return [MacroOut.model_validate(macro) for macro in await service.list_macros(context.session)]
+    return [MacroOut.model_validate(macro) for macro in await macros.list_macros(context.session)]
 
 
 @macros_router.post("/macros", status_code=201, response_model=MacroOut, summary="Add a macro (admins)")
@@ -126,7 +125,7 @@ async def create_macro(
     idempotency = await idempotency_for(request, context, idempotency_key)
     if (replay := await idempotency.replay()) is not None:
         return replay
-    macro = await service.create_macro(
+    macro = await macros.create_macro(
         context.session,
         context.clock,
         workspace_id=context.workspace_id,
@@ -141,7 +140,7 @@ async def create_macro(
 
 @macros_router.get("/macros/{macro_id:int}", response_model=MacroOut, summary="Get a macro")
 async def get_macro(macro_id: ObjectId, context: ReadingMacros) -> Response:
-    macro = await service.get_macro(context.session, macro_id)
+    macro = await macros.get_macro(context.session, macro_id)
     return versioned_response(MacroOut.model_validate(macro), macro.version)
 
 
@@ -150,9 +149,9 @@ async def update_macro(
     macro_id: ObjectId, body: MacroUpdate, context: Managing, if_match: IfMatch = None
 ) -> Response:
     expected = parse_if_match(if_match)
-    macro = await service.get_macro(context.session, macro_id)
+    macro = await macros.get_macro(context.session, macro_id)
     changes = named_fields(body)
-    macro = await service.update_macro(
+    macro = await macros.update_macro(
         context.session, context.clock, macro, changes, expected_version=expected
     )
     await context.session.commit()
@@ -161,8 +160,8 @@ async def update_macro(
 
 @macros_router.delete("/macros/{macro_id:int}", status_code=204, summary="Delete a macro (admins)")
 async def delete_macro(macro_id: ObjectId, context: Managing) -> Response:
-    macro = await service.get_macro(context.session, macro_id)
-    await service.delete_macro(context.session, macro)
+    macro = await macros.get_macro(context.session, macro_id)
+    await macros.delete_macro(context.session, macro)
     await context.session.commit()
     return Response(status_code=204)
 
@@ -182,10 +181,12 @@ async def apply_macro(
 ) -> Response:
     expected = parse_if_match(if_match)
     ticket = await ticket_service.get_ticket(context.session, ticket_id)
-    macro = await service.get_macro(context.session, macro_id)
-    ticket = await service.apply_macro(
+    macro = await macros.get_macro(context.session, macro_id)
+    ticket = await macros.apply_macro(
         context.session, context.clock, ticket, macro, actor=context.user, expected_version=expected
     )
-    view = await ticket_view(context, ticket)  # before the commit, inside the same transaction
+    view = await ticket_view(
+        context.session, ticket, context.clock.now()
+    )  # before the commit, inside the same transaction
     await context.session.commit()
     return versioned_response(view, ticket.version)

@@ -2,8 +2,8 @@
 
 from supportdesk.audit.models import AuditEvent
 from supportdesk.automation.models import Macro, Trigger
-from supportdesk.core.idempotency_models import IdempotencyRecord
 from supportdesk.db.base import Base
+from supportdesk.idempotency.models import IdempotencyRecord
 from supportdesk.jobs.models import JobRun
 from supportdesk.notifications.models import Notification
 from supportdesk.people.models import ApiToken, Customer, User

@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.orm import Session
 
 from supportdesk.audit import recorder  # noqa: F401  (registers the audit listener)
-from supportdesk.db import models, tenancy  # noqa: F401  (mappers, tenancy listeners)
+from supportdesk.db import caches, models, tenancy  # noqa: F401  (mappers, tenancy listeners)
+from supportdesk.db.caches import Caches
 from supportdesk.db.engine import SQLITE_BEGIN_OPTION
+from supportdesk.tickets import defaults  # noqa: F401  (fills what services set, for bare objects)
 
 _WRITER_SLOT_KEY = "release_writer_slot"
 
@@ -43,6 +45,10 @@ class Database:
 
     def __init__(self, engine: AsyncEngine, *, connection: AsyncConnection | None = None) -> None:
         self.engine = engine
+        # What services build from configuration rows, kept for this database only; every session made
+        # here carries it (caches.caches_of), and caches.clear() resets it.
+        self.caches = Caches()
+        info = {caches.SESSION_KEY: self.caches}
         # SQLite admits one writer at a time. Queueing writers here, in arrival order, beats letting
         # them poll the file lock: SQLite's busy handler backs off up to 100 ms between tries.
         self._write_gate = asyncio.Lock() if engine.dialect.name == "sqlite" and connection is None else None
@@ -52,14 +58,16 @@ class Database:
                 expire_on_commit=False,
                 autoflush=False,
                 join_transaction_mode="create_savepoint",
+                info=info,
             )
             self._writer = self._reader = joined
             return
-        self._writer = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._writer = async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
         self._reader = async_sessionmaker(
             engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"}),
             expire_on_commit=False,
             autoflush=False,
+            info=info,
         )
 
     def new_session(self, *, readonly: bool = False) -> AsyncSession:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from supportdesk.auth.dependencies import ContextDep
 from supportdesk.core.http import model_response
 from supportdesk.core.pagination import Page
-from supportdesk.core.schemas import ObjectId, ResponseModel
+from supportdesk.core.schemas import ObjectId, QueryText, ResponseModel
 from supportdesk.notifications import service
 from supportdesk.notifications.models import NotificationKind
 
@@ -35,7 +35,7 @@ class MarkedRead(ResponseModel):
 async def list_notifications(
     context: ContextDep,
     unread: bool = False,
-    cursor: str | None = None,
+    cursor: QueryText | None = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     page_size = min(limit or context.settings.page_size_default, context.settings.page_size_max)

@@ -15,10 +15,10 @@ from supportdesk.core.http import (
     parse_if_match,
     versioned_response,
 )
-from supportdesk.core.idempotency import IdempotencyKey, idempotency_for
 from supportdesk.core.pagination import Page
 from supportdesk.core.permissions import PERMISSIONS, Action, Role
-from supportdesk.core.schemas import EmailAddress, ObjectId
+from supportdesk.core.schemas import EmailAddress, ObjectId, QueryText
+from supportdesk.idempotency.service import IdempotencyKey, idempotency_for
 from supportdesk.people import service
 from supportdesk.people.models import Tier
 from supportdesk.people.schemas import (
@@ -62,8 +62,8 @@ async def create_customer(
 async def list_customers(
     context: ViewingCustomers,
     tier: Tier | None = None,
-    company: str | None = None,
-    cursor: str | None = None,
+    company: QueryText | None = None,
+    cursor: QueryText | None = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> Page[CustomerOut]:
     page_size = min(limit or context.settings.page_size_default, context.settings.page_size_max)
@@ -198,7 +198,8 @@ async def list_tokens(context: TokenContext) -> list[TokenOut]:
 
 
 @me.post("/tokens", status_code=201, response_model=TokenCreated, summary="Create a personal API token")
-async def create_token(body: TokenCreate, context: TokenContext) -> TokenCreated:
+async def create_token(body: TokenCreate, context: TokenContext, response: Response) -> TokenCreated:
+    response.headers["Cache-Control"] = "no-store"  # the body carries the new token's secret
     issued = await auth_service.create_personal_token(
         context.session,
         context.settings,

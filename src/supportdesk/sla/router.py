@@ -19,10 +19,10 @@ from supportdesk.core.http import (
     parse_if_match,
     versioned_response,
 )
-from supportdesk.core.idempotency import IdempotencyKey, idempotency_for
 from supportdesk.core.pagination import Page
 from supportdesk.core.permissions import Action
-from supportdesk.core.schemas import ObjectId, ResponseModel
+from supportdesk.core.schemas import ObjectId, QueryText, ResponseModel
+from supportdesk.idempotency.service import IdempotencyKey, idempotency_for
 from supportdesk.sla import config_service
 from supportdesk.sla import service as sla_service
 from supportdesk.sla.schemas import (
@@ -37,7 +37,7 @@ from supportdesk.sla.schemas import (
 )
 from supportdesk.sla.service import BreachTarget
 from supportdesk.tickets.models import Ticket, TicketTag
-from supportdesk.tickets.schemas import TicketOut
+from supportdesk.tickets.views import TicketOut
 
 router = APIRouter(prefix="/sla", tags=["sla"])
 
@@ -237,7 +237,7 @@ async def _load_tags(session: AsyncSession, tickets: Sequence[Ticket]) -> None:
 async def list_breaches(
     context: Viewing,
     target: BreachTarget = BreachTarget.any,
-    cursor: str | None = None,
+    cursor: QueryText | None = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     settings = context.settings

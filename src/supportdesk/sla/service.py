@@ -11,6 +11,7 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
+from supportdesk.db.caches import CacheKey, caches_of
 from supportdesk.people import service as people_service
 from supportdesk.people.models import Customer, Tier
 from supportdesk.sla import rules
@@ -93,16 +94,17 @@ class SlaSetup:
         return self.by_id.get(ticket.sla_policy_id, rules.DEFAULT_POLICY)
 
 
-# Per process: workspace id -> its setup. A setup is only used while its revision is the workspace's,
-# so every process notices a change at its next read of the revision (workspaces.revisions).
-_setups: dict[int, SlaSetup] = {}
+# Per database (db.caches): workspace id -> its setup. A setup is only used while its revision is the
+# workspace's, so every process notices a change at its next read of the revision (workspaces.revisions).
+SETUPS: CacheKey[SlaSetup] = CacheKey("sla_setups")
 
 
 async def load_setup(session: AsyncSession, workspace_id: int) -> SlaSetup:
     """The workspace's policies, from this process's cache while they are current."""
     revision = (await revisions.current(session, workspace_id)).sla
-    cached = _setups.get(workspace_id)
-    if cached is not None and cached.revision == revision:
+    cache = caches_of(session).revision_cache(SETUPS)
+    cached = cache.get(workspace_id, revision)
+    if cached is not None:
         return cached
     # The workspace is named even though scoped sessions add it: jobs and tools may run unscoped.
     calendar_rows = (
@@ -120,13 +122,32 @@ async def load_setup(session: AsyncSession, workspace_id: int) -> SlaSetup:
         policies=policies,
         by_id={policy.id: policy for policy in policies if policy.id is not None},
     )
-    _setups[workspace_id] = setup
+    cache.put(workspace_id, revision, setup)
     return setup
 
 
 async def bump_revision(session: AsyncSession, workspace_id: int) -> None:
     """Mark every process's cached setup of the workspace stale."""
     await revisions.bump(session, workspace_id, revisions.Covered.sla)
+
+
+# The ticket columns an SLA view is computed from (facts_of, policy_of, sla_view): a list page reads them
+# beside the columns of the ticket's own view (tickets.models.ListedTicket).
+VIEW_COLUMNS = (
+    "priority",
+    "status",
+    "created_at",
+    "first_responded_at",
+    "resolved_at",
+    "closed_at",
+    "sla_paused_at",
+    "sla_paused_seconds",
+    "sla_policy_id",
+    "first_response_due_at",
+    "first_response_at_risk_at",
+    "resolution_due_at",
+    "resolution_at_risk_at",
+)
 
 
 def facts_of(ticket: Ticket | ListedTicket) -> rules.ClockFacts:
@@ -170,7 +191,7 @@ def refresh_due_times(ticket: Ticket, setup: SlaSetup, tier: Tier | None) -> Non
 def track_status_change(ticket: Ticket, before: TicketStatus, setup: SlaSetup, now: datetime) -> None:
     """Pause or resume the resolution clock for a status change already applied to ``ticket``; an agent
     taking the ticket into progress counts as its first response."""
-    if ticket.status is TicketStatus.in_progress and ticket.first_responded_at is None:
+    if ticket.status == TicketStatus.in_progress and ticket.first_responded_at is None:
         ticket.first_responded_at = now
     policy = setup.policy_of(ticket)
     pause = rules.pause_after_status_change(
@@ -182,7 +203,7 @@ def track_status_change(ticket: Ticket, before: TicketStatus, setup: SlaSetup, n
     )
     ticket.sla_paused_at = pause.paused_at
     ticket.sla_paused_seconds = pause.paused_seconds
-    if ticket.status is TicketStatus.pending:
+    if ticket.status == TicketStatus.pending:
         ticket.pending_reminded_at = None
 
 
@@ -278,6 +299,18 @@ def sla_at_risk(now: datetime) -> Any:
         ),
         and_(resolution_running(), Ticket.resolution_at_risk_at < now, Ticket.resolution_due_at >= now),
     )
+
+
+class SlaFilter(StrEnum):
+    """The SLA states a ticket list can be narrowed to."""
+
+    breached = "breached"
+    at_risk = "at_risk"
+
+
+def sla_condition(state: SlaFilter, now: datetime) -> Any:
+    """Tickets whose running SLA targets are in ``state`` at ``now``, as a condition on the ticket table."""
+    return sla_breached(now) if state == SlaFilter.breached else sla_at_risk(now)
 
 
 class BreachTarget(StrEnum):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -10,7 +9,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from supportdesk.audit import service as audit_service
 from supportdesk.audit.schemas import AuditEventOut
 from supportdesk.auth.dependencies import Context, allowed
-from supportdesk.automation import workflow
 from supportdesk.core.errors import InvalidInput
 from supportdesk.core.http import (
     IfMatch,
@@ -19,43 +17,34 @@ from supportdesk.core.http import (
     parse_if_match,
     versioned_response,
 )
-from supportdesk.core.idempotency import IdempotencyKey, idempotency_for
 from supportdesk.core.pagination import Page
 from supportdesk.core.permissions import Action
-from supportdesk.core.schemas import MAX_ID, Category, ObjectId, QueryId, Tag, Timestamp
+from supportdesk.core.schemas import (
+    MAX_ID,
+    Category,
+    ObjectId,
+    QueryId,
+    QueryText,
+    Tag,
+    Text,
+    Timestamp,
+)
+from supportdesk.idempotency.service import IdempotencyKey, idempotency_for
 from supportdesk.sla import service as sla_service
-from supportdesk.sla.schemas import sla_out
-from supportdesk.sla.service import SlaSetup
-from supportdesk.tickets import service
-from supportdesk.tickets.models import Channel, ListedTicket, Priority, Ticket, TicketStatus
+from supportdesk.tickets import flows, repository, service
+from supportdesk.tickets.models import Channel, Priority, TicketStatus
 from supportdesk.tickets.schemas import (
     CommentCreate,
     CommentOut,
     TicketCreate,
-    TicketOut,
     TicketSort,
     TicketUpdate,
 )
+from supportdesk.tickets.views import TicketOut, ticket_out, ticket_view
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 
 Viewing = Annotated[Context, Depends(allowed(Action.view_ticket))]
-
-
-def ticket_out(
-    ticket: Ticket | ListedTicket, setup: SlaSetup | None = None, now: datetime | None = None
-) -> TicketOut:
-    """The API view of a ticket; with the workspace's SLA setup and the time, its SLA too."""
-    view = TicketOut.model_validate(ticket)
-    if setup is not None and now is not None:
-        view.sla = sla_out(sla_service.sla_view(ticket, setup, now))
-    return view
-
-
-async def ticket_view(context: Context, ticket: Ticket) -> TicketOut:
-    """The API view of a ticket with its SLA as of now."""
-    setup = await sla_service.load_setup(context.session, context.workspace_id)
-    return ticket_out(ticket, setup, context.clock.now())
 
 
 def _parse_assignee(value: str | None, context: Context) -> tuple[int | None, bool]:
@@ -82,7 +71,7 @@ async def create_ticket(
         return replay
     if body.assigned_agent_id is not None:
         context.require(Action.reassign_ticket)
-    ticket = await workflow.process_new_ticket(
+    ticket = await flows.process_new_ticket(
         context.session,
         context.clock,
         actor=context.user,
@@ -101,7 +90,8 @@ async def list_tickets(
     status: Annotated[list[TicketStatus], Query()] = [],  # noqa: B006  (FastAPI reads, never mutates)
     priority: Annotated[list[Priority], Query()] = [],  # noqa: B006
     assignee: Annotated[
-        str | None, Query(description='A user id, "me" or "none"', pattern="^(me|none|[1-9][0-9]{0,15})$")
+        Annotated[str, Text(pattern="^(me|none|[1-9][0-9]{0,15})$")] | None,
+        Query(description='A user id, "me" or "none"'),
     ] = None,
     customer_id: QueryId | None = None,
     category: Category | None = None,
@@ -110,19 +100,20 @@ async def list_tickets(
     escalated: bool | None = None,
     channel: Channel | None = None,
     sla: Annotated[
-        service.SlaFilter | None,
+        sla_service.SlaFilter | None,
         Query(description="Tickets whose running SLA targets are breached or at risk"),
     ] = None,
     created_after: Timestamp | None = None,
     created_before: Timestamp | None = None,
     sort: TicketSort = TicketSort.created_at_desc,
-    cursor: str | None = None,
+    cursor: QueryText | None = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     settings = context.settings
     page_size = min(limit or settings.page_size_default, settings.page_size_max)
     assignee_id, unassigned = _parse_assignee(assignee, context)
-    filters = service.TicketFilters(
+    now = context.clock.now()
+    filters = repository.TicketFilters(
         status=status,
         priority=priority,
         assignee_id=assignee_id,
@@ -135,14 +126,12 @@ async def list_tickets(
         channel=channel,
         created_after=created_after,
         created_before=created_before,
-        sla=sla,
-        now=context.clock.now(),
+        sla_condition=sla_service.sla_condition(sla, now) if sla is not None else None,
     )
-    page = await service.list_tickets(
+    page = await repository.list_tickets(
         context.session, filters=filters, sort=sort, limit=page_size, cursor=cursor
     )
     setup = await sla_service.load_setup(context.session, context.workspace_id)
-    now = context.clock.now()
     items = [ticket_out(ticket, setup, now) for ticket in page.items]
     return model_response(Page[TicketOut](items=items, next_cursor=page.next_cursor, limit=page_size))
 
@@ -150,7 +139,7 @@ async def list_tickets(
 @router.get("/{ticket_id:int}", response_model=TicketOut, summary="Get a ticket")
 async def get_ticket(ticket_id: ObjectId, context: Viewing) -> Response:
     ticket = await service.get_ticket(context.session, ticket_id)
-    return versioned_response(await ticket_view(context, ticket), ticket.version)
+    return versioned_response(await ticket_view(context.session, ticket, context.clock.now()), ticket.version)
 
 
 @router.patch("/{ticket_id:int}", response_model=TicketOut, summary="Update a ticket")
@@ -162,7 +151,7 @@ async def update_ticket(
 ) -> Response:
     expected = parse_if_match(if_match)
     ticket = await service.get_ticket(context.session, ticket_id)
-    ticket = await workflow.process_ticket_update(
+    ticket = await flows.process_ticket_update(
         context.session,
         context.clock,
         ticket,
@@ -170,7 +159,9 @@ async def update_ticket(
         actor=context.user,
         expected_version=expected,
     )
-    view = await ticket_view(context, ticket)  # before the commit, inside the same transaction
+    view = await ticket_view(
+        context.session, ticket, context.clock.now()
+    )  # before the commit, inside the same transaction
     await context.session.commit()
     return versioned_response(view, ticket.version)
 
@@ -199,7 +190,7 @@ async def add_comment(
     if (replay := await idempotency.replay()) is not None:
         return replay
     ticket = await service.get_ticket(context.session, ticket_id)
-    comment = await workflow.process_comment(
+    comment = await flows.process_comment(
         context.session,
         context.clock,
         ticket,

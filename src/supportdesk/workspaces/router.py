@@ -5,18 +5,25 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import Field, Strict
+from pydantic import Field
 
 from supportdesk.auth.dependencies import Context, ContextDep, allowed
 from supportdesk.core.permissions import Action
-from supportdesk.core.schemas import Category, PatchModel, ResponseModel, StrictBoolean
+from supportdesk.core.schemas import (
+    Category,
+    Integer,
+    PatchModel,
+    PublishedKeyPattern,
+    ResponseModel,
+    StrictBoolean,
+)
 from supportdesk.workspaces import service
 from supportdesk.workspaces.models import AssignmentStrategy
 
 router = APIRouter(prefix="/workspace", tags=["workspace"])
 
 
-Days = Annotated[int, Strict(), Field(ge=1, le=3650)]
+Days = Annotated[int, Integer(ge=1, le=3650)]
 
 
 class WorkspaceOut(ResponseModel):
@@ -41,9 +48,11 @@ class WorkspaceUpdate(PatchModel):
     categories: Annotated[list[Category], Field(min_length=1, max_length=100)] | None = None
     auto_assign: StrictBoolean | None = None
     assignment_strategy: AssignmentStrategy | None = None
-    category_strategies: Annotated[dict[Category, AssignmentStrategy], Field(max_length=100)] | None = None
-    agent_capacity: Annotated[int, Strict(), Field(ge=1, le=10_000)] | None = None
-    escalation_delay_minutes: Annotated[int, Strict(), Field(ge=0, le=525_600)] | None = None
+    category_strategies: (
+        Annotated[dict[Category, AssignmentStrategy], Field(max_length=100), PublishedKeyPattern()] | None
+    ) = None
+    agent_capacity: Annotated[int, Integer(ge=1, le=10_000)] | None = None
+    escalation_delay_minutes: Annotated[int, Integer(ge=0, le=525_600)] | None = None
     auto_close_after_days: Days | None = None
     pending_reminder_after_days: Days | None = None
 

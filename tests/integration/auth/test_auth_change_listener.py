@@ -10,7 +10,7 @@ delivered only when its transaction commits.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from supportdesk.app import create_app
 from supportdesk.auth import service as auth_service
-from supportdesk.auth.token_cache import CHANNEL, TOKENS, AuthChangeListener, Caller, TokenCache
+from supportdesk.auth.token_cache import CHANNEL, AuthChangeListener, Caller, TokenCache
 from supportdesk.core.clock import FrozenClock
 from supportdesk.core.permissions import Role
 from supportdesk.db.session import Database
@@ -83,16 +83,6 @@ async def listener(real_database: Database, cache: TokenCache) -> AsyncIterator[
     listener = AuthChangeListener(real_database.engine, cache, retry_seconds=RETRY_SECONDS)
     yield listener
     await listener.stop()
-
-
-@pytest.fixture
-def process_tokens() -> Iterator[TokenCache]:
-    """The process's cache, emptied and switched on again around the test."""
-    TOKENS.clear()
-    TOKENS.enabled = True
-    yield TOKENS
-    TOKENS.clear()
-    TOKENS.enabled = True
 
 
 def _remember(cache: TokenCache, key: str = "hash-1") -> None:
@@ -287,10 +277,11 @@ async def test_stop_ends_the_listener_and_leaves_the_cache_on(
 
 
 async def test_an_app_that_owns_its_database_listens_while_it_runs(
-    real_database: Database, clock: FrozenClock, process_tokens: TokenCache
+    real_database: Database, clock: FrozenClock
 ) -> None:
     url = real_database.engine.url.render_as_string(hide_password=False)
     app = create_app(make_settings(url, scheduler="off", database_pool_size=2), clock=clock)
+    process_tokens: TokenCache = app.state.token_cache
 
     async with app.router.lifespan_context(app):
         off_at_startup = process_tokens.enabled
@@ -302,7 +293,6 @@ async def test_an_app_that_owns_its_database_listens_while_it_runs(
         await _eventually(lambda: len(process_tokens) == 0)
 
     assert off_at_startup is False
-    assert app.state.token_cache is process_tokens
     assert _listener_tasks() == []
     assert process_tokens.enabled
 

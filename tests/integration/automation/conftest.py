@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from supportdesk.audit.models import ActorType, AuditEvent
 from supportdesk.audit.recorder import Actor, act_as
-from supportdesk.automation import service as automation_service
+from supportdesk.automation import engine as automation_engine
 from supportdesk.automation.models import TriggerEvent
 from supportdesk.core.clock import FrozenClock
 from supportdesk.core.permissions import Role
@@ -56,7 +56,7 @@ def fire(database: Database, clock: FrozenClock) -> Fire:
             act_as(session.sync_session, Actor(ActorType.user, actor.id), clock)
             fresh = await ticket_service.get_ticket(session, ticket.id)
             fresh_comment = await session.get(Comment, comment.id) if comment is not None else None
-            return await automation_service.run_triggers(
+            return await automation_engine.run_triggers(
                 session, clock, fresh, event, actor=actor, comment=fresh_comment
             )
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.audit.models import ActorType, AuditAction
-from supportdesk.automation import service as automation_service
+from supportdesk.automation import engine as automation_engine
 from supportdesk.automation.models import TriggerEvent
 from supportdesk.core.clock import FrozenClock
 from supportdesk.core.permissions import Role
@@ -232,7 +232,7 @@ async def test_triggers_that_undo_each_other_run_once_each(
     ) -> Ticket:
         updated = await update_ticket(session, clock, ticket, changes, **kwargs)
         rounds.append(
-            await automation_service.run_triggers(session, clock, updated, E.updated, actor=kwargs["actor"])
+            await automation_engine.run_triggers(session, clock, updated, E.updated, actor=kwargs["actor"])
         )
         return updated
 
@@ -297,7 +297,7 @@ async def test_a_refused_action_leaves_the_ticket_usable_for_the_request(
     async with database.unit_of_work() as session:
         fresh = await ticket_service.get_ticket(session, ticket.id)
         await ticket_service.update_ticket(session, clock, fresh, {"title": "Renamed"}, actor=agent)
-        await automation_service.run_triggers(session, clock, fresh, E.updated, actor=agent)
+        await automation_engine.run_triggers(session, clock, fresh, E.updated, actor=agent)
         # The request goes on with the same ticket and session after the trigger's refused action.
         await ticket_service.update_ticket(
             session, clock, fresh, {"priority": Priority.critical}, actor=agent

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, update
 from sqlalchemy.engine import Connection
 
-from supportdesk.automation import service as automation_service
+from supportdesk.automation import engine as automation_engine
 from supportdesk.automation.models import Trigger, TriggerEvent
 from supportdesk.core.clock import FrozenClock
 from supportdesk.db.session import Database
@@ -170,6 +170,6 @@ async def test_reading_triggers_in_an_unscoped_session_still_reads_one_workspace
     await trigger_factory(workspace=other_workspace)
 
     async with database.unit_of_work(readonly=True) as session:
-        found = await automation_service.active_triggers(session, workspace.id, E.created)
+        found = await automation_engine.active_triggers(session, workspace.id, E.created)
 
     assert [trigger.id for trigger in found] == [mine.id]

@@ -15,7 +15,7 @@ from supportdesk.db.engine import create_engine
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.demo import seed_demo
-from supportdesk.tickets import service as ticket_service
+from supportdesk.tickets import flows as ticket_flows
 from supportdesk.tickets.models import Ticket
 from tests.fixtures.database import EngineRegistry, make_settings
 
@@ -127,7 +127,7 @@ async def _create_ticket(database: Database, clock: FrozenClock) -> Ticket:
     async with database.unit_of_work() as session:
         workspace_id = int((await session.execute(text("SELECT min(id) FROM workspace"))).scalar_one())
         scope_to_workspace(session.sync_session, workspace_id)
-        return await ticket_service.create_ticket(
+        return await ticket_flows.open_ticket(
             session,
             clock,
             workspace_id=workspace_id,

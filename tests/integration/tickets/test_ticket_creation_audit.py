@@ -17,7 +17,7 @@ from supportdesk.audit.models import ActorType, AuditAction, AuditEvent
 from supportdesk.core.clock import FrozenClock
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import CrossWorkspaceWrite, scope_to_workspace
-from supportdesk.tickets import service as ticket_service
+from supportdesk.tickets import flows as ticket_flows
 from supportdesk.tickets.models import Ticket
 from supportdesk.workspaces.models import Workspace
 from tests.fixtures.app import ApiClient
@@ -111,7 +111,7 @@ async def test_a_ticket_is_never_written_into_another_workspace(
     scope_to_workspace(session.sync_session, workspace.id)
 
     with pytest.raises(CrossWorkspaceWrite):
-        await ticket_service.create_ticket(
+        await ticket_flows.open_ticket(
             session, clock, workspace_id=other_workspace.id, title="Smuggled", auto_assign=False
         )
 

@@ -22,6 +22,7 @@ from supportdesk.sla import rules
 from supportdesk.sla import service as sla_service
 from supportdesk.sla.models import SlaPolicy
 from supportdesk.sla.service import BreachTarget
+from supportdesk.tickets import repository as ticket_repository
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Priority, Ticket, TicketStatus
 from supportdesk.workspaces.models import Workspace
@@ -536,9 +537,11 @@ async def judge(database: Database, workspace: Workspace, now: datetime) -> Judg
             name: {
                 ticket.id
                 for ticket in (
-                    await ticket_service.list_tickets(
+                    await ticket_repository.list_tickets(
                         session,
-                        filters=ticket_service.TicketFilters(sla=ticket_service.SlaFilter(name), now=now),
+                        filters=ticket_repository.TicketFilters(
+                            sla_condition=sla_service.sla_condition(sla_service.SlaFilter(name), now)
+                        ),
                         limit=100,
                     )
                 ).items

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from supportdesk.automation.rules import Action, AddTags, Assign, Notify, categories_named
-from supportdesk.automation.rules import Condition as ConditionType
+from supportdesk.automation.actions import Action, AddTags, Assign, Notify, categories_named
+from supportdesk.automation.conditions import Condition as ConditionType
 
 ACTIONS = TypeAdapter(list[Action])
 CONDITIONS = TypeAdapter(list[ConditionType])

@@ -12,14 +12,14 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from supportdesk.automation.models import TriggerEvent
-from supportdesk.automation.rules import (
+from supportdesk.automation.conditions import (
     CONDITION_MODELS,
     Condition,
     TriggerFacts,
     conditions_hold,
     misplaced_comment_conditions,
 )
+from supportdesk.automation.models import TriggerEvent
 from supportdesk.people.models import Tier
 from supportdesk.tickets.models import Channel, Priority, TicketStatus
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from supportdesk.automation.rules import ReplyTemplateError, ReplyValues, check_reply_template, render_reply
+from supportdesk.automation.templates import (
+    ReplyTemplateError,
+    ReplyValues,
+    check_reply_template,
+    render_reply,
+)
 
 VALUES = ReplyValues(
     customer_name="Maria Lopez",

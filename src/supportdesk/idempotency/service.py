@@ -10,28 +10,52 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from supportdesk.auth.dependencies import Context
+from supportdesk.config import Settings
+from supportdesk.core.clock import Clock
 from supportdesk.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput
 from supportdesk.core.http import model_response
-from supportdesk.core.idempotency_models import IdempotencyRecord
+from supportdesk.core.schemas import Text
+from supportdesk.idempotency.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 _KEPT_HEADERS = ("etag", "location")
 
 
+class _Sender(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+class RequestContext(Protocol):
+    """What a request must know for its key: its unit of work, who sent it, the time and the settings.
+    The request context of the auth layer is one; naming it structurally keeps this package below it."""
+
+    @property
+    def session(self) -> AsyncSession: ...
+    @property
+    def user(self) -> _Sender: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def workspace_id(self) -> int: ...
+
+
 class Idempotency:
     """The idempotency state of one request."""
 
-    def __init__(self, context: Context, key: str | None, fingerprint: str) -> None:
+    def __init__(self, context: RequestContext, key: str | None, fingerprint: str) -> None:
         self.context = context
         self.key = key
         self.fingerprint = fingerprint
@@ -103,16 +127,15 @@ class Idempotency:
 
 
 IdempotencyKey = Annotated[
-    str | None,
+    Annotated[str, Text(max_length=255)] | None,
     Header(
         alias=HEADER,
-        max_length=255,
         description="Makes a retry safe: the same key with the same body returns the first response.",
     ),
 ]
 
 
-async def idempotency_for(request: Request, context: Context, key: str | None) -> Idempotency:
+async def idempotency_for(request: Request, context: RequestContext, key: str | None) -> Idempotency:
     """The request's idempotency state; requests without a key are not affected."""
     if key is None:
         return Idempotency(context, None, "")

@@ -1,0 +1,1 @@
+"""Idempotent POSTs: stored responses replayed for a repeated Idempotency-Key."""

@@ -1,0 +1,164 @@
+"""The ticket use cases as the desk runs them, each read top to bottom: validate, load, decide (pure
+rules), write, record what happened.
+
+A flow sits above the domain services it combines (tickets, people, workspaces, assignment, SLA,
+automation), so those never need to import each other. Every entry point (the API today, inbound mail
+and the portal later) goes through these, so neither the SLA, the automatic assignment nor the triggers
+can be skipped by one that forgets them. All of it is one unit of work: the caller commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from supportdesk.assignment import service as assignment_service
+from supportdesk.automation import engine as automation_engine
+from supportdesk.automation.models import TriggerEvent
+from supportdesk.core.clock import Clock
+from supportdesk.people import service as people_service
+from supportdesk.people.models import Customer, Staff
+from supportdesk.sla import service as sla_service
+from supportdesk.sla.rules import ClockFacts
+from supportdesk.tickets import repository, rules
+from supportdesk.tickets import service as ticket_service
+from supportdesk.tickets.models import Channel, Comment, Priority, Ticket, TicketStatus
+from supportdesk.tickets.schemas import CommentAuthor
+from supportdesk.workspaces import service as workspace_service
+
+
+async def open_ticket(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    workspace_id: int,
+    title: str,
+    description: str = "",
+    priority: Priority = Priority.medium,
+    category: str | None = None,
+    tags: Sequence[str] = (),
+    customer_email: str | None = None,
+    customer_name: str | None = None,
+    assigned_agent_id: int | None = None,
+    channel: Channel = Channel.api,
+    external_id: str | None = None,
+    auto_assign: bool = True,
+) -> Ticket:
+    """Take a request in as a ticket: the customer with ``customer_email`` is found or created, the SLA
+    policy sets its due times, and, where the workspace assigns automatically (and ``auto_assign``), an
+    agent takes it and is told. Triggers are not run (see :func:`process_new_ticket`): loading history,
+    as the demo and the tests do, opens tickets without them."""
+    # Validate and load. Everything that can refuse the ticket runs before the workspace row is locked.
+    if external_id is not None:
+        await ticket_service.check_external_id(session, external_id)
+    if assigned_agent_id is not None:
+        await ticket_service.check_assignee(session, assigned_agent_id)
+    customer: Customer | None = None
+    if customer_email is not None:
+        customer = await people_service.find_or_create_customer(
+            session, clock, email=customer_email, name=customer_name
+        )
+    # Reserving the number locks the workspace row until commit, and every ticket opened in the
+    # workspace meanwhile waits for it. One round trip reserves the number and reads what intake needs;
+    # a refusal below rolls it back.
+    intake = await workspace_service.reserve_ticket_number(session, workspace_id)
+    category = category or rules.default_category(intake.categories)
+    ticket_service.require_known_category(category, intake.categories)
+
+    # Decide: who takes it (before the insert, so the ticket is written once, already assigned) and when
+    # it is due.
+    automatic = None
+    if auto_assign and intake.auto_assign and assigned_agent_id is None:
+        settings = assignment_service.settings_from(
+            intake.assignment_strategy, intake.category_strategies, intake.agent_capacity
+        )
+        automatic = await assignment_service.pick_agent(
+            session, settings, priority=priority, category=category
+        )
+        assigned_agent_id = automatic
+    now = clock.now()
+    status = rules.status_after_assignment(TicketStatus.open, assigned_agent_id)
+    setup = await sla_service.load_setup(session, workspace_id)
+    facts = ClockFacts(priority=priority, status=status, created_at=now)
+
+    # Write: the ticket with its audit event and tags.
+    ticket = await repository.insert_ticket(
+        session,
+        {
+            "workspace_id": workspace_id,
+            "number": intake.number,
+            "title": title,
+            "description": description,
+            "status": status,
+            "priority": priority,
+            "category": category,
+            "customer_id": customer.id if customer else None,
+            "customer_email": customer.email if customer else None,
+            "assigned_agent_id": assigned_agent_id,
+            "channel": channel,
+            "external_id": external_id,
+            "assignment_seq": intake.assignment_seq if automatic is not None else None,
+            "escalated": False,
+            "created_at": now,
+            "updated_at": now,
+            "sla_paused_seconds": 0,
+            "version": 1,
+            **sla_service.due_fields(setup, customer.tier if customer else None, category, facts),
+        },
+        tags,
+    )
+
+    # Record what happened for the people who must know.
+    if automatic is not None:
+        await assignment_service.notify_assignee(session, clock, ticket)
+    return ticket
+
+
+async def process_new_ticket(
+    session: AsyncSession, clock: Clock, *, actor: Staff, workspace_id: int, **fields: Any
+) -> Ticket:
+    """A new ticket through the intake rules (:func:`open_ticket`), then the ``created`` triggers."""
+    ticket = await open_ticket(session, clock, workspace_id=workspace_id, **fields)
+    await automation_engine.run_triggers(session, clock, ticket, TriggerEvent.created, actor=actor)
+    return ticket
+
+
+async def process_ticket_update(
+    session: AsyncSession,
+    clock: Clock,
+    ticket: Ticket,
+    changes: dict[str, Any],
+    *,
+    actor: Staff,
+    expected_version: int | None = None,
+) -> Ticket:
+    """Apply a partial update and, if anything changed, run the ``updated`` triggers."""
+    version = ticket.version
+    ticket = await ticket_service.update_ticket(
+        session, clock, ticket, changes, actor=actor, expected_version=expected_version
+    )
+    if ticket.version != version:
+        await automation_engine.run_triggers(session, clock, ticket, TriggerEvent.updated, actor=actor)
+    return ticket
+
+
+async def process_comment(
+    session: AsyncSession,
+    clock: Clock,
+    ticket: Ticket,
+    *,
+    actor: Staff,
+    content: str,
+    is_public: bool = True,
+    author: CommentAuthor = CommentAuthor.agent,
+) -> Comment:
+    """Add a comment and run the ``commented`` triggers."""
+    comment = await ticket_service.add_comment(
+        session, clock, ticket, actor=actor, content=content, is_public=is_public, author=author
+    )
+    await automation_engine.run_triggers(
+        session, clock, ticket, TriggerEvent.commented, actor=actor, comment=comment
+    )
+    return comment

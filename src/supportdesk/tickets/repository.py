@@ -1,0 +1,195 @@
+"""The ticket statements that run below the ORM: opening a ticket and reading a list page, the busiest
+write and the busiest read.
+
+The session's tenancy hook only sees ORM statements, so each statement here names its workspace itself:
+the insert carries ``NAMES_ITS_WORKSPACE``, which the hook checks against the session's workspace, and
+the reads filter by ``tenancy.required_workspace_id``, which refuses an unscoped session. This module is
+the only one in the package that does either, and the only one that asks which database it talks to.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import BigInteger, Select, Table, any_, bindparam, case, exists, insert, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import ExecutableReturnsRows
+
+from supportdesk.audit.recorder import created_event_parameters, insert_with_created_event, record_created
+from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
+from supportdesk.db.tenancy import NAMES_ITS_WORKSPACE, required_workspace_id
+from supportdesk.tickets import rules
+from supportdesk.tickets.models import Channel, ListedTicket, Priority, Ticket, TicketStatus, TicketTag
+from supportdesk.tickets.schemas import TicketSort
+
+_ticket_table = cast(Table, Ticket.__table__)
+_tag_table = cast(Table, TicketTag.__table__)
+# A Core INSERT ... RETURNING loaded as a Ticket: the ORM's bulk INSERT would inspect every attribute of
+# the values first, which costs more than the statement.
+_INSERT_TICKET = select(Ticket).from_statement(insert(_ticket_table).returning(*_ticket_table.c))
+
+
+@functools.cache
+def _insert_ticket_and_event(keys: tuple[str, ...]) -> ExecutableReturnsRows:
+    # Built once for the columns creation sets (always the same): PostgreSQL's one-statement form.
+    return select(Ticket).from_statement(insert_with_created_event(Ticket, keys))
+
+
+async def insert_ticket(session: AsyncSession, values: dict[str, Any], tags: Sequence[str] = ()) -> Ticket:
+    """Write a new ticket with every column in ``values``, its audit event and its ``tags``; the ticket
+    comes back loaded, with its tags."""
+    workspace_id = values["workspace_id"]
+    # Every ticket opened goes through here: one INSERT ... RETURNING and its audit event, without the
+    # unit of work's bookkeeping (about a sixth of the request). The flush hooks do not see this
+    # statement: the session checks the workspace it names, and the event is recorded here.
+    named = {NAMES_ITS_WORKSPACE: workspace_id}
+    in_one_statement = session.bind is not None and session.bind.dialect.name == "postgresql"
+    if in_one_statement:
+        # PostgreSQL writes the audit event in the same statement (a data-modifying WITH).
+        statement = _insert_ticket_and_event(tuple(values))
+        parameters = values | created_event_parameters(session.sync_session, Ticket, values)
+    else:
+        statement, parameters = _INSERT_TICKET, values
+    ticket: Ticket = (await session.execute(statement, parameters, execution_options=named)).scalar_one()
+    set_committed_value(ticket, "tag_rows", [])
+    if not in_one_statement:
+        await record_created(session, ticket)
+    if tags:
+        # Filed under the ticket as an update, as adding tags later is.
+        ticket.tag_rows.extend(TicketTag(workspace_id=workspace_id, name=tag) for tag in dict.fromkeys(tags))
+        await session.flush()
+    return ticket
+
+
+@dataclass(frozen=True, slots=True)
+class TicketFilters:
+    """What a ticket list may be narrowed by; every field is optional."""
+
+    status: Sequence[TicketStatus] = ()
+    priority: Sequence[Priority] = ()
+    assignee_id: int | None = None
+    unassigned: bool = False
+    customer_id: int | None = None
+    category: str | None = None
+    tag: str | None = None
+    urgent: bool | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    channel: Channel | None = None
+    escalated: bool | None = None
+    # Tickets whose SLA is in some state, as the sla package words it (sla.service.sla_condition).
+    sla_condition: ColumnElement[bool] | None = None
+
+
+_LISTED_COLUMNS = tuple(_ticket_table.c[name] for name in ListedTicket.__dataclass_fields__ if name != "tags")
+_LISTED_TAGS = select(_tag_table.c.ticket_id, _tag_table.c.name).where(
+    _tag_table.c.workspace_id == bindparam("workspace_id"),
+    _tag_table.c.ticket_id.in_(bindparam("ticket_ids", expanding=True)),
+)
+# PostgreSQL takes the page's ids as one array, where IN would render fifty parameters per request.
+_LISTED_TAGS_BY_ARRAY = select(_tag_table.c.ticket_id, _tag_table.c.name).where(
+    _tag_table.c.workspace_id == bindparam("workspace_id"),
+    _tag_table.c.ticket_id == any_(bindparam("ticket_ids", type_=postgresql.ARRAY(BigInteger))),
+)
+
+
+@dataclass(slots=True)
+class TicketPage:
+    items: list[ListedTicket]
+    next_cursor: str | None
+
+
+_SORT_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "created_at": Ticket.created_at,  # type: ignore[dict-item]
+    "updated_at": Ticket.updated_at,  # type: ignore[dict-item]
+    "number": Ticket.number,  # type: ignore[dict-item]
+    "priority": case(
+        {priority.value: rank for priority, rank in rules.PRIORITY_RANK.items()}, value=Ticket.priority
+    ),
+}
+
+
+def _sort_value(ticket: Row[Any], key: str) -> Any:
+    if key == "priority":
+        return rules.PRIORITY_RANK[ticket.priority]
+    return getattr(ticket, key)
+
+
+def _filtered(query: Select[Ticket], filters: TicketFilters) -> Select[Ticket]:
+    if filters.status:
+        query = query.where(Ticket.status.in_(list(filters.status)))
+    if filters.priority:
+        query = query.where(Ticket.priority.in_(list(filters.priority)))
+    if filters.unassigned:
+        query = query.where(Ticket.assigned_agent_id.is_(None))
+    elif filters.assignee_id is not None:
+        query = query.where(Ticket.assigned_agent_id == filters.assignee_id)
+    if filters.customer_id is not None:
+        query = query.where(Ticket.customer_id == filters.customer_id)
+    if filters.category is not None:
+        query = query.where(Ticket.category == filters.category)
+    if filters.tag is not None:
+        query = query.where(exists().where(TicketTag.ticket_id == Ticket.id, TicketTag.name == filters.tag))
+    if filters.channel is not None:
+        query = query.where(Ticket.channel == filters.channel)
+    if filters.escalated is not None:
+        query = query.where(Ticket.escalated.is_(filters.escalated))
+    if filters.created_after is not None:
+        query = query.where(Ticket.created_at >= filters.created_after)
+    if filters.created_before is not None:
+        query = query.where(Ticket.created_at < filters.created_before)
+    if filters.urgent is not None:
+        urgent = (
+            (Ticket.status == TicketStatus.open)
+            & Ticket.assigned_agent_id.is_(None)
+            & Ticket.priority.in_(list(rules.URGENT_PRIORITIES))
+        )
+        query = query.where(urgent if filters.urgent else ~urgent)
+    if filters.sla_condition is not None:
+        query = query.where(filters.sla_condition)
+    return query
+
+
+async def list_tickets(
+    session: AsyncSession,
+    *,
+    filters: TicketFilters,
+    sort: TicketSort = TicketSort.created_at_desc,
+    limit: int,
+    cursor: str | None = None,
+) -> TicketPage:
+    """A page of tickets matching ``filters`` in ``sort`` order, with the next page's cursor."""
+    descending = sort.value.startswith("-")
+    key = sort.value.lstrip("-")
+    column = _SORT_COLUMNS[key]
+    # Below the ORM, so the statements name the session's workspace themselves.
+    workspace_id = required_workspace_id(session.sync_session)
+    query = _filtered(select(*_LISTED_COLUMNS).where(_ticket_table.c.workspace_id == workspace_id), filters)
+    if cursor is not None:
+        kind = datetime if key in {"created_at", "updated_at"} else int
+        value, row_id = decode_cursor_as(cursor, sort.value, kind)
+        query = query.where(after_cursor(column, Ticket.id, value, row_id, descending=descending))
+    order = (column.desc(), Ticket.id.desc()) if descending else (column.asc(), Ticket.id.asc())
+    connection = await session.connection()
+    rows = list((await connection.execute(query.order_by(*order).limit(limit + 1))).all())
+    page, next_cursor = split_page(
+        rows, limit, lambda last: encode_cursor(sort.value, _sort_value(last, key), last.id)
+    )
+    tags: dict[int, list[str]] = {row.id: [] for row in page}
+    if page:
+        statement = _LISTED_TAGS_BY_ARRAY if connection.dialect.name == "postgresql" else _LISTED_TAGS
+        for ticket_id, name in await connection.execute(
+            statement, {"workspace_id": workspace_id, "ticket_ids": list(tags)}
+        ):
+            tags[ticket_id].append(name)
+    # Sorted as Ticket.tags sorts them, not by the database's collation.
+    items = [ListedTicket(**row._mapping, tags=sorted(tags[row.id])) for row in page]
+    return TicketPage(items=items, next_cursor=next_cursor)
