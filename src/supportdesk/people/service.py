@@ -10,12 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
-from supportdesk.core.errors import Conflict, NotFound
+from supportdesk.core.errors import Conflict, InvalidInput, NotFound
 from supportdesk.core.http import require_version
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
 from supportdesk.core.permissions import Role
-from supportdesk.core.security import hash_password
-from supportdesk.people.models import ApiToken, Availability, Customer, Tier, User
+from supportdesk.core.security import hash_password_in_thread
+from supportdesk.people.models import ApiToken, Availability, Customer, Tier, TokenKind, User
+
+MIN_PASSWORD_LENGTH = 10
 
 
 class UserExists(Conflict):
@@ -68,7 +70,7 @@ async def create_user(
         is_active=True,
         skills=list(dict.fromkeys(skills)),
         availability=availability,
-        password_hash=hash_password(password) if password else None,
+        password_hash=await hash_password_in_thread(password) if password else None,
         created_at=now,
         updated_at=now,
     )
@@ -85,6 +87,13 @@ async def get_user(session: AsyncSession, user_id: int) -> User:
     return user
 
 
+async def find_users_by_email(session: AsyncSession, email: str) -> list[User]:
+    """Staff users with this (normalised) address: one per workspace at most, all of them in an unscoped
+    session (the command line), by workspace."""
+    result = await session.execute(select(User).where(User.email == email).order_by(User.workspace_id))
+    return list(result.scalars())
+
+
 async def list_users(
     session: AsyncSession, *, role: Role | None = None, is_active: bool | None = None
 ) -> list[User]:
@@ -98,7 +107,7 @@ async def list_users(
 
 
 async def _ensure_another_admin(session: AsyncSession, user: User) -> None:
-    if user.role is not Role.admin or not user.is_active:
+    if user.role != Role.admin or not user.is_active:
         return
     others = await session.execute(
         select(func.count())
@@ -134,6 +143,37 @@ async def deactivate_user(session: AsyncSession, clock: Clock, user: User) -> Us
         select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
     )
     for token in tokens.scalars():
+        token.revoked_at = now
+    await session.flush()
+    return user
+
+
+async def activate_user(session: AsyncSession, clock: Clock, user: User) -> User:
+    """Let a deactivated staff user back in; the tokens revoked at deactivation stay revoked."""
+    if user.is_active:
+        return user
+    user.is_active = True
+    user.updated_at = clock.now()
+    await session.flush()
+    return user
+
+
+async def set_password(session: AsyncSession, clock: Clock, user: User, password: str) -> User:
+    """Give a staff user a new password and end their browser sessions, which the old password may have
+    opened; personal API tokens are left alone (revoke those separately)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            "password", f"The password needs at least {MIN_PASSWORD_LENGTH} characters", reason="too-short"
+        )
+    now = clock.now()
+    user.password_hash = await hash_password_in_thread(password)
+    user.updated_at = now
+    sessions = await session.execute(
+        select(ApiToken).where(
+            ApiToken.user_id == user.id, ApiToken.kind == TokenKind.session, ApiToken.revoked_at.is_(None)
+        )
+    )
+    for token in sessions.scalars():
         token.revoked_at = now
     await session.flush()
     return user

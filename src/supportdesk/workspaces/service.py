@@ -51,6 +51,12 @@ async def get_workspace(session: AsyncSession, workspace_id: int) -> Workspace:
     return workspace
 
 
+async def list_workspaces(session: AsyncSession) -> list[Workspace]:
+    """Every workspace, by slug."""
+    result = await session.execute(select(Workspace).order_by(Workspace.slug))
+    return list(result.scalars())
+
+
 async def get_workspace_by_slug(session: AsyncSession, slug: str) -> Workspace | None:
     """The workspace with ``slug``, if any."""
     result = await session.execute(select(Workspace).where(Workspace.slug == slug))

@@ -21,7 +21,7 @@ from supportdesk import cli as cli_module
 from supportdesk.app import create_app
 from supportdesk.db.engine import create_engine
 from supportdesk.db.session import Database
-from tests.fixtures.database import TEST_SECRET_KEY, make_settings
+from tests.fixtures.database import TEST_SECRET_KEY, EngineRegistry, make_settings
 
 
 @dataclass
@@ -30,17 +30,20 @@ class Cli:
 
     database_path: Path
     runner: CliRunner = field(default_factory=CliRunner)
+    # Another database than the SQLite file (PostgreSQL, for tests that run on both).
+    url: str | None = None
 
     @property
     def database_url(self) -> str:
-        return f"sqlite+aiosqlite:///{self.database_path}"
+        return self.url or f"sqlite+aiosqlite:///{self.database_path}"
 
-    async def run(self, *args: str) -> Result:
-        """``supportdesk ARGS``; in a thread, because the command runs its own event loop."""
+    async def run(self, *args: str, input: str | None = None) -> Result:
+        """``supportdesk ARGS`` (with ``input`` on standard input); in a thread, because the command runs
+        its own event loop."""
         runner = self.runner
 
         def invoke() -> Result:
-            return runner.invoke(cli_module.app, list(args))
+            return runner.invoke(cli_module.app, list(args), input=input)
 
         return await asyncio.to_thread(invoke)
 
@@ -75,6 +78,25 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     # What the console assumes for a pipe or a log file, whatever terminal the tests happen to run in.
     monkeypatch.setenv("COLUMNS", "80")
     return command
+
+
+@pytest.fixture
+async def backend_cli(
+    cli: Cli, db_backend: str, engine_registry: EngineRegistry, monkeypatch: pytest.MonkeyPatch
+) -> Cli:
+    """The command on this test's backend (its SQLite file, or a fresh PostgreSQL database), not migrated."""
+    if db_backend == "postgresql":
+        cli.url = await engine_registry.url_for("postgresql", purpose="cli")
+        monkeypatch.setenv("SUPPORTDESK_DATABASE_URL", cli.url)
+    return cli
+
+
+@pytest.fixture
+async def migrated_cli(backend_cli: Cli) -> Cli:
+    """:func:`backend_cli` after ``supportdesk db upgrade``."""
+    result = await backend_cli.run("db", "upgrade")
+    assert result.exit_code == 0, result.output
+    return backend_cli
 
 
 def single_error_line(result: Result) -> str:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from supportdesk import cli as cli_module
+from supportdesk.cli import server as server_commands
 from supportdesk.config import Settings
 from supportdesk.core.clock import Clock, FrozenClock
 from supportdesk.db import migrate
@@ -50,7 +50,7 @@ class Counting:
 def frozen(monkeypatch: pytest.MonkeyPatch, clock: FrozenClock) -> FrozenClock:
     """The worker's clock, at 09:07 on the fixtures' Monday, so ticks are known in advance."""
     clock.set(datetime(2026, 3, 2, 9, 7, 30, tzinfo=UTC))
-    monkeypatch.setattr(cli_module, "SystemClock", lambda: clock)
+    monkeypatch.setattr(server_commands, "SystemClock", lambda: clock)
     return clock
 
 

@@ -1,0 +1,5 @@
+"""``python -m supportdesk.cli``."""
+
+from supportdesk.cli import main
+
+main()

@@ -1,0 +1,132 @@
+"""``supportdesk serve`` and ``supportdesk worker``: the long-running processes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from supportdesk.cli.common import out, require_current_schema, settings
+from supportdesk.cli.database import upgrade_to
+from supportdesk.cli.errors import err
+from supportdesk.config import Settings, get_settings
+from supportdesk.core.clock import SystemClock
+from supportdesk.db.engine import create_engine
+from supportdesk.db.session import Database
+
+if TYPE_CHECKING:
+    from supportdesk.jobs.scheduler import JobOutcome, Scheduler
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default: SUPPORTDESK_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: SUPPORTDESK_PORT).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: SUPPORTDESK_WORKERS).")
+    ] = None,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+) -> None:
+    """Serve the API (OpenAPI docs at /docs); refuses a database it cannot reach or that is not migrated."""
+    import uvicorn
+
+    loaded = settings()
+    workers = workers or loaded.workers
+    if workers > 1 and loaded.is_sqlite:
+        err.print("note: several workers share one SQLite file; use PostgreSQL in production", style="yellow")
+    if loaded.migrate_at_startup:
+        # Migrate once here, not in every worker's start-up (they would race), and so that a database
+        # that cannot be reached or migrated stops the command with one line instead of a traceback.
+        asyncio.run(upgrade_to(loaded, "head"))
+        os.environ["SUPPORTDESK_AUTO_MIGRATE"] = "false"
+        get_settings.cache_clear()
+    else:
+        # Without this check the server would start, answer 503 on /readyz and log a traceback from the
+        # embedded scheduler every tick; refusing at once tells the operator what to do.
+        asyncio.run(_check_schema(loaded))
+    uvicorn.run(
+        "supportdesk.asgi:app",
+        host=host or loaded.host,
+        port=port or loaded.port,
+        workers=workers,
+        reload=reload,
+        log_level=loaded.log_level,
+        proxy_headers=True,
+    )
+
+
+async def _check_schema(loaded: Settings) -> None:
+    engine = create_engine(loaded)
+    try:
+        await require_current_schema(engine)
+    finally:
+        await engine.dispose()
+
+
+def worker(
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="Run the jobs that are due now, print one line per job and exit."),
+    ] = False,
+) -> None:
+    """Run the scheduled jobs until stopped (Ctrl+C or SIGTERM); migrates nothing."""
+    from supportdesk.jobs.registry import default_jobs
+    from supportdesk.jobs.scheduler import Scheduler
+
+    loaded = settings()
+    if not once:
+        # Our own messages at the configured level; libraries (alembic, SQLAlchemy) only when they warn.
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("supportdesk").setLevel(loaded.log_level.upper())
+
+    async def work() -> list[JobOutcome]:
+        database = Database(create_engine(loaded))
+        try:
+            # Jobs written for this schema must not run against another one.
+            await require_current_schema(database.engine)
+            scheduler = Scheduler(database, SystemClock(), default_jobs(loaded))
+            if once:
+                return await scheduler.run_due()
+            await _run_until_signalled(scheduler)
+            return []
+        finally:
+            await database.dispose()
+
+    outcomes = asyncio.run(work())
+    for outcome in outcomes:
+        out.print(_outcome_line(outcome), markup=False, highlight=False)
+    if any(outcome.status == "failed" for outcome in outcomes):
+        # A non-zero status lets cron (or whatever runs --once) notice a failing job.
+        raise typer.Exit(1)
+
+
+async def _run_until_signalled(scheduler: Scheduler) -> None:
+    """Run the scheduler until SIGINT or SIGTERM, letting a running job finish first."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError):
+            # No handlers on Windows or outside the main thread; Ctrl+C then ends with status 130.
+            continue
+        handled.append(signum)
+    try:
+        await scheduler.run_forever(stop=stop)
+    finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+
+
+def _outcome_line(outcome: JobOutcome) -> str:
+    """``job tick status`` then the counts (``name=n``) or the error."""
+    parts = [outcome.job, outcome.tick.isoformat(), outcome.status]
+    if outcome.result:
+        parts.extend(f"{name}={count}" for name, count in outcome.result.items())
+    if outcome.error:
+        parts.append(" ".join(outcome.error.split()))  # one line, even for a multi-line message
+    return " ".join(parts)
