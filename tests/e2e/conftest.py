@@ -1,31 +1,75 @@
-"""A live server for end-to-end tests: the real CLI sets it up and serves it on a loopback port."""
+"""Live servers for end-to-end tests: the real CLI sets each one up and serves it on a loopback port.
+
+There is one server per database backend, SQLite and PostgreSQL, started the first time a test asks
+for it and stopped when the run ends. Each is seeded through its own API with a few objects of every
+kind, so that generated requests can name objects that exist.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.fixtures.database import TEST_SECRET_KEY
+from tests.fixtures.database import (
+    BACKENDS,
+    TEST_SECRET_KEY,
+    create_postgres_database,
+    drop_postgres_database,
+)
+
+WORKSPACE = "live"
+ADMIN_EMAIL = "root@live.example.com"
 
 
-@dataclass(frozen=True)
+@dataclass
 class LiveServer:
+    """A running supportdesk and what the tests know about its data."""
+
+    backend: str
     base_url: str
     token: str
+    admin_id: int
+    # Ids of objects the server has, by the name of the path parameter that takes them.
+    ids: dict[str, list[int]] = field(default_factory=dict)
+    # Agents that tickets may be assigned to. No generated request targets them (they are not in
+    # ``ids``), so they stay active agents for the whole run.
+    assignees: list[int] = field(default_factory=list)
+    calendars: list[int] = field(default_factory=list)
 
     @property
     def auth_headers(self) -> dict[str, str]:
         """Headers that authenticate as the server's admin."""
         return {"Authorization": f"Bearer {self.token}"}
+
+    def client(self) -> httpx.Client:
+        """An HTTP client for the server, authenticated as its admin."""
+        return httpx.Client(base_url=self.base_url, headers=self.auth_headers, timeout=30)
+
+    def forget(self, parameter: str, value: Any) -> None:
+        """Stop offering an id whose object was deleted."""
+        known = self.ids.get(parameter, [])
+        if value in known and len(known) > 1:
+            known.remove(value)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep every end-to-end test on one xdist worker (``--dist loadgroup``), so that the live servers
+    are started once per run rather than once per worker."""
+    for item in items:
+        if "/tests/e2e/" in item.path.as_posix():
+            item.add_marker(pytest.mark.xdist_group("live_server"))
 
 
 def _free_port() -> int:
@@ -42,31 +86,188 @@ def _cli(env: dict[str, str], *args: str) -> str:
     return done.stdout.strip()
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """supportdesk on a fresh SQLite file, with an admin and a handful of demo tickets."""
-    directory: Path = tmp_path_factory.mktemp("live")
-    env = {
-        **os.environ,
-        "SUPPORTDESK_ENV": "test",
-        "SUPPORTDESK_SECRET_KEY": TEST_SECRET_KEY,
-        "SUPPORTDESK_DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'live.db'}",
-        "SUPPORTDESK_LOG_LEVEL": "warning",
-    }
-    _cli(env, "db", "upgrade")
-    _cli(env, "demo", "--workspace", "live", "--tickets", "25", "--customers", "5")
-    _cli(env, "users", "create", "root@live.example.com", "--role", "admin", "--workspace", "live")
-    token = _cli(env, "tokens", "create", "root@live.example.com", "--workspace", "live")
-    assert token.startswith("sdk_"), token
-    port = _free_port()
-    server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "supportdesk.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
+def _created(response: httpx.Response) -> int:
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def _listed(client: httpx.Client, path: str, **params: Any) -> list[int]:
+    response = client.get(path, params=params)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    items = body["items"] if isinstance(body, dict) else body
+    return [int(item["id"]) for item in items]
+
+
+WEEKDAYS = {"monday": [{"start": "09:00", "end": "17:00"}], "friday": [{"start": "09:00", "end": "15:00"}]}
+
+
+def _seed(server: LiveServer) -> None:
+    """Give the server a few objects of every kind, made through the API as a client would."""
+    with server.client() as client:
+        categories = client.get("/api/v1/workspace").json()["categories"]
+        assignees = [
+            _created(
+                client.post(
+                    "/api/v1/admin/users",
+                    json={"email": f"agent{n}@live.example.com", "name": f"Agent {n}", "role": "agent"},
+                )
+            )
+            for n in range(2)
+        ]
+        spare_users = [
+            _created(
+                client.post(
+                    "/api/v1/admin/users",
+                    json={"email": f"spare{n}@live.example.com", "name": f"Spare {n}", "role": "agent"},
+                )
+            )
+            for n in range(3)
+        ]
+        for n in range(3):
+            _created(
+                client.post("/api/v1/customers", json={"email": f"client{n}@example.com", "name": f"C{n}"})
+            )
+        calendars = [
+            _created(
+                client.post(
+                    "/api/v1/sla/calendars",
+                    json={"name": f"Office {n}", "timezone": "Europe/Berlin", "weekly_hours": WEEKDAYS},
+                )
+            )
+            for n in range(3)
+        ]
+        # The demo's policies cover tiers across all categories; these cover one category each.
+        for category in categories[:3]:
+            policy = {
+                "name": f"Policy {category}",
+                "tier": "free",
+                "category": category,
+                "calendar_id": calendars[0],
+            }
+            _created(client.post("/api/v1/sla/policies", json=policy))
+        for n in range(3):
+            trigger = {
+                "name": f"Trigger {n}",
+                "event": "created",
+                "conditions": [{"field": "title", "operator": "contains", "value": "refund"}],
+                "actions": [
+                    {"type": "add_tags", "tags": ["refund"]},
+                    {"type": "set_category", "value": categories[0]},
+                ],
+            }
+            _created(client.post("/api/v1/triggers", json=trigger))
+        for n in range(3):
+            macro = {
+                "name": f"Macro {n}",
+                "actions": [{"type": "add_tags", "tags": ["answered"]}],
+                "reply": "Thanks",
+            }
+            _created(client.post("/api/v1/macros", json=macro))
+        # Tickets assigned to the admin leave notifications in the admin's inbox.
+        for n in range(3):
+            ticket = _created(
+                client.post(
+                    "/api/v1/tickets",
+                    json={
+                        "title": f"Seeded {n}",
+                        "category": categories[0],
+                        "assigned_agent_id": assignees[0],
+                    },
+                )
+            )
+            _created(client.post(f"/api/v1/tickets/{ticket}/comments", json={"content": f"Note {n}"}))
+            moved = client.patch(f"/api/v1/tickets/{ticket}", json={"assigned_agent_id": server.admin_id})
+            assert moved.status_code == 200, moved.text
+        server.assignees = [server.admin_id, *assignees]
+        server.calendars = calendars
+        server.ids = {
+            "ticket_id": _listed(client, "/api/v1/tickets", limit=100),
+            "customer_id": _listed(client, "/api/v1/customers", limit=100),
+            "user_id": spare_users,
+            "calendar_id": calendars[1:],
+            "policy_id": _listed(client, "/api/v1/sla/policies"),
+            "trigger_id": _listed(client, "/api/v1/triggers"),
+            "macro_id": _listed(client, "/api/v1/macros"),
+            "notification_id": _listed(client, "/api/v1/me/notifications", limit=100),
+        }
+
+
+@dataclass
+class LiveServers:
+    """The run's live servers, started on first use and stopped at the end."""
+
+    directory: Path
+    run_id: str
+    # The backends that the selected tests use; they are started together, on first use.
+    backends: set[str]
+    servers: dict[str, LiveServer] = field(default_factory=dict)
+    failures: dict[str, BaseException] = field(default_factory=dict)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    databases: list[str] = field(default_factory=list)
+
+    async def get(self, backend: str) -> LiveServer:
+        """The server on ``backend``, started if it is not running yet."""
+        if backend in self.failures:
+            # A server that could not start is not tried again for every test that needs it.
+            raise self.failures[backend]
+        if backend not in self.servers:
+            await self._start_all({backend, *self.backends})
+            if backend in self.failures:
+                raise self.failures[backend]
+        return self.servers[backend]
+
+    async def _start_all(self, backends: set[str]) -> None:
+        """Start the servers side by side: most of the time goes into the CLI's processes."""
+        urls: dict[str, str] = {}
+        for backend in sorted(backends):
+            try:
+                urls[backend] = await self._database_url(backend)
+            except (pytest.skip.Exception, pytest.fail.Exception) as error:
+                self.failures[backend] = error
+        started = await asyncio.gather(
+            *(asyncio.to_thread(self._start, backend, url) for backend, url in urls.items()),
+            return_exceptions=True,
+        )
+        for backend, outcome in zip(urls, started, strict=True):
+            if isinstance(outcome, LiveServer):
+                self.servers[backend] = outcome
+            else:
+                self.failures[backend] = outcome
+
+    async def _database_url(self, backend: str) -> str:
+        if backend == "sqlite":
+            return f"sqlite+aiosqlite:///{self.directory / 'live.db'}"
+        name = f"supportdesk_e2e_{self.run_id}"
+        # Skips or fails (in CI) the PostgreSQL leg when no server is reachable.
+        url = await create_postgres_database(name)
+        self.databases.append(name)
+        return url
+
+    def _start(self, backend: str, database_url: str) -> LiveServer:
+        env = {
+            **os.environ,
+            "SUPPORTDESK_ENV": "test",
+            "SUPPORTDESK_SECRET_KEY": TEST_SECRET_KEY,
+            "SUPPORTDESK_DATABASE_URL": database_url,
+            "SUPPORTDESK_LOG_LEVEL": "warning",
+        }
+        _cli(env, "db", "upgrade")
+        _cli(env, "demo", "--workspace", WORKSPACE, "--tickets", "25", "--customers", "5")
+        _cli(env, "users", "create", ADMIN_EMAIL, "--role", "admin", "--workspace", WORKSPACE)
+        token = _cli(env, "tokens", "create", ADMIN_EMAIL, "--workspace", WORKSPACE)
+        assert token.startswith("sdk_"), token
+        port = _free_port()
+        log = (self.directory / f"{backend}-server.log").open("wb")
+        server = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "supportdesk.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self.processes.append(server)
+        base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -75,9 +276,51 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             except httpx.TransportError:
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start (exit code {server.poll()})")
+                raise RuntimeError(f"the {backend} server did not start (exit code {server.poll()})")
             time.sleep(0.1)
-        yield LiveServer(base_url=base_url, token=token)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+        me = httpx.get(f"{base_url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert me.status_code == 200, me.text
+        live = LiveServer(backend=backend, base_url=base_url, token=token, admin_id=int(me.json()["id"]))
+        _seed(live)
+        return live
+
+    async def close(self) -> None:
+        """Stop every server and drop the PostgreSQL databases."""
+        for process in self.processes:
+            process.terminate()
+            process.wait(timeout=10)
+        for name in self.databases:
+            await drop_postgres_database(name)
+
+
+def _backends_in_use(items: list[pytest.Item]) -> set[str]:
+    """The backends the selected tests run on (a run with ``-m "not postgres"`` needs no PostgreSQL)."""
+    backends = set()
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "live_server" in callspec.params:
+            backends.add(str(callspec.params["live_server"]))
+    return backends
+
+
+@pytest.fixture(scope="session")
+async def live_servers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> AsyncIterator[LiveServers]:
+    """The run's live servers."""
+    # Unique per run and worker, so two test runs on one PostgreSQL server never share a database.
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", uuid.uuid4().hex)[:8]
+    servers = LiveServers(
+        directory=tmp_path_factory.mktemp("live"),
+        run_id=f"{run}_{worker_id}",
+        backends=_backends_in_use(request.session.items),
+    )
+    yield servers
+    await servers.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def live_server(request: pytest.FixtureRequest, live_servers: LiveServers) -> LiveServer:
+    """supportdesk on a fresh database of this test's backend, with an admin, demo data and a few
+    objects of every kind."""
+    return await live_servers.get(str(request.param))
