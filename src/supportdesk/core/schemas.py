@@ -117,16 +117,28 @@ def _refuse_unstorable(value: object) -> object:
 # The published form of the refusal, so clients and generated tests know NUL is not valid text. It names
 # NUL only: a JSON Schema pattern matches UTF-16 code units, where a surrogate pair (an emoji) is valid.
 _NO_NUL_PATTERN = "^[^\\u0000]*$"
+# What Python's str.strip() removes (str.isspace), written out: a regex's \s means less in some engines
+# (U+001C to U+001F, U+0085) and more in others (U+FEFF).
+_STRIPPED = (
+    "\\t\\n\\u000b\\u000c\\r\\u001c-\\u001f \\u0085\\u00a0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+# Text that is stripped and may not be empty needs one character that stripping keeps: " " or "\f"
+# alone is refused as too short, so the schema must not call it valid.
+_NOT_BLANK_PATTERN = f"^[^\\u0000]*[^\\u0000{_STRIPPED}][^\\u0000]*$"
 
 
+@dataclass(frozen=True)
 class _PublishedWithoutNul:
+    not_blank: bool
+
     def __get_pydantic_json_schema__(
         self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         schema = handler(core_schema)
         # A pattern or format of the field's own (a tag's, an e-mail address's) admits no NUL already.
         if schema.get("type") == "string" and not {"pattern", "format"} & schema.keys():
-            schema["pattern"] = _NO_NUL_PATTERN
+            schema["pattern"] = _NOT_BLANK_PATTERN if self.not_blank else _NO_NUL_PATTERN
         return schema
 
 
@@ -143,7 +155,9 @@ class Text(StringConstraints):
         yield from super().__iter__()
         # Listed after the constraints, the validator wraps the constrained string and so runs first.
         yield BeforeValidator(_refuse_unstorable)
-        yield _PublishedWithoutNul()
+        # Request bodies strip their text unless a field says otherwise (RequestModel).
+        stripped = self.strip_whitespace is not False
+        yield _PublishedWithoutNul(not_blank=stripped and (self.min_length or 0) >= 1)
 
 
 class PublishedKeyPattern:
