@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis import Case
 
-from tests.e2e.api_schema import load_schema
+from tests.e2e.api_schema import DERANDOMIZE, load_schema
 from tests.e2e.conftest import LiveServer
 from tests.e2e.realistic import Realistic, remember_outcome
 
@@ -33,7 +33,11 @@ PHASES = [Phase.explicit, Phase.reuse, Phase.generate]
 @pytest.mark.slow
 @schema.parametrize()
 @settings(
-    max_examples=EXAMPLES_PER_OPERATION, phases=PHASES, deadline=None, suppress_health_check=list(HealthCheck)
+    max_examples=EXAMPLES_PER_OPERATION,
+    phases=PHASES,
+    derandomize=DERANDOMIZE,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
 )
 def test_the_api_honours_its_contract(case: Case[Any], live_server: LiveServer) -> None:
     # Hypothesis seeds ``random`` for every example, so the choices repeat when an example is replayed.

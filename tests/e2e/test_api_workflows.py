@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 from schemathesis import Case
 
-from tests.e2e.api_schema import load_schema
+from tests.e2e.api_schema import DERANDOMIZE, load_schema
 from tests.e2e.conftest import LiveServer
 from tests.e2e.realistic import Realistic, remember_outcome
 
@@ -54,6 +54,7 @@ def test_linked_requests_honour_the_contract(live_server: LiveServer) -> None:
             stateful_step_count=STEPS_PER_SCENARIO,
             # As in the contract test: a failing sequence is reported as found, not replayed to shrink it.
             phases=[Phase.explicit, Phase.reuse, Phase.generate],
+            derandomize=DERANDOMIZE,
             deadline=None,
             suppress_health_check=list(HealthCheck),
         ),
