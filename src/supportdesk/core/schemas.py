@@ -117,12 +117,9 @@ def _refuse_unstorable(value: object) -> object:
 # The published form of the refusal, so clients and generated tests know NUL is not valid text. It names
 # NUL only: a JSON Schema pattern matches UTF-16 code units, where a surrogate pair (an emoji) is valid.
 _NO_NUL_PATTERN = "^[^\\u0000]*$"
-# What Python's str.strip() removes (str.isspace), written out: a regex's \s means less in some engines
-# (U+001C to U+001F, U+0085) and more in others (U+FEFF).
-_STRIPPED = (
-    "\\t\\n\\u000b\\u000c\\r\\u001c-\\u001f \\u0085\\u00a0\\u1680\\u2000-\\u200a"
-    "\\u2028\\u2029\\u202f\\u205f\\u3000"
-)
+# What pydantic strips from text: the Unicode White_Space characters, written out because regex engines
+# disagree on \s (some leave out U+0085, some add U+FEFF, Python's adds U+001C to U+001F).
+_STRIPPED = "\\t\\n\\u000b\\u000c\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 # Text that is stripped and may not be empty needs one character that stripping keeps: " " or "\f"
 # alone is refused as too short, so the schema must not call it valid.
 _NOT_BLANK_PATTERN = f"^[^\\u0000]*[^\\u0000{_STRIPPED}][^\\u0000]*$"

@@ -47,7 +47,7 @@ def test_stripped_text_matches_the_pattern_exactly_when_the_server_accepts_it(te
 def test_whitespace_alone_is_published_as_invalid_where_it_is_stripped() -> None:
     pattern = _pattern(Stripped, "name")
 
-    for blank in (" ", "\f", "\x1c", "\u3000", "\t\n"):
+    for blank in (" ", "\f", "\x85", "\u3000", "\t\n"):
         assert pattern.search(blank) is None, repr(blank)
 
 
