@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -10,25 +9,11 @@ from fastapi import APIRouter, Query, Response
 from supportdesk.auth.dependencies import ContextDep
 from supportdesk.core.http import model_response
 from supportdesk.core.pagination import Page
-from supportdesk.core.schemas import ObjectId, QueryText, ResponseModel
+from supportdesk.core.schemas import ObjectId, QueryText
 from supportdesk.notifications import service
-from supportdesk.notifications.models import NotificationKind
+from supportdesk.notifications.schemas import MarkedRead, NotificationOut
 
 router = APIRouter(prefix="/me/notifications", tags=["notifications"])
-
-
-class NotificationOut(ResponseModel):
-    id: int
-    kind: NotificationKind
-    ticket_id: int | None
-    message: str
-    priority: str
-    created_at: datetime
-    read_at: datetime | None
-
-
-class MarkedRead(ResponseModel):
-    marked: int
 
 
 @router.get("", response_model=Page[NotificationOut], summary="My notifications, newest first")

@@ -18,7 +18,7 @@ from supportdesk.automation.schemas import TriggerUpdate
 from supportdesk.core.schemas import MAX_ID, BodyId, Integer
 from supportdesk.people.schemas import TokenCreate
 from supportdesk.sla.schemas import PriorityMinutes
-from supportdesk.workspaces.router import WorkspaceUpdate
+from supportdesk.workspaces.schemas import WorkspaceUpdate
 
 integers: TypeAdapter[int] = TypeAdapter(Annotated[int, Integer()])
 ids: TypeAdapter[int] = TypeAdapter(BodyId)

@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from supportdesk.app import create_app
-from supportdesk.workspaces.router import WorkspaceUpdate
+from supportdesk.workspaces.schemas import WorkspaceUpdate
 from tests.fixtures.database import make_settings
 
 

@@ -38,7 +38,7 @@ from supportdesk.sla.schemas import CalendarCreate, CalendarUpdate, PolicyCreate
 from supportdesk.tickets.models import Comment, Ticket, TicketTag
 from supportdesk.tickets.schemas import CommentCreate, TicketCreate, TicketUpdate
 from supportdesk.workspaces.models import Workspace
-from supportdesk.workspaces.router import WorkspaceUpdate
+from supportdesk.workspaces.schemas import WorkspaceUpdate
 from tests.fixtures.database import make_settings
 from tests.unit.core.api_inputs import ApiInput, StringLeaf, api_inputs, string_leaves
 
