@@ -2,79 +2,20 @@
 
 from __future__ import annotations
 
-from typing import cast
-
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from supportdesk.assignment import rules
+from supportdesk.assignment import repository, rules
 from supportdesk.assignment.rules import AssignmentSettings, Candidate
 from supportdesk.core.clock import Clock
-from supportdesk.db.tenancy import required_workspace_id
 from supportdesk.notifications import service as notifications
 from supportdesk.notifications.models import NotificationKind
-from supportdesk.people.models import Availability, User
 from supportdesk.tickets import rules as ticket_rules
 from supportdesk.tickets.models import Priority, Ticket, TicketStatus
-from supportdesk.workspaces.models import AssignmentStrategy, Workspace
+from supportdesk.workspaces.models import AssignmentStrategy
 
 # Statuses in which a ticket counts against its agent's load.
 LOAD_STATUSES = (TicketStatus.assigned, TicketStatus.in_progress, TicketStatus.pending)
-
-_workspace = cast(Table, Workspace.__table__)
-# Taking the next assignment number locks the workspace row (PostgreSQL) until commit, so concurrent
-# assignments in one workspace queue here and each sees the previous one's choice: that is what keeps
-# round robin fair under concurrency. (SQLite has one writer at a time anyway.)
-_NEXT_ASSIGNMENT = (
-    update(_workspace)
-    .where(_workspace.c.id == bindparam("workspace_id"))
-    .values(assignment_counter=_workspace.c.assignment_counter + 1)
-    .returning(
-        _workspace.c.assignment_counter,
-        _workspace.c.assignment_strategy,
-        _workspace.c.category_strategies,
-        _workspace.c.agent_capacity,
-    )
-)
-
-
-async def _next_assignment(session: AsyncSession, workspace_id: int) -> tuple[int, AssignmentSettings]:
-    connection = await session.connection()
-    row = (await connection.execute(_NEXT_ASSIGNMENT, {"workspace_id": workspace_id})).one()
-    settings = settings_from(
-        AssignmentStrategy(row.assignment_strategy), row.category_strategies, row.agent_capacity
-    )
-    return int(row.assignment_counter), settings
-
-
-# Each agent's latest automatic assignment, read from the tickets they hold (through the partial index
-# on marked tickets): marking a ticket costs nothing extra, since it is written anyway.
-_LATEST_ASSIGNMENT = (
-    select(func.max(Ticket.assignment_seq))
-    .where(
-        Ticket.workspace_id == User.workspace_id,
-        Ticket.assigned_agent_id == User.id,
-        Ticket.assignment_seq.is_not(None),
-    )
-    .correlate(User)
-    .scalar_subquery()
-)
-# Built once and run below the ORM, naming its workspace: this runs for every ticket created, inside
-# the window in which the workspace's ticket numbers are locked. Columns, not users: the rules need
-# only these.
-_CANDIDATES = select(
-    User.id,
-    User.role,
-    User.skills,
-    User.capacity,
-    func.coalesce(_LATEST_ASSIGNMENT, 0).label("last_assignment_seq"),
-).where(
-    User.workspace_id == bindparam("workspace_id"),
-    User.is_active.is_(True),
-    User.availability == Availability.available,
-    # Equalities rather than IN: an IN list is re-rendered at every execution.
-    or_(*(User.role == role for role in rules.ASSIGNABLE_ROLES)),
-)
 
 
 async def open_ticket_counts(session: AsyncSession, agent_ids: list[int]) -> dict[int, int]:
@@ -94,9 +35,7 @@ async def candidates(
     session: AsyncSession, settings: AssignmentSettings, *, with_load: bool
 ) -> list[Candidate]:
     """Active, available agents and senior agents of the session's workspace, as the rules see them."""
-    connection = await session.connection()
-    workspace_id = required_workspace_id(session.sync_session)
-    rows = (await connection.execute(_CANDIDATES, {"workspace_id": workspace_id})).all()
+    rows = await repository.candidate_rows(session)
     needs_load = (
         with_load or settings.agent_capacity is not None or any(row.capacity is not None for row in rows)
     )
@@ -159,7 +98,11 @@ async def assign_automatically(
 ) -> int | None:
     """Give an existing ``ticket`` to the agent the strategy picks and return the agent's id; None, and
     no change, when nobody can take it. The chosen agent is notified."""
-    seq, settings = await _next_assignment(session, ticket.workspace_id)
+    row = await repository.next_assignment(session, ticket.workspace_id)
+    seq = int(row.assignment_counter)
+    settings = settings_from(
+        AssignmentStrategy(row.assignment_strategy), row.category_strategies, row.agent_capacity
+    )
     agent_id = await pick_agent(
         session, settings, priority=ticket.priority, category=ticket.category, strategy=strategy
     )
