@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
 from supportdesk.db.caches import CacheKey, caches_of
@@ -106,24 +107,28 @@ async def load_setup(session: AsyncSession, workspace_id: int) -> SlaSetup:
     cached = cache.get(workspace_id, revision)
     if cached is not None:
         return cached
+    setup = await session.run_sync(read_setup, workspace_id, revision)
+    cache.put(workspace_id, revision, setup)
+    return setup
+
+
+def read_setup(session: Session, workspace_id: int, revision: int) -> SlaSetup:
+    """The workspace's calendars and policies, read now through a synchronous session: the one reader
+    behind the cached loader and behind a flush, which cannot await it."""
     # The workspace is named even though scoped sessions add it: jobs and tools may run unscoped.
-    calendar_rows = (
-        await session.execute(select(BusinessCalendar).where(BusinessCalendar.workspace_id == workspace_id))
-    ).scalars()
+    calendar_rows = session.scalars(
+        select(BusinessCalendar).where(BusinessCalendar.workspace_id == workspace_id)
+    )
     calendars = {row.id: calendar_from_row(row) for row in calendar_rows}
-    policy_rows = (
-        await session.execute(
-            select(SlaPolicy).where(SlaPolicy.workspace_id == workspace_id).order_by(SlaPolicy.id)
-        )
-    ).scalars()
+    policy_rows = session.scalars(
+        select(SlaPolicy).where(SlaPolicy.workspace_id == workspace_id).order_by(SlaPolicy.id)
+    )
     policies = tuple(policy_from_row(row, calendars) for row in policy_rows)
-    setup = SlaSetup(
+    return SlaSetup(
         revision=revision,
         policies=policies,
         by_id={policy.id: policy for policy in policies if policy.id is not None},
     )
-    cache.put(workspace_id, revision, setup)
-    return setup
 
 
 async def bump_revision(session: AsyncSession, workspace_id: int) -> None:

@@ -24,7 +24,6 @@ from supportdesk.db.defaults import fills_new, given, value_or_default
 from supportdesk.db.tenancy import check_write
 from supportdesk.people.models import Customer, Tier, User
 from supportdesk.sla import service as sla_service
-from supportdesk.sla.models import BusinessCalendar, SlaPolicy
 from supportdesk.tickets import rules
 from supportdesk.tickets.models import Comment, Ticket, TicketStatus
 from supportdesk.workspaces.models import Workspace
@@ -101,27 +100,6 @@ def _customer_of(ticket: Ticket, known: dict[int, tuple[str, Tier]]) -> tuple[st
     return None
 
 
-def _sla_setup(session: Session, workspace_id: int) -> sla_service.SlaSetup:
-    """The workspace's policies, read now: a flush cannot await the service's cached loader."""
-    calendars = {
-        row.id: sla_service.calendar_from_row(row)
-        for row in session.scalars(
-            select(BusinessCalendar).where(BusinessCalendar.workspace_id == workspace_id)
-        )
-    }
-    policies = tuple(
-        sla_service.policy_from_row(row, calendars)
-        for row in session.scalars(
-            select(SlaPolicy).where(SlaPolicy.workspace_id == workspace_id).order_by(SlaPolicy.id)
-        )
-    )
-    return sla_service.SlaSetup(
-        revision=0,
-        policies=policies,
-        by_id={policy.id: policy for policy in policies if policy.id is not None},
-    )
-
-
 def _fill(
     ticket: Ticket, intake: _Intake, numbers: list[int], customers: dict[int, tuple[str, Tier]]
 ) -> None:
@@ -159,7 +137,8 @@ def _fill_tickets(session: Session, tickets: list[Ticket]) -> None:
             missing = [key for key in _SLA_FIELDS if not given(ticket, key)]
             if not missing:
                 continue
-            setup = setup or _sla_setup(session, workspace_id)
+            # Read afresh: a flush has no revision in hand to check a cached setup against.
+            setup = setup or sla_service.read_setup(session, workspace_id, revision=0)
             customer = _customer_of(ticket, customers)
             tier = customer[1] if customer is not None else None
             due = sla_service.due_fields(setup, tier, ticket.category, sla_service.facts_of(ticket))
