@@ -1,4 +1,5 @@
-"""The single place where a request gets its session, its user, its workspace and its permissions.
+"""The single place where a request gets its session, its user, its workspace and its permissions, and
+where the unit of work of a request that changes something ends.
 
 Tests give the app their own database and clock (``create_app(database=..., clock=...)``); every
 authenticated endpoint reaches the database through :func:`get_context` or :func:`allowed`, so tenancy
@@ -12,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.audit.models import ActorType
@@ -25,6 +26,7 @@ from supportdesk.core.errors import NotAuthenticated
 from supportdesk.core.permissions import Action, require_permission
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
+from supportdesk.idempotency.service import Idempotency
 
 SESSION_COOKIE = "supportdesk_session"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -49,9 +51,25 @@ def get_database(request: Request) -> Database:
 
 
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session for this request; safe methods get a read-only one. Endpoints commit explicitly."""
+    """A session for this request; safe methods get a read-only one. It ends in :func:`commit`."""
     async with get_database(request).session_for(readonly=request.method in _SAFE_METHODS) as session:
         yield session
+
+
+async def commit(
+    session: AsyncSession, response: Response, idempotency: Idempotency | None = None
+) -> Response:
+    """End a request's unit of work, in the same order for every endpoint that changes something.
+
+    The endpoint has made its change (flows and services only flush) and built its whole response from
+    what the change left in memory and what it read inside the transaction. An idempotent request then
+    stores that response under its key, in the same transaction, and one commit makes both durable:
+    a client that retries gets exactly the answer whose change was committed, or a fresh attempt.
+    """
+    if idempotency is not None:
+        await idempotency.remember(response)
+    await session.commit()
+    return response
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -104,6 +122,10 @@ class Context:
     def workspace_id(self) -> int:
         """The workspace everything in this request belongs to."""
         return self.user.workspace_id
+
+    async def commit(self, response: Response, idempotency: Idempotency | None = None) -> Response:
+        """Commit this request's change and answer with ``response`` (see :func:`commit`)."""
+        return await commit(self.session, response, idempotency)
 
     def require(self, action: Action) -> None:
         """Raise 403 unless the user's role allows ``action``."""

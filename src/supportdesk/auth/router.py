@@ -12,9 +12,11 @@ from supportdesk.auth.dependencies import (
     SessionDep,
     SettingsDep,
     bearer_secret,
+    commit,
 )
 from supportdesk.auth.throttle import LoginThrottle
 from supportdesk.core.errors import InvalidCredentials
+from supportdesk.core.http import model_response
 from supportdesk.core.problems import TOO_MANY_REQUESTS
 from supportdesk.people.schemas import LoginRequest, LoginResponse, UserOut
 
@@ -30,11 +32,10 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 async def login(
     body: LoginRequest,
     request: Request,
-    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-) -> LoginResponse:
+) -> Response:
     throttle: LoginThrottle = request.app.state.login_throttle
     address = request.client.host if request.client is not None else "unknown"
     await throttle.attempt(body.email, address)
@@ -50,10 +51,11 @@ async def login(
     except InvalidCredentials:
         await throttle.failed(body.email, address)
         raise
-    await session.commit()
-    await throttle.succeeded(body.email, address)
+    answer = LoginResponse(
+        token=issued.secret, expires_at=issued.record.expires_at, user=UserOut.model_validate(user)
+    )
     # The body carries a bearer token: no cache on the way may keep a copy.
-    response.headers["Cache-Control"] = "no-store"
+    response = model_response(answer, headers={"Cache-Control": "no-store"})
     response.set_cookie(
         SESSION_COOKIE,
         issued.secret,
@@ -63,9 +65,9 @@ async def login(
         samesite="strict",
         path="/",
     )
-    return LoginResponse(
-        token=issued.secret, expires_at=issued.record.expires_at, user=UserOut.model_validate(user)
-    )
+    await commit(session, response)
+    await throttle.succeeded(body.email, address)
+    return response
 
 
 @router.post(
@@ -82,7 +84,6 @@ async def logout(
     secret = bearer_secret(request)
     if secret is not None:
         await service.logout(session, settings, clock, user=user, secret=secret)
-        await session.commit()
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
+    return await commit(session, response)

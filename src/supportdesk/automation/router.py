@@ -21,6 +21,7 @@ from supportdesk.core.errors import PermissionDenied
 from supportdesk.core.http import (
     IfMatch,
     created_headers,
+    model_response,
     named_fields,
     parse_if_match,
     versioned_response,
@@ -78,7 +79,8 @@ async def create_trigger(
         position=body.position,
     )
     headers = created_headers(trigger.version, f"/api/v1/triggers/{trigger.id}")
-    return await idempotency.created(TriggerOut.model_validate(trigger), headers)
+    response = model_response(TriggerOut.model_validate(trigger), status_code=201, headers=headers)
+    return await context.commit(response, idempotency)
 
 
 @triggers_router.get("/{trigger_id:int}", response_model=TriggerOut, summary="Get a trigger (admins)")
@@ -98,16 +100,14 @@ async def update_trigger(
     trigger = await triggers.update_trigger(
         context.session, context.clock, trigger, changes, expected_version=expected
     )
-    await context.session.commit()
-    return versioned_response(TriggerOut.model_validate(trigger), trigger.version)
+    return await context.commit(versioned_response(TriggerOut.model_validate(trigger), trigger.version))
 
 
 @triggers_router.delete("/{trigger_id:int}", status_code=204, summary="Delete a trigger (admins)")
 async def delete_trigger(trigger_id: ObjectId, context: Managing) -> Response:
     trigger = await triggers.get_trigger(context.session, trigger_id)
     await triggers.delete_trigger(context.session, trigger)
-    await context.session.commit()
-    return Response(status_code=204)
+    return await context.commit(Response(status_code=204))
 
 
 # --- macros --------------------------------------------------------------------------------------
@@ -135,7 +135,8 @@ async def create_macro(
         reply_public=body.reply_public,
     )
     headers = created_headers(macro.version, f"/api/v1/macros/{macro.id}")
-    return await idempotency.created(MacroOut.model_validate(macro), headers)
+    response = model_response(MacroOut.model_validate(macro), status_code=201, headers=headers)
+    return await context.commit(response, idempotency)
 
 
 @macros_router.get("/macros/{macro_id:int}", response_model=MacroOut, summary="Get a macro")
@@ -154,16 +155,14 @@ async def update_macro(
     macro = await macros.update_macro(
         context.session, context.clock, macro, changes, expected_version=expected
     )
-    await context.session.commit()
-    return versioned_response(MacroOut.model_validate(macro), macro.version)
+    return await context.commit(versioned_response(MacroOut.model_validate(macro), macro.version))
 
 
 @macros_router.delete("/macros/{macro_id:int}", status_code=204, summary="Delete a macro (admins)")
 async def delete_macro(macro_id: ObjectId, context: Managing) -> Response:
     macro = await macros.get_macro(context.session, macro_id)
     await macros.delete_macro(context.session, macro)
-    await context.session.commit()
-    return Response(status_code=204)
+    return await context.commit(Response(status_code=204))
 
 
 @macros_router.post(
@@ -185,8 +184,5 @@ async def apply_macro(
     ticket = await macros.apply_macro(
         context.session, context.clock, ticket, macro, actor=context.user, expected_version=expected
     )
-    view = await ticket_view(
-        context.session, ticket, context.clock.now()
-    )  # before the commit, inside the same transaction
-    await context.session.commit()
-    return versioned_response(view, ticket.version)
+    view = await ticket_view(context.session, ticket, context.clock.now())
+    return await context.commit(versioned_response(view, ticket.version))

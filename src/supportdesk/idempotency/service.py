@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Protocol
 
 from fastapi import Header, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportdesk.config import Settings
 from supportdesk.core.clock import Clock
 from supportdesk.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput
-from supportdesk.core.http import model_response
 from supportdesk.core.schemas import Text
 from supportdesk.idempotency.models import IdempotencyRecord
 
@@ -83,27 +80,12 @@ class Idempotency:
         headers = {**record.response_headers, REPLAY_HEADER: "true"}
         return JSONResponse(record.response_body, status_code=record.status_code, headers=headers)
 
-    async def created(self, view: BaseModel | Callable[[], BaseModel], headers: dict[str, str]) -> Response:
-        """Finish a create: commit the change, remembering the 201 response under the key if there is one.
+    async def remember(self, response: Response) -> None:
+        """Store ``response`` under the key in the current transaction, before the boundary commits.
 
-        ``view`` may be a function building the response from what the change left in memory: without a
-        key it is called after the commit, so the locks the change took (the workspace row on
-        PostgreSQL, the writer slot on SQLite) are not held while the response is built.
+        A second request with the same key that got here first holds the key's row: this one is
+        refused as in flight, and its change is rolled back with it.
         """
-
-        def respond() -> Response:
-            return model_response(view() if callable(view) else view, status_code=201, headers=headers)
-
-        if self.key is None:
-            await self.context.session.commit()
-            return respond()
-        response = respond()
-        await self.remember(201, json.loads(bytes(response.body)), headers)
-        await self.context.session.commit()
-        return response
-
-    async def remember(self, status_code: int, body: Any, headers: dict[str, str]) -> None:
-        """Store the response in the current transaction, before the caller commits."""
         if self.key is None:
             return
         session = self.context.session
@@ -113,9 +95,11 @@ class Idempotency:
                 user_id=self.context.user.id,
                 key=self.key,
                 fingerprint=self.fingerprint,
-                status_code=status_code,
-                response_body=body,
-                response_headers={k: v for k, v in headers.items() if k.lower() in _KEPT_HEADERS},
+                status_code=response.status_code,
+                response_body=json.loads(bytes(response.body)),
+                response_headers={
+                    name: value for name, value in response.headers.items() if name.lower() in _KEPT_HEADERS
+                },
                 created_at=self.context.clock.now(),
             )
         )

@@ -34,14 +34,12 @@ async def list_notifications(
 
 
 @router.post("/{notification_id:int}/read", response_model=NotificationOut, summary="Mark one read")
-async def mark_read(notification_id: ObjectId, context: ContextDep) -> NotificationOut:
+async def mark_read(notification_id: ObjectId, context: ContextDep) -> Response:
     notification = await service.mark_read(context.session, context.clock, context.user.id, notification_id)
-    await context.session.commit()
-    return NotificationOut.model_validate(notification)
+    return await context.commit(model_response(NotificationOut.model_validate(notification)))
 
 
 @router.post("/read", response_model=MarkedRead, summary="Mark all read")
-async def mark_all_read(context: ContextDep) -> MarkedRead:
+async def mark_all_read(context: ContextDep) -> Response:
     marked = await service.mark_all_read(context.session, context.clock, context.user.id)
-    await context.session.commit()
-    return MarkedRead(marked=marked)
+    return await context.commit(model_response(MarkedRead(marked=marked)))

@@ -12,6 +12,7 @@ from supportdesk.core.errors import NotFound
 from supportdesk.core.http import (
     IfMatch,
     created_headers,
+    model_response,
     parse_if_match,
     versioned_response,
 )
@@ -55,7 +56,8 @@ async def create_customer(
         return replay
     customer = await service.create_customer(context.session, context.clock, **body.model_dump())
     headers = created_headers(customer.version, f"/api/v1/customers/{customer.id}")
-    return await idempotency.created(CustomerOut.model_validate(customer), headers)
+    response = model_response(CustomerOut.model_validate(customer), status_code=201, headers=headers)
+    return await context.commit(response, idempotency)
 
 
 @customers.get("", response_model=Page[CustomerOut], summary="List customers")
@@ -105,8 +107,7 @@ async def update_customer(
         body.model_dump(exclude_unset=True),
         expected_version=expected,
     )
-    await context.session.commit()
-    return versioned_response(CustomerOut.model_validate(customer), customer.version)
+    return await context.commit(versioned_response(CustomerOut.model_validate(customer), customer.version))
 
 
 # --- staff users ---------------------------------------------------------------------------------
@@ -136,7 +137,8 @@ async def create_user(
         context.session, context.clock, workspace_id=context.workspace_id, **body.model_dump()
     )
     headers = {"Location": f"/api/v1/admin/users/{user.id}"}
-    return await idempotency.created(UserOut.model_validate(user), headers)
+    response = model_response(UserOut.model_validate(user), status_code=201, headers=headers)
+    return await context.commit(response, idempotency)
 
 
 @users.get("/{user_id:int}", response_model=UserOut, summary="Get a staff user")
@@ -151,23 +153,21 @@ async def update_user(
     user_id: ObjectId,
     body: UserUpdate,
     context: Annotated[Context, Depends(allowed(Action.change_role))],
-) -> UserOut:
+) -> Response:
     user = await service.get_user(context.session, user_id)
     user = await service.update_user(
         context.session, context.clock, user, body.model_dump(exclude_unset=True)
     )
-    await context.session.commit()
-    return UserOut.model_validate(user)
+    return await context.commit(model_response(UserOut.model_validate(user)))
 
 
 @users.post("/{user_id:int}/deactivate", response_model=UserOut, summary="Deactivate a staff user (admins)")
 async def deactivate_user(
     user_id: ObjectId, context: Annotated[Context, Depends(allowed(Action.deactivate_user))]
-) -> UserOut:
+) -> Response:
     user = await service.get_user(context.session, user_id)
     user = await service.deactivate_user(context.session, context.clock, user)
-    await context.session.commit()
-    return UserOut.model_validate(user)
+    return await context.commit(model_response(UserOut.model_validate(user)))
 
 
 # --- me ------------------------------------------------------------------------------------------
@@ -198,8 +198,7 @@ async def list_tokens(context: TokenContext) -> list[TokenOut]:
 
 
 @me.post("/tokens", status_code=201, response_model=TokenCreated, summary="Create a personal API token")
-async def create_token(body: TokenCreate, context: TokenContext, response: Response) -> TokenCreated:
-    response.headers["Cache-Control"] = "no-store"  # the body carries the new token's secret
+async def create_token(body: TokenCreate, context: TokenContext) -> Response:
     issued = await auth_service.create_personal_token(
         context.session,
         context.settings,
@@ -208,14 +207,16 @@ async def create_token(body: TokenCreate, context: TokenContext, response: Respo
         name=body.name,
         expires_in_days=body.expires_in_days,
     )
-    await context.session.commit()
-    return TokenCreated.model_validate(
+    created = TokenCreated.model_validate(
         {**TokenOut.model_validate(issued.record).model_dump(), "token": issued.secret}
+    )
+    # The body carries the new token's secret: no cache on the way may keep a copy.
+    return await context.commit(
+        model_response(created, status_code=201, headers={"Cache-Control": "no-store"})
     )
 
 
 @me.delete("/tokens/{token_id:int}", status_code=204, summary="Revoke a personal API token")
 async def revoke_token(token_id: ObjectId, context: TokenContext) -> Response:
     await auth_service.revoke_token(context.session, context.clock, user=context.user, token_id=token_id)
-    await context.session.commit()
-    return Response(status_code=204)
+    return await context.commit(Response(status_code=204))

@@ -87,7 +87,8 @@ async def create_calendar(
         custom_holidays=body.custom_holidays,
     )
     headers = created_headers(calendar.version, f"/api/v1/sla/calendars/{calendar.id}")
-    return await idempotency.created(CalendarOut.model_validate(calendar), headers)
+    response = model_response(CalendarOut.model_validate(calendar), status_code=201, headers=headers)
+    return await context.commit(response, idempotency)
 
 
 @router.get("/calendars/{calendar_id:int}", response_model=CalendarOut, summary="Get a calendar")
@@ -113,8 +114,7 @@ async def update_calendar(
     calendar = await config_service.update_calendar(
         context.session, context.clock, calendar, changes, expected_version=expected
     )
-    await context.session.commit()
-    return versioned_response(CalendarOut.model_validate(calendar), calendar.version)
+    return await context.commit(versioned_response(CalendarOut.model_validate(calendar), calendar.version))
 
 
 @router.delete(
@@ -125,8 +125,7 @@ async def update_calendar(
 async def delete_calendar(calendar_id: ObjectId, context: Managing) -> Response:
     calendar = await config_service.get_calendar(context.session, calendar_id)
     await config_service.delete_calendar(context.session, calendar)
-    await context.session.commit()
-    return Response(status_code=204)
+    return await context.commit(Response(status_code=204))
 
 
 # --- policies --------------------------------------------------------------------------------------
@@ -163,7 +162,8 @@ async def create_policy(
         resolution_minutes=body.resolution_minutes.stored(),
     )
     headers = created_headers(policy.version, f"/api/v1/sla/policies/{policy.id}")
-    return await idempotency.created(PolicyOut.model_validate(policy), headers)
+    response = model_response(PolicyOut.model_validate(policy), status_code=201, headers=headers)
+    return await context.commit(response, idempotency)
 
 
 @router.get("/policies/{policy_id:int}", response_model=PolicyOut, summary="Get an SLA policy")
@@ -191,8 +191,7 @@ async def update_policy(
     policy = await config_service.update_policy(
         context.session, context.clock, policy, changes, expected_version=expected
     )
-    await context.session.commit()
-    return versioned_response(PolicyOut.model_validate(policy), policy.version)
+    return await context.commit(versioned_response(PolicyOut.model_validate(policy), policy.version))
 
 
 @router.delete(
@@ -204,8 +203,7 @@ async def update_policy(
 async def delete_policy(policy_id: ObjectId, context: Managing) -> Response:
     policy = await config_service.get_policy(context.session, policy_id)
     await config_service.delete_policy(context.session, policy)
-    await context.session.commit()
-    return Response(status_code=204)
+    return await context.commit(Response(status_code=204))
 
 
 # --- breaches --------------------------------------------------------------------------------------

@@ -78,10 +78,9 @@ async def create_ticket(
         workspace_id=context.workspace_id,
         **body.model_dump(),
     )
+    view = await ticket_view(context.session, ticket, context.clock.now())
     headers = created_headers(ticket.version, f"/api/v1/tickets/{ticket.id}")
-    setup = await sla_service.load_setup(context.session, context.workspace_id)
-    now = context.clock.now()
-    return await idempotency.created(lambda: ticket_out(ticket, setup, now), headers)
+    return await context.commit(model_response(view, status_code=201, headers=headers), idempotency)
 
 
 @router.get("", response_model=Page[TicketOut], summary="List tickets")
@@ -159,11 +158,8 @@ async def update_ticket(
         actor=context.user,
         expected_version=expected,
     )
-    view = await ticket_view(
-        context.session, ticket, context.clock.now()
-    )  # before the commit, inside the same transaction
-    await context.session.commit()
-    return versioned_response(view, ticket.version)
+    view = await ticket_view(context.session, ticket, context.clock.now())
+    return await context.commit(versioned_response(view, ticket.version))
 
 
 @router.delete("/{ticket_id:int}", status_code=204, summary="Delete a ticket (admins)")
@@ -172,8 +168,7 @@ async def delete_ticket(
 ) -> Response:
     ticket = await service.get_ticket(context.session, ticket_id)
     await service.delete_ticket(context.session, ticket)
-    await context.session.commit()
-    return Response(status_code=204)
+    return await context.commit(Response(status_code=204))
 
 
 @router.post(
@@ -200,7 +195,8 @@ async def add_comment(
         author=body.author,
     )
     headers = {"Location": f"/api/v1/tickets/{ticket.id}/comments"}
-    return await idempotency.created(CommentOut.model_validate(comment), headers)
+    response = model_response(CommentOut.model_validate(comment), status_code=201, headers=headers)
+    return await context.commit(response, idempotency)
 
 
 @router.get("/{ticket_id:int}/comments", response_model=list[CommentOut], summary="List a ticket's comments")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from supportdesk.auth.dependencies import Context, ContextDep, allowed
+from supportdesk.core.http import model_response
 from supportdesk.core.permissions import Action
 from supportdesk.workspaces import service
 from supportdesk.workspaces.schemas import WorkspaceOut, WorkspaceUpdate
@@ -22,8 +23,7 @@ async def get_workspace(context: ContextDep) -> WorkspaceOut:
 @router.patch("", response_model=WorkspaceOut, summary="Change the workspace's settings (admins)")
 async def update_workspace(
     body: WorkspaceUpdate, context: Annotated[Context, Depends(allowed(Action.manage_workspace))]
-) -> WorkspaceOut:
+) -> Response:
     workspace = await service.get_workspace(context.session, context.workspace_id)
     workspace = await service.update_settings(context.session, workspace, body.model_dump(exclude_unset=True))
-    await context.session.commit()
-    return WorkspaceOut.model_validate(workspace)
+    return await context.commit(model_response(WorkspaceOut.model_validate(workspace)))
