@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from xdist.scheduler import LoadGroupScheduling
 
 pytest_plugins = [
     "tests.fixtures.clock",
@@ -25,3 +28,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         elif "/tests/e2e/" in path:
             item.add_marker(pytest.mark.e2e)
+
+
+# Tests that share servers started once per xdist worker (session fixtures), by where they live. Each
+# group goes to one worker, so its servers start once per run; every other test is scheduled on its own.
+SHARED_SERVER_GROUPS = {
+    "tests/e2e/": "live-servers",
+    "tests/integration/deploy/test_nginx_proxy.py": "nginx-proxy",
+}
+
+
+class SharedServerScheduling(LoadGroupScheduling):  # type: ignore[misc]  # xdist ships no types
+    """xdist's ``loadgroup`` scheduling, with the groups read from the test's path.
+
+    The ``xdist_group`` mark does not reach the scheduler with this pytest: xdist appends the group to
+    a node id that pytest no longer reads back, so the marked tests were spread over every worker.
+    """
+
+    def _split_scope(self, nodeid: str) -> str:
+        return shared_server_group(nodeid) or nodeid
+
+
+def shared_server_group(nodeid: str) -> str | None:
+    """The group of tests sharing servers that ``nodeid`` belongs to, if any."""
+    return next((group for prefix, group in SHARED_SERVER_GROUPS.items() if nodeid.startswith(prefix)), None)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> SharedServerScheduling:
+    return SharedServerScheduling(config, log)

@@ -64,14 +64,6 @@ class LiveServer:
             known.remove(value)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep every end-to-end test on one xdist worker (``--dist loadgroup``), so that the live servers
-    are started once per run rather than once per worker."""
-    for item in items:
-        if "/tests/e2e/" in item.path.as_posix():
-            item.add_marker(pytest.mark.xdist_group("live_server"))
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -32,11 +32,12 @@ class MetricsMiddleware:
     """Counts and times every request by its route template (not its raw path, to bound the labels).
 
     A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` would cost as much as a small endpoint.
+    It records into the application's ``state.metrics``, the registry ``/metrics`` reads, so the two can
+    never disagree about which metrics are the app's.
     """
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,8 +57,9 @@ class MetricsMiddleware:
         finally:
             template = route_template(scope)
             method = str(scope["method"])
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
-            self.metrics.requests.labels(method, template, str(status)).inc()
+            metrics: Metrics = scope["app"].state.metrics
+            metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+            metrics.requests.labels(method, template, str(status)).inc()
 
 
 def route_template(scope: Scope) -> str:

@@ -1,0 +1,33 @@
+"""The tests that share servers are scheduled together: one start per run, not one per worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SHARED_SERVER_GROUPS, shared_server_group
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.parametrize(
+    ("nodeid", "group"),
+    [
+        pytest.param("tests/e2e/test_api_contract.py::test_x[GET /a][sqlite]", "live-servers", id="contract"),
+        pytest.param("tests/e2e/test_api_workflows.py::test_y[postgresql]", "live-servers", id="workflows"),
+        pytest.param(
+            "tests/integration/deploy/test_nginx_proxy.py::test_z", "nginx-proxy", id="behind-nginx"
+        ),
+        pytest.param("tests/integration/deploy/test_systemd_units.py::test_u", None, id="no-server"),
+        pytest.param("tests/integration/tickets/test_ticket_api.py::test_v[sqlite]", None, id="in-process"),
+    ],
+)
+def test_each_test_is_placed_by_its_path(nodeid: str, group: str | None) -> None:
+    assert shared_server_group(nodeid) == group
+
+
+@pytest.mark.parametrize("prefix", sorted(SHARED_SERVER_GROUPS))
+def test_every_group_names_tests_that_exist(prefix: str) -> None:
+    # A moved folder or file would silently fall back to one server start per worker.
+    assert (ROOT / prefix).exists()
