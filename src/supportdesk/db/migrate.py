@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -33,6 +34,38 @@ def revisions() -> list[str]:
     """Every revision in the code, oldest first."""
     script = ScriptDirectory.from_config(alembic_config())
     return [revision.revision for revision in reversed(list(script.walk_revisions()))]
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One migration as an operator sees it."""
+
+    id: str
+    # The revision its downgrade returns to; None for the first, below which there is no schema.
+    previous: str | None
+    # The first line of its docstring.
+    description: str
+    # Why its downgrade cannot undo it, when it cannot: the module says so in ``irreversible``.
+    irreversible: str | None
+
+
+def history() -> list[Revision]:
+    """Every revision in the code, oldest first, with what the operator's commands need to know."""
+    script = ScriptDirectory.from_config(alembic_config())
+    found = []
+    for revision in reversed(list(script.walk_revisions())):
+        previous = revision.down_revision
+        reason = getattr(revision.module, "irreversible", None)
+        found.append(
+            Revision(
+                id=revision.revision,
+                # A linear history: no revision of ours merges two others.
+                previous=previous if isinstance(previous, str) else None,
+                description=revision.doc.strip(),
+                irreversible=str(reason) if reason else None,
+            )
+        )
+    return found
 
 
 def _upgrade_on(connection: Connection, revision: str) -> None:

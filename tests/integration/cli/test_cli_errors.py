@@ -30,6 +30,9 @@ DATABASE_COMMANDS = [
     pytest.param(("tokens", "create", "ada@example.com"), id="tokens-create"),
     pytest.param(("demo", "--tickets", "1", "--customers", "1"), id="demo"),
     pytest.param(("worker", "--once"), id="worker"),
+    pytest.param(("db", "history"), id="db-history"),
+    pytest.param(("db", "downgrade", "--yes"), id="db-downgrade"),
+    pytest.param(("db", "backup", "supportdesk.backup"), id="db-backup"),
 ]
 # Those that need the newest schema (db current and db upgrade are how one gets there).
 SCHEMA_COMMANDS = [

@@ -15,6 +15,8 @@ revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+# A revision whose downgrade() cannot give back what upgrade() changed names the reason, for example
+# irreversible = "merges two columns into one", and `supportdesk db downgrade` refuses to go below it.
 
 
 def upgrade() -> None:
