@@ -12,12 +12,13 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # the environment forbids writing bytecode caches.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install run test lint typecheck unit integration bench clean
+.PHONY: help install run test lint typecheck unit integration bench dist clean
 
 help:
 	@echo "make run        start supportdesk on http://127.0.0.1:8000 (SQLite + demo data)"
 	@echo "make test       lint, type-check and run the whole test suite with coverage"
 	@echo "make bench      run the API benchmarks (see docs/performance.md)"
+	@echo "make dist       build a wheel and its locked requirements for a server (docs/deployment.md)"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -30,13 +31,26 @@ $(PYTHON_STAMP): | $(UV)
 	rm -f $(TOOLS)/python-*
 	touch $@
 
-$(VENV)/.installed: $(UV) pyproject.toml uv.lock $(PYTHON_STAMP)
+# `make run` installs only what the application needs; `make install`, `make test` and the other
+# development targets add the dev dependency group (pyproject.toml). Both sync the one .venv exactly,
+# removing whatever the other mode added, so each mode has its own stamp and syncing one deletes the
+# other's: switching between `make run` and `make test` syncs again instead of trusting a stale stamp.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+
+$(RUN_STAMP): $(UV) pyproject.toml uv.lock $(PYTHON_STAMP)
+	rm -f $(DEV_STAMP) $(VENV)/.installed
+	$(UV) sync --frozen --no-dev --python $(PYTHON)
+	@touch $@
+
+$(DEV_STAMP): $(UV) pyproject.toml uv.lock $(PYTHON_STAMP)
+	rm -f $(RUN_STAMP) $(VENV)/.installed
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
-install: $(VENV)/.installed
+install: $(DEV_STAMP)
 
-run: install
+run: $(RUN_STAMP)
 	$(BIN)/supportdesk db upgrade
 	$(BIN)/supportdesk demo --if-missing
 	$(BIN)/supportdesk serve
@@ -60,5 +74,12 @@ integration: install
 bench: install
 	$(BIN)/python bench/api.py
 
+# A wheel and the locked, hash-checked versions of what it needs, so that a server installs the
+# release with plain pip and needs neither uv nor a checkout (docs/deployment.md).
+dist: $(UV)
+	rm -rf dist
+	$(UV) build --wheel --out-dir dist
+	$(UV) export --frozen --no-dev --no-emit-project --quiet --output-file dist/requirements.txt
+
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.* htmlcov
+	rm -rf dist $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.* htmlcov

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -41,6 +42,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     workers: Annotated[int, Field(ge=1, le=64)] = 1
+    forwarded_allow_ips: str = "127.0.0.1,::1"
     log_level: str = "info"
     session_ttl_hours: Annotated[int, Field(ge=1, le=24 * 90)] = 12
     token_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 5
@@ -84,6 +86,24 @@ class Settings(BaseSettings):
                 "must be a positive number, a slash and a period, e.g. 20/minute or 5/15 minutes"
             )
         return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",")]
+        if entries == ["*"]:
+            return "*"
+        for entry in entries:
+            # uvicorn takes an entry it cannot parse as a literal name that no client address ever
+            # equals, so a typo would silently trust no proxy; refusing it at start-up says so at once.
+            try:
+                ipaddress.ip_network(entry)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network: give addresses or networks "
+                    "separated by commas (127.0.0.1,10.0.0.0/8), or * to trust every proxy"
+                ) from None
+        return ",".join(entries)
 
     @field_validator("log_level")
     @classmethod

@@ -37,6 +37,14 @@ def serve(
     workers = workers or loaded.workers
     if workers > 1 and loaded.is_sqlite:
         err.print("note: several workers share one SQLite file; use PostgreSQL in production", style="yellow")
+    if "FORWARDED_ALLOW_IPS" in os.environ and "SUPPORTDESK_FORWARDED_ALLOW_IPS" not in os.environ:
+        # uvicorn reads this variable only when it is given no list of its own, and serve always gives
+        # one; an operator who set it for an earlier version would otherwise lose the proxy's client
+        # addresses without a word.
+        err.print(
+            "note: FORWARDED_ALLOW_IPS is ignored; set SUPPORTDESK_FORWARDED_ALLOW_IPS instead",
+            style="yellow",
+        )
     if loaded.migrate_at_startup:
         # Migrate once here, not in every worker's start-up (they would race), and so that a database
         # that cannot be reached or migrated stops the command with one line instead of a traceback.
@@ -54,7 +62,10 @@ def serve(
         workers=workers,
         reload=reload,
         log_level=loaded.log_level,
+        # The client address (which login throttling counts by) and the scheme come from
+        # X-Forwarded-For and X-Forwarded-Proto only when the connection comes from a trusted proxy.
         proxy_headers=True,
+        forwarded_allow_ips=loaded.forwarded_allow_ips,
     )
 
 
