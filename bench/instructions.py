@@ -13,6 +13,11 @@ Instructions per request are the collected total over ``--requests``. They cover
 database driver and, for SQLite, the database engine itself (it runs in the process); PostgreSQL's
 own work happens in the server and is not counted. The number of event-loop wake-ups varies a little
 with timing, so repeated runs agree to within about 1 %.
+
+``--scenario`` picks what is sent: ``create`` (the default, beside the bare endpoint), or an update of
+one ticket made first (``PATCH``, supportdesk only, since the bare app has no update): ``update-priority``
+moves its priority back and forth, so every request recomputes the SLA due times, and ``update-title``
+changes only its title, which leaves the SLA alone.
 """
 
 from __future__ import annotations
@@ -53,13 +58,15 @@ BODY = json.dumps(
 ).encode()
 
 
-async def post(app: Asgi, path: str, headers: list[tuple[bytes, bytes]]) -> int:
-    """One POST of the create body straight into the ASGI app; returns the response status."""
+async def send(
+    app: Asgi, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes
+) -> tuple[int, bytes]:
+    """One request with a JSON body straight into the ASGI app; returns the status and the body."""
     scope: Message = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "POST",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
@@ -68,7 +75,7 @@ async def post(app: Asgi, path: str, headers: list[tuple[bytes, bytes]]) -> int:
         "headers": [
             (b"host", b"bench"),
             (b"content-type", b"application/json"),
-            (b"content-length", str(len(BODY)).encode()),
+            (b"content-length", str(len(body)).encode()),
             *headers,
         ],
         "client": ("127.0.0.1", 50000),
@@ -77,21 +84,56 @@ async def post(app: Asgi, path: str, headers: list[tuple[bytes, bytes]]) -> int:
     }
     delivered = False
     statuses: list[int] = []
+    chunks: list[bytes] = []
 
     async def receive() -> Message:
         nonlocal delivered
         if not delivered:
             delivered = True
-            return {"type": "http.request", "body": BODY, "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
         await asyncio.Event().wait()  # the client never disconnects
         raise AssertionError("unreachable")
 
-    async def send(message: Message) -> None:
+    async def reply(message: Message) -> None:
         if message["type"] == "http.response.start":
             statuses.append(int(message["status"]))
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
 
-    await app(scope, receive, send)
-    return statuses[0]
+    await app(scope, receive, reply)
+    return statuses[0], b"".join(chunks)
+
+
+# What each update scenario sends, in turn: two values, so that every request changes the ticket.
+UPDATES = {
+    "update-priority": [json.dumps({"priority": value}).encode() for value in ("low", "high")],
+    "update-title": [json.dumps({"title": f"Cannot log in ({value})"}).encode() for value in ("a", "b")],
+}
+SCENARIOS = ("create", *UPDATES)
+
+
+async def request_maker(
+    app: Asgi, scenario: str, prefix: str, headers: list[tuple[bytes, bytes]]
+) -> Callable[[int], Awaitable[int]]:
+    """The ``scenario``'s request as a function of its sequence number, returning the status; an update
+    scenario first creates the ticket it changes (not counted)."""
+    if scenario == "create":
+
+        async def create(_index: int) -> int:
+            return (await send(app, "POST", f"{prefix}/tickets", headers, BODY))[0]
+
+        return create
+    status, body = await send(app, "POST", f"{prefix}/tickets", headers, BODY)
+    if status != 201:
+        raise SystemExit(f"{scenario}: creating the ticket to update failed ({status})")
+    path = f"{prefix}/tickets/{json.loads(body)['id']}"
+    bodies = UPDATES[scenario]
+
+    async def update(index: int) -> int:
+        status, _ = await send(app, "PATCH", path, headers, bodies[index % len(bodies)])
+        return 201 if status == 200 else status  # compared with a create's status below
+
+    return update
 
 
 async def run_lifespan(app: Asgi, body: Callable[[], Awaitable[None]]) -> None:
@@ -126,18 +168,19 @@ async def child(args: argparse.Namespace, fixture: dict[str, Any]) -> None:
     """The measured process: one app, warm-up requests, then the counted ones."""
     if args.child == "supportdesk":
         app: Any = create_app(bench_settings(fixture["database_url"]))
-        path, headers = "/api/v1/tickets", [(b"authorization", f"Bearer {fixture['token']}".encode())]
+        prefix, headers = "/api/v1", [(b"authorization", f"Bearer {fixture['token']}".encode())]
     else:
         app = build_bare_app(fixture["database_url"], fixture["workspace_id"])
-        path, headers = "/tickets", []
+        prefix, headers = "", []
 
     async def requests() -> None:
-        for _ in range(args.warmup):
-            if await post(app, path, headers) != 201:
-                raise SystemExit(f"{args.child}: a warm-up create failed")
+        make = await request_maker(app, args.scenario, prefix, headers)
+        for index in range(args.warmup):
+            if await make(index) != 201:
+                raise SystemExit(f"{args.child}: a warm-up {args.scenario} failed")
         callgrind_counting(True)
-        for _ in range(args.requests):
-            await post(app, path, headers)
+        for index in range(args.warmup, args.warmup + args.requests):
+            await make(index)
         callgrind_counting(False)
 
     await run_lifespan(app, requests)
@@ -161,6 +204,8 @@ def count(app: str, fixture_path: Path, args: argparse.Namespace, work_dir: Path
         str(args.requests),
         "--warmup",
         str(args.warmup),
+        "--scenario",
+        args.scenario,
     ]
     finished = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     collected = re.search(r"Collected : (\d+)", finished.stderr)
@@ -169,8 +214,8 @@ def count(app: str, fixture_path: Path, args: argparse.Namespace, work_dir: Path
     return int(collected.group(1)) / int(args.requests)
 
 
-async def measure(backend: str, args: argparse.Namespace) -> tuple[float, float]:
-    """(supportdesk, bare) instructions per create on ``backend``."""
+async def measure(backend: str, args: argparse.Namespace) -> tuple[float, float | None]:
+    """(supportdesk, bare) instructions per request on ``backend``; bare only for creates."""
     with tempfile.TemporaryDirectory(prefix="supportdesk-instructions-") as directory:
         work_dir = Path(directory)
         setup = argparse.Namespace(tickets=args.tickets, requests=1, seed=1, postgres_url=args.postgres_url)
@@ -186,9 +231,9 @@ async def measure(backend: str, args: argparse.Namespace) -> tuple[float, float]
             )
         )
         try:
-            return count("supportdesk", fixture_path, args, work_dir), count(
-                "bare", fixture_path, args, work_dir
-            )
+            supportdesk = count("supportdesk", fixture_path, args, work_dir)
+            bare = count("bare", fixture_path, args, work_dir) if args.scenario == "create" else None
+            return supportdesk, bare
         finally:
             if backend == "postgresql":
                 await drop_postgres_database(args.postgres_url)
@@ -200,8 +245,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--tickets", type=int, default=2000, help="tickets loaded first (default 2000)")
-    parser.add_argument("--requests", type=int, default=100, help="counted creates (default 100)")
-    parser.add_argument("--warmup", type=int, default=20, help="creates before counting (default 20)")
+    parser.add_argument("--scenario", choices=SCENARIOS, default="create", help="default create")
+    parser.add_argument("--requests", type=int, default=100, help="counted requests (default 100)")
+    parser.add_argument("--warmup", type=int, default=20, help="requests before counting (default 20)")
     parser.add_argument("--postgres-url", default=POSTGRES_URL, help="recreated, then dropped")
     parser.add_argument("--child", choices=["supportdesk", "bare"], help=argparse.SUPPRESS)
     parser.add_argument("--fixture", help=argparse.SUPPRESS)
@@ -216,11 +262,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         raise SystemExit("bench/instructions.py needs valgrind (Debian: apt-get install valgrind)")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    print("| backend | supportdesk instructions per create | bare | ratio (bare / supportdesk) |")
+    print(f"| backend | supportdesk instructions per {args.scenario} | bare | ratio (bare / supportdesk) |")
     print("|---|--:|--:|--:|")
     for backend in backends:
         supportdesk, bare = asyncio.run(measure(backend, args))
-        print(f"| {backend} | {supportdesk / 1e6:.2f} M | {bare / 1e6:.2f} M | {bare / supportdesk:.2f} |")
+        measured = f"| {backend} | {supportdesk / 1e6:.2f} M |"
+        if bare is None:
+            print(f"{measured} - | - |")
+        else:
+            print(f"{measured} {bare / 1e6:.2f} M | {bare / supportdesk:.2f} |")
     return 0
 
 

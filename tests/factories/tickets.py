@@ -12,7 +12,6 @@ from supportdesk.core.clock import FrozenClock
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.people.models import Customer, User
-from supportdesk.sla import service as sla_service
 from supportdesk.tickets import flows as ticket_flows
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Channel, Comment, Priority, Ticket, TicketStatus
@@ -66,14 +65,14 @@ def ticket_factory(database: Database, clock: FrozenClock, workspace: Workspace)
                 external_id=external_id,
             )
             if status is not None:
-                before, ticket.status = ticket.status, status
+                ticket.status = status
                 if status in {TicketStatus.resolved, TicketStatus.closed}:
                     ticket.resolved_at = moment.now()
                 if status is TicketStatus.closed:
                     ticket.closed_at = moment.now()
-                # The SLA bookkeeping a real move to this status would have done (pause, first response).
-                setup = await sla_service.load_setup(session, workspace.id)
-                sla_service.track_status_change(ticket, before, setup, moment.now())
+                # Stamped as a real move to this status would be; the flush keeps the SLA clocks at that
+                # instant (pause, first response), as it does for any status change.
+                ticket.updated_at = moment.now()
             ticket.escalated = escalated
             await session.flush()
         return ticket

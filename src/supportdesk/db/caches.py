@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 T = TypeVar("T")
 
@@ -72,13 +73,14 @@ class Caches:
             cache.clear()
 
 
-def caches_of(session: AsyncSession) -> Caches:
+def caches_of(session: AsyncSession | Session) -> Caches:
     """The caches of the database ``session`` came from.
 
-    A session made some other way (a script binding its own sessionmaker) gets an empty set of its own,
-    kept for the session's life: correct, only without reuse across units of work.
+    An asynchronous session keeps its ``info`` on its synchronous one, so code running inside a flush
+    finds the same caches. A session made some other way (a script binding its own sessionmaker) gets an
+    empty set of its own, kept for the session's life: correct, only without reuse across units of work.
     """
-    info = session.sync_session.info
+    info = session.info
     caches = info.get(SESSION_KEY)
     if caches is None:
         caches = info[SESSION_KEY] = Caches()

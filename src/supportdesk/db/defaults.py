@@ -4,19 +4,23 @@ Services set every column themselves. Code that adds objects straight to a sessi
 test, a notebook) should not have to know which columns only a service fills: this module's
 ``before_flush`` hook stamps ``created_at``/``updated_at`` from the session's clock, refreshes
 ``updated_at`` when a change did not, gives a new scoped row the workspace of its parent, and runs the
-fillers that domain packages register for their own models (a ticket's number, for instance).
+functions that domain packages register for their models: fillers of new objects (a ticket's number, for
+instance) and followers of changed ones (a ticket's SLA clocks after its status changed).
 
-Only what the caller left unset is filled, and an object that has its values costs a few dictionary
-look-ups. Enum columns also take their string values (``status="open"``), converted to the enum
-member when the attribute is set.
+It runs them in a fixed order: the timestamps and the workspace of new objects, each model's fillers by
+their stage (:class:`FillStage`), ``updated_at`` of changed objects, then the followers. Only what the
+caller left unset is filled, and an object that has its values, or a change no follower watches, costs a
+few dictionary look-ups. Enum columns also take their string values (``status="open"``), converted to
+the enum member when the attribute is set.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import Enum, IntEnum
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, event, inspect, select
@@ -31,22 +35,95 @@ from supportdesk.db.tenancy import current_workspace_id
 ModelT = TypeVar("ModelT", bound=Base)
 Filler = Callable[[Session, list[ModelT]], None]
 
-# Model -> the filler its domain registered; called with that model's new objects of one flush.
-_fillers: dict[type[Base], Filler[Any]] = {}
+
+class FillStage(IntEnum):
+    """When a filler of new objects runs among its model's. The package that owns the model fills what
+    its services would set first; another package's columns that are derived from those (a ticket's SLA
+    due times follow the category and status its own filler chose) come after."""
+
+    own = 0
+    derived = 1
 
 
-def fills_new(model: type[ModelT]) -> Callable[[Filler[ModelT]], Filler[ModelT]]:
+@dataclass(frozen=True, slots=True)
+class _Follower:
+    keys: tuple[str, ...]
+    follow: Filler[Any]
+
+
+# Model -> its fillers in stage order, at most one per stage; each is called with that model's new
+# objects of one flush. The stage, not the order modules happen to be imported in, decides who goes first.
+_fillers: dict[type[Base], list[tuple[FillStage, Filler[Any]]]] = {}
+# Model -> the one function that follows changes to some of its attributes.
+_followers: dict[type[Base], _Follower] = {}
+# Where the fillers and followers of the flush running now keep what they read, for each other.
+_MEMO_KEY = "flush_memo"
+
+
+def _same_function(first: Callable[..., Any], second: Callable[..., Any]) -> bool:
+    # A module imported again (importlib.reload) registers its functions again, as new objects.
+    return (first.__module__, first.__qualname__) == (second.__module__, second.__qualname__)
+
+
+def fills_new(
+    model: type[ModelT], stage: FillStage = FillStage.own
+) -> Callable[[Filler[ModelT]], Filler[ModelT]]:
     """Register the decorated function to fill what the caller left unset on new ``model`` objects.
 
-    It runs inside the flush, after the timestamps and the workspace are in place, with the session
-    (whose ``execute`` may be called synchronously there) and the flush's new objects of ``model``.
+    It runs inside the flush, after the timestamps and the workspace are in place and after the model's
+    fillers of earlier stages, with the session (whose ``execute`` may be called synchronously there)
+    and the flush's new objects of ``model``. A model has one filler per stage.
     """
 
     def register(filler: Filler[ModelT]) -> Filler[ModelT]:
-        _fillers[model] = filler
+        registered = _fillers.setdefault(model, [])
+        for index, (taken, existing) in enumerate(registered):
+            if taken is stage:
+                if not _same_function(existing, filler):
+                    taken_by = existing.__qualname__
+                    raise ValueError(f"{model.__name__} already has a {stage.name} filler: {taken_by}")
+                del registered[index]
+                break
+        registered.append((stage, filler))
+        registered.sort(key=lambda entry: entry[0])
         return filler
 
     return register
+
+
+def fillers_of(model: type[Base]) -> list[Filler[Any]]:
+    """The fillers of new ``model`` objects, in the order a flush runs them."""
+    return [filler for _, filler in _fillers.get(model, ())]
+
+
+def follows_changes(model: type[ModelT], keys: Iterable[str]) -> Callable[[Filler[ModelT]], Filler[ModelT]]:
+    """Register the decorated function to bring what derives from ``keys`` up to date on changed
+    ``model`` objects.
+
+    It runs inside the flush, last, with the session and the flush's objects of ``model`` whose value of
+    one of ``keys`` differs from the stored one. ``updated_at`` has been stamped by then, so on a model
+    that has it, it tells when the change was made. A model has one follower.
+    """
+    watched = tuple(keys)
+
+    def register(follow: Filler[ModelT]) -> Filler[ModelT]:
+        existing = _followers.get(model)
+        if existing is not None and not _same_function(existing.follow, follow):
+            raise ValueError(f"{model.__name__} already has a follower: {existing.follow.__qualname__}")
+        _followers[model] = _Follower(watched, follow)
+        return follow
+
+    return register
+
+
+def flush_memo(session: Session) -> dict[str, Any]:
+    """What the fillers and followers of the flush running now have read, for those after them.
+
+    It is emptied when they are done, so nothing read in one flush is taken for true in the next. Outside
+    a flush there is nothing to share, and each call gets an empty dictionary of its own.
+    """
+    memo: dict[str, Any] | None = session.info.get(_MEMO_KEY)
+    return {} if memo is None else memo
 
 
 def given(instance: Base, key: str) -> bool:
@@ -190,20 +267,36 @@ def _fill_defaults(session: Session, _context: Any, _instances: Any) -> None:
             by_model.setdefault(model, []).append(instance)
     if orphans:
         _inherit_workspace(session, orphans, (*new, *dirty))
-    for model, instances in by_model.items():
-        instances.sort(key=lambda instance: inspect(instance).insert_order or 0)
-        _fillers[model](session, instances)
-    for instance in dirty:
-        if not _timestamps(_model(instance))[1]:
-            continue
-        state = inspect(instance)
-        changed = state.committed_state
-        if not changed or "updated_at" in changed:
-            continue  # nothing changed, or the caller stamped the change itself
-        touching = _touching_keys(_model(instance))
-        if any(key in touching and state.attrs[key].history.has_changes() for key in changed):
-            now = now or session_clock(session.info).now()
-            instance.updated_at = now
+    session.info[_MEMO_KEY] = {}
+    try:
+        for model, instances in by_model.items():
+            instances.sort(key=lambda instance: inspect(instance).insert_order or 0)
+            for _stage, filler in _fillers[model]:
+                filler(session, instances)
+        followed: dict[type[Base], list[Any]] = {}
+        for instance in dirty:
+            model = _model(instance)
+            stamped = _timestamps(model)[1]
+            follower = _followers.get(model)
+            if not stamped and follower is None:
+                continue
+            state = inspect(instance)
+            changed = state.committed_state
+            if not changed:
+                continue  # nothing changed
+            if stamped and "updated_at" not in changed:  # else the caller stamped the change itself
+                touching = _touching_keys(model)
+                if any(key in touching and state.attrs[key].history.has_changes() for key in changed):
+                    now = now or session_clock(session.info).now()
+                    instance.updated_at = now
+            if follower is not None and any(
+                key in changed and state.attrs[key].history.has_changes() for key in follower.keys
+            ):
+                followed.setdefault(model, []).append(instance)
+        for model, instances in followed.items():
+            _followers[model].follow(session, instances)
+    finally:
+        del session.info[_MEMO_KEY]
 
 
 # --- enum columns take their string values -------------------------------------------------------

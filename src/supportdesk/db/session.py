@@ -14,6 +14,7 @@ from supportdesk.audit import recorder  # noqa: F401  (registers the audit liste
 from supportdesk.db import caches, models, tenancy  # noqa: F401  (mappers, tenancy listeners)
 from supportdesk.db.caches import Caches
 from supportdesk.db.engine import SQLITE_BEGIN_OPTION
+from supportdesk.sla import clocks  # noqa: F401  (keeps SLA clocks in step with every ticket change)
 from supportdesk.tickets import defaults  # noqa: F401  (fills what services set, for bare objects)
 
 _WRITER_SLOT_KEY = "release_writer_slot"

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
 from supportdesk.db.caches import CacheKey, caches_of
-from supportdesk.people import service as people_service
 from supportdesk.people.models import Customer, Tier
 from supportdesk.sla import rules
 from supportdesk.sla.calendar import CALENDAR_TIME, Calendar, business_hours, parse_clock_time
@@ -102,14 +101,29 @@ SETUPS: CacheKey[SlaSetup] = CacheKey("sla_setups")
 
 async def load_setup(session: AsyncSession, workspace_id: int) -> SlaSetup:
     """The workspace's policies, from this process's cache while they are current."""
-    revision = (await revisions.current(session, workspace_id)).sla
-    cache = caches_of(session).revision_cache(SETUPS)
-    cached = cache.get(workspace_id, revision)
-    if cached is not None:
-        return cached
-    setup = await session.run_sync(read_setup, workspace_id, revision)
-    cache.put(workspace_id, revision, setup)
+    known = revisions.known(session, workspace_id)
+    if known is not None:
+        # Most calls find the revision read and the setup kept, and so skip the trip into the
+        # synchronous session (a greenlet switch) that reading either would take.
+        setup = _kept_setup(session, workspace_id, known.sla)
+        if setup is not None:
+            return setup
+    return await session.run_sync(load_setup_sync, workspace_id)
+
+
+def load_setup_sync(session: Session, workspace_id: int) -> SlaSetup:
+    """:func:`load_setup` for code on the synchronous session, such as a flush's hooks: the same cache,
+    checked against the same revision of the unit of work."""
+    revision = revisions.current_sync(session, workspace_id).sla
+    setup = _kept_setup(session, workspace_id, revision)
+    if setup is None:
+        setup = read_setup(session, workspace_id, revision)
+        caches_of(session).revision_cache(SETUPS).put(workspace_id, revision, setup)
     return setup
+
+
+def _kept_setup(session: AsyncSession | Session, workspace_id: int, revision: int) -> SlaSetup | None:
+    return caches_of(session).revision_cache(SETUPS).get(workspace_id, revision)
 
 
 def read_setup(session: Session, workspace_id: int, revision: int) -> SlaSetup:
@@ -210,13 +224,6 @@ def track_status_change(ticket: Ticket, before: TicketStatus, setup: SlaSetup, n
     ticket.sla_paused_seconds = pause.paused_seconds
     if ticket.status == TicketStatus.pending:
         ticket.pending_reminded_at = None
-
-
-async def tier_of(session: AsyncSession, setup: SlaSetup, customer_id: int | None) -> Tier | None:
-    """The tier of the ticket's customer, read only when some policy cares."""
-    if not setup.uses_tiers:
-        return None
-    return await people_service.customer_tier(session, customer_id)
 
 
 RECOMPUTE_BATCH = 500

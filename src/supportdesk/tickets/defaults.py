@@ -3,9 +3,9 @@
 ``create_ticket`` sets every column of a ticket itself (and writes it with one statement the flush never
 sees). A ticket added straight to a session gets the same from here, inside the flush: its number from
 the workspace's counter (the one the service reserves from, so the two never hand out a number twice),
-the workspace's default category, the status and priority a new ticket starts with, its customer's
-address, and the due times of the SLA policy that matches it. A comment gets its author's address.
-Whatever the caller set is kept.
+the workspace's default category, the status and priority a new ticket starts with, and its customer's
+address. The SLA package fills its due times after this (sla.clocks, a later stage of the same flush).
+A comment gets its author's address. Whatever the caller set is kept.
 
 The flush runs synchronously (inside the async session's greenlet), so the lookups here use the
 session's synchronous ``execute``.
@@ -13,41 +13,68 @@ session's synchronous ``execute``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, case, literal, select, update
 from sqlalchemy.orm import Session
 
-from supportdesk.db.defaults import fills_new, given, value_or_default
+from supportdesk.db.defaults import FillStage, fills_new, flush_memo, given, value_or_default
 from supportdesk.db.tenancy import check_write
 from supportdesk.people.models import Customer, Tier, User
-from supportdesk.sla import service as sla_service
 from supportdesk.tickets import rules
 from supportdesk.tickets.models import Comment, Ticket, TicketStatus
 from supportdesk.workspaces.models import Workspace
 
 _workspace = cast(Table, Workspace.__table__)
-_SLA_FIELDS = (
-    "sla_policy_id",
-    "first_response_due_at",
-    "resolution_due_at",
-    "first_response_at_risk_at",
-    "resolution_at_risk_at",
-)
+# Where a flush keeps the customers read for its tickets (db.defaults.flush_memo): id -> (address, tier).
+_CUSTOMERS_READ = "ticket_customers"
 
 
-def _customer_given(ticket: Ticket) -> bool:
+def _linked_customer(ticket: Ticket) -> Customer | None:
+    customer: Customer | None = ticket.__dict__.get("customer")
+    # A customer id set after the relationship was loaded names another customer than the loaded one.
+    if customer is not None and ticket.customer_id not in (None, customer.id):
+        return None
+    return customer
+
+
+def read_customers(session: Session, tickets: Iterable[Ticket]) -> dict[int, tuple[str, Tier]]:
+    """The address and tier of the stored customer of each of ``tickets`` (by id), read inside a flush.
+
+    Each customer is read at most once per flush: this package's filler wants a new ticket's customer's
+    address, the SLA package's hooks want the tier, and one row holds both.
+    """
+    known: dict[int, tuple[str, Tier]] = flush_memo(session).setdefault(_CUSTOMERS_READ, {})
+    wanted = {
+        ticket.customer_id
+        for ticket in tickets
+        if _linked_customer(ticket) is None and ticket.customer_id is not None
+    } - known.keys()
+    if wanted:
+        rows = session.execute(
+            select(Customer.id, Customer.email, Customer.tier).where(Customer.id.in_(wanted))
+        )
+        known.update({row.id: (row.email, Tier(row.tier)) for row in rows})
+    return known
+
+
+def customer_of(ticket: Ticket, known: dict[int, tuple[str, Tier]]) -> tuple[str, Tier] | None:
+    """The address and tier of the ticket's customer: the object it links to, else the row
+    :func:`read_customers` read; None for a ticket without a customer."""
+    customer = _linked_customer(ticket)
+    if customer is not None:
+        return customer.email, value_or_default(customer, "tier")
+    if ticket.customer_id is not None:
+        return known.get(ticket.customer_id)
+    return None
+
+
+def _wants_address(ticket: Ticket) -> bool:
     values = ticket.__dict__
-    return values.get("customer") is not None or values.get("customer_id") is not None
-
-
-def _wants_customer(ticket: Ticket) -> bool:
-    """Whether the ticket's customer must be read: for its address, or its tier for the SLA policy."""
-    return _customer_given(ticket) and (
-        not given(ticket, "customer_email") or any(not given(ticket, key) for key in _SLA_FIELDS)
-    )
+    customer_given = values.get("customer") is not None or values.get("customer_id") is not None
+    return customer_given and not given(ticket, "customer_email")
 
 
 @dataclass(slots=True)
@@ -79,27 +106,6 @@ def _reserve(session: Session, workspace_id: int, tickets: Sequence[Ticket]) -> 
     return _Intake(numbers=list(range(last - wanted + 1, last + 1)), categories=list(row.categories))
 
 
-def _customers(session: Session, tickets: Sequence[Ticket]) -> dict[int, tuple[str, Tier]]:
-    ids = {
-        ticket.customer_id
-        for ticket in tickets
-        if ticket.__dict__.get("customer") is None and ticket.customer_id is not None
-    }
-    if not ids:
-        return {}
-    rows = session.execute(select(Customer.id, Customer.email, Customer.tier).where(Customer.id.in_(ids)))
-    return {row.id: (row.email, Tier(row.tier)) for row in rows}
-
-
-def _customer_of(ticket: Ticket, known: dict[int, tuple[str, Tier]]) -> tuple[str, Tier] | None:
-    customer: Customer | None = ticket.__dict__.get("customer")
-    if customer is not None:
-        return customer.email, value_or_default(customer, "tier")
-    if ticket.customer_id is not None:
-        return known.get(ticket.customer_id)
-    return None
-
-
 def _fill(
     ticket: Ticket, intake: _Intake, numbers: list[int], customers: dict[int, tuple[str, Tier]]
 ) -> None:
@@ -112,12 +118,15 @@ def _fill(
         ticket.priority = value_or_default(ticket, "priority")
     if values.get("status") is None:
         ticket.status = rules.status_after_assignment(TicketStatus.open, ticket.assigned_agent_id)
-    customer = _customer_of(ticket, customers)
-    if customer is not None and not given(ticket, "customer_email"):
-        ticket.customer_email = customer[0]
+    if not given(ticket, "customer_email"):
+        customer = customer_of(ticket, customers)
+        if customer is not None:
+            ticket.customer_email = customer[0]
 
 
-@fills_new(Ticket)
+# The ticket's own columns come first: what other packages fill for a new ticket (its SLA due times)
+# depends on the category, priority and status chosen here.
+@fills_new(Ticket, FillStage.own)
 def _fill_tickets(session: Session, tickets: list[Ticket]) -> None:
     by_workspace: dict[int, list[Ticket]] = {}
     # Every new ticket passes the counter, even one with a number of its own (see _reserve). No service
@@ -130,20 +139,9 @@ def _fill_tickets(session: Session, tickets: list[Ticket]) -> None:
         check_write(session, "Ticket", workspace_id)
         intake = _reserve(session, workspace_id, group)
         numbers = list(intake.numbers)
-        customers = _customers(session, [ticket for ticket in group if _wants_customer(ticket)])
-        setup: sla_service.SlaSetup | None = None
+        customers = read_customers(session, [ticket for ticket in group if _wants_address(ticket)])
         for ticket in group:
             _fill(ticket, intake, numbers, customers)
-            missing = [key for key in _SLA_FIELDS if not given(ticket, key)]
-            if not missing:
-                continue
-            # Read afresh: a flush has no revision in hand to check a cached setup against.
-            setup = setup or sla_service.read_setup(session, workspace_id, revision=0)
-            customer = _customer_of(ticket, customers)
-            tier = customer[1] if customer is not None else None
-            due = sla_service.due_fields(setup, tier, ticket.category, sla_service.facts_of(ticket))
-            for key in missing:
-                setattr(ticket, key, due[key])
 
 
 @fills_new(Comment)

@@ -1,4 +1,8 @@
-"""Ticket use cases. Services flush; the caller (request or job) commits."""
+"""Ticket use cases. Services flush; the caller (request or job) commits.
+
+The SLA clocks follow what changes here from inside the flush (sla.clocks), as they follow a change made
+any other way, so nothing here keeps them.
+"""
 
 from __future__ import annotations
 
@@ -20,15 +24,8 @@ from supportdesk.core.errors import (
 from supportdesk.core.http import require_version
 from supportdesk.core.permissions import Action, Role, check_permission
 from supportdesk.people.models import Staff, User
-from supportdesk.sla import service as sla_service
 from supportdesk.tickets import rules
-from supportdesk.tickets.models import (
-    Comment,
-    Priority,
-    Ticket,
-    TicketStatus,
-    TicketTag,
-)
+from supportdesk.tickets.models import Comment, Ticket, TicketStatus, TicketTag
 from supportdesk.tickets.schemas import CommentAuthor
 from supportdesk.workspaces import service as workspace_service
 
@@ -125,7 +122,6 @@ async def update_ticket(
     if ticket.status == TicketStatus.closed:
         raise TicketClosed()
     now = clock.now()
-    before = (ticket.status, ticket.priority, ticket.category)
     if "category" in changes and changes["category"] is not None:
         await _check_category(session, ticket.workspace_id, changes["category"])
     if "external_id" in changes and changes["external_id"] is not None:
@@ -163,24 +159,10 @@ async def update_ticket(
             f"A ticket that is {ticket.status.value} needs an assignee; change its status first.",
             reason="needs-assignee",
         )
-    await _keep_sla(session, ticket, before, now)
     if session.sync_session.is_modified(ticket) or "tags" in changes:
         ticket.updated_at = now
     await session.flush()
     return ticket
-
-
-async def _keep_sla(
-    session: AsyncSession, ticket: Ticket, before: tuple[TicketStatus, Priority, str], now: datetime
-) -> None:
-    """Pause, resume or recompute the SLA clocks after what changed since ``before``."""
-    if (ticket.status, ticket.priority, ticket.category) == before:
-        return
-    setup = await sla_service.load_setup(session, ticket.workspace_id)
-    if ticket.status != before[0]:
-        sla_service.track_status_change(ticket, before[0], setup, now)
-    tier = await sla_service.tier_of(session, setup, ticket.customer_id)
-    sla_service.refresh_due_times(ticket, setup, tier)
 
 
 async def delete_ticket(session: AsyncSession, ticket: Ticket) -> None:
@@ -218,12 +200,10 @@ async def add_comment(
         created_at=now,
     )
     if by_customer:
-        before = (ticket.status, ticket.priority, ticket.category)
         new_status = rules.status_after_customer_reply(ticket.status, ticket.assigned_agent_id)
         if ticket.status == TicketStatus.resolved and new_status != ticket.status:
             ticket.resolved_at = None
         ticket.status = new_status
-        await _keep_sla(session, ticket, before, now)
     elif is_public and ticket.first_responded_at is None:
         ticket.first_responded_at = now
     ticket.updated_at = now

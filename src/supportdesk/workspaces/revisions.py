@@ -7,7 +7,8 @@ read. New numbers are random rather than counted: a workspace id can come back a
 reuses row ids), and counting from the same start again would meet an old cache entry.
 
 A unit of work reads the numbers once and remembers them; opening a ticket gets them with its ticket
-number, for free.
+number, for free. What it remembers lives in ``session.info``, which an asynchronous session shares with
+its synchronous one, so code running inside a flush (:func:`current_sync`) shares them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from enum import StrEnum
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from supportdesk.workspaces.models import Workspace
 
@@ -47,7 +49,7 @@ def new_revision(avoid: int | None = None) -> int:
     return revision
 
 
-def _known(session: AsyncSession) -> dict[int, Revisions]:
+def _known(session: AsyncSession | Session) -> dict[int, Revisions]:
     known: dict[int, Revisions] = session.info.setdefault(_KNOWN, {})
     return known
 
@@ -57,15 +59,29 @@ def remember(session: AsyncSession, workspace_id: int, revisions: Revisions) -> 
     _known(session)[workspace_id] = revisions
 
 
+def known(session: AsyncSession | Session, workspace_id: int) -> Revisions | None:
+    """The workspace's revisions if this unit of work has read them already; never reads."""
+    return _known(session).get(workspace_id)
+
+
 async def current(session: AsyncSession, workspace_id: int) -> Revisions:
     """The workspace's revisions: read once per unit of work."""
+    revisions = _known(session).get(workspace_id)
+    if revisions is None:
+        revisions = await session.run_sync(current_sync, workspace_id)
+    return revisions
+
+
+def current_sync(session: Session, workspace_id: int) -> Revisions:
+    """:func:`current` for code on the synchronous session, such as a flush's hooks, which cannot await:
+    the flush runs inside the asynchronous session's greenlet, where ``execute`` may be called directly."""
     known = _known(session)
     revisions = known.get(workspace_id)
     if revisions is None:
         query = select(Workspace.sla_revision, Workspace.automation_revision).where(
             Workspace.id == workspace_id
         )
-        row = (await session.execute(query)).one()
+        row = session.execute(query).one()
         revisions = known[workspace_id] = Revisions(sla=int(row[0]), automation=int(row[1]))
     return revisions
 

@@ -1,7 +1,8 @@
 """Every model works on its own: added to a plain session (no service), committed and read back, on both
 databases, with only the fields a person would naturally give. The flush fills the rest as the services
 would: timestamps from the session's clock, the workspace from the parent, a ticket's number from the
-workspace counter, its defaults, its customer's address and its SLA due times.
+workspace counter, its defaults, its customer's address and (filled after those, by the SLA package)
+its SLA due times.
 """
 
 from __future__ import annotations
@@ -318,6 +319,51 @@ async def test_the_workspaces_sla_policy_sets_a_bare_tickets_due_times(
     )
 
 
+async def test_a_bare_tickets_policy_is_matched_by_the_category_its_own_filler_chose(
+    bare: AsyncSession, desk: Desk, clock: FrozenClock
+) -> None:
+    """The SLA package fills a new ticket's due times after the ticket package has filled its own
+    columns: the policy here applies only because the ticket got the workspace's default category."""
+    desk.workspace.categories = ["hardware", "software"]
+    policy = SlaPolicy(
+        workspace_id=desk.workspace.id,
+        name="Hardware",
+        category="hardware",
+        first_response_minutes={"medium": 90},
+    )
+    bare.add(policy)
+    await bare.commit()
+    ticket = Ticket(workspace_id=desk.workspace.id, title="Keyboard")
+    bare.add(ticket)
+    await bare.commit()
+
+    assert (ticket.category, ticket.sla_policy_id) == ("hardware", policy.id)
+    assert (ticket.first_response_due_at, ticket.resolution_due_at) == (
+        clock.now() + timedelta(minutes=90),
+        clock.now() + 72 * HOUR,
+    )
+
+
+async def test_a_bare_tickets_customer_is_read_once_for_its_address_and_its_tier(
+    bare: AsyncSession, connection: AsyncConnection, desk: Desk, clock: FrozenClock
+) -> None:
+    policy = SlaPolicy(
+        workspace_id=desk.workspace.id, name="Premium", tier="premium", first_response_minutes={"medium": 45}
+    )
+    premium = Customer(workspace_id=desk.workspace.id, email="pat@example.com", tier="premium")
+    bare.add_all([policy, premium])
+    await bare.commit()
+    ticket = Ticket(workspace_id=desk.workspace.id, title="Invoice", customer_id=premium.id)
+    bare.add(ticket)
+
+    with statements_run(connection, full=True) as seen:
+        await bare.flush()
+
+    assert (ticket.customer_email, ticket.sla_policy_id) == ("pat@example.com", policy.id)
+    assert ticket.first_response_due_at == clock.now() + timedelta(minutes=45)
+    assert len([sql for sql in seen if sql.startswith("SELECT") and "FROM customer" in sql]) == 1
+
+
 async def test_a_ticket_takes_the_workspaces_default_category(bare: AsyncSession, desk: Desk) -> None:
     desk.workspace.categories = ["hardware", "software"]
     await bare.commit()
@@ -447,11 +493,13 @@ async def test_string_values_of_enum_fields_are_stored_and_read_as_members(
 
 
 @contextmanager
-def statements_run(connection: AsyncConnection) -> Iterator[list[str]]:
+def statements_run(connection: AsyncConnection, *, full: bool = False) -> Iterator[list[str]]:
+    """The first word of each statement run on ``connection`` meanwhile (the whole SQL if ``full``)."""
     seen: list[str] = []
 
     def remember(*args: Any) -> None:
-        seen.append(str(args[2]).lstrip().split(None, 1)[0].upper())
+        sql = str(args[2]).lstrip()
+        seen.append(sql if full else sql.split(None, 1)[0].upper())
 
     target = connection.sync_connection
     assert target is not None
