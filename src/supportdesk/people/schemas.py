@@ -20,7 +20,9 @@ from supportdesk.core.schemas import (
 from supportdesk.people.models import Availability, Tier
 
 Name = Annotated[str, Text(strip_whitespace=True, min_length=1, max_length=200)]
-Password = Annotated[str, Text(min_length=10, max_length=1024)]
+# A password is checked exactly as typed: request bodies strip their text, but a space at either end is
+# part of a password, and the CLI, which sets passwords too, keeps it.
+Password = Annotated[str, Text(strip_whitespace=False, min_length=10, max_length=1024)]
 ExternalId = Annotated[str, Text(strip_whitespace=True, min_length=1, max_length=200)]
 # The column holds 100 characters, fewer than a person's name.
 TokenName = Annotated[str, Text(strip_whitespace=True, min_length=1, max_length=100)]
@@ -102,7 +104,7 @@ class TokenCreated(TokenOut):
 
 class LoginRequest(RequestModel):
     email: EmailAddress
-    password: Annotated[str, Text(min_length=1, max_length=1024)]
+    password: Annotated[str, Text(strip_whitespace=False, min_length=1, max_length=1024)]
     workspace: Annotated[str, Text(max_length=64)] | None = None
 
 

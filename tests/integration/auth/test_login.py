@@ -242,3 +242,28 @@ async def test_a_deactivated_users_session_stops_working(
     await admin_client.post(f"/api/v1/admin/users/{kim.id}/deactivate")
 
     assert (await anonymous_client.get(ME)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        pytest.param("  leading-spaces", id="leading"),
+        pytest.param("trailing-spaces  ", id="trailing"),
+        pytest.param(" around-a-tab\t", id="around"),
+    ],
+)
+async def test_a_password_is_kept_exactly_as_typed(
+    admin_client: ApiClient, anonymous_client: ApiClient, password: str
+) -> None:
+    created = await admin_client.post(
+        "/api/v1/admin/users", json={"email": "lee@acme.example.com", "name": "Lee", "password": password}
+    )
+    assert created.status_code == 201, created.text
+
+    exact = await anonymous_client.post(LOGIN, json={"email": "lee@acme.example.com", "password": password})
+    trimmed = await anonymous_client.post(
+        LOGIN, json={"email": "lee@acme.example.com", "password": password.strip()}
+    )
+
+    assert exact.status_code == 200, exact.text
+    assert trimmed.status_code == 401, trimmed.text

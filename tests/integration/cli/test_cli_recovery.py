@@ -135,6 +135,21 @@ async def test_set_password_reads_one_line_from_standard_input(migrated_cli: Cli
     assert login.status_code == 200, login.text
 
 
+async def test_a_password_set_with_spaces_at_its_ends_logs_in_through_the_api(migrated_cli: Cli) -> None:
+    # The API once stripped the password of a login while the CLI kept it, locking such a user out.
+    await _staff(migrated_cli)
+    password = "  spaced-long-password "
+
+    result = await migrated_cli.run(
+        "users", "set-password", "sam@example.com", "--password-stdin", input=f"{password}\n"
+    )
+
+    assert result.exit_code == 0, result.output
+    async with migrated_cli.api() as api:
+        login = await api.post("/api/v1/auth/login", json={"email": "sam@example.com", "password": password})
+    assert login.status_code == 200, login.text
+
+
 @pytest.mark.parametrize(
     ("stdin", "message"),
     [
