@@ -79,17 +79,24 @@ async def pick_agent(
     return rules.choose_agent(strategy, pool, priority=priority, category=category)
 
 
+def assignment_note(
+    agent_id: int, number: int, title: str, priority: Priority, ticket_id: int | None = None
+) -> notifications.Note:
+    """What tells an agent that ticket ``number`` was given to them."""
+    return notifications.Note(
+        user_id=agent_id,
+        kind=NotificationKind.assignment,
+        message=f"Ticket #{number} was assigned to you: {title}",
+        ticket_id=ticket_id,
+        priority=priority.value,
+    )
+
+
 async def notify_assignee(session: AsyncSession, clock: Clock, ticket: Ticket) -> None:
     """Tell the agent a ticket was given to them."""
     if ticket.assigned_agent_id is None:
         return
-    note = notifications.Note(
-        user_id=ticket.assigned_agent_id,
-        kind=NotificationKind.assignment,
-        message=f"Ticket #{ticket.number} was assigned to you: {ticket.title}",
-        ticket_id=ticket.id,
-        priority=ticket.priority.value,
-    )
+    note = assignment_note(ticket.assigned_agent_id, ticket.number, ticket.title, ticket.priority, ticket.id)
     await notifications.record(session, clock, ticket.workspace_id, [note])
 
 

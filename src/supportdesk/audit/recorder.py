@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, event, insert, inspect, literal, select
+from sqlalchemy import CTE, Select, Table, bindparam, event, insert, inspect, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.base import NO_VALUE
@@ -183,10 +183,13 @@ _CREATED_EVENT_COLUMNS = (
 )
 
 
-def insert_with_created_event(model: type[Base], keys: Sequence[str]) -> Select[Any]:
+def insert_with_created_event(
+    model: type[Base], keys: Sequence[str], *, also: Sequence[Callable[[CTE], CTE]] = ()
+) -> Select[Any]:
     """One statement (PostgreSQL) that inserts a row of ``model`` from parameters named ``keys``,
     records its "created" event, and returns the row; :func:`created_event_parameters` completes the
-    parameters."""
+    parameters. Each of ``also`` makes a further part of the statement from the inserted row (a
+    notification about it, say), written in the same round trip."""
     table = cast(Table, model.__table__)
     # The event is built from the parameters, so a column left to its default would be missing from it.
     defaulted = [
@@ -219,7 +222,7 @@ def insert_with_created_event(model: type[Base], keys: Sequence[str]) -> Select[
         )
         .cte("created_event")
     )
-    return select(new_row).add_cte(created_event)
+    return select(new_row).add_cte(created_event, *(part(new_row) for part in also))
 
 
 def created_event_parameters(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import CTE, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
@@ -17,7 +17,8 @@ from supportdesk.core.permissions import Role
 from supportdesk.notifications.models import Notification, NotificationKind
 from supportdesk.people.models import User
 
-_INSERT = insert(cast(Table, Notification.__table__))
+_notifications = cast(Table, Notification.__table__)
+_INSERT = insert(_notifications)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,26 +32,60 @@ class Note:
     priority: str = "medium"
 
 
+def _row(workspace_id: int, note: Note, now: datetime) -> dict[str, Any]:
+    return {
+        "workspace_id": workspace_id,
+        "user_id": note.user_id,
+        "kind": note.kind,
+        "message": note.message,
+        "ticket_id": note.ticket_id,
+        "priority": note.priority,
+        "created_at": now,
+        "read_at": None,
+    }
+
+
 async def record(session: AsyncSession, clock: Clock, workspace_id: int, notes: Iterable[Note]) -> int:
     """Record ``notes`` in one statement; returns how many. Delivery beyond the inbox reads these rows."""
-    now = clock.now()
-    rows = [
-        {
-            "workspace_id": workspace_id,
-            "user_id": note.user_id,
-            "kind": note.kind,
-            "message": note.message,
-            "ticket_id": note.ticket_id,
-            "priority": note.priority,
-            "created_at": now,
-            "read_at": None,
-        }
-        for note in notes
-    ]
+    return await record_at(session, workspace_id, notes, clock.now())
+
+
+async def record_at(session: AsyncSession, workspace_id: int, notes: Iterable[Note], now: datetime) -> int:
+    """:func:`record`, stamped ``now``."""
+    rows = [_row(workspace_id, note, now) for note in notes]
     if rows:
         connection = await session.connection()
         await connection.execute(_INSERT, rows)
     return len(rows)
+
+
+# A note about a row that the same statement inserts (PostgreSQL's data-modifying WITH): its ticket id
+# comes from that row, everything else from parameters prefixed "note_".
+_NOTE_KEYS = ("user_id", "kind", "message", "priority", "created_at")
+
+
+def insert_note_about(new_ticket: CTE) -> CTE:
+    """A part of a statement that records one note about the ticket ``new_ticket`` inserts; the
+    parameters come from :func:`note_parameters`."""
+    columns = _notifications.c
+    return (
+        insert(_notifications)
+        .from_select(
+            ["workspace_id", *_NOTE_KEYS, "ticket_id"],
+            select(
+                new_ticket.c.workspace_id,
+                *(bindparam(f"note_{key}", type_=columns[key].type) for key in _NOTE_KEYS),
+                new_ticket.c.id,
+            ),
+        )
+        .cte("ticket_note")
+    )
+
+
+def note_parameters(note: Note, now: datetime) -> dict[str, Any]:
+    """The parameters of :func:`insert_note_about` for ``note``, stamped ``now``."""
+    row = _row(0, note, now)
+    return {f"note_{key}": row[key] for key in _NOTE_KEYS}
 
 
 async def staff_ids_with_roles(session: AsyncSession, roles: Sequence[Role]) -> list[int]:

@@ -83,7 +83,8 @@ async def open_ticket(
     setup = await sla_service.load_setup(session, workspace_id)
     facts = ClockFacts(priority=priority, status=status, created_at=now)
 
-    # Write: the ticket with its audit event and tags.
+    # Write and record what happened: the ticket with its audit event, its tags, and the note that tells
+    # an automatically chosen agent (in the same statement on PostgreSQL, see insert_ticket).
     ticket = await repository.insert_ticket(
         session,
         {
@@ -108,11 +109,12 @@ async def open_ticket(
             **sla_service.due_fields(setup, customer.tier if customer else None, category, facts),
         },
         tags,
+        note=(
+            assignment_service.assignment_note(automatic, intake.number, title, priority)
+            if automatic is not None
+            else None
+        ),
     )
-
-    # Record what happened for the people who must know.
-    if automatic is not None:
-        await assignment_service.notify_assignee(session, clock, ticket)
     return ticket
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -26,6 +26,7 @@ from sqlalchemy.sql.selectable import ExecutableReturnsRows
 from supportdesk.audit.recorder import created_event_parameters, insert_with_created_event, record_created
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
 from supportdesk.db.tenancy import NAMES_ITS_WORKSPACE, required_workspace_id
+from supportdesk.notifications import service as notifications
 from supportdesk.tickets import rules
 from supportdesk.tickets.models import Channel, ListedTicket, Priority, Ticket, TicketStatus, TicketTag
 from supportdesk.tickets.schemas import TicketSort
@@ -38,14 +39,25 @@ _INSERT_TICKET = select(Ticket).from_statement(insert(_ticket_table).returning(*
 
 
 @functools.cache
-def _insert_ticket_and_event(keys: tuple[str, ...]) -> ExecutableReturnsRows:
+def _insert_ticket_and_event(keys: tuple[str, ...], with_note: bool) -> ExecutableReturnsRows:
     # Built once for the columns creation sets (always the same): PostgreSQL's one-statement form.
-    return select(Ticket).from_statement(insert_with_created_event(Ticket, keys))
+    also = (notifications.insert_note_about,) if with_note else ()
+    return select(Ticket).from_statement(insert_with_created_event(Ticket, keys, also=also))
 
 
-async def insert_ticket(session: AsyncSession, values: dict[str, Any], tags: Sequence[str] = ()) -> Ticket:
-    """Write a new ticket with every column in ``values``, its audit event and its ``tags``; the ticket
-    comes back loaded, with its tags."""
+async def insert_ticket(
+    session: AsyncSession,
+    values: dict[str, Any],
+    tags: Sequence[str] = (),
+    *,
+    note: notifications.Note | None = None,
+) -> Ticket:
+    """Write a new ticket with every column in ``values``, its audit event, its ``tags`` and ``note``
+    about it (for whoever must hear of the new ticket); the ticket comes back loaded, with its tags.
+
+    The ticket's workspace stays locked from its number's reservation to the commit, and every other
+    ticket opened in the workspace waits that long: on PostgreSQL the note is written by the ticket's own
+    statement, one round trip fewer inside that window."""
     workspace_id = values["workspace_id"]
     # Every ticket opened goes through here: one INSERT ... RETURNING and its audit event, without the
     # unit of work's bookkeeping (about a sixth of the request). The flush hooks do not see this
@@ -54,14 +66,20 @@ async def insert_ticket(session: AsyncSession, values: dict[str, Any], tags: Seq
     in_one_statement = session.bind is not None and session.bind.dialect.name == "postgresql"
     if in_one_statement:
         # PostgreSQL writes the audit event in the same statement (a data-modifying WITH).
-        statement = _insert_ticket_and_event(tuple(values))
+        statement = _insert_ticket_and_event(tuple(values), note is not None)
         parameters = values | created_event_parameters(session.sync_session, Ticket, values)
+        if note is not None:
+            parameters |= notifications.note_parameters(note, values["created_at"])
     else:
         statement, parameters = _INSERT_TICKET, values
     ticket: Ticket = (await session.execute(statement, parameters, execution_options=named)).scalar_one()
     set_committed_value(ticket, "tag_rows", [])
     if not in_one_statement:
         await record_created(session, ticket)
+        if note is not None:
+            await notifications.record_at(
+                session, workspace_id, [replace(note, ticket_id=ticket.id)], values["created_at"]
+            )
     if tags:
         # Filed under the ticket as an update, as adding tags later is.
         ticket.tag_rows.extend(TicketTag(workspace_id=workspace_id, name=tag) for tag in dict.fromkeys(tags))

@@ -75,6 +75,24 @@ async def test_round_robin_takes_turns_and_tells_the_agent(
     assert kinds == [(NotificationKind.assignment, True)] * 2
 
 
+async def test_the_agent_is_told_which_ticket_they_were_given(
+    admin_client: ApiClient, user_factory: UserFactory, database: Database, clock: FrozenClock
+) -> None:
+    agent = await user_factory(role=Role.agent)
+    await _enable(admin_client)
+
+    ticket = await _create(admin_client, priority="high")
+
+    async with database.unit_of_work(readonly=True) as session:
+        note = (
+            await session.execute(select(Notification).where(Notification.user_id == agent.id))
+        ).scalar_one()
+        told = (note.workspace_id, note.ticket_id, note.kind, note.priority, note.created_at, note.read_at)
+        message = note.message
+    assert told == (agent.workspace_id, ticket["id"], NotificationKind.assignment, "high", clock.now(), None)
+    assert message == f"Ticket #{ticket['number']} was assigned to you: Printer on fire"
+
+
 async def test_assigned_ticket_shows_status_assigned(
     admin_client: ApiClient, user_factory: UserFactory
 ) -> None:
