@@ -32,9 +32,9 @@ class Note:
     priority: str = "medium"
 
 
-def _row(workspace_id: int, note: Note, now: datetime) -> dict[str, Any]:
+def _fields(note: Note, now: datetime) -> dict[str, Any]:
+    """The columns of ``note``'s row but its workspace."""
     return {
-        "workspace_id": workspace_id,
         "user_id": note.user_id,
         "kind": note.kind,
         "message": note.message,
@@ -52,7 +52,7 @@ async def record(session: AsyncSession, clock: Clock, workspace_id: int, notes: 
 
 async def record_at(session: AsyncSession, workspace_id: int, notes: Iterable[Note], now: datetime) -> int:
     """:func:`record`, stamped ``now``."""
-    rows = [_row(workspace_id, note, now) for note in notes]
+    rows = [{"workspace_id": workspace_id, **_fields(note, now)} for note in notes]
     if rows:
         connection = await session.connection()
         await connection.execute(_INSERT, rows)
@@ -84,8 +84,8 @@ def insert_note_about(new_ticket: CTE) -> CTE:
 
 def note_parameters(note: Note, now: datetime) -> dict[str, Any]:
     """The parameters of :func:`insert_note_about` for ``note``, stamped ``now``."""
-    row = _row(0, note, now)
-    return {f"note_{key}": row[key] for key in _NOTE_KEYS}
+    fields = _fields(note, now)
+    return {f"note_{key}": fields[key] for key in _NOTE_KEYS}
 
 
 async def staff_ids_with_roles(session: AsyncSession, roles: Sequence[Role]) -> list[int]:

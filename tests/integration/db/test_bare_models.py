@@ -7,14 +7,13 @@ its SLA due times.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, inspect, select
+from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from supportdesk.audit.recorder import SYSTEM, act_as
@@ -31,6 +30,7 @@ from supportdesk.sla.models import BusinessCalendar, SlaPolicy
 from supportdesk.tickets import flows as ticket_flows
 from supportdesk.tickets.models import Comment, Priority, Ticket, TicketStatus, TicketTag
 from supportdesk.workspaces.models import DEFAULT_CATEGORIES, Workspace
+from tests.fixtures.statements import statements_run
 
 HOUR = timedelta(hours=1)
 
@@ -490,24 +490,6 @@ async def test_string_values_of_enum_fields_are_stored_and_read_as_members(
     stored = await read_back(database, ticket)
     assert (stored.status, stored.priority) == (TicketStatus.open, Priority.critical)
     assert stored.is_urgent()
-
-
-@contextmanager
-def statements_run(connection: AsyncConnection, *, full: bool = False) -> Iterator[list[str]]:
-    """The first word of each statement run on ``connection`` meanwhile (the whole SQL if ``full``)."""
-    seen: list[str] = []
-
-    def remember(*args: Any) -> None:
-        sql = str(args[2]).lstrip()
-        seen.append(sql if full else sql.split(None, 1)[0].upper())
-
-    target = connection.sync_connection
-    assert target is not None
-    event.listen(target, "before_cursor_execute", remember)
-    try:
-        yield seen
-    finally:
-        event.remove(target, "before_cursor_execute", remember)
 
 
 async def test_objects_that_have_their_values_cost_the_flush_no_statement(
