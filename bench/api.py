@@ -103,8 +103,8 @@ def bench_settings(database_url: str) -> Settings:
         "secret_key": SECRET_KEY,
         "auto_migrate": False,
         "log_level": "warning",
-        # The servers answer requests and nothing else: scheduled jobs would compete for the CPU.
-        "scheduler": "off",
+        # The servers answer requests and nothing else: background work would compete for the CPU.
+        "background": "off",
     }
     return Settings.model_validate(values)
 

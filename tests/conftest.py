@@ -14,7 +14,9 @@ pytest_plugins = [
     "tests.factories.people",
     "tests.factories.tickets",
     "tests.factories.automation",
+    "tests.factories.webhooks",
     "tests.fixtures.app",
+    "tests.fixtures.receiver",
 ]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -21,16 +20,17 @@ from supportdesk.core.problems import PROBLEM_RESPONSES, install_problem_handler
 from supportdesk.db import migrate
 from supportdesk.db.engine import create_engine
 from supportdesk.db.session import Database
-from supportdesk.jobs.registry import default_jobs
-from supportdesk.jobs.scheduler import Scheduler
+from supportdesk.jobs.router import router as deliveries_router
 from supportdesk.notifications.router import router as notifications_router
 from supportdesk.ops.docs import install_docs
 from supportdesk.ops.metrics import Metrics, MetricsMiddleware
 from supportdesk.ops.middleware import RequestSizeLimitMiddleware, SecurityHeadersMiddleware
 from supportdesk.ops.router import router as ops_router
 from supportdesk.people.router import customers, me, users
+from supportdesk.runtime import build_background
 from supportdesk.sla.router import router as sla_router
 from supportdesk.tickets.router import router as tickets_router
+from supportdesk.webhooks.router import router as webhooks_router
 from supportdesk.workspaces.router import router as workspace_router
 
 API_PREFIX = "/api/v1"
@@ -51,6 +51,8 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     sla_router,
     triggers_router,
     macros_router,
+    webhooks_router,
+    deliveries_router,
 )
 
 
@@ -75,22 +77,21 @@ def create_app(
         listener = AuthChangeListener(database.engine, app.state.token_cache)
         if owns_database:
             listener.start()
-        # The embedded default runs the time-based jobs in the server; with several servers (or a worker)
-        # each tick is still run once, since runs are claimed in the database.
-        stop = asyncio.Event()
-        scheduler_task: asyncio.Task[None] | None = None
-        if owns_database and settings.scheduler == "embedded":
-            scheduler = Scheduler(database, app.state.clock, default_jobs(settings))
-            scheduler_task = asyncio.create_task(scheduler.run_forever(stop=stop), name="scheduler")
+        # The embedded default runs background work in the server: the outbox relay, the scheduled jobs
+        # and, on the in-memory queue, the tasks themselves. With several servers (or workers) each
+        # message and each tick is still handled once, since both are claimed in the database.
+        background = None
+        if owns_database and settings.background == "embedded":
+            background = build_background(database, app.state.clock, settings)
+            await background.start(consume=not background.embedded)
         if owns_database:
             # What is alive now (modules, mappers, schemas: some 150,000 objects) lives as long as the
             # process. Frozen, it is left out of the cyclic collector's full passes, which otherwise
             # walk all of it (about 80 ms) every few hundred list requests.
             gc.freeze()
         yield
-        stop.set()
-        if scheduler_task is not None:
-            await scheduler_task
+        if background is not None:
+            await background.stop()
         await listener.stop()
         await app.state.login_throttle.aclose()
         if owns_database:

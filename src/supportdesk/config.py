@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Annotated, Literal
 
 from limits import parse as parse_rate_limit
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me-in-production"  # noqa: S105
@@ -50,7 +50,27 @@ class Settings(BaseSettings):
     page_size_default: Annotated[int, Field(ge=1, le=500)] = 50
     page_size_max: Annotated[int, Field(ge=1, le=500)] = 100
     idempotency_ttl_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 24
-    scheduler: Literal["embedded", "off"] = "embedded"
+    # Whether this server process runs background work (the outbox relay, scheduled jobs and, with the
+    # in-memory queue, the tasks). SUPPORTDESK_SCHEDULER is the name it had before the outbox.
+    background: Annotated[
+        Literal["embedded", "off"],
+        Field(
+            validation_alias=AliasChoices(
+                "SUPPORTDESK_BACKGROUND", "SUPPORTDESK_SCHEDULER", "background", "scheduler"
+            )
+        ),
+    ] = "embedded"
+    queue_url: str = "memory://"
+    queue_name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")] = (
+        "supportdesk"
+    )
+    worker_concurrency: Annotated[int, Field(ge=1, le=1000)] = 20
+    outbox_batch: Annotated[int, Field(ge=1, le=10_000)] = 100
+    outbox_poll_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
+    delivery_lease_seconds: Annotated[float, Field(ge=1, le=3600)] = 300
+    shutdown_grace_seconds: Annotated[float, Field(ge=0, le=600)] = 10
+    webhook_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10
+    webhook_allowed_targets: str = ""
     scheduler_tick_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
     max_request_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = 1024 * 1024
     rate_limit_storage_url: str | None = None
@@ -63,6 +83,13 @@ class Settings(BaseSettings):
     def _known_driver(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("queue_url")
+    @classmethod
+    def _known_queue(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://", "amqp://", "amqps://")):
+            raise ValueError("must start with memory://, redis://, rediss://, amqp:// or amqps://")
         return value
 
     @field_validator("rate_limit_storage_url")
@@ -144,6 +171,10 @@ class Settings(BaseSettings):
         return self.env is Environment.production
 
 
+# Variables that replaced another; the old name is still read, and errors name both.
+FORMER_NAMES = {"SUPPORTDESK_BACKGROUND": "SUPPORTDESK_SCHEDULER"}
+
+
 class SettingsError(Exception):
     """A setting is invalid; the message is one line naming it."""
 
@@ -154,7 +185,12 @@ def describe_validation_error(error: ValidationError) -> str:
     location = [str(part) for part in first.get("loc", ()) if part != "__root__"]
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if location:
-        return f"SUPPORTDESK_{location[0].upper()}: {message}"
+        # A field with aliases is located by its first alias, which is the variable's whole name.
+        name = location[0].upper()
+        name = name if name.startswith("SUPPORTDESK_") else f"SUPPORTDESK_{name}"
+        if name in FORMER_NAMES:
+            return f"{name}: {message} (also read as {FORMER_NAMES[name]}, its former name)"
+        return f"{name}: {message}"
     return message
 
 

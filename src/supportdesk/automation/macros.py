@@ -132,12 +132,13 @@ async def apply_macro(
     *,
     actor: Staff,
     expected_version: int | None = None,
-) -> Ticket:
+) -> tuple[Ticket, Comment | None]:
     """Post the macro's reply as ``actor``, then apply its actions in order; then run the triggers
     as for any reply and change: ``commented`` for the reply, ``updated`` if the actions changed
     the ticket.
 
     All or nothing: the first action the ticket refuses raises, and the caller does not commit.
+    Returns the ticket and the reply, if the macro has one.
     """
     require_version(ticket.version, expected_version)
     if ticket.status == TicketStatus.closed:
@@ -166,4 +167,4 @@ async def apply_macro(
         await engine.run_triggers(session, clock, ticket, TriggerEvent.commented, actor=actor, comment=reply)
     if ticket.version != version:
         await engine.run_triggers(session, clock, ticket, TriggerEvent.updated, actor=actor)
-    return ticket
+    return ticket, reply

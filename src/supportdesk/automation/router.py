@@ -29,6 +29,7 @@ from supportdesk.core.http import (
 from supportdesk.core.permissions import Action, check_permission
 from supportdesk.core.schemas import ObjectId
 from supportdesk.idempotency.service import IdempotencyKey, idempotency_for
+from supportdesk.tickets import flows
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.views import TicketOut, ticket_view
 
@@ -181,7 +182,7 @@ async def apply_macro(
     expected = parse_if_match(if_match)
     ticket = await ticket_service.get_ticket(context.session, ticket_id)
     macro = await macros.get_macro(context.session, macro_id)
-    ticket = await macros.apply_macro(
+    ticket = await flows.process_macro(
         context.session, context.clock, ticket, macro, actor=context.user, expected_version=expected
     )
     view = await ticket_view(context.session, ticket, context.clock.now())

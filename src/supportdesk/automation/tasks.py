@@ -28,6 +28,8 @@ from supportdesk.people.models import Customer, Tier
 from supportdesk.sla import rules as sla_rules
 from supportdesk.sla import service as sla_service
 from supportdesk.tickets.models import Priority, Ticket, TicketStatus
+from supportdesk.webhooks import service as webhooks
+from supportdesk.webhooks.models import WebhookEvent
 from supportdesk.workspaces.models import Workspace
 
 _log = logging.getLogger("supportdesk.automation")
@@ -145,6 +147,40 @@ async def _tiers(
     return {row.id: row.tier for row in rows.all()}
 
 
+def _summary(ticket: Any, **changed: Any) -> dict[str, Any]:
+    """A ticket as a job's webhook events show it: what identifies it and what the job changed."""
+    fields = {
+        "id": ticket.id,
+        "number": ticket.number,
+        "title": ticket.title,
+        "status": ticket.status.value,
+        "priority": ticket.priority.value,
+    }
+    for key in ("assigned_agent_id", "escalated"):
+        if hasattr(ticket, key):
+            fields[key] = getattr(ticket, key)
+    fields.update(changed)
+    return fields
+
+
+async def _announce(
+    session: AsyncSession,
+    clock: Clock,
+    workspace_id: int,
+    events: Sequence[WebhookEvent],
+    *,
+    cause: str,
+    data: dict[str, Any],
+) -> None:
+    async def payload() -> dict[str, Any]:
+        return data
+
+    ticket_id = int(data["ticket"]["id"])
+    await webhooks.announce(
+        session, clock, workspace_id, events, cause=cause, data=payload, ticket_id=ticket_id
+    )
+
+
 async def escalate_overdue_tickets(session: AsyncSession, clock: Clock, workspace: Workspace) -> int:
     """Escalate tickets still open and unassigned whose first response is overdue by the workspace's delay:
     priority one level up, ``escalated`` set, due times recomputed for the new priority, an audit event
@@ -202,6 +238,16 @@ async def escalate_overdue_tickets(session: AsyncSession, clock: Clock, workspac
         connection = await session.connection()
         await connection.execute(_ESCALATE, params)
         await record_updates(session, clock, workspace.id, "ticket", changes)
+        for row in batch:
+            summary = _summary(row, priority=raised_priority(row.priority).value, escalated=True)
+            await _announce(
+                session,
+                clock,
+                workspace.id,
+                [WebhookEvent.ticket_escalated, WebhookEvent.ticket_updated],
+                cause=f"ticket:{row.id}:escalated",
+                data={"ticket": summary, "previous": {"priority": row.priority.value, "escalated": False}},
+            )
         escalated.extend(batch)
     if escalated:
         await _tell_supervisors(
@@ -219,12 +265,21 @@ async def notify_sla_breaches(session: AsyncSession, clock: Clock, workspace: Wo
         ("first response", sla_service.first_response_breached, Ticket.first_response_breach_notified_at),
         ("resolution", sla_service.resolution_breached, Ticket.resolution_breach_notified_at),
     ):
+        target_key = target.replace(" ", "_")
         query = select(Ticket).where(breached(now), notified.is_(None)).order_by(Ticket.id)
         unowned: list[Ticket] = []
         while batch := await _batches(session, query):
             notes = []
             for ticket in batch:
                 setattr(ticket, notified.key, now)
+                await _announce(
+                    session,
+                    clock,
+                    workspace.id,
+                    [WebhookEvent.sla_breached],
+                    cause=f"ticket:{ticket.id}:breached:{target_key}",
+                    data={"ticket": _summary(ticket), "target": target_key},
+                )
                 if ticket.assigned_agent_id is None:
                     unowned.append(ticket)
                     continue
@@ -261,6 +316,15 @@ async def auto_close_resolved(session: AsyncSession, clock: Clock, workspace: Wo
             ticket.closed_at = now
             ticket.updated_at = now
         await session.flush()
+        for ticket in batch:
+            await _announce(
+                session,
+                clock,
+                workspace.id,
+                [WebhookEvent.ticket_updated, WebhookEvent.ticket_status_changed],
+                cause=f"ticket:{ticket.id}:v{ticket.version}",
+                data={"ticket": _summary(ticket), "previous": {"status": TicketStatus.resolved.value}},
+            )
         closed += len(batch)
     return closed
 

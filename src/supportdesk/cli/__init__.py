@@ -9,6 +9,7 @@ import typer
 
 from supportdesk import __version__
 from supportdesk.cli.database import db_app
+from supportdesk.cli.deliveries import deliveries_app
 from supportdesk.cli.demo import demo
 from supportdesk.cli.errors import ErrorTranslatingGroup
 from supportdesk.cli.server import serve, worker
@@ -29,6 +30,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(workspaces_app, name="workspaces")
+app.add_typer(deliveries_app, name="deliveries")
 app.command()(demo)
 
 

@@ -19,7 +19,7 @@ from supportdesk.db.engine import create_engine
 from supportdesk.db.session import Database
 
 if TYPE_CHECKING:
-    from supportdesk.jobs.scheduler import JobOutcome, Scheduler
+    from supportdesk.jobs.scheduler import JobOutcome
 
 
 def serve(
@@ -80,12 +80,16 @@ async def _check_schema(loaded: Settings) -> None:
 def worker(
     once: Annotated[
         bool,
-        typer.Option("--once", help="Run the jobs that are due now, print one line per job and exit."),
+        typer.Option(
+            "--once",
+            help="Run the jobs that are due now and deliver what the outbox holds due, print one line per "
+            "job and exit.",
+        ),
     ] = False,
 ) -> None:
-    """Run the scheduled jobs until stopped (Ctrl+C or SIGTERM); migrates nothing."""
-    from supportdesk.jobs.registry import default_jobs
-    from supportdesk.jobs.scheduler import Scheduler
+    """Run background work until stopped (Ctrl+C or SIGTERM): the outbox relay, the scheduled jobs and
+    the tasks of the queue SUPPORTDESK_QUEUE_URL names; migrates nothing."""
+    from supportdesk.runtime import build_background
 
     loaded = settings()
     if not once:
@@ -93,29 +97,56 @@ def worker(
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("supportdesk").setLevel(loaded.log_level.upper())
 
-    async def work() -> list[JobOutcome]:
+    async def work() -> tuple[list[JobOutcome], int]:
         database = Database(create_engine(loaded))
         try:
             # Jobs written for this schema must not run against another one.
             await require_current_schema(database.engine)
-            scheduler = Scheduler(database, SystemClock(), default_jobs(loaded))
             if once:
-                return await scheduler.run_due()
-            await _run_until_signalled(scheduler)
-            return []
+                return await _work_once(database, loaded)
+            background = build_background(database, SystemClock(), loaded)
+            await background.start(consume=not background.embedded)
+            try:
+                await _wait_for_signal()
+            finally:
+                await background.stop()
+            return [], 0
         finally:
             await database.dispose()
 
-    outcomes = asyncio.run(work())
+    outcomes, delivered = asyncio.run(work())
     for outcome in outcomes:
         out.print(_outcome_line(outcome), markup=False, highlight=False)
+    if delivered:
+        out.print(f"outbox: {delivered} delivery attempt(s) made", markup=False, highlight=False)
     if any(outcome.status == "failed" for outcome in outcomes):
         # A non-zero status lets cron (or whatever runs --once) notice a failing job.
         raise typer.Exit(1)
 
 
-async def _run_until_signalled(scheduler: Scheduler) -> None:
-    """Run the scheduler until SIGINT or SIGTERM, letting a running job finish first."""
+async def _work_once(database: Database, loaded: Settings) -> tuple[list[JobOutcome], int]:
+    """The due jobs and one round of the outbox, run in this process whatever the queue is."""
+    from taskiq import InMemoryBroker
+
+    from supportdesk.runtime import build_background
+
+    # Tasks run as they are sent, before the call that sends them returns.
+    background = build_background(database, SystemClock(), loaded, broker=InMemoryBroker(await_inplace=True))
+    await background.broker.startup()
+    try:
+        outcomes = await background.scheduler_inline().run_due()
+        delivered = 0
+        while (count := await background.relay_once()) > 0:
+            delivered += count
+            if count < loaded.outbox_batch:
+                break
+        return outcomes, delivered
+    finally:
+        await background.stop()
+
+
+async def _wait_for_signal() -> None:
+    """Return on SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
@@ -127,7 +158,7 @@ async def _run_until_signalled(scheduler: Scheduler) -> None:
             continue
         handled.append(signum)
     try:
-        await scheduler.run_forever(stop=stop)
+        await stop.wait()
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)

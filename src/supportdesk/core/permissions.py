@@ -34,6 +34,8 @@ class Action(StrEnum):
     manage_sla = "manage_sla"
     manage_automation = "manage_automation"
     apply_macro = "apply_macro"
+    manage_webhooks = "manage_webhooks"
+    manage_deliveries = "manage_deliveries"
 
 
 _EVERYONE = frozenset(Role)
@@ -60,6 +62,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.manage_sla: _ADMINS,
     Action.manage_automation: _ADMINS,
     Action.apply_macro: _WORKERS,
+    Action.manage_webhooks: _ADMINS,
+    Action.manage_deliveries: _ADMINS,
 }
 
 

@@ -4,11 +4,12 @@ from supportdesk.audit.models import AuditEvent
 from supportdesk.automation.models import Macro, Trigger
 from supportdesk.db.base import Base
 from supportdesk.idempotency.models import IdempotencyRecord
-from supportdesk.jobs.models import JobRun
+from supportdesk.jobs.models import DeliveryAttempt, JobRun, OutboxMessage
 from supportdesk.notifications.models import Notification
 from supportdesk.people.models import ApiToken, Customer, User
 from supportdesk.sla.models import BusinessCalendar, SlaPolicy
 from supportdesk.tickets.models import Comment, Ticket, TicketTag
+from supportdesk.webhooks.models import WebhookSubscription
 from supportdesk.workspaces.models import Workspace
 
 __all__ = [
@@ -18,14 +19,17 @@ __all__ = [
     "BusinessCalendar",
     "Comment",
     "Customer",
+    "DeliveryAttempt",
     "IdempotencyRecord",
     "JobRun",
     "Macro",
     "Notification",
+    "OutboxMessage",
     "SlaPolicy",
     "Ticket",
     "TicketTag",
     "Trigger",
     "User",
+    "WebhookSubscription",
     "Workspace",
 ]

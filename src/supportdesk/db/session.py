@@ -18,6 +18,8 @@ from supportdesk.sla import clocks  # noqa: F401  (keeps SLA clocks in step with
 from supportdesk.tickets import defaults  # noqa: F401  (fills what services set, for bare objects)
 
 _WRITER_SLOT_KEY = "release_writer_slot"
+# session.info key of the database's work bell (see Database.work_bell).
+WORK_BELL_KEY = "work_bell"
 
 
 @event.listens_for(Session, "after_commit")
@@ -49,7 +51,10 @@ class Database:
         # What services build from configuration rows, kept for this database only; every session made
         # here carries it (caches.caches_of), and caches.clear() resets it.
         self.caches = Caches()
-        info = {caches.SESSION_KEY: self.caches}
+        # Rung after a commit that left work for the background (an outbox message), so a relay in this
+        # process starts at once instead of at its next poll.
+        self.work_bell = asyncio.Event()
+        info = {caches.SESSION_KEY: self.caches, WORK_BELL_KEY: self.work_bell}
         # SQLite admits one writer at a time. Queueing writers here, in arrival order, beats letting
         # them poll the file lock: SQLite's busy handler backs off up to 100 ms between tries.
         self._write_gate = asyncio.Lock() if engine.dialect.name == "sqlite" and connection is None else None

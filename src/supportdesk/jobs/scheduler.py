@@ -30,6 +30,9 @@ from supportdesk.db.session import Database
 from supportdesk.jobs.models import JobRun
 
 JobFunction = Callable[[Database, Clock], Awaitable[Mapping[str, int]]]
+# Hands a claimed run to the task queue: (job name, job_run id, tick). Without one, a scheduler runs
+# the job itself, inline.
+Dispatch = Callable[[str, int, datetime], Awaitable[None]]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Rows older than this are deleted; they only serve as a short history for operators.
@@ -70,7 +73,7 @@ class JobOutcome:
 
     job: str
     tick: datetime
-    status: Literal["ran", "skipped", "failed"]
+    status: Literal["ran", "queued", "skipped", "failed"]
     result: Mapping[str, int] | None = None
     error: str | None = None
 
@@ -106,7 +109,13 @@ class Scheduler:
     """Claims each job's current tick in the database and runs the job if the claim succeeds."""
 
     def __init__(
-        self, database: Database, clock: Clock, jobs: Sequence[ScheduledJob], *, owner: str | None = None
+        self,
+        database: Database,
+        clock: Clock,
+        jobs: Sequence[ScheduledJob],
+        *,
+        owner: str | None = None,
+        dispatch: Dispatch | None = None,
     ) -> None:
         names = [job.name for job in jobs]
         duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -116,6 +125,8 @@ class Scheduler:
         self._database = database
         self._clock = clock
         self._jobs = tuple(jobs)
+        self._by_name = {job.name: job for job in self._jobs}
+        self._dispatch = dispatch
         self.owner = (owner or default_owner())[:MAX_OWNER]
         self._pruned_at: datetime | None = None
 
@@ -160,16 +171,39 @@ class Scheduler:
         if run_id is None:
             _log.debug("%s for %s is claimed already", job.name, tick.isoformat())
             return JobOutcome(job=job.name, tick=tick, status="skipped")
+        if self._dispatch is None:
+            return await self._run_claimed(job, run_id, tick)
+        try:
+            await self._dispatch(job.name, run_id, tick)
+        except Exception as error:  # noqa: BLE001  (recorded; the job catches up at its next tick)
+            text = describe_error(error)
+            _log.exception("%s for %s could not be handed to the task queue", job.name, tick.isoformat())
+            await self._finish(run_id, job.name, error=f"not queued: {text}")
+            return JobOutcome(job=job.name, tick=tick, status="failed", error=text)
+        return JobOutcome(job=job.name, tick=tick, status="queued")
+
+    async def run_claimed(self, job_name: str, run_id: int, tick: datetime) -> JobOutcome:
+        """Run a job whose tick this or another scheduler claimed (as ``run_id``): what a worker does
+        with a dispatched run."""
+        job = self._by_name.get(job_name)
+        if job is None:
+            # A process of another version dispatched a job this one does not know.
+            error = f"no job named {job_name!r} in this process"
+            await self._finish(run_id, job_name, error=error)
+            return JobOutcome(job=job_name, tick=tick, status="failed", error=error)
+        return await self._run_claimed(job, run_id, tick)
+
+    async def _run_claimed(self, job: ScheduledJob, run_id: int, tick: datetime) -> JobOutcome:
         try:
             returned = await job.run(self._database, self._clock)
             counts = {str(key): int(value) for key, value in returned.items()}
         except Exception as error:  # noqa: BLE001  (a job's failure is recorded; the others still run)
             text = describe_error(error)
             _log.exception("%s for %s failed", job.name, tick.isoformat())
-            await self._finish(run_id, job, error=text)
+            await self._finish(run_id, job.name, error=text)
             return JobOutcome(job=job.name, tick=tick, status="failed", error=text)
         _log.info("%s for %s ran: %s", job.name, tick.isoformat(), counts)
-        await self._finish(run_id, job, result=counts)
+        await self._finish(run_id, job.name, result=counts)
         return JobOutcome(job=job.name, tick=tick, status="ran", result=counts)
 
     async def _claim(self, job: ScheduledJob, tick: datetime) -> int | None:
@@ -186,7 +220,7 @@ class Scheduler:
     async def _finish(
         self,
         run_id: int,
-        job: ScheduledJob,
+        job_name: str,
         *,
         result: dict[str, int] | None = None,
         error: str | None = None,
@@ -201,7 +235,7 @@ class Scheduler:
                     .execution_options(synchronize_session=False)
                 )
         except Exception:  # noqa: BLE001  (logged; the outcome stands whether or not it was stored)
-            _log.exception("could not record the end of %s (job_run %d)", job.name, run_id)
+            _log.exception("could not record the end of %s (job_run %d)", job_name, run_id)
 
     async def _prune_if_due(self) -> None:
         """Delete old rows at most hourly; two processes doing it at once delete the same rows, harmlessly."""

@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.assignment import service as assignment_service
 from supportdesk.automation import engine as automation_engine
-from supportdesk.automation.models import TriggerEvent
+from supportdesk.automation import macros
+from supportdesk.automation.models import Macro, TriggerEvent
 from supportdesk.core.clock import Clock
 from supportdesk.people import service as people_service
 from supportdesk.people.models import Customer, Staff
 from supportdesk.sla import service as sla_service
 from supportdesk.sla.rules import ClockFacts
-from supportdesk.tickets import repository, rules
+from supportdesk.tickets import events, repository, rules
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Channel, Comment, Priority, Ticket, TicketStatus
 from supportdesk.tickets.schemas import CommentAuthor
@@ -124,6 +125,7 @@ async def process_new_ticket(
     """A new ticket through the intake rules (:func:`open_ticket`), then the ``created`` triggers."""
     ticket = await open_ticket(session, clock, workspace_id=workspace_id, **fields)
     await automation_engine.run_triggers(session, clock, ticket, TriggerEvent.created, actor=actor)
+    await events.announce_created(session, clock, ticket)
     return ticket
 
 
@@ -136,13 +138,14 @@ async def process_ticket_update(
     actor: Staff,
     expected_version: int | None = None,
 ) -> Ticket:
-    """Apply a partial update and, if anything changed, run the ``updated`` triggers."""
-    version = ticket.version
+    """Apply a partial update and, if anything changed, run the ``updated`` triggers and announce it."""
+    before = events.Before.of(ticket)
     ticket = await ticket_service.update_ticket(
         session, clock, ticket, changes, actor=actor, expected_version=expected_version
     )
-    if ticket.version != version:
+    if ticket.version != before.version:
         await automation_engine.run_triggers(session, clock, ticket, TriggerEvent.updated, actor=actor)
+        await events.announce_update(session, clock, before, ticket)
     return ticket
 
 
@@ -156,11 +159,35 @@ async def process_comment(
     is_public: bool = True,
     author: CommentAuthor = CommentAuthor.agent,
 ) -> Comment:
-    """Add a comment and run the ``commented`` triggers."""
+    """Add a comment, run the ``commented`` triggers and announce both."""
+    before = events.Before.of(ticket)
     comment = await ticket_service.add_comment(
         session, clock, ticket, actor=actor, content=content, is_public=is_public, author=author
     )
     await automation_engine.run_triggers(
         session, clock, ticket, TriggerEvent.commented, actor=actor, comment=comment
     )
+    await events.announce_comment(session, clock, ticket, comment)
+    # A comment can change the ticket too: an agent's first public reply, or a trigger's actions.
+    await events.announce_update(session, clock, before, ticket)
     return comment
+
+
+async def process_macro(
+    session: AsyncSession,
+    clock: Clock,
+    ticket: Ticket,
+    macro: Macro,
+    *,
+    actor: Staff,
+    expected_version: int | None = None,
+) -> Ticket:
+    """Apply a macro (its reply, its actions and the triggers they set off) and announce what it did."""
+    before = events.Before.of(ticket)
+    ticket, reply = await macros.apply_macro(
+        session, clock, ticket, macro, actor=actor, expected_version=expected_version
+    )
+    if reply is not None:
+        await events.announce_comment(session, clock, ticket, reply)
+    await events.announce_update(session, clock, before, ticket)
+    return ticket

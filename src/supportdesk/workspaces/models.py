@@ -57,10 +57,12 @@ class Workspace(Base):
     # A workspace added without the service starts from random revisions too (see _fresh_revision).
     sla_revision: Mapped[int] = mapped_column(Integer, default=_fresh_revision)
     automation_revision: Mapped[int] = mapped_column(Integer, default=_fresh_revision)
+    # Changed by every change to what the workspace sends out (webhook subscriptions).
+    delivery_revision: Mapped[int] = mapped_column(Integer, default=_fresh_revision)
 
     __audited__ = True
     __audit_exclude__: ClassVar[frozenset[str]] = frozenset(
-        {"ticket_counter", "assignment_counter", "sla_revision", "automation_revision"}
+        {"ticket_counter", "assignment_counter", "sla_revision", "automation_revision", "delivery_revision"}
     )
 
     def audit_subject(self) -> tuple[int, str, int]:

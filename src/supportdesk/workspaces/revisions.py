@@ -1,4 +1,5 @@
-"""Revisions of the workspace configuration that processes cache: SLA policies and triggers.
+"""Revisions of the workspace configuration that processes cache: SLA policies, triggers and webhook
+subscriptions.
 
 A revision is a number on the workspace row that changes with what it covers. A process keeps what it
 built from that configuration (parsed policies and calendars, compiled triggers) for as long as the
@@ -31,6 +32,7 @@ class Covered(StrEnum):
 
     sla = "sla_revision"
     automation = "automation_revision"
+    delivery = "delivery_revision"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ class Revisions:
 
     sla: int
     automation: int
+    delivery: int
 
 
 def new_revision(avoid: int | None = None) -> int:
@@ -78,11 +81,13 @@ def current_sync(session: Session, workspace_id: int) -> Revisions:
     known = _known(session)
     revisions = known.get(workspace_id)
     if revisions is None:
-        query = select(Workspace.sla_revision, Workspace.automation_revision).where(
-            Workspace.id == workspace_id
-        )
+        query = select(
+            Workspace.sla_revision, Workspace.automation_revision, Workspace.delivery_revision
+        ).where(Workspace.id == workspace_id)
         row = session.execute(query).one()
-        revisions = known[workspace_id] = Revisions(sla=int(row[0]), automation=int(row[1]))
+        revisions = known[workspace_id] = Revisions(
+            sla=int(row[0]), automation=int(row[1]), delivery=int(row[2])
+        )
     return revisions
 
 

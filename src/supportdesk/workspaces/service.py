@@ -107,6 +107,7 @@ _RESERVE_NUMBER = (
         _workspace.c.categories,
         _workspace.c.sla_revision,
         _workspace.c.automation_revision,
+        _workspace.c.delivery_revision,
         _workspace.c.auto_assign,
         _workspace.c.assignment_counter,
         _workspace.c.assignment_strategy,
@@ -137,7 +138,11 @@ async def reserve_ticket_number(session: AsyncSession, workspace_id: int) -> Tic
     """
     connection = await session.connection()
     row = (await connection.execute(_RESERVE_NUMBER, {"workspace_id": workspace_id})).one()
-    current = revisions.Revisions(sla=int(row.sla_revision), automation=int(row.automation_revision))
+    current = revisions.Revisions(
+        sla=int(row.sla_revision),
+        automation=int(row.automation_revision),
+        delivery=int(row.delivery_revision),
+    )
     revisions.remember(session, workspace_id, current)
     return TicketIntake(
         number=int(row.ticket_counter),

@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from supportdesk import runtime
 from supportdesk.cli import server as server_commands
 from supportdesk.config import Settings
 from supportdesk.core.clock import Clock, FrozenClock
 from supportdesk.db import migrate
 from supportdesk.db.engine import create_engine
 from supportdesk.db.session import Database
-from supportdesk.jobs import registry
 from supportdesk.jobs.models import JobRun
 from supportdesk.jobs.scheduler import ScheduledJob
 from tests.fixtures.database import make_settings
@@ -55,7 +55,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch, clock: FrozenClock) -> FrozenClock:
 
 
 def register(monkeypatch: pytest.MonkeyPatch, *jobs: tuple[str, Counting]) -> list[Settings]:
-    """Make the registry return ``jobs`` (every ``scheduler_tick_seconds``); returns the settings it saw."""
+    """Make the job list return ``jobs`` (every ``scheduler_tick_seconds``); returns the settings it saw."""
     seen: list[Settings] = []
 
     def default_jobs(settings: Settings) -> list[ScheduledJob]:
@@ -63,7 +63,7 @@ def register(monkeypatch: pytest.MonkeyPatch, *jobs: tuple[str, Counting]) -> li
         every = timedelta(seconds=settings.scheduler_tick_seconds)
         return [ScheduledJob(name, every, job) for name, job in jobs]
 
-    monkeypatch.setattr(registry, "default_jobs", default_jobs)
+    monkeypatch.setattr(runtime, "default_jobs", default_jobs)
     return seen
 
 
@@ -207,7 +207,7 @@ async def test_the_worker_runs_until_signalled_then_exits_0(cli: Cli, signum: si
     try:
         started = await asyncio.wait_for(worker.stderr.readline(), PROCESS_TIMEOUT)
         assert b"supportdesk.jobs: scheduler " in started, started
-        jobs = len(registry.default_jobs(make_settings()))
+        jobs = len(runtime.default_jobs(make_settings()))
         assert started.rstrip().endswith(f" started with {jobs} job(s)".encode()), started
 
         worker.send_signal(signum)

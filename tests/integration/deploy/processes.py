@@ -67,7 +67,7 @@ def supportdesk_environment(folder: Path, **settings: str) -> dict[str, str]:
         SUPPORTDESK_SECRET_KEY=TEST_SECRET_KEY,
         SUPPORTDESK_DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'supportdesk.db'}",
         # Scheduled jobs would only add log lines and database writes that no test here looks at.
-        SUPPORTDESK_SCHEDULER="off",
+        SUPPORTDESK_BACKGROUND="off",
     )
     environment.update({f"SUPPORTDESK_{name.upper()}": value for name, value in settings.items()})
     return environment

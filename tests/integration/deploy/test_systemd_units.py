@@ -108,7 +108,7 @@ def test_each_unit_reads_the_settings_file_and_runs_unprivileged(unit: str) -> N
 def test_the_server_hands_the_jobs_to_the_worker_it_pulls_in() -> None:
     unit = read_unit(UNITS / "supportdesk.service")
 
-    assert unit["Service"]["Environment"] == ["SUPPORTDESK_SCHEDULER=off"]
+    assert unit["Service"]["Environment"] == ["SUPPORTDESK_BACKGROUND=off"]
     assert "supportdesk-worker.service" in unit["Unit"]["Wants"]
     assert (UNITS / "supportdesk-worker.service").is_file()
 

@@ -12,7 +12,7 @@ from supportdesk.core.clock import FrozenClock
 from supportdesk.db.engine import create_engine
 from supportdesk.db.session import Database
 from supportdesk.jobs.models import JobRun
-from supportdesk.jobs.registry import default_jobs
+from supportdesk.runtime import default_jobs
 from tests.fixtures.database import make_settings
 
 

@@ -30,7 +30,9 @@ _ADMIN_ONLY = [
     "deactivate_user",
     "delete_ticket",
     "manage_automation",
+    "manage_deliveries",
     "manage_sla",
+    "manage_webhooks",
     "manage_workspace",
 ]
 EXPECTED_PERMISSIONS = {

@@ -25,6 +25,7 @@ from supportdesk.workspaces.models import Workspace
 from tests.factories.automation import MacroFactory, TriggerFactory
 from tests.factories.people import CustomerFactory, UserFactory
 from tests.factories.tickets import CommentFactory, TicketFactory
+from tests.factories.webhooks import SubscriptionFactory, WebhookMessageFactory
 from tests.fixtures.app import ApiClient
 
 # A body that passes validation for each (method, route), so the request reaches the tenancy check.
@@ -55,6 +56,14 @@ SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/api/v1/admin/users/{user_id}/deactivate"): None,
     ("DELETE", "/api/v1/me/tokens/{token_id}"): None,
     ("POST", "/api/v1/me/notifications/{notification_id}/read"): None,
+    ("GET", "/api/v1/webhooks/{subscription_id}"): None,
+    ("PATCH", "/api/v1/webhooks/{subscription_id}"): {"description": "Taken over"},
+    ("DELETE", "/api/v1/webhooks/{subscription_id}"): None,
+    ("POST", "/api/v1/webhooks/{subscription_id}/rotate-secret"): {"overlap_hours": 0},
+    ("GET", "/api/v1/webhooks/{subscription_id}/deliveries"): None,
+    ("POST", "/api/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/replay"): None,
+    ("GET", "/api/v1/admin/deliveries/{delivery_id}"): None,
+    ("POST", "/api/v1/admin/deliveries/{delivery_id}/retry"): None,
 }
 
 
@@ -81,6 +90,8 @@ async def foreign_ids(
     comment_factory: CommentFactory,
     trigger_factory: TriggerFactory,
     macro_factory: MacroFactory,
+    subscription_factory: SubscriptionFactory,
+    webhook_message_factory: WebhookMessageFactory,
     database: Database,
     settings: Settings,
     clock: FrozenClock,
@@ -92,6 +103,8 @@ async def foreign_ids(
     await comment_factory(ticket, author=stranger)
     trigger = await trigger_factory(workspace=other_workspace)
     macro = await macro_factory(workspace=other_workspace)
+    subscription = await subscription_factory(workspace=other_workspace)
+    delivery = await webhook_message_factory(subscription)
     async with database.unit_of_work() as session:
         token = await auth_service.create_personal_token(
             session, settings, clock, user=stranger, name="theirs"
@@ -128,6 +141,8 @@ async def foreign_ids(
         "trigger_id": trigger.id,
         "macro_id": macro.id,
         "notification_id": notification_id,
+        "subscription_id": subscription.id,
+        "delivery_id": delivery.id,
     }
 
 
@@ -162,6 +177,16 @@ async def test_the_foreign_objects_are_untouched(
         kept = await other_admin_client.get(f"/api/v1/sla/{kind}/{foreign_ids[key]}")
         assert kept.status_code == 200
         assert kept.json()["name"] == "Theirs"
+    subscription = await other_admin_client.get(f"/api/v1/webhooks/{foreign_ids['subscription_id']}")
+    assert subscription.status_code == 200
+    assert subscription.json()["description"] != "Taken over"
+    assert subscription.json()["previous_secret_expires_at"] is None, "its secret was not rotated"
+    delivery = (await other_admin_client.get(f"/api/v1/admin/deliveries/{foreign_ids['delivery_id']}")).json()
+    assert delivery["manual_retries"] == 0
+    log = (
+        await other_admin_client.get(f"/api/v1/webhooks/{foreign_ids['subscription_id']}/deliveries")
+    ).json()
+    assert [item["id"] for item in log["items"]] == [foreign_ids["delivery_id"]], "nothing was replayed"
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,7 @@ class TestDefaults:
 
     def test_the_scheduler_runs_embedded_every_minute_by_default(self) -> None:
         settings = load_settings()
-        assert settings.scheduler == "embedded"
+        assert settings.background == "embedded"
         assert settings.scheduler_tick_seconds == 60
 
     def test_a_dotenv_file_in_the_working_folder_is_read(self, tmp_path: Path) -> None:
@@ -161,8 +161,12 @@ class TestOneLineErrorsNameTheVariable:
             pytest.param(
                 "SUPPORTDESK_PAGE_SIZE_MAX", "501", "less than or equal to 500", id="page-size-over-500"
             ),
-            pytest.param("SUPPORTDESK_SCHEDULER", "cron", "'embedded' or 'off'", id="unknown-scheduler-mode"),
-            pytest.param("SUPPORTDESK_SCHEDULER", "Off", "'embedded' or 'off'", id="scheduler-mode-is-exact"),
+            pytest.param(
+                "SUPPORTDESK_BACKGROUND", "cron", "'embedded' or 'off'", id="unknown-background-mode"
+            ),
+            pytest.param(
+                "SUPPORTDESK_BACKGROUND", "Off", "'embedded' or 'off'", id="background-mode-is-exact"
+            ),
             pytest.param(
                 "SUPPORTDESK_SCHEDULER_TICK_SECONDS", "0", "greater than or equal to 1", id="zero-second-tick"
             ),
@@ -241,14 +245,34 @@ class TestAcceptedValues:
         assert _load(monkeypatch, SUPPORTDESK_PORT=str(port)).port == port
 
     @pytest.mark.parametrize(
-        "mode",
+        ("variable", "mode"),
         [
-            pytest.param("embedded", id="scheduler-inside-the-server"),
-            pytest.param("off", id="scheduler-left-to-a-worker"),
+            pytest.param("SUPPORTDESK_BACKGROUND", "embedded", id="background-inside-the-server"),
+            pytest.param("SUPPORTDESK_BACKGROUND", "off", id="background-left-to-workers"),
+            pytest.param("SUPPORTDESK_SCHEDULER", "off", id="the-old-name-still-works"),
         ],
     )
-    def test_scheduler_modes(self, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
-        assert _load(monkeypatch, SUPPORTDESK_SCHEDULER=mode).scheduler == mode
+    def test_background_modes(self, monkeypatch: pytest.MonkeyPatch, variable: str, mode: str) -> None:
+        assert _load(monkeypatch, **{variable: mode}).background == mode
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "memory://",
+            "redis://127.0.0.1:6379/0",
+            "rediss://cache:6380",
+            "amqp://guest:guest@mq//",
+            "amqps://mq",
+        ],
+    )
+    def test_queue_urls(self, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+        assert _load(monkeypatch, SUPPORTDESK_QUEUE_URL=url).queue_url == url
+
+    def test_an_unknown_queue_is_refused_with_its_variable_named(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        message = _settings_error(monkeypatch, SUPPORTDESK_QUEUE_URL="kafka://broker:9092")
+        assert message.startswith("SUPPORTDESK_QUEUE_URL: must start with memory://")
 
     @pytest.mark.parametrize("seconds", [1, 3600], ids=["one-second-tick", "one-hour-tick"])
     def test_scheduler_tick_boundaries(self, monkeypatch: pytest.MonkeyPatch, seconds: int) -> None:

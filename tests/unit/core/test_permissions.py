@@ -31,6 +31,8 @@ EXPECTED_MATRIX = read_grid(
     manage_sla          yes    no            no     no
     manage_automation   yes    no            no     no
     apply_macro         yes    yes           yes    no
+    manage_webhooks     yes    no            no     no
+    manage_deliveries   yes    no            no     no
     """
 )
 

@@ -37,6 +37,8 @@ from supportdesk.sla.models import BusinessCalendar, SlaPolicy
 from supportdesk.sla.schemas import CalendarCreate, CalendarUpdate, PolicyCreate, PolicyUpdate
 from supportdesk.tickets.models import Comment, Ticket, TicketTag
 from supportdesk.tickets.schemas import CommentCreate, TicketCreate, TicketUpdate
+from supportdesk.webhooks.models import WebhookSubscription
+from supportdesk.webhooks.schemas import SubscriptionCreate, SubscriptionUpdate
 from supportdesk.workspaces.models import Workspace
 from supportdesk.workspaces.schemas import WorkspaceUpdate
 from tests.fixtures.database import make_settings
@@ -62,6 +64,8 @@ WRITTEN_TO: dict[type[BaseModel], type[Base]] = {
     TriggerUpdate: Trigger,
     MacroCreate: Macro,
     MacroUpdate: Macro,
+    SubscriptionCreate: WebhookSubscription,
+    SubscriptionUpdate: WebhookSubscription,
 }
 
 # Fields stored under another name, or in another table.
@@ -80,7 +84,7 @@ NOT_STORED: dict[tuple[type[BaseModel], str], str] = {
 
 # Parameters (query strings and headers) that are written; the others only filter or point at a page.
 PARAMETER_COLUMNS: dict[str, Any] = {IDEMPOTENCY_KEY: IdempotencyRecord.key}
-FILTERS = frozenset({"assignee", "category", "tag", "company", "cursor", "email", "if-match"})
+FILTERS = frozenset({"assignee", "category", "tag", "company", "cursor", "email", "if-match", "target"})
 
 
 @pytest.fixture(scope="module")

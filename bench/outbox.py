@@ -1,0 +1,385 @@
+"""Benchmark of the outbox: what announcing costs ticket creation, and how fast one worker delivers.
+
+Run ``.venv/bin/python bench/outbox.py --help``; docs/performance.md records the results.
+
+1. **create**: ``POST /api/v1/tickets`` at concurrency 8 against one uvicorn worker (bench/api.py's load
+   loop, background work off as on a production API server) in two workspaces of one database, in
+   alternating rounds: *quiet* (no webhook subscription) and *announced* (a subscription to
+   ``ticket.created``, so every ticket writes one outbox message in its transaction).
+2. **deliver**: ``--messages`` webhook messages are put in the outbox, then one worker (this process,
+   the in-memory queue, as ``supportdesk worker`` runs by default) delivers them to a receiver in a
+   child process that checks every signature with the Standard Webhooks package and counts each
+   ``webhook-id``. Reported: messages per second, and how many the receiver got twice or never.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import uvicorn
+from sqlalchemy import func, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.api import (
+    DEFAULT_POSTGRES_URL,
+    Fixture,
+    Measurement,
+    bench_settings,
+    drop_postgres_database,
+    free_port,
+    machine,
+    measure,
+    recreate_postgres_database,
+    spawn,
+    start_server,
+    stop_server,
+)
+from supportdesk.auth import service as auth_service
+from supportdesk.core.clock import SystemClock
+from supportdesk.core.permissions import Role
+from supportdesk.db import migrate
+from supportdesk.db.engine import create_engine
+from supportdesk.db.session import Database
+from supportdesk.db.tenancy import scope_to_workspace
+from supportdesk.jobs import outbox
+from supportdesk.jobs.models import DeliveryChannel, DeliveryState, OutboxMessage
+from supportdesk.people import service as people_service
+from supportdesk.runtime import build_background
+from supportdesk.webhooks import service as webhooks
+from supportdesk.webhooks.models import WebhookEvent
+from supportdesk.webhooks.targets import TargetPolicy
+from supportdesk.workspaces import service as workspace_service
+
+SCRIPT: Final = Path(__file__).resolve()
+CONCURRENCY: Final = 8
+ENQUEUE_BATCH: Final = 1_000
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- the receiver (a child process) ----------------------------------------------------------------
+
+
+def receiver_app(secret: str) -> Any:
+    """A raw ASGI app: POST verifies and counts a webhook, GET /stats reports the counts."""
+    from standardwebhooks.webhooks import Webhook
+
+    verifier = Webhook(secret)
+    seen: dict[str, int] = {}
+    refused = 0
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        nonlocal refused
+        if scope["type"] != "http":
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if scope["method"] == "GET":
+            stats = {
+                "unique": len(seen),
+                "repeated": sum(count - 1 for count in seen.values()),
+                "refused": refused,
+            }
+            payload = json.dumps(stats).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": payload})
+            return
+        headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
+        try:
+            verifier.verify(body, headers, json_parse=False)
+        except Exception:  # noqa: BLE001  (any refusal is counted and answered 401)
+            refused += 1
+            status = 401
+        else:
+            seen[headers["webhook-id"]] = seen.get(headers["webhook-id"], 0) + 1
+            status = 204
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
+
+
+def run_receiver(port: int, secret: str) -> None:
+    config = uvicorn.Config(
+        receiver_app(secret), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    uvicorn.Server(config).run()
+
+
+async def wait_for(url: str, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    async with httpx.AsyncClient() as client:
+        while True:
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer")
+            await asyncio.sleep(0.1)
+
+
+# --- set-up ---------------------------------------------------------------------------------------
+
+
+async def workspace_with_admin(database: Database, slug: str) -> tuple[int, int]:
+    clock = SystemClock()
+    async with database.unit_of_work() as session:
+        workspace = await workspace_service.create_workspace(session, clock, slug=slug, name=slug)
+        scope_to_workspace(session.sync_session, workspace.id)
+        admin = await people_service.create_user(
+            session,
+            clock,
+            workspace_id=workspace.id,
+            email=f"admin@{slug}.example.com",
+            name="Admin",
+            role=Role.admin,
+        )
+        return workspace.id, admin.id
+
+
+async def subscribe(database: Database, workspace_id: int, url: str) -> tuple[int, str]:
+    clock = SystemClock()
+    async with database.unit_of_work() as session:
+        scope_to_workspace(session.sync_session, workspace_id)
+        subscription = await webhooks.create_subscription(
+            session,
+            clock,
+            TargetPolicy(["127.0.0.1"]),
+            workspace_id=workspace_id,
+            url=url,
+            event_types=[WebhookEvent.ticket_created],
+        )
+        return subscription.id, subscription.secret
+
+
+# --- 1. ticket creation with and without announcing ------------------------------------------------
+
+
+async def creates(
+    database: Database, url: str, backend: str, args: argparse.Namespace, work_dir: Path
+) -> dict[str, Any]:
+    settings = bench_settings(url)
+    clock = SystemClock()
+    fixtures: dict[str, Fixture] = {}
+    for kind in ("quiet", "announced"):
+        workspace_id, admin_id = await workspace_with_admin(database, kind)
+        if kind == "announced":
+            # Never delivered here (the server's background work is off): only the writing is measured.
+            await subscribe(database, workspace_id, "https://hooks.example.com/bench")
+        async with database.unit_of_work() as session:
+            scope_to_workspace(session.sync_session, workspace_id)
+            admin = await people_service.get_user(session, admin_id)
+            issued = await auth_service.create_personal_token(
+                session, settings, clock, user=admin, name="bench"
+            )
+        fixtures[kind] = Fixture(
+            backend=backend,
+            database_url=url,
+            workspace_id=workspace_id,
+            token=issued.secret,
+            tickets=0,
+            load_seconds=0.0,
+            cursors=[],
+            server_version="",
+        )
+    server = await start_server("supportdesk", url, fixtures["quiet"].workspace_id, work_dir, None)
+    results: dict[str, Measurement] = {}
+    try:
+        for round_index in range(args.create_rounds):
+            kinds = ("quiet", "announced") if round_index % 2 == 0 else ("announced", "quiet")
+            for kind in kinds:
+                part = await measure(
+                    server,
+                    fixtures[kind],
+                    "create",
+                    concurrency=CONCURRENCY,
+                    requests=args.creates,
+                    warmup=50 if round_index == 0 else 10,
+                    max_seconds=120.0,
+                    first_index=round_index * args.creates,
+                )
+                results[kind] = results[kind].merged(part) if kind in results else part
+                log(f"  [{backend}] round {round_index + 1} {kind}: {part.throughput:.0f} tickets/s")
+    finally:
+        stop_server(server)
+    async with database.unit_of_work(readonly=True) as session:
+        scope_to_workspace(session.sync_session, fixtures["announced"].workspace_id)
+        written = int((await session.execute(select(func.count()).select_from(OutboxMessage))).scalar_one())
+    summaries = {kind: result.summary() for kind, result in results.items()}
+    return {
+        **{
+            kind: {
+                key: summaries[kind][key] for key in ("throughput", "p50_ms", "p95_ms", "requests", "errors")
+            }
+            for kind in summaries
+        },
+        "outbox_messages_written": written,
+        "ratio": results["announced"].throughput / results["quiet"].throughput,
+    }
+
+
+# --- 2. delivery rate -----------------------------------------------------------------------------
+
+
+async def deliveries(
+    database: Database, url: str, backend: str, args: argparse.Namespace, work_dir: Path
+) -> dict[str, Any]:
+    port = free_port()
+    workspace_id, _admin = await workspace_with_admin(database, "deliveries")
+    subscription_id, secret = await subscribe(database, workspace_id, f"http://127.0.0.1:{port}/hook")
+    receiver = spawn(
+        [sys.executable, str(SCRIPT), "--receiver", "--port", str(port), "--secret", secret],
+        work_dir / f"receiver-{backend}.log",
+    )
+    try:
+        await wait_for(f"http://127.0.0.1:{port}/stats")
+        clock = SystemClock()
+        for start in range(0, args.messages, ENQUEUE_BATCH):
+            async with database.unit_of_work() as session:
+                scope_to_workspace(session.sync_session, workspace_id)
+                batch = [
+                    outbox.Outgoing(
+                        DeliveryChannel.webhook,
+                        str(subscription_id),
+                        f"bench:{number}:ticket.created:wh{subscription_id}",
+                        {
+                            "type": "ticket.created",
+                            "timestamp": clock.now().isoformat(),
+                            "data": {"ticket": {"id": number}},
+                        },
+                    )
+                    for number in range(start, min(start + ENQUEUE_BATCH, args.messages))
+                ]
+                await outbox.enqueue(session, clock, workspace_id, batch)
+        settings = bench_settings(url).model_copy(
+            update={
+                "webhook_allowed_targets": "127.0.0.1",
+                "outbox_batch": args.batch,
+                "log_level": "warning",
+            }
+        )
+        background = build_background(database, clock, settings)
+        await background.broker.startup()
+        started = time.perf_counter()
+        try:
+            delivered = 0
+            while delivered < args.messages:
+                claimed = await background.relay_once()
+                if claimed == 0:
+                    await asyncio.sleep(0.01)
+                await background.broker.wait_all()  # type: ignore[attr-defined]
+                delivered = await count_state(database, DeliveryState.delivered)
+                if time.perf_counter() - started > args.max_seconds:
+                    break
+            elapsed = time.perf_counter() - started
+        finally:
+            await background.stop()
+        async with httpx.AsyncClient() as client:
+            stats = (await client.get(f"http://127.0.0.1:{port}/stats")).json()
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=10)
+    return {
+        "messages": args.messages,
+        "delivered": delivered,
+        "seconds": round(elapsed, 3),
+        "per_second": round(delivered / elapsed, 1),
+        "receiver": stats,
+        "lost": args.messages - stats["unique"],
+    }
+
+
+async def count_state(database: Database, state: DeliveryState) -> int:
+    async with database.unit_of_work(readonly=True) as session:
+        query = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == state)
+        return int((await session.execute(query)).scalar_one())
+
+
+# --- driver ---------------------------------------------------------------------------------------
+
+
+async def run_backend(backend: str, args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
+    if backend == "postgresql":
+        url = args.postgres_url
+        await recreate_postgres_database(url)
+    else:
+        url = f"sqlite+aiosqlite:///{work_dir / 'bench-outbox.db'}"
+    database = Database(create_engine(bench_settings(url)))
+    try:
+        await migrate.upgrade(database.engine)
+        result: dict[str, Any] = {}
+        if "create" in args.parts:
+            result["create"] = await creates(database, url, backend, args, work_dir)
+        if "deliver" in args.parts:
+            result["deliver"] = await deliveries(database, url, backend, args, work_dir)
+        return result
+    finally:
+        await database.dispose()
+        if backend == "postgresql":
+            await drop_postgres_database(url)
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "args": {k: v for k, v in vars(args).items() if k != "receiver"},
+    }
+    with tempfile.TemporaryDirectory(prefix="supportdesk-bench-outbox-") as directory:
+        for backend in backends:
+            log(f"[{backend}] measuring")
+            report[backend] = await run_backend(backend, args, Path(directory))
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--parts", nargs="+", choices=("create", "deliver"), default=["create", "deliver"])
+    parser.add_argument("--creates", type=int, default=1000, help="tickets per workspace per round (1000)")
+    parser.add_argument("--create-rounds", type=int, default=4, help="alternating rounds (4)")
+    parser.add_argument("--messages", type=int, default=5000, help="webhook messages to deliver (5000)")
+    parser.add_argument("--batch", type=int, default=100, help="messages the relay claims per round (100)")
+    parser.add_argument("--max-seconds", type=float, default=300.0, help="give up delivering after this")
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="recreated, then dropped")
+    parser.add_argument("--receiver", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--secret", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.receiver:
+        run_receiver(args.port, args.secret)
+        return 0
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,290 @@
+"""Background work, one way: a relay hands due outbox messages to the task queue, the scheduler hands it
+claimed job runs, and workers run both kinds of task.
+
+The task queue is taskiq (docs/decisions/0039). Its broker comes from ``SUPPORTDESK_QUEUE_URL``:
+``memory://`` (the default) runs everything on the server's own event loop and needs nothing installed;
+``redis://`` (a Redis stream) and ``amqp://`` (RabbitMQ) carry the tasks to ``supportdesk worker``
+processes. The queue only ever carries "message N, attempt k is ready" and "run R of job J": every state
+lives in the database, so a lost or repeated queue message costs a delay, never a delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+
+from taskiq import AsyncBroker, InMemoryBroker
+from taskiq.receiver import Receiver
+
+from supportdesk.config import Settings
+from supportdesk.core.clock import Clock
+from supportdesk.db.session import Database
+from supportdesk.jobs import outbox
+from supportdesk.jobs.channels import DeliveryFailed, Senders, Sent
+from supportdesk.jobs.scheduler import ScheduledJob, Scheduler, default_owner, describe_error
+
+_log = logging.getLogger("supportdesk.background")
+
+DELIVER_TASK = "supportdesk.outbox.deliver"
+RUN_JOB_TASK = "supportdesk.jobs.run"
+# A receiver that lost its broker starts again after this, doubling up to the cap: never a tight loop.
+RESTART_FIRST = 0.5
+RESTART_CAP = 30.0
+
+
+def build_broker(settings: Settings) -> AsyncBroker:
+    """The broker ``settings.queue_url`` names."""
+    url = settings.queue_url
+    if url.startswith("memory://"):
+        # Tasks run as tasks of the caller's event loop; the relay's batch bounds how many at once.
+        return InMemoryBroker(max_async_tasks=settings.worker_concurrency, propagate_exceptions=False)
+    if url.startswith(("redis://", "rediss://")):
+        from taskiq_redis import RedisStreamBroker
+
+        lease_ms = int(settings.delivery_lease_seconds * 1000)
+        return RedisStreamBroker(
+            url,
+            queue_name=settings.queue_name,
+            consumer_group_name=settings.queue_name,
+            # XACK does not delete: without a bound the stream grows for ever.
+            maxlen=100_000,
+            approximate=True,
+            # A task a dead worker held is taken over after this; never sooner than the delivery lease,
+            # or a slow delivery would be handed to a second worker only to lose its compare-and-set.
+            idle_timeout=lease_ms,
+            unacknowledged_lock_timeout=30,
+            xread_block=1000,
+        )
+    from taskiq_aio_pika import AioPikaBroker, Exchange, Queue
+
+    return AioPikaBroker(
+        url,
+        exchange=Exchange(name=settings.queue_name),
+        task_queues=[Queue(name=settings.queue_name, routing_key=settings.queue_name)],
+        # Named after the queue, so that two installations on one RabbitMQ never share one.
+        dead_letter_queue=Queue(name=f"{settings.queue_name}.dead_letter"),
+        qos=settings.worker_concurrency,
+    )
+
+
+class Background:
+    """The relay, the scheduler and the tasks of one process, on one broker."""
+
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        settings: Settings,
+        *,
+        senders: Senders,
+        jobs: Sequence[ScheduledJob] = (),
+        broker: AsyncBroker | None = None,
+        owner: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.database = database
+        self.clock = clock
+        self.settings = settings
+        self.senders = senders
+        self.owner = owner or default_owner()
+        self._rng = rng or random.Random()  # noqa: S311  (spreads retries; nothing secret)
+        self.broker = broker if broker is not None else build_broker(settings)
+
+        # Plain functions, not bound methods: taskiq renames what it registers.
+        async def deliver(message_id: int, attempts: int) -> None:
+            await self.deliver_message(message_id, attempts)
+
+        async def run_job(job: str, run_id: int, tick: str) -> None:
+            await self.run_claimed_job(job, run_id, tick)
+
+        self.deliver = self.broker.register_task(deliver, task_name=DELIVER_TASK)
+        self.run_job = self.broker.register_task(run_job, task_name=RUN_JOB_TASK)
+        self._jobs = tuple(jobs)
+        self.scheduler = Scheduler(database, clock, self._jobs, owner=self.owner, dispatch=self._dispatch_job)
+        self._batch = settings.outbox_batch
+        self._queue_lease = timedelta(seconds=settings.delivery_lease_seconds)
+        self._send_lease = timedelta(seconds=settings.delivery_lease_seconds)
+        self._poll = settings.outbox_poll_seconds
+        self._stop = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._started = False
+        # Run after the broker is shut down: senders close their connections here.
+        self.on_stop: list[Callable[[], Awaitable[None]]] = []
+
+    @property
+    def embedded(self) -> bool:
+        """Whether tasks run in this process as they are sent (the in-memory broker)."""
+        return isinstance(self.broker, InMemoryBroker)
+
+    # --- the two tasks ------------------------------------------------------------------------------
+
+    async def deliver_message(self, message_id: int, attempts: int) -> None:
+        """Take one attempt at a claimed outbox message. Never raises: taskiq acknowledges a task that
+        raised all the same, so every failure must be recorded on the message instead."""
+        try:
+            await self._deliver(outbox.Claimed(message_id, attempts))
+        except Exception:  # noqa: BLE001  (the message's lease runs out and the relay hands it out again)
+            _log.exception("outbox message %d: the attempt could not be run or recorded", message_id)
+
+    async def _deliver(self, claimed: outbox.Claimed) -> None:
+        delivery = await outbox.start_attempt(
+            self.database, self.clock, claimed, lease=self._send_lease, owner=self.owner
+        )
+        if delivery is None:
+            _log.debug("outbox message %d: stale claim (attempts %d) dropped", claimed.id, claimed.attempts)
+            return
+        started_at = self.clock.now()
+        sender = self.senders.get(delivery.channel)
+        result: Sent | DeliveryFailed
+        if sender is None:
+            result = DeliveryFailed(f"this process cannot send {delivery.channel} messages", permanent=False)
+        else:
+            try:
+                result = await sender(delivery)
+            except DeliveryFailed as failure:
+                result = failure
+            except Exception as error:  # noqa: BLE001  (a sender's bug is a failed attempt, retried later)
+                _log.exception(
+                    "outbox message %d: the %s sender failed", delivery.message_id, delivery.channel
+                )
+                result = DeliveryFailed(describe_error(error))
+        outcome = await outbox.finish_attempt(
+            self.database, self.clock, delivery, result, started_at=started_at, rng=self._rng
+        )
+        _log.info(
+            "outbox message %d (%s to %s), attempt %d: %s",
+            delivery.message_id,
+            delivery.channel,
+            delivery.target,
+            delivery.attempt,
+            outcome.state,
+        )
+
+    async def run_claimed_job(self, job: str, run_id: int, tick: str) -> None:
+        """Run a scheduled job whose tick a scheduler claimed."""
+        try:
+            await self.scheduler.run_claimed(job, run_id, datetime.fromisoformat(tick))
+        except Exception:  # noqa: BLE001  (run_claimed records failures; this is the last resort)
+            _log.exception("job run %d of %s could not be run", run_id, job)
+
+    def scheduler_inline(self) -> Scheduler:
+        """A scheduler of the same jobs that runs each claimed job itself and reports how it went (for
+        ``supportdesk worker --once``)."""
+        return Scheduler(self.database, self.clock, self._jobs, owner=self.owner)
+
+    async def _dispatch_job(self, job: str, run_id: int, tick: datetime) -> None:
+        await self.run_job.kiq(job, run_id, tick.isoformat())
+
+    # --- the relay ----------------------------------------------------------------------------------
+
+    async def relay_once(self) -> int:
+        """Claim one batch of due messages and hand each to the queue; returns how many."""
+        claimed = await outbox.claim_due(
+            self.database, self.clock, limit=self._batch, lease=self._queue_lease, owner=self.owner
+        )
+        for message in claimed:
+            # A message the queue did not take stays claimed until its lease ends, then is claimed again.
+            await self.deliver.kiq(message.id, message.attempts)
+        return len(claimed)
+
+    async def relay_forever(self) -> None:
+        """Relay until stopped: at once after a commit in this process wrote outbox messages, when the
+        earliest retry falls due, and at least every poll interval (for other processes' messages)."""
+        bell = self.database.work_bell
+        while not self._stop.is_set():
+            bell.clear()
+            try:
+                count = await self.relay_once()
+            except Exception:  # noqa: BLE001  (the loop must outlive a database or broker outage)
+                _log.exception("the outbox relay could not claim or hand out messages; trying again soon")
+                count = 0
+            if count >= self._batch:
+                continue
+            await self._wait(bell, await self._until_next_due())
+
+    async def _until_next_due(self) -> float:
+        try:
+            earliest = await outbox.next_due(self.database)
+        except Exception:  # noqa: BLE001  (logged by the next claim, if it persists)
+            return self._poll
+        if earliest is None:
+            return self._poll
+        seconds = (earliest - self.clock.now()).total_seconds()
+        return min(self._poll, max(0.0, seconds))
+
+    async def _wait(self, bell: asyncio.Event, seconds: float) -> None:
+        stop = asyncio.ensure_future(self._stop.wait())
+        rung = asyncio.ensure_future(bell.wait())
+        try:
+            await asyncio.wait((stop, rung), timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            rung.cancel()
+
+    # --- the receiver (worker processes) ------------------------------------------------------------
+
+    async def consume_forever(self) -> None:
+        """Run tasks from the broker until stopped, starting the receiver again (after a pause that
+        doubles) whenever the broker connection fails."""
+        pause = RESTART_FIRST
+        while not self._stop.is_set():
+            receiver = Receiver(
+                self.broker,
+                max_async_tasks=self.settings.worker_concurrency,
+                propagate_exceptions=False,
+                run_startup=False,
+                wait_tasks_timeout=self.settings.shutdown_grace_seconds,
+            )
+            try:
+                await receiver.listen(self._stop)
+                pause = RESTART_FIRST
+            except Exception:  # noqa: BLE001  (a lost broker connection: logged, then listened to again)
+                _log.exception("the task receiver stopped; listening again in %.1f s", pause)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=pause)
+                pause = min(pause * 2, RESTART_CAP)
+
+    # --- life cycle ---------------------------------------------------------------------------------
+
+    async def start(self, *, relay: bool = True, schedule: bool = True, consume: bool = False) -> None:
+        """Connect to the broker and start the loops asked for."""
+        if consume:
+            # A process that both sends and runs tasks must say so before start-up (taskiq-aio-pika
+            # declares its consumer then).
+            self.broker.is_worker_process = True
+        await self.broker.startup()
+        self._started = True
+        if relay:
+            self._loops.append(asyncio.create_task(self.relay_forever(), name="outbox-relay"))
+        if schedule:
+            self._loops.append(
+                asyncio.create_task(self.scheduler.run_forever(stop=self._stop), name="scheduler")
+            )
+        if consume:
+            self._loops.append(asyncio.create_task(self.consume_forever(), name="task-receiver"))
+
+    async def stop(self) -> None:
+        """Stop the loops, let running tasks finish within the grace period, then disconnect."""
+        self._stop.set()
+        grace = self.settings.shutdown_grace_seconds
+        if self._loops:
+            _done, pending = await asyncio.wait(self._loops, timeout=grace)
+            for task in pending:
+                # A receiver can hang on shutdown in some broker versions; the outbox makes abandoning
+                # it harmless (its messages are claimed again when their lease ends).
+                task.cancel()
+        if isinstance(self.broker, InMemoryBroker):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.broker.wait_all(), timeout=grace)
+        if self._started:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.broker.shutdown(), timeout=grace)
+            self._started = False
+        self._loops.clear()
+        for close in self.on_stop:
+            with contextlib.suppress(Exception):
+                await close()

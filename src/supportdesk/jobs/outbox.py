@@ -1,0 +1,309 @@
+"""The outbox: side effects written with the change that causes them, and the statements that move a
+message through its states (pending → queued → sending → delivered, or dead).
+
+Writing (:func:`enqueue`) happens inside a flow's unit of work. Everything else runs in short
+transactions of its own, outside any request: a relay claims due messages (:func:`claim_due`), a worker
+takes one attempt with a compare-and-set (:func:`start_attempt`), sends with no transaction open, and
+records the outcome fenced by that attempt (:func:`finish_attempt`). A worker that lost its lease (it
+was too slow, or another took the message over) changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, event, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from supportdesk.core.clock import Clock
+from supportdesk.db.session import WORK_BELL_KEY, Database
+from supportdesk.db.tenancy import check_write
+from supportdesk.jobs.channels import Delivery, DeliveryFailed, Sent
+from supportdesk.jobs.models import (
+    OPEN_STATES,
+    DeliveryAttempt,
+    DeliveryChannel,
+    DeliveryState,
+    OutboxMessage,
+)
+from supportdesk.jobs.rules import RETRY_POLICIES, retry_delay
+
+_log = logging.getLogger("supportdesk.outbox")
+
+_table = cast(Table, OutboxMessage.__table__)
+_KEY = ["workspace_id", "dedupe_key"]
+# A message whose dedupe key is on record already is the same message: not written again, not an error.
+_INSERTS = {
+    "postgresql": postgresql.insert(_table).on_conflict_do_nothing(index_elements=_KEY),
+    "sqlite": sqlite.insert(_table).on_conflict_do_nothing(index_elements=_KEY),
+}
+_WRITTEN = "outbox_written"
+MAX_TEXT = 2000  # last_error, delivery_attempt.error
+LOST_AT_LAST_ATTEMPT = "the worker was lost during the last attempt"
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One side effect to record."""
+
+    channel: DeliveryChannel
+    target: str
+    dedupe_key: str
+    payload: Mapping[str, Any]
+    ticket_id: int | None = None
+
+
+async def enqueue(
+    session: AsyncSession, clock: Clock, workspace_id: int, messages: Iterable[Outgoing]
+) -> int:
+    """Record ``messages`` in the session's transaction, due now; returns how many were given.
+
+    They commit or roll back with the change that caused them. After the commit, the process's relay is
+    woken (see :data:`Database.work_bell`).
+    """
+    now = clock.now()
+    rows = [
+        {
+            "workspace_id": workspace_id,
+            "channel": message.channel,
+            "target": message.target,
+            "dedupe_key": message.dedupe_key,
+            "ticket_id": message.ticket_id,
+            "payload": dict(message.payload),
+            "state": DeliveryState.pending,
+            "attempts": 0,
+            "max_attempts": RETRY_POLICIES[message.channel].max_attempts,
+            "next_attempt_at": now,
+            "manual_retries": 0,
+            "created_at": now,
+        }
+        for message in messages
+    ]
+    if not rows:
+        return 0
+    check_write(session.sync_session, "An outbox message", workspace_id)
+    connection = await session.connection()
+    await connection.execute(_INSERTS[connection.dialect.name], rows)
+    mark_written(session)
+    return len(rows)
+
+
+def mark_written(session: AsyncSession) -> None:
+    """Wake this process's relay once the session commits: it made a message due."""
+    session.info[_WRITTEN] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _ring_after_commit(session: Session) -> None:
+    if session.info.pop(_WRITTEN, False):
+        bell = session.info.get(WORK_BELL_KEY)
+        if bell is not None:
+            bell.set()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_WRITTEN, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A message a relay claimed: hand ``(id, attempts)`` to a worker."""
+
+    id: int
+    attempts: int
+
+
+async def claim_due(
+    database: Database, clock: Clock, *, limit: int, lease: timedelta, owner: str
+) -> list[Claimed]:
+    """Claim up to ``limit`` messages that are due, oldest due first, for ``lease``.
+
+    Due: pending messages whose retry time has come, and queued or sending ones whose lease ran out
+    (their queue message or their worker was lost). On PostgreSQL, ``FOR UPDATE SKIP LOCKED`` lets any
+    number of relays split the due messages without waiting for each other; SQLite has one writer at a
+    time anyway, and SQLAlchemy leaves the clause out there.
+    """
+    now = clock.now()
+    async with database.unit_of_work() as session:
+        # A message whose worker vanished during its last allowed attempt is not tried again: a
+        # message that kills its worker would otherwise be handed out forever.
+        await session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.state == DeliveryState.sending,
+                OutboxMessage.next_attempt_at <= now,
+                OutboxMessage.attempts >= OutboxMessage.max_attempts,
+            )
+            .values(state=DeliveryState.dead, last_error=LOST_AT_LAST_ATTEMPT, claimed_by=None)
+            .execution_options(synchronize_session=False)
+        )
+        due = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.state.in_(OPEN_STATES), OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        result = await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(due.scalar_subquery()))
+            .values(state=DeliveryState.queued, next_attempt_at=now + lease, claimed_by=owner)
+            .returning(OutboxMessage.id, OutboxMessage.attempts)
+            .execution_options(synchronize_session=False)
+        )
+        return [Claimed(int(row.id), int(row.attempts)) for row in result]
+
+
+async def next_due(database: Database) -> datetime | None:
+    """When the earliest open message is due, or ``None`` when there is none."""
+    async with database.unit_of_work(readonly=True) as session:
+        query = select(OutboxMessage.next_attempt_at).where(OutboxMessage.state.in_(OPEN_STATES))
+        earliest = (await session.execute(query.order_by(OutboxMessage.next_attempt_at).limit(1))).scalar()
+    return earliest
+
+
+async def start_attempt(
+    database: Database, clock: Clock, claimed: Claimed, *, lease: timedelta, owner: str
+) -> Delivery | None:
+    """Take the next attempt at a claimed message: ``None`` when the claim is stale (the message was
+    handed out again, delivered, or retried by an admin), which a repeated queue message is."""
+    now = clock.now()
+    async with database.unit_of_work() as session:
+        result = await session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == claimed.id,
+                OutboxMessage.state == DeliveryState.queued,
+                OutboxMessage.attempts == claimed.attempts,
+            )
+            .values(
+                state=DeliveryState.sending,
+                attempts=OutboxMessage.attempts + 1,
+                next_attempt_at=now + lease,
+                last_attempt_at=now,
+                claimed_by=owner,
+            )
+            .returning(
+                OutboxMessage.id,
+                OutboxMessage.workspace_id,
+                OutboxMessage.channel,
+                OutboxMessage.target,
+                OutboxMessage.dedupe_key,
+                OutboxMessage.payload,
+                OutboxMessage.attempts,
+                OutboxMessage.created_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        row = result.one_or_none()
+    if row is None:
+        return None
+    return Delivery(
+        message_id=int(row.id),
+        workspace_id=int(row.workspace_id),
+        channel=DeliveryChannel(row.channel),
+        target=str(row.target),
+        dedupe_key=str(row.dedupe_key),
+        payload=dict(row.payload),
+        attempt=int(row.attempts),
+        created_at=row.created_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one attempt."""
+
+    state: DeliveryState
+    recorded: bool  # False when the attempt had lost its lease: another worker owns the message now
+    retry_at: datetime | None = None
+
+
+async def finish_attempt(
+    database: Database,
+    clock: Clock,
+    delivery: Delivery,
+    result: Sent | DeliveryFailed,
+    *,
+    started_at: datetime,
+    rng: random.Random,
+) -> Outcome:
+    """Record how ``delivery``'s attempt ended: delivered, to be retried after the channel's backoff,
+    or dead (refused for good, or out of attempts)."""
+    now = clock.now()
+    duration_ms = max(0, round((now - started_at).total_seconds() * 1000))
+    values: dict[str, Any]
+    retry_at: datetime | None = None
+    if isinstance(result, Sent):
+        state = DeliveryState.delivered
+        values = {
+            "state": state,
+            "delivered_at": now,
+            "provider": result.provider,
+            "provider_message_id": result.provider_message_id,
+            "last_error": None,
+            "claimed_by": None,
+        }
+        attempt_row = {"succeeded": True, "provider": result.provider, "status_code": result.status_code}
+    else:
+        error = _cut(result.reason)
+        delay = None
+        if not result.permanent:
+            policy = RETRY_POLICIES[delivery.channel]
+            delay = retry_delay(policy, delivery.attempt, rng, retry_after=result.retry_after)
+        if delay is None:
+            state = DeliveryState.dead
+            values = {"state": state, "last_error": error, "claimed_by": None}
+        else:
+            state = DeliveryState.pending
+            retry_at = now + delay
+            values = {"state": state, "last_error": error, "next_attempt_at": retry_at, "claimed_by": None}
+        attempt_row = {
+            "succeeded": False,
+            "provider": result.provider,
+            "status_code": result.status_code,
+            "error": error,
+        }
+    async with database.unit_of_work() as session:
+        fenced = await session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == delivery.message_id,
+                OutboxMessage.state == DeliveryState.sending,
+                OutboxMessage.attempts == delivery.attempt,
+            )
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
+        recorded = bool(fenced.rowcount)  # type: ignore[attr-defined]
+        # The attempt is logged whether or not it still owned the message: it did reach the receiver,
+        # or try to, and the log is where an admin looks for that.
+        session.add(
+            DeliveryAttempt(
+                workspace_id=delivery.workspace_id,
+                message_id=delivery.message_id,
+                number=delivery.attempt,
+                started_at=started_at,
+                duration_ms=duration_ms,
+                **attempt_row,
+            )
+        )
+    if not recorded:
+        _log.warning(
+            "outbox message %d: attempt %d ended after its lease; another worker has it now",
+            delivery.message_id,
+            delivery.attempt,
+        )
+    return Outcome(state=state, recorded=recorded, retry_at=retry_at)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"

@@ -1,0 +1,52 @@
+"""What a process runs in the background, wired once for the server and ``supportdesk worker``: the
+sender of each delivery channel and the scheduled jobs, on one :class:`Background`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from taskiq import AsyncBroker
+
+from supportdesk.automation import tasks
+from supportdesk.automation.tasks import AcrossWorkspaces
+from supportdesk.config import Settings
+from supportdesk.core.clock import Clock
+from supportdesk.db.session import Database
+from supportdesk.jobs.background import Background
+from supportdesk.jobs.models import DeliveryChannel
+from supportdesk.jobs.scheduler import ScheduledJob
+from supportdesk.webhooks.delivery import WebhookSender
+from supportdesk.webhooks.targets import TargetPolicy, safe_client
+
+
+def default_jobs(settings: Settings) -> list[ScheduledJob]:
+    """The jobs to schedule; each domain's time-based jobs are registered here.
+
+    They run at ``settings.scheduler_tick_seconds``: each handles everything due at its tick, so a
+    missed tick only delays. Every process must register the same names, since claims are made per name.
+    """
+    every = timedelta(seconds=settings.scheduler_tick_seconds)
+    return [
+        ScheduledJob("sla.notify_breaches", every, AcrossWorkspaces("announced", tasks.notify_sla_breaches)),
+        ScheduledJob("sla.escalate", every, AcrossWorkspaces("escalated", tasks.escalate_overdue_tickets)),
+        ScheduledJob("tickets.auto_close", every, AcrossWorkspaces("closed", tasks.auto_close_resolved)),
+        ScheduledJob("tickets.remind_pending", every, AcrossWorkspaces("reminded", tasks.remind_pending)),
+    ]
+
+
+def build_background(
+    database: Database, clock: Clock, settings: Settings, *, broker: AsyncBroker | None = None
+) -> Background:
+    """The background work of one process, not started yet."""
+    policy = TargetPolicy.from_setting(settings.webhook_allowed_targets)
+    webhooks = WebhookSender(database, clock, safe_client(policy, timeout=settings.webhook_timeout_seconds))
+    background = Background(
+        database,
+        clock,
+        settings,
+        senders={DeliveryChannel.webhook: webhooks},
+        jobs=default_jobs(settings),
+        broker=broker,
+    )
+    background.on_stop.append(webhooks.aclose)
+    return background

@@ -1,0 +1,1 @@
+"""Outbound webhooks in the Standard Webhooks format: signing, safe targets and delivery."""

@@ -1,0 +1,44 @@
+"""The webhook channel's sender: finds the subscription a message is for, signs and posts it."""
+
+from __future__ import annotations
+
+import httpx
+
+from supportdesk.core.clock import Clock
+from supportdesk.db.session import Database
+from supportdesk.jobs.channels import Delivery, DeliveryFailed, Sent
+from supportdesk.webhooks import service
+from supportdesk.webhooks.sending import Endpoint, post_event
+
+
+class WebhookSender:
+    """Sends webhook outbox messages through one HTTP client that refuses unsafe addresses."""
+
+    def __init__(self, database: Database, clock: Clock, client: httpx.AsyncClient) -> None:
+        self._database = database
+        self._clock = clock
+        self._client = client
+
+    async def __call__(self, delivery: Delivery) -> Sent:
+        now = self._clock.now()
+        subscription_id = int(delivery.target)
+        destination = await service.destination(self._database, delivery.workspace_id, subscription_id, now)
+        if destination is None:
+            raise DeliveryFailed("the subscription was deleted or switched off", permanent=True)
+        endpoint = Endpoint(url=destination.url, secrets=destination.secrets)
+        try:
+            return await post_event(self._client, endpoint, delivery, now=now)
+        except DeliveryFailed as failed:
+            if failed.gone:
+                # The receiver said the endpoint is gone for good: stop announcing to it.
+                await service.switch_off(
+                    self._database,
+                    self._clock,
+                    delivery.workspace_id,
+                    subscription_id,
+                    f"the endpoint answered HTTP {failed.status_code or 410} Gone",
+                )
+            raise
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,74 @@
+"""Factories for webhook subscriptions and the outbox messages sent to them."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from supportdesk.core.clock import FrozenClock
+from supportdesk.db.session import Database
+from supportdesk.db.tenancy import scope_to_workspace
+from supportdesk.jobs import outbox
+from supportdesk.jobs.models import DeliveryChannel, OutboxMessage
+from supportdesk.webhooks import service as webhooks
+from supportdesk.webhooks.models import WebhookEvent, WebhookSubscription
+from supportdesk.webhooks.targets import TargetPolicy
+from supportdesk.workspaces.models import Workspace
+
+SubscriptionFactory = Callable[..., Awaitable[WebhookSubscription]]
+WebhookMessageFactory = Callable[..., Awaitable[OutboxMessage]]
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+def subscription_factory(database: Database, clock: FrozenClock, workspace: Workspace) -> SubscriptionFactory:
+    """Make a subscription: ``await subscription_factory(url=..., events=[...], allow=["127.0.0.1"])``."""
+
+    async def make(
+        *,
+        workspace: Workspace = workspace,
+        url: str | None = None,
+        events: Sequence[WebhookEvent] = tuple(WebhookEvent),
+        allow: Sequence[str] = (),
+        is_active: bool = True,
+    ) -> WebhookSubscription:
+        async with database.unit_of_work() as session:
+            scope_to_workspace(session.sync_session, workspace.id)
+            return await webhooks.create_subscription(
+                session,
+                clock,
+                TargetPolicy(list(allow)),
+                workspace_id=workspace.id,
+                url=url or f"https://hooks.example.com/{next(_counter)}",
+                event_types=events,
+                is_active=is_active,
+            )
+
+    return make
+
+
+@pytest.fixture
+def webhook_message_factory(database: Database, clock: FrozenClock) -> WebhookMessageFactory:
+    """Record an outbox message for a subscription, as announcing an event would."""
+
+    async def make(
+        subscription: WebhookSubscription, *, key: str | None = None, payload: dict[str, Any] | None = None
+    ) -> OutboxMessage:
+        key = key or f"ticket:{next(_counter)}:created:ticket.created:wh{subscription.id}"
+        async with database.unit_of_work() as session:
+            scope_to_workspace(session.sync_session, subscription.workspace_id)
+            message = outbox.Outgoing(
+                DeliveryChannel.webhook,
+                str(subscription.id),
+                key,
+                payload or {"type": "ticket.created", "timestamp": clock.now().isoformat(), "data": {}},
+            )
+            await outbox.enqueue(session, clock, subscription.workspace_id, [message])
+            query = select(OutboxMessage).where(OutboxMessage.dedupe_key == key)
+            return (await session.execute(query)).scalar_one()
+
+    return make

@@ -1,0 +1,139 @@
+"""Background work over the real brokers a production desk uses: a Redis stream and a RabbitMQ queue.
+
+Each test has a queue of its own (tests run in parallel) and removes it afterwards. The relay, the
+scheduler and the receiver run as they do in ``supportdesk worker``, on a fresh database whose
+connections commit for real, since they work concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import aio_pika
+import pytest
+import redis.asyncio as redis
+from sqlalchemy import select
+
+from supportdesk.core.clock import Clock, SystemClock
+from supportdesk.db.session import Database
+from supportdesk.db.tenancy import scope_to_workspace
+from supportdesk.jobs import outbox
+from supportdesk.jobs.background import Background
+from supportdesk.jobs.channels import Delivery, Sent
+from supportdesk.jobs.models import DeliveryChannel, DeliveryState, JobRun, OutboxMessage
+from supportdesk.jobs.scheduler import ScheduledJob
+from supportdesk.workspaces import service as workspace_service
+from tests.fixtures.database import make_settings
+
+pytestmark = pytest.mark.integration
+
+BROKERS = {
+    "redis": "redis://127.0.0.1:6379/0",
+    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/",
+}
+# Round trips take milliseconds; this bounds a hang, it is not what a test waits for.
+PROMPTLY = 20.0
+
+
+# Each database with one broker: both databases and both brokers are covered, at half the cost of
+# every pair (each test migrates a fresh database).
+PAIRS = pytest.mark.parametrize(
+    ("db_backend", "broker"),
+    [
+        pytest.param("sqlite", "redis", id="sqlite-redis"),
+        pytest.param("postgresql", "rabbitmq", id="postgresql-rabbitmq"),
+    ],
+    indirect=True,
+)
+
+
+@pytest.fixture
+def broker(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def queue(broker: str) -> AsyncIterator[tuple[str, str]]:
+    """(broker URL, a queue name no other test uses); the queue is removed afterwards."""
+    url = BROKERS[broker]
+    name = f"supportdesk-test-{uuid.uuid4().hex[:12]}"
+    yield url, name
+    if url.startswith("redis"):
+        client = redis.from_url(url)
+        await client.delete(name)
+        await client.aclose()
+    else:
+        connection = await aio_pika.connect(url)
+        async with connection:
+            channel = await connection.channel()
+            for queue_name in (name, f"{name}.dead_letter"):
+                await channel.queue_delete(queue_name)
+            await channel.exchange_delete(name)
+
+
+@dataclass
+class Counting:
+    """A sender or a job that notes each call and says when the expected number arrived."""
+
+    expected: int = 1
+    calls: list[str] = field(default_factory=list)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def note(self, what: str) -> None:
+        self.calls.append(what)
+        if len(self.calls) >= self.expected:
+            self.done.set()
+
+    async def send(self, delivery: Delivery) -> Sent:
+        self.note(delivery.dedupe_key)
+        return Sent(provider="counting")
+
+    async def run(self, _database: Database, _clock: Clock) -> Mapping[str, int]:
+        self.note("job")
+        return {"done": 1}
+
+
+@PAIRS
+async def test_deliveries_and_jobs_run_through_the_broker(
+    real_database: Database, queue: tuple[str, str]
+) -> None:
+    url, name = queue
+    clock = SystemClock()
+    settings = make_settings(
+        str(real_database.engine.url), queue_url=url, queue_name=name, outbox_poll_seconds=0.05
+    )
+    sender, job = Counting(expected=3), Counting()
+    background = Background(
+        real_database,
+        clock,
+        settings,
+        senders={DeliveryChannel.webhook: sender.send},
+        jobs=[ScheduledJob("test.job", timedelta(hours=1), job.run)],
+    )
+    async with real_database.unit_of_work() as session:
+        workspace = await workspace_service.create_workspace(session, clock, slug="acme", name="Acme")
+    await background.start(consume=True)
+    try:
+        async with real_database.unit_of_work() as session:
+            scope_to_workspace(session.sync_session, workspace.id)
+            messages = [
+                outbox.Outgoing(DeliveryChannel.webhook, "1", f"event-{n}", {"n": n}) for n in range(3)
+            ]
+            await outbox.enqueue(session, clock, workspace.id, messages)
+        await asyncio.wait_for(sender.done.wait(), PROMPTLY)
+        await asyncio.wait_for(job.done.wait(), PROMPTLY)
+    finally:
+        await background.stop()
+
+    assert sorted(sender.calls) == ["event-0", "event-1", "event-2"]
+    assert job.calls == ["job"]
+    async with real_database.unit_of_work(readonly=True) as session:
+        states = (await session.execute(select(OutboxMessage.state))).scalars().all()
+        run = (await session.execute(select(JobRun))).scalar_one()
+        assert (run.result, run.error) == ({"done": 1}, None)
+        assert run.finished_at is not None
+    assert states == [DeliveryState.delivered] * 3
