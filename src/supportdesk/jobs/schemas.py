@@ -40,6 +40,10 @@ class DeliveryOut(ResponseModel):
     provider_message_id: str | None
     manual_retries: int
     created_at: datetime
+    last_status_code: int | None = Field(
+        default=None, description="What the receiver answered to the latest attempt, where it answered."
+    )
+    last_duration_ms: int | None = Field(default=None, description="How long the latest attempt took.")
 
 
 class DeliveryDetailOut(DeliveryOut):

@@ -22,7 +22,7 @@ from supportdesk.core.schemas import ObjectId, QueryText
 from supportdesk.idempotency.service import IdempotencyKey, idempotency_for
 from supportdesk.jobs import deliveries
 from supportdesk.jobs.models import DeliveryChannel, DeliveryState
-from supportdesk.jobs.router import delivery_detail, delivery_out
+from supportdesk.jobs.router import delivery_detail, delivery_page
 from supportdesk.jobs.schemas import DeliveryDetailOut, DeliveryOut
 from supportdesk.webhooks import service
 from supportdesk.webhooks.models import WebhookSubscription
@@ -149,7 +149,7 @@ async def list_deliveries(
         context.session, filters, limit=page_size, cursor=cursor
     )
     return Page[DeliveryOut](
-        items=[delivery_out(row) for row in rows], next_cursor=next_cursor, limit=page_size
+        items=await delivery_page(context, rows), next_cursor=next_cursor, limit=page_size
     )
 
 

@@ -264,6 +264,10 @@ async def test_a_ticket_opened_through_the_api_reaches_a_receiver_that_verifies_
             request.headers["webhook-id"],
         )
         assert (attempt.succeeded, attempt.status_code) == (True, 204)
+    log = (await admin_client.get(f"/api/v1/webhooks/{subscription.id}/deliveries")).json()
+    [entry] = log["items"]
+    assert (entry["state"], entry["last_status_code"]) == ("delivered", 204)
+    assert entry["last_duration_ms"] >= 0
 
 
 async def test_an_endpoint_that_is_gone_switches_its_subscription_off(
