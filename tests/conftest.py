@@ -52,8 +52,16 @@ class SharedServerScheduling(LoadGroupScheduling):  # type: ignore[misc]  # xdis
 
 
 def shared_server_group(nodeid: str) -> str | None:
-    """The group of tests sharing servers that ``nodeid`` belongs to, if any."""
-    return next((group for prefix, group in SHARED_SERVER_GROUPS.items() if nodeid.startswith(prefix)), None)
+    """The group of tests sharing servers that ``nodeid`` belongs to, if any.
+
+    The end-to-end tests are grouped by database as well: each backend's live server is started by the
+    one worker that runs that backend's tests, and the two halves run side by side on two workers.
+    """
+    group = next((group for prefix, group in SHARED_SERVER_GROUPS.items() if nodeid.startswith(prefix)), None)
+    if group == "live-servers":
+        backend = next((name for name in ("sqlite", "postgresql") if f"{name}]" in nodeid), None)
+        return f"{group}-{backend}" if backend else group
+    return group
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> SharedServerScheduling:

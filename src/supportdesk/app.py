@@ -27,7 +27,6 @@ from supportdesk.ops.metrics import Metrics, MetricsMiddleware
 from supportdesk.ops.middleware import RequestSizeLimitMiddleware, SecurityHeadersMiddleware
 from supportdesk.ops.router import router as ops_router
 from supportdesk.people.router import customers, me, users
-from supportdesk.runtime import build_background
 from supportdesk.sla.router import router as sla_router
 from supportdesk.tickets.router import router as tickets_router
 from supportdesk.webhooks.router import router as webhooks_router
@@ -82,6 +81,11 @@ def create_app(
         # message and each tick is still handled once, since both are claimed in the database.
         background = None
         if owns_database and settings.background == "embedded":
+            # Imported here: the task queue library and its HTTP client take a quarter of a second to
+            # import, which every process that builds an app without running one (tests, the CLI's
+            # own commands, schema export) would pay for nothing.
+            from supportdesk.runtime import build_background
+
             background = build_background(database, app.state.clock, settings)
             await background.start(consume=not background.embedded)
         if owns_database:

@@ -7,6 +7,8 @@ follows them to chain a create with the reads and updates of the object it made.
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Any
 
 import jsonschema_rs
@@ -161,7 +163,14 @@ LINKS: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {
 
 
 def published_schema() -> dict[str, Any]:
-    """The OpenAPI document the application publishes, with the links above added."""
+    """The OpenAPI document the application publishes, with the links above added (a fresh copy each
+    call, of a document built once per process)."""
+    return copy.deepcopy(_published_schema())
+
+
+@functools.cache
+def _published_schema() -> dict[str, Any]:
+    # Building the application and its schema takes about two seconds; both end-to-end modules load it.
     raw: dict[str, Any] = create_app(make_settings()).openapi()
     for (path, method, status), links in LINKS.items():
         response = raw["paths"][path][method]["responses"][status]

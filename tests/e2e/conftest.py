@@ -14,11 +14,12 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import coverage
 import httpx
 import pytest
 
@@ -316,3 +317,25 @@ async def live_server(request: pytest.FixtureRequest, live_servers: LiveServers)
     """supportdesk on a fresh database of this test's backend, with an admin, demo data and a few
     objects of every kind."""
     return await live_servers.get(str(request.param))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Runs an end-to-end test with coverage's tracer off in this thread.
+
+    The application under test runs in the servers' own processes, which coverage does not measure. In
+    this process the test generates, sends and checks requests (schemathesis, Hypothesis, httpx); of the
+    measured package it only calls the e-mail check that the schema's e-mail strategy filters with, which
+    the unit tests cover line for line and branch for branch, so the totals are the same file by file.
+    Tracing the rest records nothing, yet every call goes through the tracer and its greenlet
+    bookkeeping, which made these tests a quarter to two thirds slower under coverage. The tracer is put
+    back as it was, so the tests that follow in this process are measured as before.
+    """
+    tracer = sys.gettrace()
+    if tracer is None or coverage.Coverage.current() is None:
+        return (yield)
+    sys.settrace(None)
+    try:
+        return (yield)
+    finally:
+        sys.settrace(tracer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +26,13 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str | None:
-    """The newest revision in the code."""
+    """The newest revision in the code.
+
+    Read once per process: Alembic reads it by loading every revision file, which took longer than
+    most commands' own work, and the files do not change while the process runs.
+    """
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
@@ -89,6 +95,12 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     # Not engine.begin(): env.py begins the one transaction itself, after switching SQLite's foreign
     # keys off, which SQLite only allows outside a transaction.
     async with engine.connect() as connection:
+        if revision == "head" and await connection.run_sync(_current_on) == head_revision():
+            # Already there, as it is for every command after the first on the embedded database:
+            # one query instead of loading every revision file and running the environment script.
+            return
+        # The look ended the connection's "no transaction" state, which env.py needs.
+        await connection.rollback()
         await connection.run_sync(_upgrade_on, revision)
 
 

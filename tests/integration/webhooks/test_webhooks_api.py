@@ -43,13 +43,12 @@ async def test_an_admin_adds_a_subscription_and_sees_its_secret_once(admin_clien
     assert all("secret" not in item for item in listed)
 
 
+# Every kind of internal address is in tests/unit/webhooks/test_targets.py; here, that a refusal is a
+# 422 naming the field and the reason.
 @pytest.mark.parametrize(
     ("url", "reason"),
     [
-        pytest.param("http://127.0.0.1:8000/hook", "unsafe-target-address", id="loopback"),
-        pytest.param("http://10.1.2.3/hook", "unsafe-target-address", id="private-network"),
         pytest.param("http://169.254.169.254/latest/meta-data", "unsafe-target-address", id="cloud-metadata"),
-        pytest.param("http://[::1]/hook", "unsafe-target-address", id="ipv6-loopback"),
         pytest.param("https://user:secret@hooks.example.com/", "unsafe-target-credentials", id="credentials"),
     ],
 )

@@ -1,4 +1,5 @@
-"""The tests that share servers are scheduled together: one start per run, not one per worker."""
+"""The tests that share servers are scheduled together: one start per run, not one per worker; the
+end-to-end tests of each database form a group of their own, so the two run side by side."""
 
 from __future__ import annotations
 
@@ -14,8 +15,19 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.mark.parametrize(
     ("nodeid", "group"),
     [
-        pytest.param("tests/e2e/test_api_contract.py::test_x[GET /a][sqlite]", "live-servers", id="contract"),
-        pytest.param("tests/e2e/test_api_workflows.py::test_y[postgresql]", "live-servers", id="workflows"),
+        pytest.param(
+            "tests/e2e/test_api_contract.py::test_x[GET /a][sqlite]",
+            "live-servers-sqlite",
+            id="contract-sqlite",
+        ),
+        pytest.param(
+            "tests/e2e/test_api_workflows.py::test_y[sqlite]", "live-servers-sqlite", id="workflows-sqlite"
+        ),
+        pytest.param(
+            "tests/e2e/test_api_workflows.py::test_y[postgresql]",
+            "live-servers-postgresql",
+            id="workflows-postgresql",
+        ),
         pytest.param(
             "tests/integration/deploy/test_nginx_proxy.py::test_z", "nginx-proxy", id="behind-nginx"
         ),
