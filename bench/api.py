@@ -819,6 +819,30 @@ async def measure(
     )
 
 
+async def alternating_creates(
+    server: ServerProcess, fixtures: dict[str, Fixture], *, rounds: int, creates: int, label: str
+) -> dict[str, Measurement]:
+    """Ticket creation in each fixture's workspace, ``creates`` per round, the order alternating from
+    round to round so that neither kind always runs on a warmer server; one merged result per kind."""
+    kinds = list(fixtures)
+    results: dict[str, Measurement] = {}
+    for round_index in range(rounds):
+        for kind in kinds if round_index % 2 == 0 else kinds[::-1]:
+            part = await measure(
+                server,
+                fixtures[kind],
+                "create",
+                concurrency=8,
+                requests=creates,
+                warmup=50 if round_index == 0 else 10,
+                max_seconds=120.0,
+                first_index=round_index * creates,
+            )
+            results[kind] = results[kind].merged(part) if kind in results else part
+            log(f"  [{label}] round {round_index + 1} {kind}: {part.throughput:.0f} tickets/s")
+    return results
+
+
 async def check_same_pages(servers: dict[str, ServerProcess], fixture: Fixture) -> None:
     """Both apps must return the same tickets for the same page, or the comparison means nothing."""
     for cursor in [None, *fixture.cursors[:3]]:

@@ -33,12 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.api import (
     DEFAULT_POSTGRES_URL,
     Fixture,
-    Measurement,
+    alternating_creates,
     bench_settings,
     drop_postgres_database,
     free_port,
     machine,
-    measure,
     recreate_postgres_database,
     spawn,
     start_server,
@@ -61,7 +60,6 @@ from supportdesk.webhooks.targets import TargetPolicy
 from supportdesk.workspaces import service as workspace_service
 
 SCRIPT: Final = Path(__file__).resolve()
-CONCURRENCY: Final = 8
 ENQUEUE_BATCH: Final = 1_000
 
 
@@ -207,23 +205,10 @@ async def creates(
             server_version="",
         )
     server = await start_server("supportdesk", url, fixtures["quiet"].workspace_id, work_dir, None)
-    results: dict[str, Measurement] = {}
     try:
-        for round_index in range(args.create_rounds):
-            kinds = ("quiet", "announced") if round_index % 2 == 0 else ("announced", "quiet")
-            for kind in kinds:
-                part = await measure(
-                    server,
-                    fixtures[kind],
-                    "create",
-                    concurrency=CONCURRENCY,
-                    requests=args.creates,
-                    warmup=50 if round_index == 0 else 10,
-                    max_seconds=120.0,
-                    first_index=round_index * args.creates,
-                )
-                results[kind] = results[kind].merged(part) if kind in results else part
-                log(f"  [{backend}] round {round_index + 1} {kind}: {part.throughput:.0f} tickets/s")
+        results = await alternating_creates(
+            server, fixtures, rounds=args.create_rounds, creates=args.creates, label=backend
+        )
     finally:
         stop_server(server)
     async with database.unit_of_work(readonly=True) as session:

@@ -33,11 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.api import (
     Fixture,
-    Measurement,
+    alternating_creates,
     bench_settings,
     drop_postgres_database,
     machine,
-    measure,
     recreate_postgres_database,
     start_server,
     stop_server,
@@ -298,23 +297,10 @@ async def creates(database: Database, url: str, args: argparse.Namespace, work_d
             server_version="",
         )
     server = await start_server("supportdesk", url, fixtures["plain"].workspace_id, work_dir, None)
-    results: dict[str, Measurement] = {}
     try:
-        for round_index in range(args.create_rounds):
-            kinds = ("plain", "workflows") if round_index % 2 == 0 else ("workflows", "plain")
-            for kind in kinds:
-                part = await measure(
-                    server,
-                    fixtures[kind],
-                    "create",
-                    concurrency=CONCURRENCY,
-                    requests=args.creates,
-                    warmup=50 if round_index == 0 else 10,
-                    max_seconds=120.0,
-                    first_index=round_index * args.creates,
-                )
-                results[kind] = results[kind].merged(part) if kind in results else part
-                log(f"  round {round_index + 1} {kind}: {part.throughput:.0f} tickets/s")
+        results = await alternating_creates(
+            server, fixtures, rounds=args.create_rounds, creates=args.creates, label="postgresql"
+        )
     finally:
         stop_server(server)
     async with database.unit_of_work(readonly=True) as session:
