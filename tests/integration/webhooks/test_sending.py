@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import shutil
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Sequence
@@ -30,7 +29,7 @@ from supportdesk.webhooks.targets import (
     system_resolver,
 )
 from tests.fixtures.receiver import Receiver, listening
-from tests.integration.deploy.processes import free_port
+from tests.integration.deploy.processes import free_port, system_command
 
 LOOPBACK_ALLOWED = TargetPolicy(["127.0.0.1"])
 NO_EXCEPTIONS = TargetPolicy([])
@@ -46,9 +45,7 @@ TIMEOUT = 5.0
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for the name ``localhost`` only, and its key."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is needed to make a test certificate")
+    openssl = system_command("openssl")
     folder = tmp_path_factory.mktemp("tls")
     certificate, key = folder / "localhost.pem", folder / "localhost-key.pem"
     subprocess.run(  # noqa: S603  (a fixed command)
