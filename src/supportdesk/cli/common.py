@@ -111,7 +111,7 @@ async def find_user(session: AsyncSession, email: str, workspace: str | None) ->
 def print_rows(rows: Sequence[dict[str, Cell]], columns: Sequence[str], *, as_json: bool) -> None:
     """One row per item in aligned columns under a heading, or (``--json``) a JSON array of objects."""
     if as_json:
-        typer.echo(json.dumps([{key: _json_value(row[key]) for key in columns} for row in rows], indent=2))
+        typer.echo(json.dumps([{key: json_value(row[key]) for key in columns} for row in rows], indent=2))
         return
     table = [[column.upper() for column in columns], *([_text(row[key]) for key in columns] for row in rows)]
     widths = [max(len(line[index]) for line in table) for index in range(len(columns))]
@@ -119,7 +119,8 @@ def print_rows(rows: Sequence[dict[str, Cell]], columns: Sequence[str], *, as_js
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
 
 
-def _json_value(value: Cell) -> str | int | bool | None:
+def json_value(value: Cell) -> str | int | bool | None:
+    """``value`` as JSON holds it: times in ISO 8601, enums by value."""
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Enum):

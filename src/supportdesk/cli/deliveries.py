@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from supportdesk.cli.common import Cell, out, print_rows, run_with_database
+from supportdesk.cli.common import Cell, json_value, out, print_rows, run_with_database
 from supportdesk.cli.errors import fail
 from supportdesk.config import Settings
 from supportdesk.core.clock import SystemClock
@@ -16,7 +16,7 @@ from supportdesk.core.errors import SupportdeskError
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.jobs import deliveries
-from supportdesk.jobs.models import DeliveryChannel, DeliveryState, OutboxMessage
+from supportdesk.jobs.models import OPEN_STATES, DeliveryChannel, DeliveryState, OutboxMessage
 
 deliveries_app = typer.Typer(
     help="Deliveries: e-mail, webhooks and CRM calls in the outbox.", no_args_is_help=True
@@ -36,7 +36,7 @@ def _row(message: OutboxMessage) -> dict[str, Cell]:
         "target": message.target,
         "state": message.state,
         "attempts": message.attempts,
-        "next_attempt_at": message.next_attempt_at if message.state not in ("delivered", "dead") else None,
+        "next_attempt_at": message.next_attempt_at if message.state in OPEN_STATES else None,
         "last_error": message.last_error,
     }
 
@@ -81,7 +81,7 @@ def deliveries_show(delivery_id: Annotated[int, typer.Argument(min=1, help="The 
         async with database.unit_of_work(readonly=True) as session:
             message = await _get(session, delivery_id)
             attempts = (await deliveries.attempts_of(session, [message.id]))[message.id]
-            shown: dict[str, object] = {key: _json(value) for key, value in _row(message).items()}
+            shown: dict[str, object] = {key: json_value(value) for key, value in _row(message).items()}
             shown.update(
                 dedupe_key=message.dedupe_key,
                 ticket_id=message.ticket_id,
@@ -152,11 +152,3 @@ async def _get(session: AsyncSession, delivery_id: int) -> OutboxMessage:
         return await deliveries.get_delivery(session, delivery_id)
     except SupportdeskError:
         fail(f"no delivery {delivery_id}: see `supportdesk deliveries list`")
-
-
-def _json(value: Cell) -> object:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()  # type: ignore[union-attr]
-    if hasattr(value, "value"):
-        return value.value  # type: ignore[union-attr]
-    return value

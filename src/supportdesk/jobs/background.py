@@ -106,8 +106,8 @@ class Background:
         self._jobs = tuple(jobs)
         self.scheduler = Scheduler(database, clock, self._jobs, owner=self.owner, dispatch=self._dispatch_job)
         self._batch = settings.outbox_batch
-        self._queue_lease = timedelta(seconds=settings.delivery_lease_seconds)
-        self._send_lease = timedelta(seconds=settings.delivery_lease_seconds)
+        # How long a claimed message and a started attempt each belong to this process.
+        self._lease = timedelta(seconds=settings.delivery_lease_seconds)
         self._poll = settings.outbox_poll_seconds
         self._stop = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
@@ -132,7 +132,7 @@ class Background:
 
     async def _deliver(self, claimed: outbox.Claimed) -> None:
         delivery = await outbox.start_attempt(
-            self.database, self.clock, claimed, lease=self._send_lease, owner=self.owner
+            self.database, self.clock, claimed, lease=self._lease, owner=self.owner
         )
         if delivery is None:
             _log.debug("outbox message %d: stale claim (attempts %d) dropped", claimed.id, claimed.attempts)
@@ -184,7 +184,7 @@ class Background:
     async def relay_once(self) -> int:
         """Claim one batch of due messages and hand each to the queue; returns how many."""
         claimed = await outbox.claim_due(
-            self.database, self.clock, limit=self._batch, lease=self._queue_lease, owner=self.owner
+            self.database, self.clock, limit=self._batch, lease=self._lease, owner=self.owner
         )
         for message in claimed:
             # A message the queue did not take stays claimed until its lease ends, then is claimed again.

@@ -8,7 +8,7 @@ of the outbox: it gets one :class:`Delivery`, sends it, and either returns :clas
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,7 +53,7 @@ class DeliveryFailed(Exception):
     status_code: int | None = None
     provider: str | None = None
     # Set by a sender that wants the message's subscription or target switched off (HTTP 410 Gone).
-    gone: bool = field(default=False)
+    gone: bool = False
 
     def __str__(self) -> str:
         return self.reason

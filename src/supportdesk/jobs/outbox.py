@@ -224,7 +224,6 @@ class Outcome:
 
     state: DeliveryState
     recorded: bool  # False when the attempt had lost its lease: another worker owns the message now
-    retry_at: datetime | None = None
 
 
 async def finish_attempt(
@@ -241,7 +240,6 @@ async def finish_attempt(
     now = clock.now()
     duration_ms = max(0, round((now - started_at).total_seconds() * 1000))
     values: dict[str, Any]
-    retry_at: datetime | None = None
     if isinstance(result, Sent):
         state = DeliveryState.delivered
         values = {
@@ -264,8 +262,7 @@ async def finish_attempt(
             values = {"state": state, "last_error": error, "claimed_by": None}
         else:
             state = DeliveryState.pending
-            retry_at = now + delay
-            values = {"state": state, "last_error": error, "next_attempt_at": retry_at, "claimed_by": None}
+            values = {"state": state, "last_error": error, "next_attempt_at": now + delay, "claimed_by": None}
         attempt_row = {
             "succeeded": False,
             "provider": result.provider,
@@ -302,7 +299,7 @@ async def finish_attempt(
             delivery.message_id,
             delivery.attempt,
         )
-    return Outcome(state=state, recorded=recorded, retry_at=retry_at)
+    return Outcome(state=state, recorded=recorded)
 
 
 def _cut(text: str) -> str:

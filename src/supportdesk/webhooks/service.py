@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.audit.recorder import SYSTEM, act_as
@@ -235,14 +235,10 @@ async def replay(
         or original.target != str(subscription.id)
     ):
         raise NotFound("No such delivery of this subscription")
-    count = (
-        await session.execute(
-            select(OutboxMessage.id).where(
-                OutboxMessage.dedupe_key.startswith(f"replay:{original.id}:", autoescape=True)
-            )
-        )
-    ).all()
-    key = f"replay:{original.id}:{len(count) + 1}"
+    earlier = select(func.count()).where(
+        OutboxMessage.dedupe_key.startswith(f"replay:{original.id}:", autoescape=True)
+    )
+    key = f"replay:{original.id}:{(await session.execute(earlier)).scalar_one() + 1}"
     message = outbox.Outgoing(
         channel=DeliveryChannel.webhook,
         target=original.target,

@@ -101,6 +101,17 @@ async def attempts(database: Database) -> list[DeliveryAttempt]:
         return found
 
 
+async def attempt_whenever_due(
+    background: Background, database: Database, clock: FrozenClock, *, times: int
+) -> OutboxMessage:
+    """Relay the one message ``times`` times, each time once it is due again; returns it as it ends."""
+    for _ in range(times):
+        assert await background.relay_once() == 1
+        [message] = await messages(database)
+        clock.set(message.next_attempt_at)
+    return message
+
+
 async def test_a_message_is_written_only_if_the_change_commits(
     database: Database, clock: FrozenClock, workspace: Workspace
 ) -> None:
@@ -218,10 +229,7 @@ async def test_after_the_last_attempt_the_message_is_dead(
 ) -> None:
     sender.script = [DeliveryFailed(f"timed out ({number})") for number in range(1, 8)]
     await enqueue(database, clock, workspace, "a")
-    for _ in range(7):
-        assert await background.relay_once() == 1
-        [message] = await messages(database)
-        clock.set(message.next_attempt_at)
+    message = await attempt_whenever_due(background, database, clock, times=7)
     assert (message.state, message.attempts, message.last_error) == (DeliveryState.dead, 7, "timed out (7)")
     clock.advance(timedelta(days=2))
     assert await background.relay_once() == 0
@@ -320,10 +328,7 @@ async def test_a_worker_lost_during_the_last_attempt_leaves_the_message_dead(
 ) -> None:
     sender.script = [DeliveryFailed("down")] * 6
     await enqueue(database, clock, workspace, "a")
-    for _ in range(6):
-        await background.relay_once()
-        [message] = await messages(database)
-        clock.set(message.next_attempt_at)
+    await attempt_whenever_due(background, database, clock, times=6)
     [claimed] = await outbox.claim_due(database, clock, limit=10, lease=LEASE, owner="relay")
     assert await outbox.start_attempt(database, clock, claimed, lease=LEASE, owner="killed") is not None
 
