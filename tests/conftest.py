@@ -17,6 +17,8 @@ pytest_plugins = [
     "tests.factories.webhooks",
     "tests.fixtures.app",
     "tests.fixtures.receiver",
+    "tests.fixtures.smtp",
+    "tests.fixtures.security",
 ]
 
 

@@ -21,6 +21,7 @@ from supportdesk.db import migrate
 from supportdesk.db.engine import create_engine
 from supportdesk.db.session import Database
 from supportdesk.jobs.router import router as deliveries_router
+from supportdesk.notifications.mail.router import router as email_templates_router
 from supportdesk.notifications.router import router as notifications_router
 from supportdesk.ops.docs import install_docs
 from supportdesk.ops.metrics import Metrics, MetricsMiddleware
@@ -52,6 +53,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     macros_router,
     webhooks_router,
     deliveries_router,
+    email_templates_router,
 )
 
 

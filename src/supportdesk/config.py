@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+from collections import Counter
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from limits import parse as parse_rate_limit
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me-in-production"  # noqa: S105
 MIN_SECRET_KEY_LENGTH = 32
@@ -19,6 +33,102 @@ class Environment(StrEnum):
     development = "development"
     test = "test"
     production = "production"
+
+
+MAIL_PROVIDER_NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+ProviderName = Annotated[str, Field(pattern=MAIL_PROVIDER_NAME)]
+HttpBaseUrl = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+def _not_empty(value: SecretStr) -> SecretStr:
+    # An empty secret is a value left out of the settings file: better refused at start-up than by the
+    # provider at every message.
+    if not value.get_secret_value():
+        raise ValueError("must not be empty")
+    return value
+
+
+# A password or key: never shown in a repr, a log or an error.
+Secret = Annotated[SecretStr, AfterValidator(_not_empty)]
+
+
+def _http_base_url(value: str) -> str:
+    """An ``http(s)://`` URL without a trailing slash, so that API paths can be appended to it."""
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("must start with https:// or http://")
+    return value.rstrip("/")
+
+
+class _MailProviderSettings(BaseModel):
+    """What every configured mail provider has: the name workspaces choose it by."""
+
+    # A misspelt field would otherwise be dropped silently and the provider run with a default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: ProviderName
+
+
+class SmtpProviderSettings(_MailProviderSettings):
+    """An SMTP relay (a mail server, or a provider's SMTP endpoint)."""
+
+    kind: Literal["smtp"]
+    host: Annotated[str, Field(min_length=1, max_length=253)]
+    # Unset means the usual port of the security mode: 25, 587 for STARTTLS, 465 for TLS.
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    username: Annotated[str, Field(min_length=1, max_length=320)] | None = None
+    password: Secret | None = None
+    security: Literal["none", "starttls", "tls"] = "starttls"
+
+    @model_validator(mode="after")
+    def _login_needs_both(self) -> SmtpProviderSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError(f"provider {self.name!r}: give both username and password, or neither")
+        return self
+
+
+class SendGridProviderSettings(_MailProviderSettings):
+    """SendGrid's v3 mail API."""
+
+    kind: Literal["sendgrid"]
+    api_key: Secret
+    base_url: HttpBaseUrl = "https://api.sendgrid.com"
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return _http_base_url(value)
+
+
+class SesProviderSettings(_MailProviderSettings):
+    """Amazon SES's v2 API, signed with an access key."""
+
+    kind: Literal["ses"]
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")]
+    access_key_id: Annotated[str, Field(min_length=1, max_length=128)]
+    secret_access_key: Secret
+    # Only for temporary credentials from STS.
+    session_token: Secret | None = None
+    # Unset means the region's own endpoint, https://email.<region>.amazonaws.com.
+    endpoint: HttpBaseUrl | None = None
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        return None if value is None else _http_base_url(value)
+
+
+class MaildirProviderSettings(_MailProviderSettings):
+    """A maildir folder on this machine, where every message is kept instead of sent."""
+
+    kind: Literal["maildir"]
+    path: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+MailProviderSettings = Annotated[
+    SmtpProviderSettings | SendGridProviderSettings | SesProviderSettings | MaildirProviderSettings,
+    Field(discriminator="kind"),
+]
+MAIL_PROVIDER_KINDS = ("smtp", "sendgrid", "ses", "maildir")
 
 
 class Settings(BaseSettings):
@@ -77,6 +187,13 @@ class Settings(BaseSettings):
     login_attempts_per_address: str = "20/minute"
     login_failures_per_account: str = "5/15 minutes"
     login_failures_per_account_total: str = "100/hour"
+    # The outbound mail providers, a JSON list; workspaces choose their chain among them by name.
+    mail_providers: tuple[MailProviderSettings, ...] = ()
+    mail_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 15
+    # The maildir every message is written to when no provider is configured.
+    mail_dir: Path = Path("./mail")
+    # The sender of a workspace that has no address of its own; its domain names our Message-IDs.
+    mail_from: str = "supportdesk@localhost"
 
     @field_validator("database_url")
     @classmethod
@@ -132,6 +249,43 @@ class Settings(BaseSettings):
                 ) from None
         return ",".join(entries)
 
+    @field_validator("mail_providers", mode="before")
+    @classmethod
+    def _known_provider_kinds(cls, value: object) -> object:
+        # Said here rather than by the union, whose messages ("Unable to extract tag using
+        # discriminator") do not tell an operator what to write.
+        if not isinstance(value, list | tuple):
+            raise ValueError("must be a JSON list of mail providers, each an object with a kind")
+        kinds = ", ".join(MAIL_PROVIDER_KINDS)
+        for position, item in enumerate(value, start=1):
+            if not isinstance(item, dict):
+                continue  # validated as models, or refused by the union with its own message
+            kind = item.get("kind")
+            if kind is None:
+                raise ValueError(f"item {position} has no kind: give one of {kinds}")
+            if kind not in MAIL_PROVIDER_KINDS:
+                raise ValueError(f"item {position} has kind {kind!r}, which is none of {kinds}")
+        return value
+
+    @field_validator("mail_providers")
+    @classmethod
+    def _unique_provider_names(
+        cls, value: tuple[MailProviderSettings, ...]
+    ) -> tuple[MailProviderSettings, ...]:
+        # Workspaces keep their chain as a list of names, so one name must mean one provider.
+        repeated = [name for name, count in Counter(p.name for p in value).items() if count > 1]
+        if repeated:
+            raise ValueError(f"each provider needs a name of its own: {repeated[0]!r} is used more than once")
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        local, at, domain = value.strip().rpartition("@")
+        if not (local and at and domain) or any(char.isspace() or char in "<>," for char in value.strip()):
+            raise ValueError("must be one e-mail address, such as support@example.com")
+        return value.strip()
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
@@ -182,16 +336,35 @@ class SettingsError(Exception):
 def describe_validation_error(error: ValidationError) -> str:
     """Turn pydantic's multi-line report into one line that names the environment variable."""
     first = error.errors()[0]
-    location = [str(part) for part in first.get("loc", ()) if part != "__root__"]
+    location = [part for part in first.get("loc", ()) if part != "__root__"]
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if location:
         # A field with aliases is located by its first alias, which is the variable's whole name.
-        name = location[0].upper()
-        name = name if name.startswith("SUPPORTDESK_") else f"SUPPORTDESK_{name}"
+        name = _variable(str(location[0]))
         if name in FORMER_NAMES:
             return f"{name}: {message} (also read as {FORMER_NAMES[name]}, its former name)"
+        if len(location) > 1:
+            # Inside a JSON value (a list of mail providers): say which item and which field is wrong.
+            inside = ", ".join(f"item {part + 1}" if isinstance(part, int) else part for part in location[1:])
+            return f"{name}: {inside}: {message}"
         return f"{name}: {message}"
     return message
+
+
+def describe_source_error(error: SourceError) -> str:
+    """One line for a value pydantic-settings could not decode as JSON (a list of mail providers).
+
+    The decoder's own message says where the JSON breaks, never what it holds, so no secret is shown.
+    """
+    field = re.search(r'field "([^"]+)"', str(error))
+    cause = error.__cause__
+    detail = f"not valid JSON ({cause})" if cause is not None else "not valid JSON"
+    return f"{_variable(field.group(1))}: {detail}" if field else str(error)
+
+
+def _variable(field: str) -> str:
+    name = field.upper()
+    return name if name.startswith("SUPPORTDESK_") else f"SUPPORTDESK_{name}"
 
 
 def load_settings() -> Settings:
@@ -200,6 +373,8 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         raise SettingsError(describe_validation_error(error)) from None
+    except SourceError as error:
+        raise SettingsError(describe_source_error(error)) from None
 
 
 @lru_cache(maxsize=1)

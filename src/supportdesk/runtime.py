@@ -15,6 +15,8 @@ from supportdesk.db.session import Database
 from supportdesk.jobs.background import Background
 from supportdesk.jobs.models import DeliveryChannel
 from supportdesk.jobs.scheduler import ScheduledJob
+from supportdesk.notifications.mail.delivery import MailSender
+from supportdesk.notifications.mail.providers import build_providers
 from supportdesk.webhooks.delivery import WebhookSender
 from supportdesk.webhooks.targets import TargetPolicy, safe_client
 
@@ -40,13 +42,14 @@ def build_background(
     """The background work of one process, not started yet."""
     policy = TargetPolicy.from_setting(settings.webhook_allowed_targets)
     webhooks = WebhookSender(database, clock, safe_client(policy, timeout=settings.webhook_timeout_seconds))
+    mail = MailSender(build_providers(settings, clock=clock), default_from=settings.mail_from)
     background = Background(
         database,
         clock,
         settings,
-        senders={DeliveryChannel.webhook: webhooks},
+        senders={DeliveryChannel.webhook: webhooks, DeliveryChannel.email: mail},
         jobs=default_jobs(settings),
         broker=broker,
     )
-    background.on_stop.append(webhooks.aclose)
+    background.on_stop.extend([webhooks.aclose, mail.aclose])
     return background

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,7 +84,8 @@ async def pick_agent(
 def assignment_note(
     agent_id: int, number: int, title: str, priority: Priority, ticket_id: int | None = None
 ) -> notifications.Note:
-    """What tells an agent that ticket ``number`` was given to them."""
+    """What tells an agent that ticket ``number`` was given to them. A note written before its ticket
+    gets its ticket (``ticket_id`` and ``about``) when the ticket is written."""
     return notifications.Note(
         user_id=agent_id,
         kind=NotificationKind.assignment,
@@ -97,6 +100,7 @@ async def notify_assignee(session: AsyncSession, clock: Clock, ticket: Ticket) -
     if ticket.assigned_agent_id is None:
         return
     note = assignment_note(ticket.assigned_agent_id, ticket.number, ticket.title, ticket.priority, ticket.id)
+    note = replace(note, about=notifications.About.of(ticket))
     await notifications.record(session, clock, ticket.workspace_id, [note])
 
 

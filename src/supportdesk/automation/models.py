@@ -57,7 +57,7 @@ class Macro(WorkspaceScoped, Base):
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(100))
     actions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=json_default_list)
-    # A jinja2 template with placeholders (automation.templates.REPLY_PLACEHOLDERS), checked when saved.
+    # A jinja2 template with placeholders (automation.templates.REPLY_LANGUAGE), checked when saved.
     reply: Mapped[str | None] = mapped_column(Text, default=None)
     reply_public: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Select, Table, bindparam, select, update
@@ -69,6 +69,10 @@ class TicketLike(Protocol):
     def number(self) -> int: ...
     @property
     def title(self) -> str: ...
+    @property
+    def status(self) -> TicketStatus: ...
+    @property
+    def created_at(self) -> datetime: ...
 
 
 async def _tell_supervisors(
@@ -87,7 +91,12 @@ async def _tell_supervisors(
     else:
         notes = [
             notifications.Note(
-                user_id, kind, f"Ticket #{ticket.number} {what}: {ticket.title}", ticket.id, "high"
+                user_id,
+                kind,
+                f"Ticket #{ticket.number} {what}: {ticket.title}",
+                ticket.id,
+                "high",
+                notifications.About.of(ticket),
             )
             for ticket in tickets
             for user_id in supervisors
@@ -286,7 +295,12 @@ async def notify_sla_breaches(session: AsyncSession, clock: Clock, workspace: Wo
                 message = f"Ticket #{ticket.number} breached its {target} target: {ticket.title}"
                 notes.append(
                     notifications.Note(
-                        ticket.assigned_agent_id, NotificationKind.sla_breach, message, ticket.id, "high"
+                        ticket.assigned_agent_id,
+                        NotificationKind.sla_breach,
+                        message,
+                        ticket.id,
+                        "high",
+                        notifications.About.of(ticket),
                     )
                 )
             await notifications.record(session, clock, workspace.id, notes)

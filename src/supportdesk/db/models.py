@@ -5,6 +5,7 @@ from supportdesk.automation.models import Macro, Trigger
 from supportdesk.db.base import Base
 from supportdesk.idempotency.models import IdempotencyRecord
 from supportdesk.jobs.models import DeliveryAttempt, JobRun, OutboxMessage
+from supportdesk.notifications.mail.models import EmailTemplate
 from supportdesk.notifications.models import Notification
 from supportdesk.people.models import ApiToken, Customer, User
 from supportdesk.sla.models import BusinessCalendar, SlaPolicy
@@ -20,6 +21,7 @@ __all__ = [
     "Comment",
     "Customer",
     "DeliveryAttempt",
+    "EmailTemplate",
     "IdempotencyRecord",
     "JobRun",
     "Macro",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from supportdesk.jobs.models import DeliveryChannel
@@ -57,6 +58,26 @@ class DeliveryFailed(Exception):
 
     def __str__(self) -> str:
         return self.reason
+
+
+def retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """The wait a Retry-After header asks for (seconds or an HTTP date), or ``None`` if it makes no sense."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        try:
+            return timedelta(seconds=int(text))
+        except OverflowError:
+            return None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        # HTTP dates are in GMT; a date without a zone is read as one.
+        when = when.replace(tzinfo=UTC)
+    return max(when - now, timedelta(0))
 
 
 Sender = Callable[[Delivery], Awaitable[Sent]]

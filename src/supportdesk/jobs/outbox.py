@@ -68,7 +68,13 @@ async def enqueue(
     They commit or roll back with the change that caused them. After the commit, the process's relay is
     woken (see :data:`Database.work_bell`).
     """
-    now = clock.now()
+    return await enqueue_at(session, workspace_id, messages, clock.now())
+
+
+async def enqueue_at(
+    session: AsyncSession, workspace_id: int, messages: Iterable[Outgoing], now: datetime
+) -> int:
+    """:func:`enqueue`, due ``now``."""
     rows = [
         {
             "workspace_id": workspace_id,

@@ -14,6 +14,9 @@ from supportdesk.core.clock import Clock
 from supportdesk.core.errors import NotFound
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
 from supportdesk.core.permissions import Role
+from supportdesk.notifications.mail import service as mail
+from supportdesk.notifications.mail.compose import Thread
+from supportdesk.notifications.mail.models import EmailKind
 from supportdesk.notifications.models import Notification, NotificationKind
 from supportdesk.people.models import User
 
@@ -22,14 +25,42 @@ _INSERT = insert(_notifications)
 
 
 @dataclass(frozen=True, slots=True)
+class About:
+    """The ticket a note is about, as the e-mail copy of the note shows it."""
+
+    number: int
+    title: str
+    status: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, ticket: Any) -> About:
+        """From a ticket, or a row with its fields."""
+        return cls(ticket.number, ticket.title, ticket.status.value, ticket.created_at)
+
+
+@dataclass(frozen=True, slots=True)
 class Note:
-    """One notification to record: for whom, about what."""
+    """One notification to record: for whom, about what.
+
+    A note with ``about`` set (and its ticket's id) is e-mailed too, to a recipient who wants e-mail,
+    when its kind is one the desk mails (:data:`MAILED_KINDS`).
+    """
 
     user_id: int
     kind: NotificationKind
     message: str
     ticket_id: int | None = None
     priority: str = "medium"
+    about: About | None = None
+
+
+# The notifications that are e-mailed too, and as which e-mail.
+MAILED_KINDS: dict[NotificationKind, EmailKind] = {
+    NotificationKind.assignment: EmailKind.ticket_assigned,
+    NotificationKind.sla_breach: EmailKind.sla_breached,
+    NotificationKind.escalation: EmailKind.ticket_escalated,
+}
 
 
 def _fields(note: Note, now: datetime) -> dict[str, Any]:
@@ -52,11 +83,31 @@ async def record(session: AsyncSession, clock: Clock, workspace_id: int, notes: 
 
 async def record_at(session: AsyncSession, workspace_id: int, notes: Iterable[Note], now: datetime) -> int:
     """:func:`record`, stamped ``now``."""
+    notes = list(notes)
     rows = [{"workspace_id": workspace_id, **_fields(note, now)} for note in notes]
     if rows:
         connection = await session.connection()
         await connection.execute(_INSERT, rows)
+        await mail_notes(session, workspace_id, notes, now)
     return len(rows)
+
+
+async def mail_notes(session: AsyncSession, workspace_id: int, notes: Sequence[Note], now: datetime) -> int:
+    """E-mail the notes that are mailed to those of their recipients who want e-mail; returns how many
+    e-mails were written. Called by :func:`record_at`, and for a note written with its ticket."""
+    mails = [
+        mail.StaffMail(
+            user_id=note.user_id,
+            kind=MAILED_KINDS[note.kind],
+            message=note.message,
+            thread=Thread(note.ticket_id, note.about.number, note.about.title, note.about.created_at),
+            priority=note.priority,
+            status=note.about.status,
+        )
+        for note in notes
+        if note.kind in MAILED_KINDS and note.about is not None and note.ticket_id is not None
+    ]
+    return await mail.mail_staff(session, workspace_id, mails, now)
 
 
 # A note about a row that the same statement inserts (PostgreSQL's data-modifying WITH): its ticket id

@@ -74,6 +74,8 @@ class User(WorkspaceScoped, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
     # Most open tickets this agent takes by automatic assignment; None means the workspace's default.
     capacity: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Whether what reaches the user's in-app inbox (assignments, breaches, escalations) is e-mailed too.
+    email_notifications: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

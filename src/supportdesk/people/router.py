@@ -21,12 +21,13 @@ from supportdesk.core.permissions import PERMISSIONS, Action, Role
 from supportdesk.core.schemas import EmailAddress, ObjectId, QueryText
 from supportdesk.idempotency.service import IdempotencyKey, idempotency_for
 from supportdesk.people import service
-from supportdesk.people.models import Tier
+from supportdesk.people.models import Tier, User
 from supportdesk.people.schemas import (
     CustomerCreate,
     CustomerOut,
     CustomerUpdate,
     MeOut,
+    MeUpdate,
     TokenCreate,
     TokenCreated,
     TokenOut,
@@ -173,10 +174,8 @@ async def deactivate_user(
 # --- me ------------------------------------------------------------------------------------------
 
 
-@me.get("", response_model=MeOut, summary="Who am I")
-async def whoami(context: ContextDep) -> MeOut:
+async def _me(context: Context, user: User) -> MeOut:
     workspace = await workspace_service.get_workspace(context.session, context.workspace_id)
-    user = await service.get_user(context.session, context.user.id)
     permissions = sorted(action.value for action, roles in PERMISSIONS.items() if context.user.role in roles)
     return MeOut.model_validate(
         {
@@ -186,6 +185,20 @@ async def whoami(context: ContextDep) -> MeOut:
             "permissions": permissions,
         }
     )
+
+
+@me.get("", response_model=MeOut, summary="Who am I")
+async def whoami(context: ContextDep) -> MeOut:
+    return await _me(context, await service.get_user(context.session, context.user.id))
+
+
+@me.patch("", response_model=MeOut, summary="Change my name or my e-mail notification preference")
+async def update_me(body: MeUpdate, context: ContextDep) -> Response:
+    user = await service.get_user(context.session, context.user.id)
+    user = await service.update_user(
+        context.session, context.clock, user, body.model_dump(exclude_unset=True)
+    )
+    return await context.commit(model_response(await _me(context, user)))
 
 
 TokenContext = Annotated[Context, Depends(allowed(Action.manage_own_tokens))]

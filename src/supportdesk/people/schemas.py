@@ -15,6 +15,7 @@ from supportdesk.core.schemas import (
     PatchModel,
     RequestModel,
     ResponseModel,
+    StrictBoolean,
     Text,
 )
 from supportdesk.people.models import Availability, Tier
@@ -42,6 +43,15 @@ class UserUpdate(PatchModel):
     role: Role | None = None
     skills: Annotated[list[Category], Field(max_length=50)] | None = None
     availability: Availability | None = None
+    email_notifications: StrictBoolean | None = None
+
+
+class MeUpdate(PatchModel):
+    """What a staff member changes of their own profile."""
+
+    name: Name | None = None
+    # Whether assignments, breaches and escalations are e-mailed as well as put in the in-app inbox.
+    email_notifications: StrictBoolean | None = None
 
 
 class UserOut(ResponseModel):
@@ -52,6 +62,7 @@ class UserOut(ResponseModel):
     is_active: bool
     skills: list[str]
     availability: Availability
+    email_notifications: bool
     created_at: datetime
 
 

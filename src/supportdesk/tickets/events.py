@@ -1,4 +1,5 @@
-"""What a change to a ticket announces to webhook subscriptions, decided from the ticket before and after.
+"""What a change to a ticket announces to webhook subscriptions and e-mails to its customer, decided
+from the ticket before and after.
 
 The flows call these at the end of their unit of work, so the event carries the ticket as it was
 committed, triggers' changes included, and its outbox messages commit with it.
@@ -10,9 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
+from supportdesk.notifications.mail import service as mail
+from supportdesk.notifications.mail.compose import Thread
+from supportdesk.notifications.mail.models import EmailKind
+from supportdesk.people.models import Customer, User
 from supportdesk.tickets.models import Comment, Ticket, TicketStatus
 from supportdesk.tickets.schemas import CommentOut
 from supportdesk.tickets.views import ticket_view
@@ -48,6 +54,68 @@ def update_events(before: Before, ticket: Ticket) -> list[WebhookEvent]:
     return events
 
 
+def customer_mail_for(before: TicketStatus, after: TicketStatus) -> EmailKind | None:
+    """The e-mail a change of status sends the customer, if any.
+
+    The customer hears of what concerns them: a resolution (with the question whether they are
+    satisfied), a ticket waiting for their answer, and a closing they did not see coming. The desk's
+    own steps (assigned, in progress) are not worth an e-mail, nor is a reopening, which mostly follows
+    the customer's own reply.
+    """
+    if after == before:
+        return None
+    if after == TicketStatus.resolved:
+        return EmailKind.satisfaction_request
+    if after == TicketStatus.pending:
+        return EmailKind.status_changed
+    if after == TicketStatus.closed:
+        # After a resolution the customer was told already; closing then is bookkeeping.
+        return None if before == TicketStatus.resolved else EmailKind.status_changed
+    return None
+
+
+def _status_text(status: TicketStatus) -> str:
+    return status.value.replace("_", " ")
+
+
+async def _mail_customer(
+    session: AsyncSession,
+    clock: Clock,
+    ticket: Ticket,
+    kind: EmailKind,
+    *,
+    cause: str,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
+    """Write the e-mail ``kind`` to the ticket's customer, when it has one."""
+    if ticket.customer_email is None:
+        return
+    name = None
+    if ticket.customer_id is not None:
+        query = select(Customer.name).where(Customer.id == ticket.customer_id)
+        name = (await session.execute(query)).scalar_one_or_none()
+    context: dict[str, Mapping[str, Any]] = {
+        "ticket": {
+            "number": ticket.number,
+            "title": ticket.title,
+            "status": _status_text(ticket.status),
+            "priority": ticket.priority.value,
+        },
+        "customer": {"name": name, "email": ticket.customer_email},
+        **(extra or {}),
+    }
+    await mail.mail_customer(
+        session,
+        clock,
+        kind,
+        workspace_id=ticket.workspace_id,
+        thread=Thread(ticket.id, ticket.number, ticket.title, ticket.created_at),
+        to=ticket.customer_email,
+        cause=cause,
+        context=context,
+    )
+
+
 def _previous(before: Before, ticket: Ticket) -> dict[str, Any]:
     previous: dict[str, Any] = {}
     if ticket.status != before.status:
@@ -69,22 +137,24 @@ async def announce_created(session: AsyncSession, clock: Clock, ticket: Ticket) 
         view = await ticket_view(session, ticket, clock.now())
         return {"ticket": view.model_dump(mode="json")}
 
+    cause = f"ticket:{ticket.id}:created"
     await webhooks.announce(
-        session,
-        clock,
-        ticket.workspace_id,
-        events,
-        cause=f"ticket:{ticket.id}:created",
-        data=data,
-        ticket_id=ticket.id,
+        session, clock, ticket.workspace_id, events, cause=cause, data=data, ticket_id=ticket.id
     )
+    await _mail_customer(session, clock, ticket, EmailKind.ticket_received, cause=cause)
 
 
 async def announce_update(session: AsyncSession, clock: Clock, before: Before, ticket: Ticket) -> None:
-    """The events of a change to ``ticket``, with the previous values of the fields that changed."""
+    """The events of a change to ``ticket``, with the previous values of the fields that changed, and
+    the customer's e-mail about a change of status."""
     events = update_events(before, ticket)
     if not events:
         return
+    cause = f"ticket:{ticket.id}:v{ticket.version}"
+    kind = customer_mail_for(before.status, ticket.status)
+    if kind is not None:
+        previous = {"previous": {"status": _status_text(before.status)}}
+        await _mail_customer(session, clock, ticket, kind, cause=cause, extra=previous)
 
     async def data() -> Mapping[str, Any]:
         view = await ticket_view(session, ticket, clock.now())
@@ -95,7 +165,7 @@ async def announce_update(session: AsyncSession, clock: Clock, before: Before, t
         clock,
         ticket.workspace_id,
         events,
-        cause=f"ticket:{ticket.id}:v{ticket.version}",
+        cause=cause,
         data=data,
         ticket_id=ticket.id,
     )
@@ -120,3 +190,11 @@ async def announce_comment(session: AsyncSession, clock: Clock, ticket: Ticket, 
         data=data,
         ticket_id=ticket.id,
     )
+    # Customers get an agent's public replies, never an internal note, nor their own words back.
+    if comment.is_public and comment.author_user_id is not None:
+        query = select(User.name).where(User.id == comment.author_user_id)
+        agent = (await session.execute(query)).scalar_one_or_none() or ""
+        extra = {"agent": {"name": agent}, "comment": {"content": comment.content}}
+        await _mail_customer(
+            session, clock, ticket, EmailKind.agent_reply, cause=f"comment:{comment.id}", extra=extra
+        )

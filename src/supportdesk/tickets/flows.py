@@ -124,6 +124,8 @@ async def process_new_ticket(
 ) -> Ticket:
     """A new ticket through the intake rules (:func:`open_ticket`), then the ``created`` triggers."""
     ticket = await open_ticket(session, clock, workspace_id=workspace_id, **fields)
+    if fields.get("assigned_agent_id") is not None:
+        await _tell_new_assignee(session, clock, None, ticket, actor)
     await automation_engine.run_triggers(session, clock, ticket, TriggerEvent.created, actor=actor)
     await events.announce_created(session, clock, ticket)
     return ticket
@@ -144,9 +146,19 @@ async def process_ticket_update(
         session, clock, ticket, changes, actor=actor, expected_version=expected_version
     )
     if ticket.version != before.version:
+        await _tell_new_assignee(session, clock, before.assigned_agent_id, ticket, actor)
         await automation_engine.run_triggers(session, clock, ticket, TriggerEvent.updated, actor=actor)
         await events.announce_update(session, clock, before, ticket)
     return ticket
+
+
+async def _tell_new_assignee(
+    session: AsyncSession, clock: Clock, previous: int | None, ticket: Ticket, actor: Staff
+) -> None:
+    """Tell the agent someone else gave ``ticket`` to (in the inbox, and by e-mail if they want it).
+    Automatic assignment tells its agent itself; taking a ticket oneself needs no telling."""
+    if ticket.assigned_agent_id not in (None, previous, actor.id):
+        await assignment_service.notify_assignee(session, clock, ticket)
 
 
 async def process_comment(
@@ -187,6 +199,7 @@ async def process_macro(
     ticket, reply = await macros.apply_macro(
         session, clock, ticket, macro, actor=actor, expected_version=expected_version
     )
+    await _tell_new_assignee(session, clock, before.assigned_agent_id, ticket, actor)
     if reply is not None:
         await events.announce_comment(session, clock, ticket, reply)
     await events.announce_update(session, clock, before, ticket)

@@ -74,12 +74,15 @@ async def insert_ticket(
         statement, parameters = _INSERT_TICKET, values
     ticket: Ticket = (await session.execute(statement, parameters, execution_options=named)).scalar_one()
     set_committed_value(ticket, "tag_rows", [])
+    if note is not None:
+        note = replace(note, ticket_id=ticket.id, about=notifications.About.of(ticket))
     if not in_one_statement:
         await record_created(session, ticket)
         if note is not None:
-            await notifications.record_at(
-                session, workspace_id, [replace(note, ticket_id=ticket.id)], values["created_at"]
-            )
+            await notifications.record_at(session, workspace_id, [note], values["created_at"])
+    elif note is not None:
+        # The statement wrote the in-app note; its e-mail copy, if its recipient wants one, goes now.
+        await notifications.mail_notes(session, workspace_id, [note], values["created_at"])
     if tags:
         # Filed under the ticket as an update, as adding tags later is.
         ticket.tag_rows.extend(TicketTag(workspace_id=workspace_id, name=tag) for tag in dict.fromkeys(tags))

@@ -7,14 +7,13 @@ import json
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 import httpx
 
 import supportdesk
-from supportdesk.jobs.channels import Delivery, DeliveryFailed, Sent
+from supportdesk.jobs.channels import Delivery, DeliveryFailed, Sent, retry_after
 from supportdesk.webhooks.signing import signature_headers
 from supportdesk.webhooks.targets import UnsafeTarget
 
@@ -93,26 +92,6 @@ async def post_event(
     raise _failure(
         reason, status_code=status, retry_after=retry_after(response.headers.get("retry-after"), now)
     )
-
-
-def retry_after(value: str | None, now: datetime) -> timedelta | None:
-    """The wait a Retry-After header asks for (seconds or an HTTP date), or ``None`` if it makes no sense."""
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isascii() and text.isdigit():
-        try:
-            return timedelta(seconds=int(text))
-        except OverflowError:
-            return None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        # HTTP dates are in GMT; a date without a zone is read as one.
-        when = when.replace(tzinfo=UTC)
-    return max(when - now, timedelta(0))
 
 
 def _failure(

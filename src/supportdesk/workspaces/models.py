@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
@@ -21,6 +22,11 @@ def _fresh_revision() -> int:
     from supportdesk.workspaces.revisions import new_revision
 
     return new_revision()
+
+
+def new_reply_key() -> str:
+    """The secret that signs a workspace's per-ticket reply addresses, so nobody can guess one."""
+    return secrets.token_hex(16)
 
 
 class AssignmentStrategy(StrEnum):
@@ -57,12 +63,29 @@ class Workspace(Base):
     # A workspace added without the service starts from random revisions too (see _fresh_revision).
     sla_revision: Mapped[int] = mapped_column(Integer, default=_fresh_revision)
     automation_revision: Mapped[int] = mapped_column(Integer, default=_fresh_revision)
-    # Changed by every change to what the workspace sends out (webhook subscriptions).
+    # Changed by every change to what the workspace sends out (webhook subscriptions, e-mail settings
+    # and templates).
     delivery_revision: Mapped[int] = mapped_column(Integer, default=_fresh_revision)
+    # E-mail out. Without a sender address of its own the workspace sends from the server's
+    # (SUPPORTDESK_MAIL_FROM); an empty provider list means every provider the server configures, in
+    # its order.
+    email_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    email_from_address: Mapped[str | None] = mapped_column(String(254), default=None)
+    email_from_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    email_reply_address: Mapped[str | None] = mapped_column(String(254), default=None)
+    email_providers: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    email_reply_key: Mapped[str] = mapped_column(String(64), default=new_reply_key)
 
     __audited__ = True
     __audit_exclude__: ClassVar[frozenset[str]] = frozenset(
-        {"ticket_counter", "assignment_counter", "sla_revision", "automation_revision", "delivery_revision"}
+        {
+            "ticket_counter",
+            "assignment_counter",
+            "sla_revision",
+            "automation_revision",
+            "delivery_revision",
+            "email_reply_key",
+        }
     )
 
     def audit_subject(self) -> tuple[int, str, int]:

@@ -89,6 +89,9 @@ async def update_settings(session: AsyncSession, workspace: Workspace, changes: 
     for name, value in changes.items():
         setattr(workspace, name, value)
     await session.flush()
+    if any(name.startswith("email_") for name in changes):
+        # Processes keep the workspace's e-mail setup while its delivery revision holds.
+        await revisions.bump(session, workspace.id, revisions.Covered.delivery)
     return workspace
 
 

@@ -192,3 +192,45 @@ async def test_a_malformed_token_request_is_422(
 
     assert response.status_code == 422
     assert [error["field"] for error in response.json()["errors"]] == [field]
+
+
+@pytest.mark.parametrize("role", list(Role), ids=str)
+async def test_everyone_changes_their_own_name_and_e_mail_preference(
+    role: Role, user_factory: UserFactory, client_factory: ClientFactory
+) -> None:
+    client = await client_factory(await user_factory(role=role))
+    assert (await client.get(ME)).json()["email_notifications"] is True, "on unless turned off"
+
+    response = await client.patch(ME, json={"name": "Sam C.", "email_notifications": False})
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["name"], response.json()["email_notifications"]) == ("Sam C.", False)
+    assert response.json()["role"] == role.value
+    again = (await client.get(ME)).json()
+    assert (again["name"], again["email_notifications"]) == ("Sam C.", False)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"role": "admin"}, id="not-ones-own-role"),
+        pytest.param({"email_notifications": "yes"}, id="not-a-boolean"),
+        pytest.param({"name": None}, id="no-null-name"),
+        pytest.param({"name": ""}, id="no-empty-name"),
+    ],
+)
+async def test_what_a_profile_change_cannot_do(agent_client: ApiClient, body: dict[str, object]) -> None:
+    response = await agent_client.patch(ME, json=body)
+    assert response.status_code == 422
+    assert (await agent_client.get(ME)).json()["role"] == "agent"
+
+
+async def test_an_admin_turns_a_users_e_mail_notifications_off(
+    admin_client: ApiClient, user_factory: UserFactory
+) -> None:
+    agent = await user_factory(role=Role.agent)
+    response = await admin_client.patch(
+        f"/api/v1/admin/users/{agent.id}", json={"email_notifications": False}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["email_notifications"] is False

@@ -18,7 +18,7 @@ from supportdesk.core.clock import FrozenClock, SystemClock
 from supportdesk.core.permissions import Role
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
-from supportdesk.jobs.models import DeliveryAttempt, DeliveryState, OutboxMessage
+from supportdesk.jobs.models import DeliveryAttempt, DeliveryChannel, DeliveryState, OutboxMessage
 from supportdesk.runtime import build_background
 from supportdesk.tickets.models import Priority
 from supportdesk.webhooks import service as webhooks
@@ -38,7 +38,12 @@ pytestmark = pytest.mark.integration
 async def announced(database: Database) -> list[tuple[str, str, dict[str, Any]]]:
     """(event type, dedupe key, data) of every webhook message, oldest first."""
     async with database.unit_of_work(readonly=True) as session:
-        rows = (await session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars()
+        query = (
+            select(OutboxMessage)
+            .where(OutboxMessage.channel == DeliveryChannel.webhook)
+            .order_by(OutboxMessage.id)
+        )
+        rows = (await session.execute(query)).scalars()
         return [(row.payload["type"], row.dedupe_key, row.payload["data"]) for row in rows]
 
 

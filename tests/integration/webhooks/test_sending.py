@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 import supportdesk
-from supportdesk.jobs.channels import Delivery, DeliveryFailed, Sent
+from supportdesk.jobs.channels import Delivery, DeliveryFailed, Sent, retry_after
 from supportdesk.jobs.models import DeliveryChannel
-from supportdesk.webhooks.sending import Endpoint, post_event, retry_after
+from supportdesk.webhooks.sending import Endpoint, post_event
 from supportdesk.webhooks.signing import generate_secret
 from supportdesk.webhooks.targets import (
     Address,

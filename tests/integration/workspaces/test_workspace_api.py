@@ -35,6 +35,11 @@ async def test_every_role_sees_its_workspace(
         "escalation_delay_minutes": 0,
         "auto_close_after_days": 7,
         "pending_reminder_after_days": 3,
+        "email_enabled": True,
+        "email_from_address": None,
+        "email_from_name": None,
+        "email_reply_address": None,
+        "email_providers": [],
     }
 
 

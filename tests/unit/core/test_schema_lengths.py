@@ -24,11 +24,14 @@ from supportdesk.core.schemas import _checked_email
 from supportdesk.db.base import Base
 from supportdesk.idempotency.models import IdempotencyRecord
 from supportdesk.idempotency.service import HEADER as IDEMPOTENCY_KEY
+from supportdesk.notifications.mail.models import EmailTemplate
+from supportdesk.notifications.mail.schemas import EmailTemplateIn
 from supportdesk.people.models import ApiToken, Customer, User
 from supportdesk.people.schemas import (
     CustomerCreate,
     CustomerUpdate,
     LoginRequest,
+    MeUpdate,
     TokenCreate,
     UserCreate,
     UserUpdate,
@@ -53,6 +56,7 @@ WRITTEN_TO: dict[type[BaseModel], type[Base]] = {
     CustomerUpdate: Customer,
     UserCreate: User,
     UserUpdate: User,
+    MeUpdate: User,
     TokenCreate: ApiToken,
     LoginRequest: User,
     WorkspaceUpdate: Workspace,
@@ -66,6 +70,7 @@ WRITTEN_TO: dict[type[BaseModel], type[Base]] = {
     MacroUpdate: Macro,
     SubscriptionCreate: WebhookSubscription,
     SubscriptionUpdate: WebhookSubscription,
+    EmailTemplateIn: EmailTemplate,
 }
 
 # Fields stored under another name, or in another table.

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from argon2 import Type, extract_parameters
 
 from supportdesk.core import security
 from supportdesk.core.security import (
@@ -35,6 +36,14 @@ def stored_hash() -> str:
 class TestPasswords:
     def test_the_hash_is_argon2id(self, stored_hash: str) -> None:
         assert stored_hash.startswith("$argon2id$")
+
+    @pytest.mark.production_password_hashing
+    def test_production_hashes_cost_at_least_what_owasp_asks_of_argon2id(self) -> None:
+        # OWASP's floor for argon2id: 19 MiB of memory and two passes (or more memory, fewer passes).
+        parameters = extract_parameters(hash_password(PASSWORD))
+        assert parameters.type is Type.ID
+        assert parameters.memory_cost >= 19 * 1024
+        assert parameters.time_cost >= 2
 
     def test_the_hash_does_not_contain_the_password(self, stored_hash: str) -> None:
         assert PASSWORD not in stored_hash
