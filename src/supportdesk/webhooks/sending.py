@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import cast
+from datetime import datetime
 
 import httpx
 
 import supportdesk
-from supportdesk.jobs.channels import Delivery, DeliveryFailed, Sent, retry_after
+from supportdesk.jobs.channels import Delivery, Sent, retry_after
+from supportdesk.jobs.outcalls import excerpt_of, failure, read_at_most, transport_failure
 from supportdesk.webhooks.signing import signature_headers
 from supportdesk.webhooks.targets import UnsafeTarget
 
@@ -21,8 +19,6 @@ PROVIDER = "webhook"
 USER_AGENT = f"supportdesk-webhooks/{supportdesk.__version__}"
 # Enough of an error page to explain a failure, without holding a large answer in memory.
 MAX_BODY_READ = 4096
-MAX_EXCERPT = 200
-MAX_REASON = 300
 
 
 @dataclass(frozen=True)
@@ -65,65 +61,28 @@ async def post_event(
     where = _describe(endpoint.url)
     try:
         async with client.stream("POST", endpoint.url, content=body, headers=headers) as response:
-            excerpt = await _read_excerpt(response)
+            # Only a refusal's body is read, and only for the excerpt its reason shows.
+            answer = b"" if response.is_success else await read_at_most(response, MAX_BODY_READ, raw=True)
     except UnsafeTarget as refused:
-        raise _failure(f"not sent to {where}: {refused.reason}", permanent=True) from refused
-    except httpx.TimeoutException as error:
-        raise _failure(_timeout_reason(error, client.timeout, where)) from error
+        raise failure(PROVIDER, f"not sent to {where}: {refused.reason}", permanent=True) from refused
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
-        raise _failure(f"cannot send to {where}: {error}", permanent=True) from error
-    except httpx.ConnectError as error:
-        raise _failure(
-            f"could not connect to {where}: {_one_line(str(error)) or 'connection failed'}"
-        ) from error
+        # A URL no attempt could ever send to. UnsupportedProtocol is a transport error too, so this clause
+        # comes before the next, which reads every other transport error as worth another attempt.
+        raise failure(PROVIDER, f"cannot send to {where}: {error}", permanent=True) from error
     except httpx.TransportError as error:
-        raise _failure(
-            f"the connection to {where} failed: {_one_line(str(error)) or type(error).__name__}"
-        ) from error
+        raise transport_failure(PROVIDER, error, where, client.timeout) from error
 
     status = response.status_code
     if response.is_success:
         return Sent(provider=PROVIDER, provider_message_id=webhook_id, status_code=status)
+    excerpt = excerpt_of(answer)
     reason = f"HTTP {status} from {where}" + (f": {excerpt}" if excerpt else "")
     if status == httpx.codes.GONE:
-        raise _failure(reason, permanent=True, status_code=status, gone=True)
+        raise failure(PROVIDER, reason, permanent=True, status_code=status, gone=True)
     # Any other answer may be temporary. A redirect is a failure too: it is not followed, because the
     # place it points to was never checked as a target, and the reason shows the admin what happened.
-    raise _failure(
-        reason, status_code=status, retry_after=retry_after(response.headers.get("retry-after"), now)
-    )
-
-
-def _failure(
-    reason: str,
-    *,
-    permanent: bool = False,
-    status_code: int | None = None,
-    retry_after: timedelta | None = None,
-    gone: bool = False,
-) -> DeliveryFailed:
-    return DeliveryFailed(
-        reason=_one_line(reason)[:MAX_REASON],
-        permanent=permanent,
-        retry_after=retry_after,
-        status_code=status_code,
-        provider=PROVIDER,
-        gone=gone,
-    )
-
-
-async def _read_excerpt(response: httpx.Response) -> str:
-    if response.is_success:
-        return ""
-    received = bytearray()
-    # Closing the iterator on an early stop ends the read instead of leaving it to the garbage collector
-    # (httpx's iterator is an async generator, though it is typed as an iterator).
-    async with aclosing(cast(AsyncGenerator[bytes, None], response.aiter_raw())) as chunks:
-        async for chunk in chunks:
-            received += chunk
-            if len(received) >= MAX_BODY_READ:
-                break
-    return _one_line(bytes(received[:MAX_BODY_READ]).decode("utf-8", errors="replace"))[:MAX_EXCERPT]
+    wait = retry_after(response.headers.get("retry-after"), now)
+    raise failure(PROVIDER, reason, status_code=status, retry_after=wait)
 
 
 def _describe(url: str) -> str:
@@ -133,21 +92,3 @@ def _describe(url: str) -> str:
     except httpx.InvalidURL:
         return "an invalid URL"
     return str(parsed.copy_with(query=None, fragment=None, userinfo=b""))
-
-
-def _timeout_reason(error: httpx.TimeoutException, timeout: httpx.Timeout, where: str) -> str:
-    if isinstance(error, httpx.ConnectTimeout):
-        return f"timed out after {_seconds(timeout.connect)} connecting to {where}"
-    if isinstance(error, httpx.WriteTimeout):
-        return f"timed out after {_seconds(timeout.write)} sending to {where}"
-    if isinstance(error, httpx.PoolTimeout):
-        return f"timed out after {_seconds(timeout.pool)} waiting for a free connection to {where}"
-    return f"timed out after {_seconds(timeout.read)} waiting for {where} to answer"
-
-
-def _seconds(value: float | None) -> str:
-    return "no limit" if value is None else f"{value:g} s"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests.fixtures.tls import self_signed_certificate
+
 from .processes import (
     REPOSITORY,
     Server,
@@ -100,37 +102,6 @@ def main_configuration(folder: Path) -> str:
     )
 
 
-def self_signed_certificate(folder: Path) -> Path:
-    """A certificate for the site's name and 127.0.0.1, with its key, made by openssl."""
-    openssl = system_command("openssl")
-    certificate = folder / "certificate.pem"
-    subprocess.run(  # noqa: S603  (a system tool, fixed arguments)
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            f"/CN={SERVER_NAME}",
-            "-addext",
-            f"subjectAltName=DNS:{SERVER_NAME},IP:127.0.0.1",
-            "-keyout",
-            str(folder / "key.pem"),
-            "-out",
-            str(certificate),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return certificate
-
-
 def nginx_command(nginx: str, folder: Path, *arguments: str) -> list[str]:
     # -e: the error log before the configuration is read, which would otherwise be the system's.
     return [
@@ -154,7 +125,8 @@ def nginx_command(nginx: str, folder: Path, *arguments: str) -> list[str]:
 def prepare_site(folder: Path) -> Path:
     """``folder`` with nginx's main configuration, a certificate and room for nginx's files."""
     folder.mkdir()
-    self_signed_certificate(folder)
+    # certificate.pem and key.pem, where render() points nginx.
+    self_signed_certificate(folder, SERVER_NAME, [SERVER_NAME, "127.0.0.1"])
     (folder / "nginx.conf").write_text(main_configuration(folder), encoding="utf-8")
     return folder
 

@@ -35,6 +35,8 @@ TIMEOUT = 5.0
 PRIMARY = "https://primary.sendgrid.test"
 FALLBACK = "https://fallback.sendgrid.test"
 SES_ENDPOINT = "https://ses.test"
+PRIMARY_SEND = f"{PRIMARY}/v3/mail/send"
+FALLBACK_SEND = f"{FALLBACK}/v3/mail/send"
 
 
 @pytest.fixture
@@ -45,6 +47,12 @@ async def sendgrids(clock: FrozenClock) -> AsyncIterator[tuple[SendGridProvider,
     yield primary, fallback
     await primary.aclose()
     await fallback.aclose()
+
+
+@pytest.fixture
+def primary(sendgrids: tuple[SendGridProvider, SendGridProvider]) -> SendGridProvider:
+    """The primary SendGrid account alone, for chains that mix it with other kinds of provider."""
+    return sendgrids[0]
 
 
 @pytest.fixture
@@ -77,8 +85,8 @@ class TestFallback:
         self, sendgrids: tuple[SendGridProvider, SendGridProvider]
     ) -> None:
         with respx.mock:
-            primary = respx.post(f"{PRIMARY}/v3/mail/send").respond(500, text="internal error")
-            fallback = respx.post(f"{FALLBACK}/v3/mail/send").respond(202, headers={"X-Message-Id": "fb-1"})
+            primary = respx.post(PRIMARY_SEND).respond(500, text="internal error")
+            fallback = respx.post(FALLBACK_SEND).respond(202, headers={"X-Message-Id": "fb-1"})
 
             sent = await ProviderChain(sendgrids).send_email_with_fallback(outgoing())
 
@@ -90,8 +98,8 @@ class TestFallback:
         self, sendgrids: tuple[SendGridProvider, SendGridProvider]
     ) -> None:
         with respx.mock(assert_all_called=False) as router:
-            primary = router.post(f"{PRIMARY}/v3/mail/send").respond(202, headers={"X-Message-Id": "p-1"})
-            fallback = router.post(f"{FALLBACK}/v3/mail/send").respond(202)
+            primary = router.post(PRIMARY_SEND).respond(202, headers={"X-Message-Id": "p-1"})
+            fallback = router.post(FALLBACK_SEND).respond(202)
 
             sent = await ProviderChain(sendgrids).send_email_with_fallback(outgoing())
 
@@ -103,10 +111,10 @@ class TestFallback:
         self, sendgrids: tuple[SendGridProvider, SendGridProvider]
     ) -> None:
         with respx.mock(assert_all_called=False) as router:
-            router.post(f"{PRIMARY}/v3/mail/send").respond(
+            router.post(PRIMARY_SEND).respond(
                 400, json={"errors": [{"message": "Does not contain a valid address.", "field": "to"}]}
             )
-            fallback = router.post(f"{FALLBACK}/v3/mail/send").respond(202)
+            fallback = router.post(FALLBACK_SEND).respond(202)
 
             failed = await chain_failure(ProviderChain(sendgrids))
 
@@ -117,11 +125,10 @@ class TestFallback:
         assert not fallback.called
 
     async def test_an_smtp_server_that_is_down_hands_over_to_sendgrid(
-        self, sendgrids: tuple[SendGridProvider, SendGridProvider]
+        self, primary: SendGridProvider
     ) -> None:
-        primary, _ = sendgrids
         with respx.mock:
-            respx.post(f"{PRIMARY}/v3/mail/send").respond(202, headers={"X-Message-Id": "sg-2"})
+            respx.post(PRIMARY_SEND).respond(202, headers={"X-Message-Id": "sg-2"})
 
             sent = await ProviderChain([smtp_down(), primary]).send_email_with_fallback(outgoing())
 
@@ -129,12 +136,11 @@ class TestFallback:
         assert sent.provider_message_id == "sg-2"
 
     async def test_a_working_smtp_server_after_a_failing_api(
-        self, sendgrids: tuple[SendGridProvider, SendGridProvider], smtp_sink: SmtpSink
+        self, primary: SendGridProvider, smtp_sink: SmtpSink
     ) -> None:
-        primary, _ = sendgrids
         relay = SmtpProvider("relay", "127.0.0.1", port=smtp_sink.port, security="none", timeout=TIMEOUT)
         with respx.mock:
-            respx.post(f"{PRIMARY}/v3/mail/send").respond(401, json={"errors": [{"message": "bad key"}]})
+            respx.post(PRIMARY_SEND).respond(401, json={"errors": [{"message": "bad key"}]})
 
             sent = await ProviderChain([primary, relay]).send_email_with_fallback(outgoing())
 
@@ -142,12 +148,11 @@ class TestFallback:
         assert len(smtp_sink.received) == 1
 
     async def test_a_permanent_refusal_after_a_failure_still_stops_the_chain(
-        self, sendgrids: tuple[SendGridProvider, SendGridProvider], tmp_path: Path
+        self, primary: SendGridProvider, tmp_path: Path
     ) -> None:
-        primary, _ = sendgrids
         maildir = MaildirProvider("local", tmp_path / "mail")
         with respx.mock:
-            respx.post(f"{PRIMARY}/v3/mail/send").respond(413)
+            respx.post(PRIMARY_SEND).respond(413)
 
             failed = await chain_failure(ProviderChain([smtp_down(), primary, maildir]))
 
@@ -158,12 +163,11 @@ class TestFallback:
 
 class TestEveryProviderFailed:
     async def test_the_failure_names_every_provider_and_is_retried_after_the_longest_wait(
-        self, sendgrids: tuple[SendGridProvider, SendGridProvider], ses: SesProvider
+        self, primary: SendGridProvider, ses: SesProvider
     ) -> None:
-        primary, _ = sendgrids
         smtp = smtp_down()
         with respx.mock:
-            respx.post(f"{PRIMARY}/v3/mail/send").respond(503, headers={"Retry-After": "30"}, text="busy")
+            respx.post(PRIMARY_SEND).respond(503, headers={"Retry-After": "30"}, text="busy")
             respx.post(f"{SES_ENDPOINT}/v2/email/outbound-emails").respond(
                 429,
                 headers={"x-amzn-ErrorType": "TooManyRequestsException", "Retry-After": "120"},
@@ -186,8 +190,8 @@ class TestEveryProviderFailed:
         self, sendgrids: tuple[SendGridProvider, SendGridProvider]
     ) -> None:
         with respx.mock:
-            respx.post(f"{PRIMARY}/v3/mail/send").respond(500)
-            respx.post(f"{FALLBACK}/v3/mail/send").respond(502)
+            respx.post(PRIMARY_SEND).respond(500)
+            respx.post(FALLBACK_SEND).respond(502)
 
             failed = await chain_failure(ProviderChain(sendgrids))
 
@@ -197,12 +201,9 @@ class TestEveryProviderFailed:
         assert failed.reason.startswith("primary: HTTP 500 from SendGrid")
         assert "; fallback: HTTP 502 from SendGrid" in failed.reason
 
-    async def test_a_chain_of_one_fails_the_same_way(
-        self, sendgrids: tuple[SendGridProvider, SendGridProvider]
-    ) -> None:
-        primary, _ = sendgrids
+    async def test_a_chain_of_one_fails_the_same_way(self, primary: SendGridProvider) -> None:
         with respx.mock:
-            respx.post(f"{PRIMARY}/v3/mail/send").respond(429, headers={"Retry-After": "45"})
+            respx.post(PRIMARY_SEND).respond(429, headers={"Retry-After": "45"})
 
             failed = await chain_failure(ProviderChain([primary]))
 

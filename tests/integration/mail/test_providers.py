@@ -11,9 +11,9 @@ import base64
 import hashlib
 import json
 import mailbox
+import re
 import ssl
 import stat
-import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -31,12 +31,13 @@ from supportdesk.jobs.channels import DeliveryFailed, Sent
 from supportdesk.notifications.mail.message import OutgoingEmail
 from supportdesk.notifications.mail.providers import (
     MaildirProvider,
+    MailProvider,
     SendGridProvider,
     SesProvider,
     SmtpProvider,
 )
 from tests.fixtures.smtp import SINK_CREDENTIALS, SmtpSink, closed_port, serving, silent_server
-from tests.integration.deploy.processes import system_command
+from tests.fixtures.tls import self_signed_certificate
 
 # Generous for loopback on a busy machine; the timeout tests use SHORT on purpose.
 TIMEOUT = 5.0
@@ -99,12 +100,25 @@ def smtp(port: int, **options: Any) -> SmtpProvider:
     return SmtpProvider("relay", "127.0.0.1", port=port, **options)
 
 
-async def smtp_failure(provider: SmtpProvider, email: OutgoingEmail | None = None) -> DeliveryFailed:
+async def refusal(provider: MailProvider, email: OutgoingEmail | None = None) -> DeliveryFailed:
+    """The failure ``provider`` raises for ``email``: it names the provider, and its reason is one line."""
     with pytest.raises(DeliveryFailed) as failed:
         await provider.send(email or outgoing())
-    assert failed.value.provider == "relay"
+    assert failed.value.provider == provider.name
     assert "\n" not in failed.value.reason
     return failed.value
+
+
+async def api_refusal(
+    provider: MailProvider, url: str, status: int, headers: dict[str, str], body: Any
+) -> DeliveryFailed:
+    """The failure ``provider`` raises when its API at ``url`` answers ``status`` with ``headers`` and
+    the JSON ``body``; it carries that status."""
+    with respx.mock:
+        respx.post(url).respond(status, headers=headers, json=body)
+        failed = await refusal(provider)
+    assert failed.status_code == status
+    return failed
 
 
 class TestSmtp:
@@ -151,7 +165,7 @@ class TestSmtp:
     async def test_a_refused_login_is_the_relays_setup_so_the_next_provider_tries(
         self, smtp_sink: SmtpSink
     ) -> None:
-        failed = await smtp_failure(smtp(smtp_sink.port, username="desk", password="wrong-password"))
+        failed = await refusal(smtp(smtp_sink.port, username="desk", password="wrong-password"))
 
         assert not failed.permanent
         assert failed.reason.startswith(f"127.0.0.1:{smtp_sink.port} refused the login: 535 ")
@@ -160,14 +174,14 @@ class TestSmtp:
     async def test_a_server_that_is_down_is_not_the_messages_fault(self) -> None:
         port = closed_port()
 
-        failed = await smtp_failure(smtp(port))
+        failed = await refusal(smtp(port))
 
         assert not failed.permanent
         assert failed.reason == f"could not connect to 127.0.0.1:{port}: Connection refused"
 
     async def test_a_server_that_never_greets_times_out(self) -> None:
         async with silent_server() as port:
-            failed = await smtp_failure(smtp(port, timeout=SHORT))
+            failed = await refusal(smtp(port, timeout=SHORT))
 
         assert not failed.permanent
         # aiosmtplib counts the wait for the greeting as part of connecting.
@@ -176,7 +190,7 @@ class TestSmtp:
     async def test_a_server_that_hangs_after_the_message_times_out(self, smtp_sink: SmtpSink) -> None:
         smtp_sink.hang_after_data()
 
-        failed = await smtp_failure(smtp(smtp_sink.port, timeout=SHORT))
+        failed = await refusal(smtp(smtp_sink.port, timeout=SHORT))
 
         assert not failed.permanent
         assert failed.reason == f"timed out after 0.2 s waiting for 127.0.0.1:{smtp_sink.port}"
@@ -184,7 +198,7 @@ class TestSmtp:
     async def test_an_address_that_needs_smtputf8_is_left_to_a_server_that_offers_it(
         self, smtp_sink: SmtpSink
     ) -> None:
-        failed = await smtp_failure(smtp(smtp_sink.port), outgoing(to=("josé@example.com",)))
+        failed = await refusal(smtp(smtp_sink.port), outgoing(to=("josé@example.com",)))
 
         assert not failed.permanent
         assert failed.reason.startswith(f"127.0.0.1:{smtp_sink.port} does not offer what sending needs: ")
@@ -210,7 +224,7 @@ class TestSmtp:
     async def test_a_refused_recipient(self, smtp_sink: SmtpSink, reply: str, permanent: bool) -> None:
         smtp_sink.recipient_replies["customer@example.com"] = reply
 
-        failed = await smtp_failure(smtp(smtp_sink.port))
+        failed = await refusal(smtp(smtp_sink.port))
 
         assert failed.permanent is permanent
         assert failed.reason == (
@@ -224,7 +238,7 @@ class TestSmtp:
         smtp_sink.recipient_replies["customer@example.com"] = "550 5.1.1 no such user"
         smtp_sink.recipient_replies["colleague@example.com"] = "451 4.3.0 try again later"
 
-        failed = await smtp_failure(
+        failed = await refusal(
             smtp(smtp_sink.port), outgoing(to=("customer@example.com", "colleague@example.com"))
         )
 
@@ -257,7 +271,7 @@ class TestSmtp:
     async def test_a_refused_message(self, smtp_sink: SmtpSink, reply: str, permanent: bool) -> None:
         smtp_sink.data_reply = reply
 
-        failed = await smtp_failure(smtp(smtp_sink.port))
+        failed = await refusal(smtp(smtp_sink.port))
 
         assert failed.permanent is permanent
         assert reply.split(" ", 1)[1] in failed.reason
@@ -265,63 +279,35 @@ class TestSmtp:
     async def test_an_address_with_a_line_break_is_refused_for_good_before_anything_is_sent(
         self, smtp_sink: SmtpSink
     ) -> None:
-        failed = await smtp_failure(
+        failed = await refusal(
             smtp(smtp_sink.port), outgoing(to=("customer@example.com\r\nBcc: everyone@example.com",))
         )
 
         assert failed.permanent
         assert smtp_sink.received == []
 
-    async def test_implicit_tls_to_a_plain_server_fails_without_blaming_the_message(
-        self, smtp_sink: SmtpSink
+    @pytest.mark.parametrize(
+        ("security", "reason"),
+        [
+            # A pattern the reason must match; {where} stands for the server's address.
+            pytest.param("tls", r"^TLS with {where} failed: ", id="implicit-tls-to-a-plain-server"),
+            pytest.param("starttls", r"STARTTLS", id="starttls-required-by-the-provider-but-not-offered"),
+        ],
+    )
+    async def test_tls_the_server_does_not_speak_fails_without_blaming_the_message(
+        self, smtp_sink: SmtpSink, security: str, reason: str
     ) -> None:
-        failed = await smtp_failure(smtp(smtp_sink.port, security="tls"))
+        failed = await refusal(smtp(smtp_sink.port, security=security))
 
         assert not failed.permanent
-        assert failed.reason.startswith(f"TLS with 127.0.0.1:{smtp_sink.port} failed: ")
-        assert smtp_sink.received == []
-
-    async def test_starttls_required_by_the_provider_but_not_offered_fails_without_blaming_the_message(
-        self, smtp_sink: SmtpSink
-    ) -> None:
-        failed = await smtp_failure(smtp(smtp_sink.port, security="starttls"))
-
-        assert not failed.permanent
-        assert "STARTTLS" in failed.reason
+        assert re.search(reason.format(where=re.escape(f"127.0.0.1:{smtp_sink.port}")), failed.reason)
         assert smtp_sink.received == []
 
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 only, and its key."""
-    openssl = system_command("openssl")
-    folder = tmp_path_factory.mktemp("smtp-tls")
-    certificate, key = folder / "server.pem", folder / "server-key.pem"
-    subprocess.run(  # noqa: S603  (a fixed command)
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(certificate),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return certificate, key
+    return self_signed_certificate(tmp_path_factory.mktemp("smtp-tls"), "127.0.0.1", ["127.0.0.1"])
 
 
 @pytest.fixture
@@ -353,7 +339,7 @@ class TestSmtpEncryption:
         self, server_tls: ssl.SSLContext, security: str
     ) -> None:
         async with serving(SmtpSink(), tls=server_tls, starttls=security == "starttls") as sink:
-            failed = await smtp_failure(smtp(sink.port, security=security))
+            failed = await refusal(smtp(sink.port, security=security))
 
         # A verification failure is a ValueError too, which must not make it the message's fault.
         assert not failed.permanent
@@ -364,7 +350,7 @@ class TestSmtpEncryption:
         self, server_tls: ssl.SSLContext
     ) -> None:
         async with serving(SmtpSink(), tls=server_tls, starttls=True) as sink:
-            failed = await smtp_failure(smtp(sink.port, security="none"))
+            failed = await refusal(smtp(sink.port, security="none"))
 
         assert not failed.permanent
         assert "530" in failed.reason
@@ -375,13 +361,6 @@ async def sendgrid(clock: FrozenClock) -> AsyncIterator[SendGridProvider]:
     provider = SendGridProvider("sendgrid", SENDGRID_KEY, timeout=TIMEOUT, clock=clock)
     yield provider
     await provider.aclose()
-
-
-async def sendgrid_failure(provider: SendGridProvider) -> DeliveryFailed:
-    with pytest.raises(DeliveryFailed) as failed:
-        await provider.send(outgoing())
-    assert failed.value.provider == "sendgrid"
-    return failed.value
 
 
 class TestSendGrid:
@@ -494,12 +473,9 @@ class TestSendGrid:
         permanent: bool,
         wait: int | None,
     ) -> None:
-        with respx.mock:
-            respx.post(SENDGRID_SEND).respond(status, headers=headers, json=body)
-            failed = await sendgrid_failure(sendgrid)
+        failed = await api_refusal(sendgrid, SENDGRID_SEND, status, headers, body)
 
         assert failed.permanent is permanent
-        assert failed.status_code == status
         assert failed.retry_after == (timedelta(seconds=wait) if wait is not None else None)
         assert f"HTTP {status}" in failed.reason
         for error in (body or {}).get("errors", []):
@@ -537,7 +513,7 @@ class TestSendGrid:
     ) -> None:
         with respx.mock:
             respx.post(SENDGRID_SEND).mock(side_effect=error)
-            failed = await sendgrid_failure(sendgrid)
+            failed = await refusal(sendgrid)
 
         assert not failed.permanent
         assert failed.status_code is None
@@ -556,13 +532,6 @@ async def ses(clock: FrozenClock) -> AsyncIterator[SesProvider]:
     )
     yield provider
     await provider.aclose()
-
-
-async def ses_failure(provider: SesProvider) -> DeliveryFailed:
-    with pytest.raises(DeliveryFailed) as failed:
-        await provider.send(outgoing())
-    assert failed.value.provider == "ses"
-    return failed.value
 
 
 class TestSes:
@@ -695,12 +664,9 @@ class TestSes:
         body: dict[str, str] | None,
         permanent: bool,
     ) -> None:
-        with respx.mock:
-            respx.post(SES_SEND).respond(status, headers=headers, json=body)
-            failed = await ses_failure(ses)
+        failed = await api_refusal(ses, SES_SEND, status, headers, body)
 
         assert failed.permanent is permanent
-        assert failed.status_code == status
         assert failed.reason.startswith(f"HTTP {status} from SES: ")
         error_type = headers.get("x-amzn-ErrorType", "").split(":")[0]
         assert error_type in failed.reason
@@ -708,13 +674,13 @@ class TestSes:
             assert text.rsplit("#", 1)[-1] in failed.reason
 
     async def test_throttling_carries_the_wait_ses_asks_for(self, ses: SesProvider) -> None:
-        with respx.mock:
-            respx.post(SES_SEND).respond(
-                429,
-                headers={"x-amzn-ErrorType": "TooManyRequestsException", "Retry-After": "20"},
-                json={"message": "Too many requests"},
-            )
-            failed = await ses_failure(ses)
+        failed = await api_refusal(
+            ses,
+            SES_SEND,
+            429,
+            {"x-amzn-ErrorType": "TooManyRequestsException", "Retry-After": "20"},
+            {"message": "Too many requests"},
+        )
 
         assert not failed.permanent
         assert failed.retry_after == timedelta(seconds=20)
@@ -723,7 +689,7 @@ class TestSes:
     async def test_a_timeout_is_not_the_messages_fault(self, ses: SesProvider) -> None:
         with respx.mock:
             respx.post(SES_SEND).mock(side_effect=httpx.ReadTimeout("slow"))
-            failed = await ses_failure(ses)
+            failed = await refusal(ses)
 
         assert not failed.permanent
         assert failed.reason == "timed out after 5 s waiting for SES to answer"
@@ -764,9 +730,7 @@ class TestMaildir:
         blocker = tmp_path / "mail"
         blocker.write_text("a file where the maildir should be", encoding="utf-8")
 
-        with pytest.raises(DeliveryFailed) as failed:
-            await MaildirProvider("local", blocker).send(outgoing())
+        failed = await refusal(MaildirProvider("local", blocker))
 
-        assert not failed.value.permanent
-        assert failed.value.provider == "local"
-        assert failed.value.reason.startswith(f"could not write to the maildir {blocker}")
+        assert not failed.permanent
+        assert failed.reason.startswith(f"could not write to the maildir {blocker}")

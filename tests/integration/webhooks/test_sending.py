@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import ssl
-import subprocess
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -29,7 +28,8 @@ from supportdesk.webhooks.targets import (
     system_resolver,
 )
 from tests.fixtures.receiver import Receiver, listening
-from tests.integration.deploy.processes import free_port, system_command
+from tests.fixtures.tls import self_signed_certificate
+from tests.integration.deploy.processes import free_port
 
 LOOPBACK_ALLOWED = TargetPolicy(["127.0.0.1"])
 NO_EXCEPTIONS = TargetPolicy([])
@@ -45,34 +45,7 @@ TIMEOUT = 5.0
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for the name ``localhost`` only, and its key."""
-    openssl = system_command("openssl")
-    folder = tmp_path_factory.mktemp("tls")
-    certificate, key = folder / "localhost.pem", folder / "localhost-key.pem"
-    subprocess.run(  # noqa: S603  (a fixed command)
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(certificate),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return certificate, key
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"), "localhost", ["localhost"])
 
 
 @pytest.fixture

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncGenerator, Mapping
-from contextlib import aclosing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import httpx
 import httpx_auth
@@ -20,14 +19,14 @@ import httpx_auth
 import supportdesk
 from supportdesk.core.clock import Clock, SystemClock
 from supportdesk.jobs.channels import DeliveryFailed, Sent, retry_after
-from supportdesk.notifications.mail.failures import failure, mime_bytes, one_line, seconds
+from supportdesk.jobs.outcalls import excerpt_of, failure, one_line, read_at_most, transport_failure
+from supportdesk.notifications.mail.failures import mime_bytes
 from supportdesk.notifications.mail.message import OutgoingEmail
 
 USER_AGENT = f"supportdesk/{supportdesk.__version__}"
 SENDGRID_URL = "https://api.sendgrid.com"
 # Answers are small JSON documents; a larger body (an error page from a proxy) is cut here.
 MAX_ANSWER = 64 * 1024
-MAX_EXCERPT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +50,7 @@ class Answer:
         return value if isinstance(value, dict) else {}
 
     def excerpt(self) -> str:
-        return one_line(self.body.decode("utf-8", errors="replace"))[:MAX_EXCERPT]
+        return excerpt_of(self.body)
 
 
 class _ApiProvider:
@@ -73,19 +72,14 @@ class _ApiProvider:
     async def _post(self, path: str, body: Mapping[str, Any]) -> Answer:
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers = {"content-type": "application/json", "accept-encoding": "identity"}
-        where = self.service
         try:
             async with self._client.stream("POST", path, content=content, headers=headers) as response:
-                return Answer(response.status_code, response.headers, await _read(response))
-        except httpx.TimeoutException as error:
-            raise failure(self.name, _timeout_reason(error, self._client.timeout, where)) from error
-        except httpx.ConnectError as error:
-            detail = one_line(str(error)) or "connection failed"
-            raise failure(self.name, f"could not connect to {where}: {detail}") from error
+                received = await read_at_most(response, MAX_ANSWER, raw=False)
+                return Answer(response.status_code, response.headers, received)
         except httpx.HTTPError as error:
-            # Any other transport error (a dropped connection, a protocol error, a proxy's refusal).
-            detail = one_line(str(error)) or type(error).__name__
-            raise failure(self.name, f"the connection to {where} failed: {detail}") from error
+            # Every error on the way, not only a transport error: an answer whose content encoding
+            # cannot be decoded is no more the message's fault than a dropped connection.
+            raise transport_failure(self.name, error, self.service, self._client.timeout) from error
 
     def _retry_after(self, answer: Answer) -> timedelta | None:
         return retry_after(answer.headers.get("retry-after"), self._clock.now())
@@ -262,25 +256,3 @@ def ses_error(answer: Answer) -> tuple[str, str]:
         (value for value in (data.get("message"), data.get("Message")) if isinstance(value, str)), ""
     )
     return kind, one_line(message)
-
-
-async def _read(response: httpx.Response) -> bytes:
-    received = bytearray()
-    # Closing the iterator on an early stop ends the read instead of leaving it to the garbage collector
-    # (httpx's iterator is an async generator, though it is typed as an iterator).
-    async with aclosing(cast(AsyncGenerator[bytes, None], response.aiter_bytes())) as chunks:
-        async for chunk in chunks:
-            received += chunk
-            if len(received) >= MAX_ANSWER:
-                break
-    return bytes(received[:MAX_ANSWER])
-
-
-def _timeout_reason(error: httpx.TimeoutException, timeout: httpx.Timeout, where: str) -> str:
-    if isinstance(error, httpx.ConnectTimeout):
-        return f"timed out after {seconds(timeout.connect)} connecting to {where}"
-    if isinstance(error, httpx.PoolTimeout):
-        return f"timed out after {seconds(timeout.pool)} waiting for a free connection to {where}"
-    if isinstance(error, httpx.WriteTimeout):
-        return f"timed out after {seconds(timeout.write)} sending to {where}"
-    return f"timed out after {seconds(timeout.read)} waiting for {where} to answer"

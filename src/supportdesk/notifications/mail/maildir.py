@@ -14,7 +14,8 @@ import uuid
 from pathlib import Path
 
 from supportdesk.jobs.channels import Sent
-from supportdesk.notifications.mail.failures import failure, mime_bytes, one_line
+from supportdesk.jobs.outcalls import failure, one_line
+from supportdesk.notifications.mail.failures import mime_bytes
 from supportdesk.notifications.mail.message import OutgoingEmail
 
 # What of a Message-ID may appear in a file name: maildir readers split names at ":" (the flags) and a

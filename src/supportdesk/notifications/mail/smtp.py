@@ -12,7 +12,8 @@ from typing import Literal
 import aiosmtplib
 
 from supportdesk.jobs.channels import DeliveryFailed, Sent
-from supportdesk.notifications.mail.failures import failure, mime_of, one_line, seconds
+from supportdesk.jobs.outcalls import failure, one_line, seconds
+from supportdesk.notifications.mail.failures import mime_of
 from supportdesk.notifications.mail.message import OutgoingEmail
 
 _log = logging.getLogger("supportdesk.mail")
