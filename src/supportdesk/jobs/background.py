@@ -24,13 +24,19 @@ from supportdesk.config import Settings
 from supportdesk.core.clock import Clock
 from supportdesk.db.session import Database
 from supportdesk.jobs import outbox
-from supportdesk.jobs.channels import DeliveryFailed, Senders, Sent
+from supportdesk.jobs.channels import Delivery, DeliveryFailed, Preparing, Senders, Sent
+from supportdesk.jobs.models import DeliveryChannel
 from supportdesk.jobs.scheduler import ScheduledJob, Scheduler, default_owner, describe_error
 
 _log = logging.getLogger("supportdesk.background")
 
 DELIVER_TASK = "supportdesk.outbox.deliver"
+DELIVER_BATCH_TASK = "supportdesk.outbox.deliver_batch"
 RUN_JOB_TASK = "supportdesk.jobs.run"
+# Messages per deliver task: each task takes its attempts in one statement and records them in one
+# transaction, and sends them side by side in between. Small enough that one slow receiver holds up
+# few others' bookkeeping, and that a batch spreads over the worker processes of a real broker.
+DELIVERY_CHUNK = 20
 # A receiver that lost its broker starts again after this, doubling up to the cap: never a tight loop.
 RESTART_FIRST = 0.5
 RESTART_CAP = 30.0
@@ -98,10 +104,16 @@ class Background:
         async def deliver(message_id: int, attempts: int) -> None:
             await self.deliver_message(message_id, attempts)
 
+        async def deliver_batch(claims: list[list[int]]) -> None:
+            await self.deliver_messages([outbox.Claimed(int(id_), int(attempts)) for id_, attempts in claims])
+
         async def run_job(job: str, run_id: int, tick: str) -> None:
             await self.run_claimed_job(job, run_id, tick)
 
+        # The single-message task stays registered for queue messages a relay of the previous release
+        # sent; relays of this one send batches.
         self.deliver = self.broker.register_task(deliver, task_name=DELIVER_TASK)
+        self.deliver_batch = self.broker.register_task(deliver_batch, task_name=DELIVER_BATCH_TASK)
         self.run_job = self.broker.register_task(run_job, task_name=RUN_JOB_TASK)
         self._jobs = tuple(jobs)
         self.scheduler = Scheduler(database, clock, self._jobs, owner=self.owner, dispatch=self._dispatch_job)
@@ -109,6 +121,9 @@ class Background:
         # How long a claimed message and a started attempt each belong to this process.
         self._lease = timedelta(seconds=settings.delivery_lease_seconds)
         self._poll = settings.outbox_poll_seconds
+        # Sends in flight in this process at most: a bound keeps each HTTP client's connection pool
+        # small (httpcore matches every waiting request against every connection).
+        self._sending = asyncio.Semaphore(settings.worker_concurrency)
         self._stop = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._started = False
@@ -123,46 +138,66 @@ class Background:
     # --- the two tasks ------------------------------------------------------------------------------
 
     async def deliver_message(self, message_id: int, attempts: int) -> None:
-        """Take one attempt at a claimed outbox message. Never raises: taskiq acknowledges a task that
-        raised all the same, so every failure must be recorded on the message instead."""
-        try:
-            await self._deliver(outbox.Claimed(message_id, attempts))
-        except Exception:  # noqa: BLE001  (the message's lease runs out and the relay hands it out again)
-            _log.exception("outbox message %d: the attempt could not be run or recorded", message_id)
+        """Take one attempt at a claimed outbox message (see :meth:`deliver_messages`)."""
+        await self.deliver_messages([outbox.Claimed(message_id, attempts)])
 
-    async def _deliver(self, claimed: outbox.Claimed) -> None:
-        delivery = await outbox.start_attempt(
-            self.database, self.clock, claimed, lease=self._lease, owner=self.owner
+    async def deliver_messages(self, claims: Sequence[outbox.Claimed]) -> None:
+        """Take one attempt at each claimed outbox message. Never raises: taskiq acknowledges a task
+        that raised all the same, so every failure must be recorded on the messages instead."""
+        try:
+            await self._deliver(claims)
+        except Exception:  # noqa: BLE001  (the messages' leases run out and the relay hands them out again)
+            _log.exception(
+                "outbox messages %s: the attempts could not be run or recorded",
+                [claim.id for claim in claims],
+            )
+
+    async def _deliver(self, claims: Sequence[outbox.Claimed]) -> None:
+        deliveries = await outbox.start_attempts(
+            self.database, self.clock, claims, lease=self._lease, owner=self.owner
         )
-        if delivery is None:
-            _log.debug("outbox message %d: stale claim (attempts %d) dropped", claimed.id, claimed.attempts)
-            return
-        started_at = self.clock.now()
-        sender = self.senders.get(delivery.channel)
-        result: Sent | DeliveryFailed
+        if len(deliveries) < len(claims):
+            _log.debug("outbox: %d stale claim(s) dropped", len(claims) - len(deliveries))
+        by_channel: dict[DeliveryChannel, list[Delivery]] = {}
+        for delivery in deliveries:
+            by_channel.setdefault(delivery.channel, []).append(delivery)
+        sent = await asyncio.gather(*(self._send(channel, batch) for channel, batch in by_channel.items()))
+        finished = [one for channel_results in sent for one in channel_results]
+        outcomes = await outbox.finish_attempts(self.database, self.clock, finished, rng=self._rng)
+        for one, outcome in zip(finished, outcomes, strict=True):
+            _log.info(
+                "outbox message %d (%s to %s), attempt %d: %s",
+                one.delivery.message_id,
+                one.delivery.channel,
+                one.delivery.target,
+                one.delivery.attempt,
+                outcome.state,
+            )
+
+    async def _send(self, channel: DeliveryChannel, deliveries: Sequence[Delivery]) -> list[outbox.Finished]:
+        """Send one channel's messages side by side, each result timed on its own."""
+        sender = self.senders.get(channel)
         if sender is None:
-            result = DeliveryFailed(f"this process cannot send {delivery.channel} messages", permanent=False)
-        else:
-            try:
-                result = await sender(delivery)
-            except DeliveryFailed as failure:
-                result = failure
-            except Exception as error:  # noqa: BLE001  (a sender's bug is a failed attempt, retried later)
-                _log.exception(
-                    "outbox message %d: the %s sender failed", delivery.message_id, delivery.channel
-                )
-                result = DeliveryFailed(describe_error(error))
-        outcome = await outbox.finish_attempt(
-            self.database, self.clock, delivery, result, started_at=started_at, rng=self._rng
-        )
-        _log.info(
-            "outbox message %d (%s to %s), attempt %d: %s",
-            delivery.message_id,
-            delivery.channel,
-            delivery.target,
-            delivery.attempt,
-            outcome.state,
-        )
+            now = self.clock.now()
+            failed = DeliveryFailed(f"this process cannot send {channel} messages", permanent=False)
+            return [outbox.Finished(delivery, failed, now, now) for delivery in deliveries]
+        if isinstance(sender, Preparing):
+            await sender.prepare(deliveries)
+
+        async def one(delivery: Delivery) -> outbox.Finished:
+            async with self._sending:
+                started_at = self.clock.now()
+                result: Sent | DeliveryFailed
+                try:
+                    result = await sender(delivery)
+                except DeliveryFailed as failure:
+                    result = failure
+                except Exception as error:  # noqa: BLE001  (a sender's bug is a failed attempt, retried later)
+                    _log.exception("outbox message %d: the %s sender failed", delivery.message_id, channel)
+                    result = DeliveryFailed(describe_error(error))
+                return outbox.Finished(delivery, result, started_at, self.clock.now())
+
+        return list(await asyncio.gather(*(one(delivery) for delivery in deliveries)))
 
     async def run_claimed_job(self, job: str, run_id: int, tick: str) -> None:
         """Run a scheduled job whose tick a scheduler claimed."""
@@ -186,9 +221,10 @@ class Background:
         claimed = await outbox.claim_due(
             self.database, self.clock, limit=self._batch, lease=self._lease, owner=self.owner
         )
-        for message in claimed:
+        for start in range(0, len(claimed), DELIVERY_CHUNK):
+            chunk = claimed[start : start + DELIVERY_CHUNK]
             # A message the queue did not take stays claimed until its lease ends, then is claimed again.
-            await self.deliver.kiq(message.id, message.attempts)
+            await self.deliver_batch.kiq([[message.id, message.attempts] for message in chunk])
         return len(claimed)
 
     async def relay_forever(self) -> None:

@@ -7,11 +7,11 @@ of the outbox: it gets one :class:`Delivery`, sends it, and either returns :clas
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from supportdesk.jobs.models import DeliveryChannel
 
@@ -81,4 +81,14 @@ def retry_after(value: str | None, now: datetime) -> timedelta | None:
 
 
 Sender = Callable[[Delivery], Awaitable[Sent]]
+
+
+@runtime_checkable
+class Preparing(Protocol):
+    """A sender that reads what a batch of messages needs at once before they are sent (the webhook
+    sender reads all their subscriptions in one query)."""
+
+    async def prepare(self, deliveries: Sequence[Delivery]) -> None: ...
+
+
 Senders = Mapping[DeliveryChannel, Sender]

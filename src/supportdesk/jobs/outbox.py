@@ -3,21 +3,22 @@ message through its states (pending → queued → sending → delivered, or dea
 
 Writing (:func:`enqueue`) happens inside a flow's unit of work. Everything else runs in short
 transactions of its own, outside any request: a relay claims due messages (:func:`claim_due`), a worker
-takes one attempt with a compare-and-set (:func:`start_attempt`), sends with no transaction open, and
-records the outcome fenced by that attempt (:func:`finish_attempt`). A worker that lost its lease (it
-was too slow, or another took the message over) changes nothing.
+takes one attempt at each message of a batch with a compare-and-set (:func:`start_attempts`), sends
+with no transaction open, and records the outcomes fenced by those attempts (:func:`finish_attempts`),
+one transaction at each end of the batch. A worker that lost its lease (it was too slow, or another
+took the message over) changes nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, event, select, update
+from sqlalchemy import Table, bindparam, event, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -38,6 +39,7 @@ from supportdesk.jobs.rules import RETRY_POLICIES, retry_delay
 _log = logging.getLogger("supportdesk.outbox")
 
 _table = cast(Table, OutboxMessage.__table__)
+_attempts = cast(Table, DeliveryAttempt.__table__)
 _KEY = ["workspace_id", "dedupe_key"]
 # A message whose dedupe key is on record already is the same message: not written again, not an error.
 _INSERTS = {
@@ -181,14 +183,26 @@ async def start_attempt(
 ) -> Delivery | None:
     """Take the next attempt at a claimed message: ``None`` when the claim is stale (the message was
     handed out again, delivered, or retried by an admin), which a repeated queue message is."""
+    started = await start_attempts(database, clock, [claimed], lease=lease, owner=owner)
+    return started[0] if started else None
+
+
+async def start_attempts(
+    database: Database, clock: Clock, claims: Sequence[Claimed], *, lease: timedelta, owner: str
+) -> list[Delivery]:
+    """Take the next attempt at each claimed message whose claim still holds, in one statement; the
+    stale claims (see :func:`start_attempt`) are left out of the answer."""
+    if not claims:
+        return []
     now = clock.now()
     async with database.unit_of_work() as session:
         result = await session.execute(
             update(OutboxMessage)
             .where(
-                OutboxMessage.id == claimed.id,
+                tuple_(OutboxMessage.id, OutboxMessage.attempts).in_(
+                    [(claim.id, claim.attempts) for claim in claims]
+                ),
                 OutboxMessage.state == DeliveryState.queued,
-                OutboxMessage.attempts == claimed.attempts,
             )
             .values(
                 state=DeliveryState.sending,
@@ -209,19 +223,20 @@ async def start_attempt(
             )
             .execution_options(synchronize_session=False)
         )
-        row = result.one_or_none()
-    if row is None:
-        return None
-    return Delivery(
-        message_id=int(row.id),
-        workspace_id=int(row.workspace_id),
-        channel=DeliveryChannel(row.channel),
-        target=str(row.target),
-        dedupe_key=str(row.dedupe_key),
-        payload=dict(row.payload),
-        attempt=int(row.attempts),
-        created_at=row.created_at,
-    )
+        rows = result.all()
+    return [
+        Delivery(
+            message_id=int(row.id),
+            workspace_id=int(row.workspace_id),
+            channel=DeliveryChannel(row.channel),
+            target=str(row.target),
+            dedupe_key=str(row.dedupe_key),
+            payload=dict(row.payload),
+            attempt=int(row.attempts),
+            created_at=row.created_at,
+        )
+        for row in sorted(rows, key=lambda row: int(row.id))
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +245,16 @@ class Outcome:
 
     state: DeliveryState
     recorded: bool  # False when the attempt had lost its lease: another worker owns the message now
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """One attempt as it ended: what the receiver answered, and when the attempt began and ended."""
+
+    delivery: Delivery
+    result: Sent | DeliveryFailed
+    started_at: datetime
+    ended_at: datetime
 
 
 async def finish_attempt(
@@ -243,69 +268,117 @@ async def finish_attempt(
 ) -> Outcome:
     """Record how ``delivery``'s attempt ended: delivered, to be retried after the channel's backoff,
     or dead (refused for good, or out of attempts)."""
-    now = clock.now()
-    duration_ms = max(0, round((now - started_at).total_seconds() * 1000))
-    values: dict[str, Any]
+    finished = Finished(delivery, result, started_at, clock.now())
+    return (await finish_attempts(database, clock, [finished], rng=rng))[0]
+
+
+def _decided(
+    finished: Finished, now: datetime, rng: random.Random
+) -> tuple[DeliveryState, dict[str, Any], dict[str, Any]]:
+    """The message's new state, the columns that record it, and its attempt's log row. Every outcome
+    sets the same columns, so that one statement records a whole batch."""
+    delivery, result = finished.delivery, finished.result
+    duration_ms = max(0, round((finished.ended_at - finished.started_at).total_seconds() * 1000))
+    log = {
+        "workspace_id": delivery.workspace_id,
+        "message_id": delivery.message_id,
+        "number": delivery.attempt,
+        "started_at": finished.started_at,
+        "duration_ms": duration_ms,
+        "provider": result.provider,
+        "status_code": result.status_code,
+    }
+    values: dict[str, Any] = {
+        "b_id": delivery.message_id,
+        "b_attempt": delivery.attempt,
+        "b_delivered_at": None,
+        "b_provider": None,
+        "b_provider_message_id": None,
+        # Only an open message's next attempt time is ever read; a closed one keeps its lease's end.
+        "b_next_attempt_at": None,
+    }
     if isinstance(result, Sent):
-        state = DeliveryState.delivered
-        values = {
-            "state": state,
-            "delivered_at": now,
-            "provider": result.provider,
-            "provider_message_id": result.provider_message_id,
-            "last_error": None,
-            "claimed_by": None,
+        values |= {
+            "b_state": DeliveryState.delivered,
+            "b_delivered_at": now,
+            "b_provider": result.provider,
+            "b_provider_message_id": result.provider_message_id,
+            "b_last_error": None,
         }
-        attempt_row = {"succeeded": True, "provider": result.provider, "status_code": result.status_code}
-    else:
-        error = _cut(result.reason)
-        delay = None
-        if not result.permanent:
-            policy = RETRY_POLICIES[delivery.channel]
-            delay = retry_delay(policy, delivery.attempt, rng, retry_after=result.retry_after)
-        if delay is None:
-            state = DeliveryState.dead
-            values = {"state": state, "last_error": error, "claimed_by": None}
-        else:
-            state = DeliveryState.pending
-            values = {"state": state, "last_error": error, "next_attempt_at": now + delay, "claimed_by": None}
-        attempt_row = {
-            "succeeded": False,
-            "provider": result.provider,
-            "status_code": result.status_code,
-            "error": error,
-        }
+        return DeliveryState.delivered, values, log | {"succeeded": True, "error": None}
+    error = _cut(result.reason)
+    log |= {"succeeded": False, "error": error}
+    delay = None
+    if not result.permanent:
+        policy = RETRY_POLICIES[delivery.channel]
+        delay = retry_delay(policy, delivery.attempt, rng, retry_after=result.retry_after)
+    if delay is None:
+        return DeliveryState.dead, values | {"b_state": DeliveryState.dead, "b_last_error": error}, log
+    values |= {"b_state": DeliveryState.pending, "b_last_error": error, "b_next_attempt_at": now + delay}
+    return DeliveryState.pending, values, log
+
+
+# One statement records any outcome (see _decided), fenced by the attempt it ends.
+_RECORD_OUTCOME = (
+    update(_table)
+    .where(
+        _table.c.id == bindparam("b_id"),
+        _table.c.state == DeliveryState.sending,
+        _table.c.attempts == bindparam("b_attempt"),
+    )
+    .values(
+        state=bindparam("b_state"),
+        delivered_at=bindparam("b_delivered_at"),
+        provider=bindparam("b_provider"),
+        provider_message_id=bindparam("b_provider_message_id"),
+        last_error=bindparam("b_last_error"),
+        next_attempt_at=func.coalesce(
+            bindparam("b_next_attempt_at", type_=_table.c.next_attempt_at.type), _table.c.next_attempt_at
+        ),
+        claimed_by=None,
+    )
+)
+
+
+async def finish_attempts(
+    database: Database, clock: Clock, finished: Sequence[Finished], *, rng: random.Random
+) -> list[Outcome]:
+    """Record how each attempt ended (see :func:`finish_attempt`), in one transaction of three
+    statements whatever the batch's size: which attempts still own their messages (locked until the
+    commit), the outcomes of those, and the log of every attempt."""
+    if not finished:
+        return []
+    now = clock.now()
+    decided = [_decided(one, now, rng) for one in finished]
     async with database.unit_of_work() as session:
-        fenced = await session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.id == delivery.message_id,
-                OutboxMessage.state == DeliveryState.sending,
-                OutboxMessage.attempts == delivery.attempt,
-            )
-            .values(values)
-            .execution_options(synchronize_session=False)
+        connection = await session.connection()
+        owned = select(_table.c.id, _table.c.attempts).where(
+            _table.c.id.in_([one.delivery.message_id for one in finished]),
+            _table.c.state == DeliveryState.sending,
         )
-        recorded = bool(fenced.rowcount)  # type: ignore[attr-defined]
+        current = {
+            int(row.id): int(row.attempts) for row in await connection.execute(owned.with_for_update())
+        }
+        recorded = [current.get(one.delivery.message_id) == one.delivery.attempt for one in finished]
+        outcomes = [
+            Outcome(state=state, recorded=kept) for (state, _, _), kept in zip(decided, recorded, strict=True)
+        ]
+        updates = [values for (_, values, _), kept in zip(decided, recorded, strict=True) if kept]
+        if updates:
+            await connection.execute(_RECORD_OUTCOME, updates)
         # The attempt is logged whether or not it still owned the message: it did reach the receiver,
         # or try to, and the log is where an admin looks for that.
-        session.add(
-            DeliveryAttempt(
-                workspace_id=delivery.workspace_id,
-                message_id=delivery.message_id,
-                number=delivery.attempt,
-                started_at=started_at,
-                duration_ms=duration_ms,
-                **attempt_row,
+        for workspace_id in {one.delivery.workspace_id for one in finished}:
+            check_write(session.sync_session, "A delivery attempt", workspace_id)
+        await connection.execute(insert(_attempts), [log_row for _state, _values, log_row in decided])
+    for one, outcome in zip(finished, outcomes, strict=True):
+        if not outcome.recorded:
+            _log.warning(
+                "outbox message %d: attempt %d ended after its lease; another worker has it now",
+                one.delivery.message_id,
+                one.delivery.attempt,
             )
-        )
-    if not recorded:
-        _log.warning(
-            "outbox message %d: attempt %d ended after its lease; another worker has it now",
-            delivery.message_id,
-            delivery.attempt,
-        )
-    return Outcome(state=state, recorded=recorded)
+    return outcomes
 
 
 def _cut(text: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import httpx
 
 from supportdesk.core.clock import Clock
@@ -18,11 +20,25 @@ class WebhookSender:
         self._database = database
         self._clock = clock
         self._client = client
+        # Destinations read for a batch (prepare), by message id; each is taken by its own attempt.
+        self._prepared: dict[int, service.Destination | None] = {}
+
+    async def prepare(self, deliveries: Sequence[Delivery]) -> None:
+        """Read the subscriptions of a batch of messages in one query instead of one per message."""
+        keys = {(delivery.workspace_id, int(delivery.target)) for delivery in deliveries}
+        found = await service.destinations(self._database, keys, self._clock.now())
+        for delivery in deliveries:
+            self._prepared[delivery.message_id] = found.get((delivery.workspace_id, int(delivery.target)))
 
     async def __call__(self, delivery: Delivery) -> Sent:
         now = self._clock.now()
         subscription_id = int(delivery.target)
-        destination = await service.destination(self._database, delivery.workspace_id, subscription_id, now)
+        if delivery.message_id in self._prepared:
+            destination = self._prepared.pop(delivery.message_id)
+        else:
+            destination = await service.destination(
+                self._database, delivery.workspace_id, subscription_id, now
+            )
         if destination is None:
             raise DeliveryFailed("the subscription was deleted or switched off", permanent=True)
         endpoint = Endpoint(url=destination.url, secrets=destination.secrets)

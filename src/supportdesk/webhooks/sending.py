@@ -61,8 +61,12 @@ async def post_event(
     where = _describe(endpoint.url)
     try:
         async with client.stream("POST", endpoint.url, content=body, headers=headers) as response:
-            # Only a refusal's body is read, and only for the excerpt its reason shows.
-            answer = b"" if response.is_success else await read_at_most(response, MAX_BODY_READ, raw=True)
+            # A refusal's body is read for the excerpt its reason shows; an acceptance's too (up to the
+            # same bound), because a connection whose answer was read to its end goes back to the pool,
+            # where one closed early is dropped and the next message connects anew.
+            answer = await read_at_most(response, MAX_BODY_READ, raw=True)
+            if response.is_success:
+                answer = b""
     except UnsafeTarget as refused:
         raise failure(PROVIDER, f"not sent to {where}: {refused.reason}", permanent=True) from refused
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:

@@ -267,14 +267,28 @@ async def destination(
 ) -> Destination | None:
     """The URL and signing secrets of an active subscription; ``None`` when it was deleted or switched
     off (its waiting messages are then not sent)."""
+    found = await destinations(database, [(workspace_id, subscription_id)], now)
+    return found.get((workspace_id, subscription_id))
+
+
+async def destinations(
+    database: Database, subscriptions: Iterable[tuple[int, int]], now: datetime
+) -> dict[tuple[int, int], Destination]:
+    """:func:`destination` of each (workspace id, subscription id), read in one query; deleted and
+    switched-off subscriptions are left out."""
+    wanted = set(subscriptions)
+    if not wanted:
+        return {}
     async with database.unit_of_work(readonly=True) as session:
         query = select(WebhookSubscription).where(
-            WebhookSubscription.workspace_id == workspace_id, WebhookSubscription.id == subscription_id
+            WebhookSubscription.id.in_({subscription_id for _workspace_id, subscription_id in wanted}),
+            WebhookSubscription.is_active.is_(True),
         )
-        found = (await session.execute(query)).scalar_one_or_none()
-        if found is None or not found.is_active:
-            return None
-        return Destination(url=found.url, secrets=found.signing_secrets(now))
+        return {
+            (row.workspace_id, row.id): Destination(url=row.url, secrets=row.signing_secrets(now))
+            for row in (await session.execute(query)).scalars()
+            if (row.workspace_id, row.id) in wanted
+        }
 
 
 async def switch_off(

@@ -382,3 +382,68 @@ async def test_a_commit_with_messages_rings_the_relays_bell(
     assert not database.work_bell.is_set(), "a rolled-back change has nothing to deliver"
     await enqueue(database, clock, workspace, "a")
     assert database.work_bell.is_set()
+
+
+async def test_a_batch_records_each_messages_outcome_on_its_own(
+    background: Background,
+    sender: ScriptedSender,
+    database: Database,
+    clock: FrozenClock,
+    workspace: Workspace,
+) -> None:
+    keys = [f"ticket:{number}:created" for number in range(1, 46)]  # more than one deliver task's worth
+    await enqueue(database, clock, workspace, *keys)
+    sender.script = [
+        DeliveryFailed("HTTP 503 from the receiver"),
+        DeliveryFailed("HTTP 400 from the receiver", permanent=True),
+    ]
+
+    assert await background.relay_once() == len(keys)
+
+    found = await messages(database)
+    states = [message.state for message in found]
+    assert states.count(DeliveryState.delivered) == len(keys) - 2
+    assert states.count(DeliveryState.pending) == 1, "the temporary failure waits for its retry"
+    assert states.count(DeliveryState.dead) == 1, "the permanent one is dead at once"
+    retried = next(message for message in found if message.state == DeliveryState.pending)
+    assert (retried.last_error, retried.attempts) == ("HTTP 503 from the receiver", 1)
+    assert retried.next_attempt_at > clock.now()
+    logged = await attempts(database)
+    assert sorted(attempt.message_id for attempt in logged) == [message.id for message in found]
+    assert sum(not attempt.succeeded for attempt in logged) == 2
+    assert len({delivery.message_id for delivery in sender.received}) == len(keys), "each sent once"
+
+
+async def test_a_batch_skips_its_stale_claims_and_fences_a_late_outcome(
+    database: Database, clock: FrozenClock, workspace: Workspace
+) -> None:
+    await enqueue(database, clock, workspace, "ticket:1:created", "ticket:2:created", "ticket:3:created")
+    first, second, third = await outbox.claim_due(database, clock, limit=3, lease=LEASE, owner="relay")
+
+    # The second message's claim went stale (another relay, or an admin's retry, moved it on): it is
+    # left out of the batch. The third is taken with a short lease that it will outlive.
+    stale = outbox.Claimed(second.id, second.attempts + 5)
+    started = await outbox.start_attempts(database, clock, [first, stale], lease=LEASE, owner="worker-1")
+    assert [delivery.message_id for delivery in started] == [first.id]
+    started += await outbox.start_attempts(
+        database, clock, [third], lease=timedelta(seconds=1), owner="worker-1"
+    )
+    clock.advance(timedelta(seconds=2))
+    [again] = await outbox.claim_due(database, clock, limit=3, lease=LEASE, owner="relay")
+    assert again.id == third.id
+    [taken_over] = await outbox.start_attempts(database, clock, [again], lease=LEASE, owner="worker-2")
+
+    now = clock.now()
+    outcomes = await outbox.finish_attempts(
+        database,
+        clock,
+        [outbox.Finished(delivery, Sent(provider="test"), now, now) for delivery in started],
+        rng=random.Random(1),
+    )
+
+    assert [outcome.recorded for outcome in outcomes] == [True, False]
+    by_id = {message.id: message for message in await messages(database)}
+    assert by_id[first.id].state == DeliveryState.delivered
+    assert (by_id[third.id].state, by_id[third.id].attempts) == (DeliveryState.sending, taken_over.attempt)
+    assert by_id[third.id].claimed_by == "worker-2"
+    assert len(await attempts(database)) == 2, "both attempts are logged, the late one too"
