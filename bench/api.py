@@ -83,6 +83,8 @@ CUSTOMERS: Final = 1_000
 CURSOR_SORT: Final = "-created_at"
 BARE_NUMBER_START: Final = 1_000_000_000
 SCENARIOS: Final = ("healthz", "list-first", "list-cursor", "create")
+# Customers the create-for-a-customer scenario cycles through (found after their first ticket).
+CUSTOMERS_PER_RUN: Final = 50
 APPS: Final = ("supportdesk", "bare")
 DESCRIPTION: Final = (
     "The customer reports that the export to CSV stops after the first thousand rows and the browser "
@@ -724,7 +726,8 @@ def request_maker(scenario: str, app: str, fixture: Fixture) -> tuple[RequestMak
             return await client.get("/healthz")
 
         return healthz, 200
-    if scenario == "create":
+    if scenario in ("create", "create-for-a-customer"):
+        for_a_customer = scenario == "create-for-a-customer"
 
         async def create(client: httpx.AsyncClient, index: int) -> httpx.Response:
             body = {
@@ -732,6 +735,8 @@ def request_maker(scenario: str, app: str, fixture: Fixture) -> tuple[RequestMak
                 "description": DESCRIPTION,
                 "priority": priorities[index % len(priorities)],
             }
+            if for_a_customer:
+                body["customer_email"] = f"customer{index % CUSTOMERS_PER_RUN}@example.org"
             return await client.post(prefix, json=body)
 
         return create, 201
@@ -820,7 +825,13 @@ async def measure(
 
 
 async def alternating_creates(
-    server: ServerProcess, fixtures: dict[str, Fixture], *, rounds: int, creates: int, label: str
+    server: ServerProcess,
+    fixtures: dict[str, Fixture],
+    *,
+    rounds: int,
+    creates: int,
+    label: str,
+    scenario: str = "create",
 ) -> dict[str, Measurement]:
     """Ticket creation in each fixture's workspace, ``creates`` per round, the order alternating from
     round to round so that neither kind always runs on a warmer server; one merged result per kind."""
@@ -831,7 +842,7 @@ async def alternating_creates(
             part = await measure(
                 server,
                 fixtures[kind],
-                "create",
+                scenario,
                 concurrency=8,
                 requests=creates,
                 warmup=50 if round_index == 0 else 10,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import tempfile
 import time
@@ -44,6 +45,7 @@ from bench.api import (
     stop_server,
 )
 from supportdesk.auth import service as auth_service
+from supportdesk.config import Settings
 from supportdesk.core.clock import SystemClock
 from supportdesk.core.permissions import Role
 from supportdesk.db import migrate
@@ -52,6 +54,9 @@ from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.jobs import outbox
 from supportdesk.jobs.models import DeliveryChannel, DeliveryState, OutboxMessage
+from supportdesk.notifications.mail import templates
+from supportdesk.notifications.mail.compose import Identity, Thread, draft
+from supportdesk.notifications.mail.models import EmailKind
 from supportdesk.people import service as people_service
 from supportdesk.runtime import build_background
 from supportdesk.webhooks import service as webhooks
@@ -188,6 +193,11 @@ async def creates(
         if kind == "announced":
             # Never delivered here (the server's background work is off): only the writing is measured.
             await subscribe(database, workspace_id, "https://hooks.example.com/bench")
+        else:
+            # The desk as it was before the outbox: it tells nobody.
+            async with database.unit_of_work() as session:
+                workspace = await workspace_service.get_workspace(session, workspace_id)
+                await workspace_service.update_settings(session, workspace, {"email_enabled": False})
         async with database.unit_of_work() as session:
             scope_to_workspace(session.sync_session, workspace_id)
             admin = await people_service.get_user(session, admin_id)
@@ -206,14 +216,21 @@ async def creates(
         )
     server = await start_server("supportdesk", url, fixtures["quiet"].workspace_id, work_dir, None)
     try:
+        # Every ticket is a customer's, so that the announced ones are acknowledged by e-mail as well.
         results = await alternating_creates(
-            server, fixtures, rounds=args.create_rounds, creates=args.creates, label=backend
+            server,
+            fixtures,
+            rounds=args.create_rounds,
+            creates=args.creates,
+            label=backend,
+            scenario="create-for-a-customer",
         )
     finally:
         stop_server(server)
     async with database.unit_of_work() as session:
         scope_to_workspace(session.sync_session, fixtures["announced"].workspace_id)
-        written = int((await session.execute(select(func.count()).select_from(OutboxMessage))).scalar_one())
+        count = select(OutboxMessage.channel, func.count()).group_by(OutboxMessage.channel)
+        written = {str(channel): int(number) for channel, number in (await session.execute(count)).all()}
         # They were written to be counted, not sent: left pending, the delivery part would spend its
         # time on an address that does not answer.
         await session.execute(delete(OutboxMessage).execution_options(synchronize_session=False))
@@ -270,22 +287,7 @@ async def deliveries(
                 "log_level": "warning",
             }
         )
-        background = build_background(database, clock, settings)
-        await background.broker.startup()
-        started = time.perf_counter()
-        try:
-            delivered = 0
-            while delivered < args.messages:
-                claimed = await background.relay_once()
-                if claimed == 0:
-                    await asyncio.sleep(0.01)
-                await background.broker.wait_all()  # type: ignore[attr-defined]
-                delivered = await count_state(database, DeliveryState.delivered)
-                if time.perf_counter() - started > args.max_seconds:
-                    break
-            elapsed = time.perf_counter() - started
-        finally:
-            await background.stop()
+        delivered, elapsed = await drain(database, settings, args)
         async with httpx.AsyncClient() as client:
             stats = (await client.get(f"http://127.0.0.1:{port}/stats")).json()
     finally:
@@ -298,6 +300,128 @@ async def deliveries(
         "per_second": round(delivered / elapsed, 1),
         "receiver": stats,
         "lost": args.messages - stats["unique"],
+    }
+
+
+async def drain(database: Database, settings: Settings, args: argparse.Namespace) -> tuple[int, float]:
+    """Relay and deliver until every message is delivered (or ``--max-seconds`` pass), as one worker
+    process with the in-memory queue does; returns how many were delivered, and in how many seconds."""
+    background = build_background(database, SystemClock(), settings)
+    await background.broker.startup()
+    started = time.perf_counter()
+    try:
+        delivered = 0
+        while delivered < args.messages:
+            claimed = await background.relay_once()
+            if claimed == 0:
+                await asyncio.sleep(0.01)
+            await background.broker.wait_all()  # type: ignore[attr-defined]
+            delivered = await count_state(database, DeliveryState.delivered)
+            if time.perf_counter() - started > args.max_seconds:
+                break
+        return delivered, time.perf_counter() - started
+    finally:
+        await background.stop()
+
+
+# --- 3. e-mail through SMTP -----------------------------------------------------------------------
+
+
+def run_smtp_sink(port: int, record: Path) -> None:
+    """A local mail server that takes every message and writes its Message-ID to ``record``."""
+    from aiosmtpd.smtp import SMTP, Envelope, Session
+
+    message_id = re.compile(rb"^message-id:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
+    out = record.open("ab", buffering=0)
+
+    class Sink:
+        async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+            content = envelope.original_content or b""
+            found = message_id.search(content.split(b"\r\n\r\n", 1)[0])
+            out.write((found.group(1) if found else b"-") + b"\n")
+            return "250 OK"
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: SMTP(Sink(), hostname="sink.bench"), "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(serve())
+
+
+async def wait_for_port(port: int, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+        else:
+            writer.close()
+            await writer.wait_closed()
+            return
+
+
+async def mail(
+    database: Database, url: str, backend: str, args: argparse.Namespace, work_dir: Path
+) -> dict[str, Any]:
+    port = free_port()
+    record = work_dir / f"smtp-{backend}.ids"
+    record.unlink(missing_ok=True)
+    sink = spawn(
+        [sys.executable, str(SCRIPT), "--smtp-sink", "--port", str(port), "--record", str(record)],
+        work_dir / f"smtp-{backend}.log",
+    )
+    try:
+        await wait_for_port(port)
+        workspace_id, _admin = await workspace_with_admin(database, "mail")
+        clock = SystemClock()
+        identity = Identity(workspace_id, "help@bench.example.com", "Bench Support", None, "k" * 32, ())
+        rendered = templates.render(
+            EmailKind.ticket_received, templates.DEFAULTS[EmailKind.ticket_received], templates.SAMPLE
+        )
+        for start in range(0, args.messages, ENQUEUE_BATCH):
+            async with database.unit_of_work() as session:
+                scope_to_workspace(session.sync_session, workspace_id)
+                batch = []
+                for number in range(start, min(start + ENQUEUE_BATCH, args.messages)):
+                    key = f"mail:ticket_received:ticket:{number}:created"
+                    thread = Thread(number + 1, number + 1, f"Bench ticket {number}", clock.now())
+                    drafted = draft(
+                        EmailKind.ticket_received,
+                        rendered,
+                        identity=identity,
+                        thread=thread,
+                        to=f"customer{number}@example.org",
+                        dedupe_key=key,
+                        now=clock.now(),
+                        from_name="Bench Support",
+                    )
+                    batch.append(
+                        outbox.Outgoing(DeliveryChannel.email, drafted.to, key, drafted.to_payload())
+                    )
+                await outbox.enqueue(session, clock, workspace_id, batch)
+        smtp = {"kind": "smtp", "name": "sink", "host": "127.0.0.1", "port": port, "security": "none"}
+        settings = Settings.model_validate(
+            {**bench_settings(url).model_dump(), "mail_providers": [smtp], "outbox_batch": args.batch}
+        )
+        delivered, elapsed = await drain(database, settings, args)
+        await asyncio.sleep(0.2)  # the sink's last writes
+    finally:
+        sink.terminate()
+        sink.wait(timeout=10)
+    ids = record.read_bytes().split()
+    return {
+        "messages": args.messages,
+        "delivered": delivered,
+        "seconds": round(elapsed, 3),
+        "per_second": round(delivered / elapsed, 1),
+        "received": len(ids),
+        "repeated": len(ids) - len(set(ids)),
+        "lost": args.messages - len(set(ids)),
     }
 
 
@@ -324,6 +448,8 @@ async def run_backend(backend: str, args: argparse.Namespace, work_dir: Path) ->
             result["create"] = await creates(database, url, backend, args, work_dir)
         if "deliver" in args.parts:
             result["deliver"] = await deliveries(database, url, backend, args, work_dir)
+        if "mail" in args.parts:
+            result["mail"] = await mail(database, url, backend, args, work_dir)
         return result
     finally:
         await database.dispose()
@@ -348,7 +474,9 @@ async def main_async(args: argparse.Namespace) -> int:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--parts", nargs="+", choices=("create", "deliver"), default=["create", "deliver"])
+    parser.add_argument(
+        "--parts", nargs="+", choices=("create", "deliver", "mail"), default=["create", "deliver", "mail"]
+    )
     parser.add_argument("--creates", type=int, default=1000, help="tickets per workspace per round (1000)")
     parser.add_argument("--create-rounds", type=int, default=4, help="alternating rounds (4)")
     parser.add_argument("--messages", type=int, default=5000, help="webhook messages to deliver (5000)")
@@ -358,6 +486,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--receiver", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--secret", help=argparse.SUPPRESS)
+    parser.add_argument("--smtp-sink", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--record", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -365,6 +495,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.receiver:
         run_receiver(args.port, args.secret)
+        return 0
+    if args.smtp_sink:
+        run_smtp_sink(args.port, args.record)
         return 0
     return asyncio.run(main_async(args))
 

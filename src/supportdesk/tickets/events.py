@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
+from supportdesk.jobs import outbox
 from supportdesk.notifications.mail import service as mail
 from supportdesk.notifications.mail.compose import Thread
 from supportdesk.notifications.mail.models import EmailKind
@@ -78,7 +78,7 @@ def _status_text(status: TicketStatus) -> str:
     return status.value.replace("_", " ")
 
 
-async def _mail_customer(
+async def _customer_mail(
     session: AsyncSession,
     clock: Clock,
     ticket: Ticket,
@@ -86,14 +86,15 @@ async def _mail_customer(
     *,
     cause: str,
     extra: Mapping[str, Mapping[str, Any]] | None = None,
-) -> None:
-    """Write the e-mail ``kind`` to the ticket's customer, when it has one."""
+) -> list[outbox.Outgoing]:
+    """The e-mail ``kind`` to the ticket's customer, when it has one."""
     if ticket.customer_email is None:
-        return
+        return []
     name = None
     if ticket.customer_id is not None:
-        query = select(Customer.name).where(Customer.id == ticket.customer_id)
-        name = (await session.execute(query)).scalar_one_or_none()
+        # From the session's identity map when the flow found or created the customer (no query).
+        customer = await session.get(Customer, ticket.customer_id)
+        name = customer.name if customer is not None else None
     context: dict[str, Mapping[str, Any]] = {
         "ticket": {
             "number": ticket.number,
@@ -104,7 +105,7 @@ async def _mail_customer(
         "customer": {"name": name, "email": ticket.customer_email},
         **(extra or {}),
     }
-    await mail.mail_customer(
+    message = await mail.customer_message(
         session,
         clock,
         kind,
@@ -114,6 +115,7 @@ async def _mail_customer(
         cause=cause,
         context=context,
     )
+    return [message] if message is not None else []
 
 
 def _previous(before: Before, ticket: Ticket) -> dict[str, Any]:
@@ -138,10 +140,12 @@ async def announce_created(session: AsyncSession, clock: Clock, ticket: Ticket) 
         return {"ticket": view.model_dump(mode="json")}
 
     cause = f"ticket:{ticket.id}:created"
-    await webhooks.announce(
+    # Webhook events and the customer's e-mail go into the outbox in one statement.
+    messages = await webhooks.event_messages(
         session, clock, ticket.workspace_id, events, cause=cause, data=data, ticket_id=ticket.id
     )
-    await _mail_customer(session, clock, ticket, EmailKind.ticket_received, cause=cause)
+    messages += await _customer_mail(session, clock, ticket, EmailKind.ticket_received, cause=cause)
+    await outbox.enqueue(session, clock, ticket.workspace_id, messages)
 
 
 async def announce_update(session: AsyncSession, clock: Clock, before: Before, ticket: Ticket) -> None:
@@ -151,24 +155,20 @@ async def announce_update(session: AsyncSession, clock: Clock, before: Before, t
     if not events:
         return
     cause = f"ticket:{ticket.id}:v{ticket.version}"
+    messages: list[outbox.Outgoing] = []
     kind = customer_mail_for(before.status, ticket.status)
     if kind is not None:
         previous = {"previous": {"status": _status_text(before.status)}}
-        await _mail_customer(session, clock, ticket, kind, cause=cause, extra=previous)
+        messages += await _customer_mail(session, clock, ticket, kind, cause=cause, extra=previous)
 
     async def data() -> Mapping[str, Any]:
         view = await ticket_view(session, ticket, clock.now())
         return {"ticket": view.model_dump(mode="json"), "previous": _previous(before, ticket)}
 
-    await webhooks.announce(
-        session,
-        clock,
-        ticket.workspace_id,
-        events,
-        cause=cause,
-        data=data,
-        ticket_id=ticket.id,
+    messages += await webhooks.event_messages(
+        session, clock, ticket.workspace_id, events, cause=cause, data=data, ticket_id=ticket.id
     )
+    await outbox.enqueue(session, clock, ticket.workspace_id, messages)
 
 
 async def announce_comment(session: AsyncSession, clock: Clock, ticket: Ticket, comment: Comment) -> None:
@@ -181,20 +181,21 @@ async def announce_comment(session: AsyncSession, clock: Clock, ticket: Ticket, 
             "ticket": view.model_dump(mode="json"),
         }
 
-    await webhooks.announce(
+    cause = f"comment:{comment.id}"
+    messages = await webhooks.event_messages(
         session,
         clock,
         ticket.workspace_id,
         [WebhookEvent.comment_created],
-        cause=f"comment:{comment.id}",
+        cause=cause,
         data=data,
         ticket_id=ticket.id,
     )
     # Customers get an agent's public replies, never an internal note, nor their own words back.
     if comment.is_public and comment.author_user_id is not None:
-        query = select(User.name).where(User.id == comment.author_user_id)
-        agent = (await session.execute(query)).scalar_one_or_none() or ""
-        extra = {"agent": {"name": agent}, "comment": {"content": comment.content}}
-        await _mail_customer(
-            session, clock, ticket, EmailKind.agent_reply, cause=f"comment:{comment.id}", extra=extra
+        agent = await session.get(User, comment.author_user_id)
+        extra = {"agent": {"name": agent.name if agent else ""}, "comment": {"content": comment.content}}
+        messages += await _customer_mail(
+            session, clock, ticket, EmailKind.agent_reply, cause=cause, extra=extra
         )
+    await outbox.enqueue(session, clock, ticket.workspace_id, messages)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from supportdesk.assignment import service as assignment_service
 from supportdesk.automation import engine as automation_engine
@@ -116,6 +117,9 @@ async def open_ticket(
             else None
         ),
     )
+    # The customer stays reachable from the ticket, so what the flow announces next (the customer's
+    # acknowledgement) finds it in the session instead of reading it again.
+    set_committed_value(ticket, "customer", customer)
     return ticket
 
 

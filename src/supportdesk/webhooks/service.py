@@ -200,14 +200,31 @@ async def announce(
     message's dedupe key, which is also its ``webhook-id``: announcing the same change twice sends once.
     ``data`` is called only when somebody listens.
     """
+    messages = await event_messages(
+        session, clock, workspace_id, events, cause=cause, data=data, ticket_id=ticket_id
+    )
+    return await outbox.enqueue(session, clock, workspace_id, messages)
+
+
+async def event_messages(
+    session: AsyncSession,
+    clock: Clock,
+    workspace_id: int,
+    events: Sequence[WebhookEvent],
+    *,
+    cause: str,
+    data: Callable[[], Awaitable[Mapping[str, Any]]],
+    ticket_id: int | None = None,
+) -> list[outbox.Outgoing]:
+    """The outbox messages :func:`announce` writes, for a caller that writes them with others."""
     if not events:
-        return 0
+        return []
     subscribed = await listeners(session, workspace_id)
     wanted = [
         (event, listener) for event in events for listener in subscribed if event.value in listener.events
     ]
     if not wanted:
-        return 0
+        return []
     now = clock.now()
     body = dict(await data())
     messages = [
@@ -220,7 +237,7 @@ async def announce(
         )
         for event, listener in wanted
     ]
-    return await outbox.enqueue(session, clock, workspace_id, messages)
+    return messages
 
 
 async def replay(

@@ -28,6 +28,7 @@ import respx
 
 from supportdesk.core.clock import FrozenClock
 from supportdesk.jobs.channels import DeliveryFailed, Sent
+from supportdesk.notifications.mail import smtp as smtp_module
 from supportdesk.notifications.mail.message import OutgoingEmail
 from supportdesk.notifications.mail.providers import (
     MaildirProvider,
@@ -138,6 +139,53 @@ class TestSmtp:
         assert message["To"] == "customer@example.com, colleague@example.com"
         assert message["Message-ID"] == email.message_id
         assert message["Date"] == "Mon, 02 Mar 2026 09:00:00 +0000"
+
+    async def test_a_burst_of_messages_shares_one_connection(self, smtp_sink: SmtpSink) -> None:
+        provider = smtp(smtp_sink.port)
+        try:
+            for number in range(3):
+                await provider.send(outgoing(message_id=f"<burst-{number}@acme.example>"))
+        finally:
+            await provider.aclose()
+
+        assert [mail.message()["Message-ID"] for mail in smtp_sink.received] == [
+            "<burst-0@acme.example>",
+            "<burst-1@acme.example>",
+            "<burst-2@acme.example>",
+        ]
+        assert smtp_sink.connections == 1
+
+    async def test_a_connection_the_relay_dropped_is_replaced_and_the_message_sent_once(
+        self, smtp_sink: SmtpSink
+    ) -> None:
+        provider = smtp(smtp_sink.port)
+        try:
+            await provider.send(outgoing(message_id="<first@acme.example>"))
+            smtp_sink.drop_connections()  # the relay closes the idle connection
+            sent = await provider.send(outgoing(message_id="<second@acme.example>"))
+        finally:
+            await provider.aclose()
+
+        assert sent.provider_message_id == "<second@acme.example>"
+        assert [mail.message()["Message-ID"] for mail in smtp_sink.received] == [
+            "<first@acme.example>",
+            "<second@acme.example>",
+        ]
+        assert smtp_sink.connections == 2
+
+    async def test_a_connection_idle_too_long_is_not_reused(
+        self, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        provider = smtp(smtp_sink.port)
+        try:
+            await provider.send(outgoing())
+            monkeypatch.setattr(smtp_module, "IDLE_SECONDS", -1.0)  # every idle connection is too old now
+            await provider.send(outgoing())
+        finally:
+            await provider.aclose()
+
+        assert smtp_sink.connections == 2
+        assert len(smtp_sink.received) == 2
 
     async def test_a_message_to_one_recipient_arrives_whole(self, smtp_sink: SmtpSink) -> None:
         email = outgoing()

@@ -6,13 +6,13 @@ could still deliver the message) is shared with the webhook sender, in :mod:`sup
 
 from __future__ import annotations
 
-from email.message import EmailMessage
+from email.message import Message
 
 from supportdesk.jobs.outcalls import failure
 from supportdesk.notifications.mail.message import OutgoingEmail
 
 
-def mime_of(email: OutgoingEmail, provider: str) -> EmailMessage:
+def mime_of(email: OutgoingEmail, provider: str) -> Message:
     """The MIME message, or a permanent failure when the stored message cannot be built (a header
     value with a line break, say): every provider would fail on it the same way."""
     try:

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr
 from typing import Any
 
 
@@ -63,20 +65,48 @@ class OutgoingEmail:
             headers=dict(payload.get("headers") or {}),
         )
 
-    def to_mime(self) -> EmailMessage:
-        """The message as SMTP and raw-MIME APIs carry it: text, and HTML as its alternative."""
-        message = EmailMessage()
-        message["From"] = Address(display_name=self.from_name or "", addr_spec=self.from_address)
+    def to_mime(self) -> Message:
+        """The message as SMTP and raw-MIME APIs carry it: text, and HTML as its alternative.
+
+        Built with the ``email`` package's plain message classes rather than ``EmailMessage``: that one
+        parses and refolds every header it is given, which took most of the time of sending a
+        notification. Our headers are made by us, so they are checked here instead: none may hold a
+        line break (which would add a header of its own), and text that is not ASCII is encoded.
+        """
+        for value in (self.from_address, self.reply_to or "", self.subject, self.message_id, *self.to):
+            _one_line(value)
+        text = MIMEText(self.text, "plain", "utf-8")
+        message: Message
+        if self.html is None:
+            message = text
+        else:
+            message = MIMEMultipart("alternative")
+            message.attach(text)
+            message.attach(MIMEText(self.html, "html", "utf-8"))
+        name = _one_line(self.from_name or "")
+        message["From"] = (
+            formataddr((name, self.from_address), charset="utf-8") if name else self.from_address
+        )
         message["To"] = ", ".join(self.to)
         if self.reply_to:
             message["Reply-To"] = self.reply_to
-        message["Subject"] = self.subject
+        _set(message, "Subject", self.subject)
         message["Message-ID"] = self.message_id
         if self.sent_at is not None:
             message["Date"] = format_datetime(self.sent_at)
-        for name, value in self.headers.items():
-            message[name] = value
-        message.set_content(self.text)
-        if self.html is not None:
-            message.add_alternative(self.html, subtype="html")
+        for header, value in self.headers.items():
+            _set(message, header, _one_line(value))
         return message
+
+
+def _one_line(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"a header value holds a line break: {value!r}")
+    return value
+
+
+def _set(message: Message, name: str, value: str) -> None:
+    # ASCII goes as it is; anything else as RFC 2047 encoded words, which the generator folds where the
+    # header needs it. The plain message classes take a Header object, though typeshed types them as
+    # taking text only.
+    message[name] = value if value.isascii() else Header(value, "utf-8")  # type: ignore[assignment]

@@ -107,9 +107,28 @@ async def mail_customer(
 
     ``cause`` names the change (as webhook events do), so announcing one change twice mails once.
     """
+    message = await customer_message(
+        session, clock, kind, workspace_id=workspace_id, thread=thread, to=to, cause=cause, context=context
+    )
+    return await outbox.enqueue(session, clock, workspace_id, [message] if message else [])
+
+
+async def customer_message(
+    session: AsyncSession,
+    clock: Clock,
+    kind: EmailKind,
+    *,
+    workspace_id: int,
+    thread: Thread,
+    to: str,
+    cause: str,
+    context: Mapping[str, Mapping[str, Any]],
+) -> outbox.Outgoing | None:
+    """The outbox message :func:`mail_customer` writes, for a caller that writes it with others; ``None``
+    when the workspace sends no e-mail."""
     setup = await mail_setup(session, workspace_id)
     if not setup.enabled:
-        return 0
+        return None
     now = clock.now()
     key = f"mail:{kind.value}:{cause}"
     message = draft(
@@ -122,14 +141,13 @@ async def mail_customer(
         now=now,
         from_name=setup.workspace_name,
     )
-    outgoing = outbox.Outgoing(
+    return outbox.Outgoing(
         channel=DeliveryChannel.email,
         target=to,
         dedupe_key=key,
         payload=message.to_payload(),
         ticket_id=thread.ticket_id,
     )
-    return await outbox.enqueue(session, clock, workspace_id, [outgoing])
 
 
 @dataclass(frozen=True, slots=True)

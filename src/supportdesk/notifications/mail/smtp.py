@@ -6,7 +6,9 @@ import logging
 import os
 import re
 import ssl
+import time
 from collections.abc import Sequence
+from email.message import Message
 from typing import Literal
 
 import aiosmtplib
@@ -30,12 +32,17 @@ PERMANENT_REPLY_CODES = frozenset({550, 551, 552, 553, 554})
 _ABOUT_OUR_ACCESS = re.compile(r"\brelay(ing)?\b|\b5\.7\.(0|8|9|11)\b", re.IGNORECASE)
 
 
-class SmtpProvider:
-    """An SMTP relay, one connection per message.
+# How long an idle connection is kept for the next message. Relays drop idle clients after a minute or
+# more (RFC 5321 asks them to wait five); a burst of mail (a batch of the outbox) reuses its connections,
+# and a quiet outbox opens a fresh one rather than meet a connection the relay has already closed.
+IDLE_SECONDS = 10.0
+# Idle connections kept at most; more concurrent sends open connections of their own and close them.
+MAX_IDLE = 8
 
-    A connection is not kept open between messages: relays close idle connections after a minute or
-    so, and the outbox sends at its own pace, so a pooled connection would mostly be a stale one.
-    """
+
+class SmtpProvider:
+    """An SMTP relay. Connections are reused for the messages of a burst (see :data:`IDLE_SECONDS`):
+    greeting, TLS and login cost more than sending a notification."""
 
     def __init__(
         self,
@@ -59,6 +66,8 @@ class SmtpProvider:
         self._password = password
         self._tls_context = tls_context
         self._local_hostname = local_hostname
+        # Connections that finished a message cleanly, with when they went idle (newest last).
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
 
     def __repr__(self) -> str:
         where = f"host={self.host!r}, port={self.port}, security={self.security!r}"
@@ -70,25 +79,26 @@ class SmtpProvider:
 
     async def send(self, email: OutgoingEmail) -> Sent:
         message = mime_of(email, self.name)
+        client = self._reusable()
         try:
-            refused, _reply = await aiosmtplib.send(
-                message,
-                sender=email.from_address,
-                recipients=list(email.to),
-                hostname=self.host,
-                port=self.port,
-                username=self._username,
-                password=self._password,
-                use_tls=self.security == "tls",
-                # False, not None, for "none": None would upgrade whenever the server offers STARTTLS.
-                start_tls=self.security == "starttls",
-                tls_context=self._tls_context,
-                local_hostname=self._local_hostname,
-                timeout=self.timeout,
-            )
+            if client is not None:
+                try:
+                    refused = await self._send_on(client, email, message)
+                except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                    # The relay closed the idle connection before this message began: nothing was
+                    # accepted on it, so the message goes once more, on a connection of its own.
+                    await self._discard(client)
+                    client = None
+            if client is None:
+                client = self._new_client()
+                await client.connect()
+                refused = await self._send_on(client, email, message)
         except (aiosmtplib.SMTPException, OSError, ValueError) as error:
             # OSError covers refused connections, timeouts and TLS errors; ValueError a refused address.
+            if client is not None:
+                await self._discard(client)
             raise self._failure(error) from error
+        self._keep(client)
         if refused:
             # The server took the message for the other recipients, so it is sent: a retry would deliver
             # it to them a second time. The refused ones are only logged.
@@ -103,7 +113,55 @@ class SmtpProvider:
         return Sent(provider=self.name, provider_message_id=email.message_id)
 
     async def aclose(self) -> None:
-        """Nothing is kept open between messages."""
+        """Close the idle connections."""
+        idle, self._idle = self._idle, []
+        for client, _since in idle:
+            await self._discard(client)
+
+    def _new_client(self) -> aiosmtplib.SMTP:
+        return aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            username=self._username,
+            password=self._password,
+            use_tls=self.security == "tls",
+            # False, not None, for "none": None would upgrade whenever the server offers STARTTLS.
+            start_tls=self.security == "starttls",
+            tls_context=self._tls_context,
+            local_hostname=self._local_hostname,
+            timeout=self.timeout,
+        )
+
+    async def _send_on(
+        self, client: aiosmtplib.SMTP, email: OutgoingEmail, message: Message
+    ) -> dict[str, aiosmtplib.SMTPResponse]:
+        refused, _reply = await client.send_message(
+            message, sender=email.from_address, recipients=list(email.to)
+        )
+        return refused
+
+    def _reusable(self) -> aiosmtplib.SMTP | None:
+        """The most recently idle connection that is still fresh; older ones are closed."""
+        now = time.monotonic()
+        while self._idle:
+            client, since = self._idle.pop()
+            if now - since <= IDLE_SECONDS and client.is_connected:
+                return client
+            self._idle.append((client, since))
+            stale, self._idle = self._idle, []
+            for old, _since in stale:
+                old.close()
+        return None
+
+    def _keep(self, client: aiosmtplib.SMTP) -> None:
+        if len(self._idle) < MAX_IDLE and client.is_connected:
+            self._idle.append((client, time.monotonic()))
+        else:
+            client.close()
+
+    async def _discard(self, client: aiosmtplib.SMTP) -> None:
+        # A connection whose exchange failed is in an unknown state: it is closed, never reused.
+        client.close()
 
     def _failure(self, error: aiosmtplib.SMTPException | OSError | ValueError) -> DeliveryFailed:
         where = self._where
