@@ -287,7 +287,7 @@ async def deliveries(
                 "log_level": "warning",
             }
         )
-        delivered, elapsed = await drain(database, settings, args)
+        delivered, elapsed = await drain(database, settings, args, DeliveryChannel.webhook)
         async with httpx.AsyncClient() as client:
             stats = (await client.get(f"http://127.0.0.1:{port}/stats")).json()
     finally:
@@ -303,9 +303,12 @@ async def deliveries(
     }
 
 
-async def drain(database: Database, settings: Settings, args: argparse.Namespace) -> tuple[int, float]:
-    """Relay and deliver until every message is delivered (or ``--max-seconds`` pass), as one worker
-    process with the in-memory queue does; returns how many were delivered, and in how many seconds."""
+async def drain(
+    database: Database, settings: Settings, args: argparse.Namespace, channel: DeliveryChannel
+) -> tuple[int, float]:
+    """Relay and deliver until every message of ``channel`` is delivered (or ``--max-seconds`` pass), as
+    one worker process with the in-memory queue does; returns how many were delivered, and in how many
+    seconds. Messages of another channel, delivered by an earlier part of the run, are not counted."""
     background = build_background(database, SystemClock(), settings)
     await background.broker.startup()
     started = time.perf_counter()
@@ -316,7 +319,7 @@ async def drain(database: Database, settings: Settings, args: argparse.Namespace
             if claimed == 0:
                 await asyncio.sleep(0.01)
             await background.broker.wait_all()  # type: ignore[attr-defined]
-            delivered = await count_state(database, DeliveryState.delivered)
+            delivered = await count_state(database, DeliveryState.delivered, channel)
             if time.perf_counter() - started > args.max_seconds:
                 break
         return delivered, time.perf_counter() - started
@@ -408,7 +411,7 @@ async def mail(
         settings = Settings.model_validate(
             {**bench_settings(url).model_dump(), "mail_providers": [smtp], "outbox_batch": args.batch}
         )
-        delivered, elapsed = await drain(database, settings, args)
+        delivered, elapsed = await drain(database, settings, args, DeliveryChannel.email)
         await asyncio.sleep(0.2)  # the sink's last writes
     finally:
         sink.terminate()
@@ -425,9 +428,13 @@ async def mail(
     }
 
 
-async def count_state(database: Database, state: DeliveryState) -> int:
+async def count_state(database: Database, state: DeliveryState, channel: DeliveryChannel) -> int:
     async with database.unit_of_work(readonly=True) as session:
-        query = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == state)
+        query = (
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.state == state, OutboxMessage.channel == channel)
+        )
         return int((await session.execute(query)).scalar_one())
 
 
