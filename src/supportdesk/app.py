@@ -28,6 +28,7 @@ from supportdesk.ops.metrics import Metrics, MetricsMiddleware
 from supportdesk.ops.middleware import RequestSizeLimitMiddleware, SecurityHeadersMiddleware
 from supportdesk.ops.router import router as ops_router
 from supportdesk.people.router import customers, me, users
+from supportdesk.realtime.pubsub import build_pubsub
 from supportdesk.sla.router import router as sla_router
 from supportdesk.tickets.router import router as tickets_router
 from supportdesk.webhooks.router import router as webhooks_router
@@ -100,6 +101,8 @@ def create_app(
             await background.stop()
         await listener.stop()
         await app.state.login_throttle.aclose()
+        await database.pushes.drain()
+        await app.state.pubsub.aclose()
         if owns_database:
             await database.dispose()
 
@@ -149,3 +152,6 @@ def bind_state(
     # The app owns its token cache: two apps in one process (tests, tools) never share checked tokens.
     app.state.token_cache = token_cache if token_cache is not None else TokenCache()
     app.state.login_throttle = LoginThrottle(settings)
+    # Pushes to open screens: what this database's units of work commit is published here.
+    app.state.pubsub = build_pubsub(settings)
+    database.pushes.publisher = app.state.pubsub.publish_many

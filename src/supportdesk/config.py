@@ -184,6 +184,8 @@ class Settings(BaseSettings):
     scheduler_tick_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
     max_request_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = 1024 * 1024
     rate_limit_storage_url: str | None = None
+    # Where pushes to open screens travel: memory:// within one process, redis:// between processes.
+    pubsub_url: str = "memory://"
     login_attempts_per_address: str = "20/minute"
     login_failures_per_account: str = "5/15 minutes"
     login_failures_per_account_total: str = "100/hour"
@@ -207,6 +209,13 @@ class Settings(BaseSettings):
     def _known_queue(cls, value: str) -> str:
         if not value.startswith(("memory://", "redis://", "rediss://", "amqp://", "amqps://")):
             raise ValueError("must start with memory://, redis://, rediss://, amqp:// or amqps://")
+        return value
+
+    @field_validator("pubsub_url")
+    @classmethod
+    def _known_pubsub(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://")):
+            raise ValueError("must start with memory://, redis:// or rediss://")
         return value
 
     @field_validator("rate_limit_storage_url")

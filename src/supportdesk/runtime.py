@@ -17,6 +17,7 @@ from supportdesk.jobs.models import DeliveryChannel
 from supportdesk.jobs.scheduler import ScheduledJob
 from supportdesk.notifications.mail.delivery import MailSender
 from supportdesk.notifications.mail.providers import build_providers
+from supportdesk.realtime.pubsub import build_pubsub
 from supportdesk.webhooks.delivery import WebhookSender
 from supportdesk.webhooks.targets import TargetPolicy, safe_client
 
@@ -52,4 +53,14 @@ def build_background(
         broker=broker,
     )
     background.on_stop.extend([webhooks.aclose, mail.aclose])
+    if database.pushes.publisher is None:
+        # A worker process: what its jobs notify (breaches, escalations) is pushed from here.
+        pubsub = build_pubsub(settings)
+        database.pushes.publisher = pubsub.publish_many
+
+        async def close_pushes() -> None:
+            await database.pushes.drain()
+            await pubsub.aclose()
+
+        background.on_stop.append(close_pushes)
     return background

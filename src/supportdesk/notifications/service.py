@@ -14,11 +14,13 @@ from supportdesk.core.clock import Clock
 from supportdesk.core.errors import NotFound
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
 from supportdesk.core.permissions import Role
+from supportdesk.core.pushes import Push, push_after_commit
 from supportdesk.notifications.mail import service as mail
 from supportdesk.notifications.mail.compose import Thread
 from supportdesk.notifications.mail.models import EmailKind
 from supportdesk.notifications.models import Notification, NotificationKind
 from supportdesk.people.models import User
+from supportdesk.realtime.pubsub import agent_channel
 
 _notifications = cast(Table, Notification.__table__)
 _INSERT = insert(_notifications)
@@ -88,13 +90,36 @@ async def record_at(session: AsyncSession, workspace_id: int, notes: Iterable[No
     if rows:
         connection = await session.connection()
         await connection.execute(_INSERT, rows)
-        await mail_notes(session, workspace_id, notes, now)
+        await tell(session, workspace_id, notes, now)
     return len(rows)
+
+
+async def tell(session: AsyncSession, workspace_id: int, notes: Sequence[Note], now: datetime) -> None:
+    """Beyond the inbox: push each note to its recipient's open screens once the change commits, and
+    e-mail those that are mailed. Called by :func:`record_at`, and for a note written with its ticket."""
+    push_after_commit(
+        session,
+        [
+            Push(
+                agent_channel(workspace_id, note.user_id),
+                {
+                    "type": "notification",
+                    "kind": note.kind.value,
+                    "message": note.message,
+                    "priority": note.priority,
+                    "ticket_id": note.ticket_id,
+                    "created_at": now.isoformat(),
+                },
+            )
+            for note in notes
+        ],
+    )
+    await mail_notes(session, workspace_id, notes, now)
 
 
 async def mail_notes(session: AsyncSession, workspace_id: int, notes: Sequence[Note], now: datetime) -> int:
     """E-mail the notes that are mailed to those of their recipients who want e-mail; returns how many
-    e-mails were written. Called by :func:`record_at`, and for a note written with its ticket."""
+    e-mails were written."""
     mails = [
         mail.StaffMail(
             user_id=note.user_id,

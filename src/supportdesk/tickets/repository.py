@@ -81,8 +81,8 @@ async def insert_ticket(
         if note is not None:
             await notifications.record_at(session, workspace_id, [note], values["created_at"])
     elif note is not None:
-        # The statement wrote the in-app note; its e-mail copy, if its recipient wants one, goes now.
-        await notifications.mail_notes(session, workspace_id, [note], values["created_at"])
+        # The statement wrote the in-app note; its push and its e-mail copy go now.
+        await notifications.tell(session, workspace_id, [note], values["created_at"])
     if tags:
         # Filed under the ticket as an update, as adding tags later is.
         ticket.tag_rows.extend(TicketTag(workspace_id=workspace_id, name=tag) for tag in dict.fromkeys(tags))

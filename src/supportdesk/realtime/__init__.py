@@ -1,0 +1,1 @@
+"""Live messages to open screens: pub/sub in memory (one process) or over Redis (several)."""
