@@ -20,6 +20,7 @@ from supportdesk.core.problems import PROBLEM_RESPONSES, install_problem_handler
 from supportdesk.db import migrate
 from supportdesk.db.engine import create_engine
 from supportdesk.db.session import Database
+from supportdesk.integrations.crm import build_crm_lookup
 from supportdesk.jobs.router import router as deliveries_router
 from supportdesk.notifications.mail.router import router as email_templates_router
 from supportdesk.notifications.router import router as notifications_router
@@ -103,6 +104,8 @@ def create_app(
         await app.state.login_throttle.aclose()
         await database.pushes.drain()
         await app.state.pubsub.aclose()
+        if app.state.crm is not None:
+            await app.state.crm.aclose()
         if owns_database:
             await database.dispose()
 
@@ -152,6 +155,8 @@ def bind_state(
     # The app owns its token cache: two apps in one process (tests, tools) never share checked tokens.
     app.state.token_cache = token_cache if token_cache is not None else TokenCache()
     app.state.login_throttle = LoginThrottle(settings)
+    # The CRM's answers about customers, with its cache and breaker; None when no CRM is configured.
+    app.state.crm = build_crm_lookup(settings, clock, registry=app.state.metrics.registry)
     # Pushes to open screens: what this database's units of work commit is published here.
     app.state.pubsub = build_pubsub(settings)
     database.pushes.publisher = app.state.pubsub.publish_many

@@ -130,6 +130,13 @@ MailProviderSettings = Annotated[
 ]
 MAIL_PROVIDER_KINDS = ("smtp", "sendgrid", "ses", "maildir")
 
+# The settings each kind of CRM cannot be called without (HubSpot has a well-known address).
+CRM_NEEDS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "json": ("crm_url", "crm_token"),
+    "hubspot": ("crm_token",),
+}
+
 
 class Settings(BaseSettings):
     """Every setting supportdesk reads; README.md has the table that documents them."""
@@ -196,6 +203,17 @@ class Settings(BaseSettings):
     mail_dir: Path = Path("./mail")
     # The sender of a workspace that has no address of its own; its domain names our Message-IDs.
     mail_from: str = "supportdesk@localhost"
+    # The CRM a customer's support tier, plan and account manager are looked up in, by e-mail address.
+    crm_kind: Literal["none", "json", "hubspot"] = "none"
+    crm_url: HttpBaseUrl | None = None
+    crm_token: Secret | None = None
+    crm_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 5
+    # Where answers are kept: mem:// within one process, redis:// shared by every process.
+    crm_cache_url: str = "mem://"
+    crm_cache_seconds: Annotated[int, Field(ge=0, le=24 * 3600)] = 3600
+    # Failed look-ups in a row after which the CRM is left alone, and for how long.
+    crm_breaker_threshold: Annotated[int, Field(ge=1, le=1000)] = 5
+    crm_breaker_seconds: Annotated[float, Field(gt=0, le=3600)] = 30
 
     @field_validator("database_url")
     @classmethod
@@ -295,6 +313,18 @@ class Settings(BaseSettings):
             raise ValueError("must be one e-mail address, such as support@example.com")
         return value.strip()
 
+    @field_validator("crm_url")
+    @classmethod
+    def _crm_url(cls, value: str | None) -> str | None:
+        return None if value is None else _http_base_url(value)
+
+    @field_validator("crm_cache_url")
+    @classmethod
+    def _known_crm_cache(cls, value: str) -> str:
+        if not value.startswith(("mem://", "redis://", "rediss://")):
+            raise ValueError("must start with mem://, redis:// or rediss://")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
@@ -302,6 +332,14 @@ class Settings(BaseSettings):
         if lowered not in {"critical", "error", "warning", "info", "debug"}:
             raise ValueError("must be one of critical, error, warning, info, debug")
         return lowered
+
+    @model_validator(mode="after")
+    def _crm_can_be_reached(self) -> Settings:
+        # Refused at start-up rather than at the first look-up, which would only ever answer "unavailable".
+        missing = [_variable(name) for name in CRM_NEEDS[self.crm_kind] if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"SUPPORTDESK_CRM_KIND={self.crm_kind} needs {' and '.join(missing)}")
+        return self
 
     @model_validator(mode="after")
     def _strong_secrets_outside_development(self) -> Settings:

@@ -20,10 +20,12 @@ from supportdesk.core.pagination import Page
 from supportdesk.core.permissions import PERMISSIONS, Action, Role
 from supportdesk.core.schemas import EmailAddress, ObjectId, QueryText
 from supportdesk.idempotency.service import IdempotencyKey, idempotency_for
+from supportdesk.integrations.crm import CrmLookup
 from supportdesk.people import service
-from supportdesk.people.models import Tier, User
+from supportdesk.people.models import Customer, Tier, User
 from supportdesk.people.schemas import (
     CustomerCreate,
+    CustomerCrmOut,
     CustomerOut,
     CustomerUpdate,
     MeOut,
@@ -84,6 +86,67 @@ async def lookup_customer(email: EmailAddress, context: ViewingCustomers) -> Cus
     if customer is None:
         raise NotFound("No customer has this e-mail address")
     return CustomerOut.model_validate(customer)
+
+
+@customers.get(
+    "/lookup/crm",
+    response_model=CustomerCrmOut,
+    summary="What the CRM says of the customer with an e-mail address",
+)
+async def customer_crm_by_email(
+    email: EmailAddress, context: ViewingCustomers, request: Request
+) -> CustomerCrmOut:
+    customer = await service.find_customer_by_email(context.session, email)
+    if customer is None:
+        raise NotFound("No customer has this e-mail address")
+    return await _crm_view(customer, request)
+
+
+@customers.get(
+    "/{customer_id:int}/crm", response_model=CustomerCrmOut, summary="What the CRM says of a customer"
+)
+async def customer_crm(customer_id: ObjectId, context: ViewingCustomers, request: Request) -> CustomerCrmOut:
+    return await _crm_view(await service.get_customer(context.session, customer_id), request)
+
+
+async def _crm_view(customer: Customer, request: Request) -> CustomerCrmOut:
+    """The CRM's answer, or the stored tier when it has none to give: never an error for the CRM's
+    trouble (its client bounds every wait, and an open breaker answers at once)."""
+    lookup: CrmLookup | None = request.app.state.crm
+    stored = {"customer_id": customer.id, "email": customer.email, "stored_tier": customer.tier}
+    if lookup is None:
+        return CustomerCrmOut(
+            **stored,
+            tier=customer.tier,
+            plan=None,
+            account_manager=None,
+            source="stored",
+            checked_at=None,
+            reason="no CRM is configured",
+        )
+    answer = await lookup.profile(customer.email)
+    profile = answer.profile
+    if profile is None:
+        reason = answer.reason or "the CRM does not know this address"
+        return CustomerCrmOut(
+            **stored,
+            tier=customer.tier,
+            plan=None,
+            account_manager=None,
+            source="stored",
+            checked_at=answer.checked_at,
+            reason=reason,
+        )
+    return CustomerCrmOut(
+        **stored,
+        tier=profile.tier or customer.tier,
+        plan=profile.plan,
+        account_manager=profile.account_manager,
+        # A profile comes fresh, cached or stale; "unavailable" never carries one.
+        source="stored" if answer.source == "unavailable" else answer.source,
+        checked_at=answer.checked_at,
+        reason=answer.reason,
+    )
 
 
 @customers.get("/{customer_id:int}", response_model=CustomerOut, summary="Get a customer")

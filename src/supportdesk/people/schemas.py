@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -94,6 +94,25 @@ class CustomerOut(ResponseModel):
     created_at: datetime
     updated_at: datetime
     version: int
+
+
+class CustomerCrmOut(ResponseModel):
+    """What the CRM says of a customer, and how fresh that is.
+
+    ``source``: ``fresh`` (asked just now), ``cached`` (asked within the cache's time), ``stale`` (the
+    CRM cannot be reached; its last answer), or ``stored`` (no answer to give: the tier stored on the
+    customer, with ``reason`` saying why).
+    """
+
+    customer_id: int
+    email: str
+    tier: Tier
+    plan: str | None
+    account_manager: str | None
+    source: Literal["fresh", "cached", "stale", "stored"]
+    checked_at: datetime | None
+    stored_tier: Tier
+    reason: str | None
 
 
 class TokenCreate(RequestModel):

@@ -52,6 +52,7 @@ SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("DELETE", "/api/v1/sla/policies/{policy_id}"): None,
     ("GET", "/api/v1/customers/{customer_id}"): None,
     ("PATCH", "/api/v1/customers/{customer_id}"): {"name": "Renamed"},
+    ("GET", "/api/v1/customers/{customer_id}/crm"): None,
     ("GET", "/api/v1/admin/users/{user_id}"): None,
     ("PATCH", "/api/v1/admin/users/{user_id}"): {"name": "Renamed"},
     ("POST", "/api/v1/admin/users/{user_id}/deactivate"): None,

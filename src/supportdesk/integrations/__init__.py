@@ -1,0 +1,1 @@
+"""Look-ups in the outside systems a desk works beside, such as its CRM."""
