@@ -3,23 +3,11 @@ that never shows."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from supportdesk.config import SettingsError, load_settings
 
 TOKEN = "crm-token-not-real-5e1f"
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No SUPPORTDESK_* variable and no ``.env`` file from outside the test."""
-    for name in list(os.environ):
-        if name.startswith("SUPPORTDESK_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
 
 
 def _refusal(monkeypatch: pytest.MonkeyPatch, **variables: str) -> str:

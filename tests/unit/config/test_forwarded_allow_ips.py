@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from supportdesk.config import SettingsError, load_settings
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No SUPPORTDESK_* variable and no ``.env`` file from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("SUPPORTDESK_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
 
 
 def test_only_the_local_host_is_trusted_by_default() -> None:

@@ -4,7 +4,6 @@ refused and how the refusal reads, and secrets that never show."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +39,6 @@ SES = {
 }
 MAILDIR = {"kind": "maildir", "name": "archive", "path": "/var/mail/desk"}
 SECRETS = ("smtp-password-1", "SG.sendgrid-key-2", "ses-secret-3", "ses-session-4")
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No SUPPORTDESK_* variable and no ``.env`` file from outside the test."""
-    for name in list(os.environ):
-        if name.startswith("SUPPORTDESK_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
 
 
 def _with_providers(monkeypatch: pytest.MonkeyPatch, value: Any) -> Settings:

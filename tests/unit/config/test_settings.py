@@ -3,7 +3,6 @@ derived switches (migrations at startup, Secure cookies)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -20,17 +19,6 @@ from supportdesk.config import (
 STRONG_SECRET = "s" * 32
 SQLITE_URL = "sqlite+aiosqlite:///./desk.db"
 POSTGRES_URL = "postgresql+asyncpg://desk@db.internal:5432/desk"
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Every test starts from no SUPPORTDESK_* variables, in an empty folder with no ``.env`` file,
-    so neither the developer's shell nor a stray ``.env`` can change the outcome."""
-    for name in list(os.environ):
-        if name.startswith("SUPPORTDESK_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def _settings_error(monkeypatch: pytest.MonkeyPatch, **variables: str) -> str:
