@@ -1,10 +1,11 @@
 """Writing e-mails into the outbox, and a workspace's e-mail settings and templates.
 
-The flows call :func:`mail_customer` when a change to a ticket concerns its customer, and recording a
-staff notification calls :func:`mail_staff` for the recipients who want e-mail too. Both compose the
-message at once, in the flow's unit of work, so it commits or rolls back with the change. What they
-read of the workspace (sender identity, its own templates) is kept per process while the workspace's
-delivery revision holds, as webhook subscriptions are.
+The flows ask :func:`customer_message` for the e-mail a change to a ticket owes its customer and write
+it with the change's other outbox messages; recording a staff notification calls :func:`mail_staff`
+for the recipients who want e-mail too. Both compose the message at once, in the flow's unit of work,
+so it commits or rolls back with the change. What they read of the workspace (sender identity, its
+own templates) is kept per process while the workspace's delivery revision holds, as webhook
+subscriptions are.
 """
 
 from __future__ import annotations
@@ -91,28 +92,6 @@ def _rendered(
         return templates.render(kind, templates.DEFAULTS[kind], context)
 
 
-async def mail_customer(
-    session: AsyncSession,
-    clock: Clock,
-    kind: EmailKind,
-    *,
-    workspace_id: int,
-    thread: Thread,
-    to: str,
-    cause: str,
-    context: Mapping[str, Mapping[str, Any]],
-) -> int:
-    """Write the e-mail ``kind`` about ``thread``'s ticket to its customer ``to``; returns how many
-    messages were written (none when the workspace sends no e-mail).
-
-    ``cause`` names the change (as webhook events do), so announcing one change twice mails once.
-    """
-    message = await customer_message(
-        session, clock, kind, workspace_id=workspace_id, thread=thread, to=to, cause=cause, context=context
-    )
-    return await outbox.enqueue(session, clock, workspace_id, [message] if message else [])
-
-
 async def customer_message(
     session: AsyncSession,
     clock: Clock,
@@ -124,8 +103,9 @@ async def customer_message(
     cause: str,
     context: Mapping[str, Mapping[str, Any]],
 ) -> outbox.Outgoing | None:
-    """The outbox message :func:`mail_customer` writes, for a caller that writes it with others; ``None``
-    when the workspace sends no e-mail."""
+    """The e-mail ``kind`` about ``thread``'s ticket to its customer ``to``, as an outbox message for the
+    caller to write with the change; ``None`` when the workspace sends no e-mail. ``cause`` names the
+    change (as webhook events do), so announcing one change twice mails once."""
     setup = await mail_setup(session, workspace_id)
     if not setup.enabled:
         return None
