@@ -157,6 +157,9 @@ def bind_state(
     app.state.login_throttle = LoginThrottle(settings)
     # The CRM's answers about customers, with its cache and breaker; None when no CRM is configured.
     app.state.crm = build_crm_lookup(settings, clock, registry=app.state.metrics.registry)
+    if app.state.crm is not None:
+        # New customers are checked against it in the background (the CRM sender of runtime.py).
+        database.crm.turn_on(app.state.crm.client.name)
     # Pushes to open screens: what this database's units of work commit is published here.
     app.state.pubsub = build_pubsub(settings)
     database.pushes.publisher = app.state.pubsub.publish_many

@@ -12,7 +12,10 @@ from supportdesk.automation.tasks import AcrossWorkspaces
 from supportdesk.config import Settings
 from supportdesk.core.clock import Clock
 from supportdesk.db.session import Database
+from supportdesk.integrations.crm import build_crm_lookup
+from supportdesk.integrations.crm.enrichment import CrmSender
 from supportdesk.jobs.background import Background
+from supportdesk.jobs.channels import Sender
 from supportdesk.jobs.models import DeliveryChannel
 from supportdesk.jobs.scheduler import ScheduledJob
 from supportdesk.notifications.mail.delivery import MailSender
@@ -44,15 +47,21 @@ def build_background(
     policy = TargetPolicy.from_setting(settings.webhook_allowed_targets)
     webhooks = WebhookSender(database, clock, safe_client(policy, timeout=settings.webhook_timeout_seconds))
     mail = MailSender(build_providers(settings, clock=clock), default_from=settings.mail_from)
+    senders: dict[DeliveryChannel, Sender] = {DeliveryChannel.webhook: webhooks, DeliveryChannel.email: mail}
+    closers = [webhooks.aclose, mail.aclose]
+    # A look-up of the background's own, with its own cache and breaker (shared with the app's through
+    # SUPPORTDESK_CRM_CACHE_URL when that names a Redis): the worker may be a process of its own.
+    lookup = build_crm_lookup(settings, clock)
+    if lookup is not None:
+        crm = CrmSender(database, clock, lookup)
+        senders[DeliveryChannel.crm] = crm
+        closers.append(crm.aclose)
+        # Customers created in this process (a worker's own units of work) are checked as the app's are.
+        database.crm.turn_on(crm.crm)
     background = Background(
-        database,
-        clock,
-        settings,
-        senders={DeliveryChannel.webhook: webhooks, DeliveryChannel.email: mail},
-        jobs=default_jobs(settings),
-        broker=broker,
+        database, clock, settings, senders=senders, jobs=default_jobs(settings), broker=broker
     )
-    background.on_stop.extend([webhooks.aclose, mail.aclose])
+    background.on_stop.extend(closers)
     if database.pushes.publisher is None:
         # A worker process: what its jobs notify (breaches, escalations) is pushed from here.
         pubsub = build_pubsub(settings)

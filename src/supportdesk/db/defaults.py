@@ -5,7 +5,8 @@ test, a notebook) should not have to know which columns only a service fills: th
 ``before_flush`` hook stamps ``created_at``/``updated_at`` from the session's clock, refreshes
 ``updated_at`` when a change did not, gives a new scoped row the workspace of its parent, and runs the
 functions that domain packages register for their models: fillers of new objects (a ticket's number, for
-instance) and followers of changed ones (a ticket's SLA clocks after its status changed).
+instance) and followers of changed ones (a ticket's SLA clocks after its status changed, or those of a
+customer's tickets after the customer's tier changed).
 
 It runs them in a fixed order: the timestamps and the workspace of new objects, each model's fillers by
 their stage (:class:`FillStage`), ``updated_at`` of changed objects, then the followers. Only what the

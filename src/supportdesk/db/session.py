@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.orm import Session
 
 from supportdesk.audit import recorder  # noqa: F401  (registers the audit listener)
+from supportdesk.core.crm import SWITCH_KEY, CrmSwitch
 from supportdesk.core.pushes import OUTLET_KEY, PushOutlet
 from supportdesk.db import caches, models, tenancy  # noqa: F401  (mappers, tenancy listeners)
 from supportdesk.db.caches import Caches
@@ -57,7 +58,15 @@ class Database:
         self.work_bell = asyncio.Event()
         # Where pushes go once their unit of work commits (core.pushes); the app plugs a publisher in.
         self.pushes = PushOutlet()
-        info = {caches.SESSION_KEY: self.caches, WORK_BELL_KEY: self.work_bell, OUTLET_KEY: self.pushes}
+        # Which CRM new customers are checked against (core.crm); the app and the worker turn it on
+        # when one is configured.
+        self.crm = CrmSwitch()
+        info = {
+            caches.SESSION_KEY: self.caches,
+            WORK_BELL_KEY: self.work_bell,
+            OUTLET_KEY: self.pushes,
+            SWITCH_KEY: self.crm,
+        }
         # SQLite admits one writer at a time. Queueing writers here, in arrival order, beats letting
         # them poll the file lock: SQLite's busy handler backs off up to 100 ms between tries.
         self._write_gate = asyncio.Lock() if engine.dialect.name == "sqlite" and connection is None else None

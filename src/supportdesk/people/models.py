@@ -116,6 +116,14 @@ class Customer(WorkspaceScoped, Base):
     company: Mapped[str | None] = mapped_column(String(200), default=None)
     tier: Mapped[Tier] = mapped_column(enum_column(Tier, "customer_tier"), default=Tier.free)
     external_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    # What the desk's CRM last said of the customer (integrations/crm, written by its sender in the
+    # background): the tier above is set from it too when the CRM gives one. Empty until the CRM is asked,
+    # and when it does not know the address.
+    crm_plan: Mapped[str | None] = mapped_column(String(200), default=None)
+    crm_account_manager: Mapped[str | None] = mapped_column(String(200), default=None)
+    crm_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    # When the CRM gave that answer; set as well when it answered that it does not know the address.
+    crm_checked_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)

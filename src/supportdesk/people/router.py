@@ -110,35 +110,29 @@ async def customer_crm(customer_id: ObjectId, context: ViewingCustomers, request
 
 
 async def _crm_view(customer: Customer, request: Request) -> CustomerCrmOut:
-    """The CRM's answer, or the stored tier when it has none to give: never an error for the CRM's
-    trouble (its client bounds every wait, and an open breaker answers at once)."""
+    """The CRM's answer, or what the customer keeps of its last one when it has none to give: never an
+    error for the CRM's trouble (its client bounds every wait, and an open breaker answers at once)."""
     lookup: CrmLookup | None = request.app.state.crm
-    stored = {"customer_id": customer.id, "email": customer.email, "stored_tier": customer.tier}
+    ids = {"customer_id": customer.id, "email": customer.email, "stored_tier": customer.tier}
+    # What the customer keeps of the CRM's last answer (its sender writes it in the background).
+    stored = {
+        **ids,
+        "tier": customer.tier,
+        "plan": customer.crm_plan,
+        "account_manager": customer.crm_account_manager,
+        "source": "stored",
+    }
     if lookup is None:
-        return CustomerCrmOut(
-            **stored,
-            tier=customer.tier,
-            plan=None,
-            account_manager=None,
-            source="stored",
-            checked_at=None,
-            reason="no CRM is configured",
-        )
+        return CustomerCrmOut(**stored, checked_at=customer.crm_checked_at, reason="no CRM is configured")
     answer = await lookup.profile(customer.email)
     profile = answer.profile
     if profile is None:
         reason = answer.reason or "the CRM does not know this address"
-        return CustomerCrmOut(
-            **stored,
-            tier=customer.tier,
-            plan=None,
-            account_manager=None,
-            source="stored",
-            checked_at=answer.checked_at,
-            reason=reason,
-        )
+        # With nothing known now, the stored answer is as old as the check that stored it.
+        checked_at = answer.checked_at if answer.checked_at is not None else customer.crm_checked_at
+        return CustomerCrmOut(**stored, checked_at=checked_at, reason=reason)
     return CustomerCrmOut(
-        **stored,
+        **ids,
         tier=profile.tier or customer.tier,
         plan=profile.plan,
         account_manager=profile.account_manager,

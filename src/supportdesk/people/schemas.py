@@ -91,6 +91,12 @@ class CustomerOut(ResponseModel):
     company: str | None
     tier: Tier
     external_id: str | None
+    # What the CRM last said of the customer, and when (never set through the API: the CRM is where
+    # they are kept). The tier above follows the CRM's when it gives one.
+    crm_plan: str | None
+    crm_account_manager: str | None
+    crm_id: str | None
+    crm_checked_at: datetime | None
     created_at: datetime
     updated_at: datetime
     version: int
@@ -100,8 +106,8 @@ class CustomerCrmOut(ResponseModel):
     """What the CRM says of a customer, and how fresh that is.
 
     ``source``: ``fresh`` (asked just now), ``cached`` (asked within the cache's time), ``stale`` (the
-    CRM cannot be reached; its last answer), or ``stored`` (no answer to give: the tier stored on the
-    customer, with ``reason`` saying why).
+    CRM cannot be reached; its last answer), or ``stored`` (no answer to give: the tier, plan and
+    account manager stored on the customer, as the CRM last gave them, with ``reason`` saying why).
     """
 
     customer_id: int

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -10,11 +11,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
+from supportdesk.core.crm import crm_of
 from supportdesk.core.errors import Conflict, InvalidInput, NotFound
 from supportdesk.core.http import require_version
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
 from supportdesk.core.permissions import Role
 from supportdesk.core.security import hash_password_in_thread
+from supportdesk.jobs import outbox
+from supportdesk.jobs.models import DeliveryChannel
+from supportdesk.people import rules
 from supportdesk.people.models import ApiToken, Availability, Customer, Tier, TokenKind, User
 
 MIN_PASSWORD_LENGTH = 10
@@ -209,7 +214,8 @@ async def create_customer(
     tier: Tier = Tier.free,
     external_id: str | None = None,
 ) -> Customer:
-    """Add a customer to the session's workspace."""
+    """Add a customer to the session's workspace; where the process has a CRM, have the customer checked
+    against it in the background (an outbox message in the same transaction)."""
     await _ensure_unique_customer(session, email=email, external_id=external_id)
     now = clock.now()
     customer = Customer(
@@ -223,6 +229,19 @@ async def create_customer(
     )
     session.add(customer)
     await session.flush()
+    crm = crm_of(session)
+    if crm is not None:
+        # Without a CRM nothing is written: a first contact opens a ticket, and intake's speed is worth
+        # more than a row nobody would ever deliver.
+        check = outbox.Outgoing(
+            DeliveryChannel.crm,
+            crm,
+            rules.crm_dedupe_key(customer.id),
+            # The address as it was, for the record; the sender asks about the customer's address as it
+            # is when the message is sent.
+            {"customer_id": customer.id, "email": customer.email},
+        )
+        await outbox.enqueue(session, clock, customer.workspace_id, [check])
     return customer
 
 
@@ -240,6 +259,16 @@ async def get_customer(session: AsyncSession, customer_id: int) -> Customer:
     if customer is None:
         raise NotFound("No such customer")
     return customer
+
+
+async def customer_addresses(session: AsyncSession, customer_ids: Iterable[int]) -> dict[int, str]:
+    """The address of each of the workspace's customers among ``customer_ids``, by id; ids of customers
+    that do not exist (any more, or in this workspace) are left out."""
+    wanted = set(customer_ids)
+    if not wanted:
+        return {}
+    rows = await session.execute(select(Customer.id, Customer.email).where(Customer.id.in_(wanted)))
+    return {row.id: row.email for row in rows}
 
 
 async def find_customer_by_email(session: AsyncSession, email: str) -> Customer | None:
@@ -287,6 +316,24 @@ async def update_customer(
         except_id=customer.id,
     )
     for field, value in changes.items():
+        setattr(customer, field, value)
+    customer.updated_at = clock.now()
+    await session.flush()
+    return customer
+
+
+async def record_crm_answer(
+    session: AsyncSession,
+    clock: Clock,
+    customer: Customer,
+    details: rules.CrmDetails | None,
+    *,
+    checked_at: datetime,
+) -> Customer:
+    """Keep what the CRM said of the customer at ``checked_at`` (see :func:`rules.crm_changes`);
+    ``details`` is ``None`` when the CRM does not know the customer's address. Audited like any change
+    of the customer, and a new tier re-times the customer's open tickets (``sla.clocks``)."""
+    for field, value in rules.crm_changes(details, checked_at).items():
         setattr(customer, field, value)
     customer.updated_at = clock.now()
     await session.flush()

@@ -10,7 +10,12 @@ about SLAs. ``db/session.py`` imports this module so its hooks are in place when
   ticket package's own filler has chosen the category, priority and status they depend on;
 - a ticket whose status, priority, category or customer changed since the last flush has its
   resolution clock paused or resumed by the status change (moving into progress is the first response),
-  and its policy matched and due times computed again.
+  and its policy matched and due times computed again;
+- a customer whose tier changed (an agent's edit, the CRM's answer) has the policy and due times of
+  their tickets that are neither resolved nor closed computed again, since a policy may be scoped by
+  tier; pauses and first responses already made are facts the due times are computed from, and stay.
+  Resolved and closed tickets keep theirs: their targets were settled under the tier of the day. A
+  reopened ticket is matched again by the ticket hook above, with the tier of that day.
 
 The flush runs synchronously (inside the async session's greenlet), so the lookups here use the
 session's synchronous ``execute``.
@@ -25,8 +30,9 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from supportdesk.db.defaults import FillStage, fills_new, follows_changes, given
-from supportdesk.people.models import Tier
+from supportdesk.people.models import Customer, Tier
 from supportdesk.sla import service as sla_service
+from supportdesk.sla.rules import STOPPED_STATUSES
 from supportdesk.tickets import defaults as ticket_defaults
 from supportdesk.tickets.models import Ticket, TicketStatus
 
@@ -109,4 +115,31 @@ def _keep_clocks(session: Session, tickets: list[Ticket]) -> None:
             if before is not None and before != ticket.status:
                 sla_service.track_status_change(ticket, before, setup, _changed_at(ticket))
         for ticket, tier in zip(group, _tiers(session, setup, group), strict=True):
+            sla_service.refresh_due_times(ticket, setup, tier)
+
+
+@follows_changes(Customer, ("tier",))
+def _retime_customers_tickets(session: Session, customers: list[Customer]) -> None:
+    # A ticket this flush changes too is matched by the ticket hook with the tier written now, whichever
+    # hook runs first: it reads its customer's tier from the flush's memo.
+    ticket_defaults.note_customers(session, customers)
+    by_workspace: dict[int, dict[int, Tier]] = {}
+    for customer in customers:
+        by_workspace.setdefault(customer.workspace_id, {})[customer.id] = Tier(customer.tier)
+    for workspace_id, tiers in by_workspace.items():
+        setup = sla_service.load_setup_sync(session, workspace_id)
+        if not setup.uses_tiers:
+            continue  # every tier gets the same policy, so nothing moves; nothing needs reading
+        # Customer ids are never reused, so they name the tickets in an unscoped session as well.
+        query = (
+            select(Ticket)
+            .where(Ticket.customer_id.in_(tiers), Ticket.status.not_in(STOPPED_STATUSES))
+            .order_by(Ticket.id)
+        )
+        for ticket in session.scalars(query):
+            # A ticket loaded earlier keeps its own unflushed changes: it may be being resolved, or
+            # moved to another customer, in this flush (the ticket hook takes care of it then).
+            tier = tiers.get(ticket.customer_id) if ticket.customer_id is not None else None
+            if tier is None or ticket.status in STOPPED_STATUSES:
+                continue
             sla_service.refresh_due_times(ticket, setup, tier)

@@ -60,6 +60,14 @@ def read_customers(session: Session, tickets: Iterable[Ticket]) -> dict[int, tup
     return known
 
 
+def note_customers(session: Session, customers: Iterable[Customer]) -> None:
+    """Take ``customers`` as they are about to be written for what :func:`read_customers` answers in the
+    flush running now, so that what a ticket follows of them (their tier) is what this flush writes and
+    not what the stored rows still say."""
+    known: dict[int, tuple[str, Tier]] = flush_memo(session).setdefault(_CUSTOMERS_READ, {})
+    known.update({customer.id: (customer.email, Tier(customer.tier)) for customer in customers})
+
+
 def customer_of(ticket: Ticket, known: dict[int, tuple[str, Tier]]) -> tuple[str, Tier] | None:
     """The address and tier of the ticket's customer: the object it links to, else the row
     :func:`read_customers` read; None for a ticket without a customer."""
