@@ -54,9 +54,22 @@ class LiveServer:
         """Headers that authenticate as the server's admin."""
         return {"Authorization": f"Bearer {self.token}"}
 
+    # One client for the whole run, made on first use: each new client loads the system's certificate
+    # authorities for an SSL context it never uses here, some tens of milliseconds per request made.
+    _client: httpx.Client | None = field(default=None, repr=False)
+
     def client(self) -> httpx.Client:
-        """An HTTP client for the server, authenticated as its admin."""
-        return httpx.Client(base_url=self.base_url, headers=self.auth_headers, timeout=30)
+        """The run's HTTP client for the server, authenticated as its admin; it stays open until the
+        server stops, so use it without closing it."""
+        if self._client is None:
+            self._client = httpx.Client(base_url=self.base_url, headers=self.auth_headers, timeout=30)
+        return self._client
+
+    def close(self) -> None:
+        """Close the client, if one was made."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def forget(self, parameter: str, value: Any) -> None:
         """Stop offering an id whose object was deleted."""
@@ -100,93 +113,91 @@ WEEKDAYS = {"monday": [{"start": "09:00", "end": "17:00"}], "friday": [{"start":
 
 def _seed(server: LiveServer) -> None:
     """Give the server a few objects of every kind, made through the API as a client would."""
-    with server.client() as client:
-        categories = client.get("/api/v1/workspace").json()["categories"]
-        assignees = [
-            _created(
-                client.post(
-                    "/api/v1/admin/users",
-                    json={"email": f"agent{n}@live.example.com", "name": f"Agent {n}", "role": "agent"},
-                )
+    client = server.client()
+    categories = client.get("/api/v1/workspace").json()["categories"]
+    assignees = [
+        _created(
+            client.post(
+                "/api/v1/admin/users",
+                json={"email": f"agent{n}@live.example.com", "name": f"Agent {n}", "role": "agent"},
             )
-            for n in range(2)
-        ]
-        spare_users = [
-            _created(
-                client.post(
-                    "/api/v1/admin/users",
-                    json={"email": f"spare{n}@live.example.com", "name": f"Spare {n}", "role": "agent"},
-                )
+        )
+        for n in range(2)
+    ]
+    spare_users = [
+        _created(
+            client.post(
+                "/api/v1/admin/users",
+                json={"email": f"spare{n}@live.example.com", "name": f"Spare {n}", "role": "agent"},
             )
-            for n in range(3)
-        ]
-        for n in range(3):
-            _created(
-                client.post("/api/v1/customers", json={"email": f"client{n}@example.com", "name": f"C{n}"})
+        )
+        for n in range(3)
+    ]
+    for n in range(3):
+        _created(client.post("/api/v1/customers", json={"email": f"client{n}@example.com", "name": f"C{n}"}))
+    calendars = [
+        _created(
+            client.post(
+                "/api/v1/sla/calendars",
+                json={"name": f"Office {n}", "timezone": "Europe/Berlin", "weekly_hours": WEEKDAYS},
             )
-        calendars = [
-            _created(
-                client.post(
-                    "/api/v1/sla/calendars",
-                    json={"name": f"Office {n}", "timezone": "Europe/Berlin", "weekly_hours": WEEKDAYS},
-                )
-            )
-            for n in range(3)
-        ]
-        # The demo's policies cover tiers across all categories; these cover one category each.
-        for category in categories[:3]:
-            policy = {
-                "name": f"Policy {category}",
-                "tier": "free",
-                "category": category,
-                "calendar_id": calendars[0],
-            }
-            _created(client.post("/api/v1/sla/policies", json=policy))
-        for n in range(3):
-            trigger = {
-                "name": f"Trigger {n}",
-                "event": "created",
-                "conditions": [{"field": "title", "operator": "contains", "value": "refund"}],
-                "actions": [
-                    {"type": "add_tags", "tags": ["refund"]},
-                    {"type": "set_category", "value": categories[0]},
-                ],
-            }
-            _created(client.post("/api/v1/triggers", json=trigger))
-        for n in range(3):
-            macro = {
-                "name": f"Macro {n}",
-                "actions": [{"type": "add_tags", "tags": ["answered"]}],
-                "reply": "Thanks",
-            }
-            _created(client.post("/api/v1/macros", json=macro))
-        # Tickets assigned to the admin leave notifications in the admin's inbox.
-        for n in range(3):
-            ticket = _created(
-                client.post(
-                    "/api/v1/tickets",
-                    json={
-                        "title": f"Seeded {n}",
-                        "category": categories[0],
-                        "assigned_agent_id": assignees[0],
-                    },
-                )
-            )
-            _created(client.post(f"/api/v1/tickets/{ticket}/comments", json={"content": f"Note {n}"}))
-            moved = client.patch(f"/api/v1/tickets/{ticket}", json={"assigned_agent_id": server.admin_id})
-            assert moved.status_code == 200, moved.text
-        server.assignees = [server.admin_id, *assignees]
-        server.calendars = calendars
-        server.ids = {
-            "ticket_id": _listed(client, "/api/v1/tickets", limit=100),
-            "customer_id": _listed(client, "/api/v1/customers", limit=100),
-            "user_id": spare_users,
-            "calendar_id": calendars[1:],
-            "policy_id": _listed(client, "/api/v1/sla/policies"),
-            "trigger_id": _listed(client, "/api/v1/triggers"),
-            "macro_id": _listed(client, "/api/v1/macros"),
-            "notification_id": _listed(client, "/api/v1/me/notifications", limit=100),
+        )
+        for n in range(3)
+    ]
+    # The demo's policies cover tiers across all categories; these cover one category each.
+    for category in categories[:3]:
+        policy = {
+            "name": f"Policy {category}",
+            "tier": "free",
+            "category": category,
+            "calendar_id": calendars[0],
         }
+        _created(client.post("/api/v1/sla/policies", json=policy))
+    for n in range(3):
+        trigger = {
+            "name": f"Trigger {n}",
+            "event": "created",
+            "conditions": [{"field": "title", "operator": "contains", "value": "refund"}],
+            "actions": [
+                {"type": "add_tags", "tags": ["refund"]},
+                {"type": "set_category", "value": categories[0]},
+            ],
+        }
+        _created(client.post("/api/v1/triggers", json=trigger))
+    for n in range(3):
+        macro = {
+            "name": f"Macro {n}",
+            "actions": [{"type": "add_tags", "tags": ["answered"]}],
+            "reply": "Thanks",
+        }
+        _created(client.post("/api/v1/macros", json=macro))
+    # Tickets assigned to the admin leave notifications in the admin's inbox.
+    for n in range(3):
+        ticket = _created(
+            client.post(
+                "/api/v1/tickets",
+                json={
+                    "title": f"Seeded {n}",
+                    "category": categories[0],
+                    "assigned_agent_id": assignees[0],
+                },
+            )
+        )
+        _created(client.post(f"/api/v1/tickets/{ticket}/comments", json={"content": f"Note {n}"}))
+        moved = client.patch(f"/api/v1/tickets/{ticket}", json={"assigned_agent_id": server.admin_id})
+        assert moved.status_code == 200, moved.text
+    server.assignees = [server.admin_id, *assignees]
+    server.calendars = calendars
+    server.ids = {
+        "ticket_id": _listed(client, "/api/v1/tickets", limit=100),
+        "customer_id": _listed(client, "/api/v1/customers", limit=100),
+        "user_id": spare_users,
+        "calendar_id": calendars[1:],
+        "policy_id": _listed(client, "/api/v1/sla/policies"),
+        "trigger_id": _listed(client, "/api/v1/triggers"),
+        "macro_id": _listed(client, "/api/v1/macros"),
+        "notification_id": _listed(client, "/api/v1/me/notifications", limit=100),
+    }
 
 
 @dataclass
@@ -251,10 +262,8 @@ class LiveServers:
             "SUPPORTDESK_MAIL_DIR": str(self.directory / f"{backend}-mail"),
         }
         _cli(env, "db", "upgrade")
-        _cli(env, "demo", "--workspace", WORKSPACE, "--tickets", "25", "--customers", "5")
-        _cli(env, "users", "create", ADMIN_EMAIL, "--role", "admin", "--workspace", WORKSPACE)
-        token = _cli(env, "tokens", "create", ADMIN_EMAIL, "--workspace", WORKSPACE)
-        assert token.startswith("sdk_"), token
+        # The server starts while the data is loaded: it needs only the schema to start, and starting
+        # takes as long as one of the commands below.
         port = _free_port()
         log = (self.directory / f"{backend}-server.log").open("wb")
         server = subprocess.Popen(  # noqa: S603
@@ -265,6 +274,10 @@ class LiveServers:
         )
         log.close()
         self.processes.append(server)
+        _cli(env, "demo", "--workspace", WORKSPACE, "--tickets", "25", "--customers", "5")
+        _cli(env, "users", "create", ADMIN_EMAIL, "--role", "admin", "--workspace", WORKSPACE)
+        token = _cli(env, "tokens", "create", ADMIN_EMAIL, "--workspace", WORKSPACE)
+        assert token.startswith("sdk_"), token
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:
@@ -284,6 +297,8 @@ class LiveServers:
 
     async def close(self) -> None:
         """Stop every server and drop the PostgreSQL databases."""
+        for server in self.servers.values():
+            server.close()
         for process in self.processes:
             process.terminate()
             process.wait(timeout=10)

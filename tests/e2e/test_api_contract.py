@@ -41,7 +41,6 @@ PHASES = [Phase.explicit, Phase.reuse, Phase.generate]
 )
 def test_the_api_honours_its_contract(case: Case[Any], live_server: LiveServer) -> None:
     # Hypothesis seeds ``random`` for every example, so the choices repeat when an example is replayed.
-    with live_server.client() as client:
-        Realistic(case, live_server, client, random.choice).apply(draw_ids=True)
+    Realistic(case, live_server, live_server.client(), random.choice).apply(draw_ids=True)
     response = case.call_and_validate(base_url=live_server.base_url, headers=live_server.auth_headers)
     remember_outcome(case, live_server, response.status_code)

@@ -37,8 +37,7 @@ def test_linked_requests_honour_the_contract(live_server: LiveServer) -> None:
         def before_call(self, case: Case[Any]) -> None:
             # Ids that came through a link are real already; state the links cannot carry (the
             # workspace's categories, a fresh idempotency key, an agent to assign) is filled in.
-            with live_server.client() as client:
-                Realistic(case, live_server, client, random.choice).apply(draw_ids=False)
+            Realistic(case, live_server, live_server.client(), random.choice).apply(draw_ids=False)
 
         def get_call_kwargs(self, case: Case[Any]) -> dict[str, Any]:
             return {"base_url": live_server.base_url, "headers": live_server.auth_headers}

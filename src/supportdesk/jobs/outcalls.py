@@ -12,6 +12,8 @@ knows httpx, and only senders need it.
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from datetime import timedelta
@@ -25,6 +27,15 @@ from supportdesk.jobs.channels import DeliveryFailed
 MAX_REASON = 300
 # Enough of an error page or an error document to explain a failure within a reason.
 MAX_EXCERPT = 200
+
+
+@functools.cache
+def certificate_authorities(*, trust_env: bool) -> ssl.SSLContext:
+    """One verifying SSL context per process for every outbound HTTPS client of a kind: reading the CA
+    bundle takes tens of milliseconds, the same bundle serves every client, and a context is shared
+    safely by any number of connections. ``trust_env`` lets ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``
+    name another bundle, as httpx's own default does."""
+    return httpx.create_ssl_context(trust_env=trust_env)
 
 
 def one_line(text: str) -> str:

@@ -10,7 +10,6 @@ saved and to an internal one later (DNS rebinding) is therefore still refused.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import socket
 import ssl
@@ -20,6 +19,8 @@ from contextlib import contextmanager
 import anyio
 import httpcore
 import httpx
+
+from supportdesk.jobs.outcalls import certificate_authorities
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -367,12 +368,6 @@ class _ResponseStream(httpx.AsyncByteStream):
             await self._response.aclose()
 
 
-@functools.cache
-def _certificate_authorities() -> ssl.SSLContext:
-    # Loading the CA bundle takes tens of milliseconds; one verifying context serves every client.
-    return httpx.create_ssl_context(trust_env=False)
-
-
 class GuardedTransport(httpx.AsyncBaseTransport):
     """An httpx transport over an httpcore pool that connects through :class:`GuardedBackend`.
 
@@ -389,7 +384,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         max_connections: int = 20,
     ) -> None:
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context if ssl_context is not None else _certificate_authorities(),
+            ssl_context=ssl_context if ssl_context is not None else certificate_authorities(trust_env=False),
             max_connections=max_connections,
             # httpcore keeps idle connections forever unless told; httpx's own default is five seconds.
             keepalive_expiry=5.0,

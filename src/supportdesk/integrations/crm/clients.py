@@ -17,6 +17,7 @@ import stamina
 
 import supportdesk
 from supportdesk.integrations.crm.contract import CrmProfile, CrmUnavailable, id_of, text_of, tier_of
+from supportdesk.jobs.outcalls import certificate_authorities
 
 __all__ = [
     "ATTEMPTS",
@@ -200,6 +201,7 @@ def _http_client(base_url: str, token: str, timeout: float) -> httpx.AsyncClient
         headers={"authorization": f"Bearer {token}", "accept": "application/json", "user-agent": USER_AGENT},
         # A redirect would carry the token to wherever it points; an API that moved is a setting to change.
         follow_redirects=False,
+        verify=certificate_authorities(trust_env=True),
     )
 
 

@@ -19,7 +19,14 @@ import httpx_auth
 import supportdesk
 from supportdesk.core.clock import Clock, SystemClock
 from supportdesk.jobs.channels import DeliveryFailed, Sent, retry_after
-from supportdesk.jobs.outcalls import excerpt_of, failure, one_line, read_at_most, transport_failure
+from supportdesk.jobs.outcalls import (
+    certificate_authorities,
+    excerpt_of,
+    failure,
+    one_line,
+    read_at_most,
+    transport_failure,
+)
 from supportdesk.notifications.mail.failures import mime_bytes
 from supportdesk.notifications.mail.message import OutgoingEmail
 
@@ -107,6 +114,7 @@ class SendGridProvider(_ApiProvider):
             timeout=timeout,
             headers={"authorization": f"Bearer {api_key}", "user-agent": USER_AGENT},
             follow_redirects=False,
+            verify=certificate_authorities(trust_env=True),
         )
         super().__init__(name, client, clock)
 
@@ -204,6 +212,7 @@ class SesProvider(_ApiProvider):
             auth=auth,
             headers={"user-agent": USER_AGENT},
             follow_redirects=False,
+            verify=certificate_authorities(trust_env=True),
         )
         super().__init__(name, client, clock)
 
