@@ -21,7 +21,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -46,7 +46,7 @@ from bench.api import (
 )
 from supportdesk.auth import service as auth_service
 from supportdesk.config import Settings
-from supportdesk.core.clock import SystemClock
+from supportdesk.core.clock import Clock, SystemClock
 from supportdesk.core.permissions import Role
 from supportdesk.db import migrate
 from supportdesk.db.engine import create_engine
@@ -368,6 +368,31 @@ async def wait_for_port(port: int, seconds: float = 20.0) -> None:
             return
 
 
+def mail_messages(workspace_id: int, numbers: Iterable[int], clock: Clock) -> list[outbox.Outgoing]:
+    """A customer's acknowledgement of ticket ``number`` for each number, rendered from the default
+    template; the local part of each one's Message-ID is its payload's ``key``."""
+    identity = Identity(workspace_id, "help@bench.example.com", "Bench Support", None, "k" * 32, ())
+    rendered = templates.render(
+        EmailKind.ticket_received, templates.DEFAULTS[EmailKind.ticket_received], templates.SAMPLE
+    )
+    messages = []
+    for number in numbers:
+        key = f"mail:ticket_received:ticket:{number}:created"
+        thread = Thread(number + 1, number + 1, f"Bench ticket {number}", clock.now())
+        drafted = draft(
+            EmailKind.ticket_received,
+            rendered,
+            identity=identity,
+            thread=thread,
+            to=f"customer{number}@example.org",
+            dedupe_key=key,
+            now=clock.now(),
+            from_name="Bench Support",
+        )
+        messages.append(outbox.Outgoing(DeliveryChannel.email, drafted.to, key, drafted.to_payload()))
+    return messages
+
+
 async def mail(
     database: Database, url: str, backend: str, args: argparse.Namespace, work_dir: Path
 ) -> dict[str, Any]:
@@ -382,30 +407,11 @@ async def mail(
         await wait_for_port(port)
         workspace_id, _admin = await workspace_with_admin(database, "mail")
         clock = SystemClock()
-        identity = Identity(workspace_id, "help@bench.example.com", "Bench Support", None, "k" * 32, ())
-        rendered = templates.render(
-            EmailKind.ticket_received, templates.DEFAULTS[EmailKind.ticket_received], templates.SAMPLE
-        )
         for start in range(0, args.messages, ENQUEUE_BATCH):
             async with database.unit_of_work() as session:
                 scope_to_workspace(session.sync_session, workspace_id)
-                batch = []
-                for number in range(start, min(start + ENQUEUE_BATCH, args.messages)):
-                    key = f"mail:ticket_received:ticket:{number}:created"
-                    thread = Thread(number + 1, number + 1, f"Bench ticket {number}", clock.now())
-                    drafted = draft(
-                        EmailKind.ticket_received,
-                        rendered,
-                        identity=identity,
-                        thread=thread,
-                        to=f"customer{number}@example.org",
-                        dedupe_key=key,
-                        now=clock.now(),
-                        from_name="Bench Support",
-                    )
-                    batch.append(
-                        outbox.Outgoing(DeliveryChannel.email, drafted.to, key, drafted.to_payload())
-                    )
+                numbers = range(start, min(start + ENQUEUE_BATCH, args.messages))
+                batch = mail_messages(workspace_id, numbers, clock)
                 await outbox.enqueue(session, clock, workspace_id, batch)
         smtp = {"kind": "smtp", "name": "sink", "host": "127.0.0.1", "port": port, "security": "none"}
         settings = Settings.model_validate(

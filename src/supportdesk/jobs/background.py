@@ -40,6 +40,9 @@ DELIVERY_CHUNK = 20
 # A receiver that lost its broker starts again after this, doubling up to the cap: never a tight loop.
 RESTART_FIRST = 0.5
 RESTART_CAP = 30.0
+# A receiver that had listened this long before it failed ran into a new outage, not the same one again:
+# it starts again after the first pause, not after the longest one an earlier outage had reached.
+HEALTHY_LISTEN = 60.0
 
 
 def build_broker(settings: Settings) -> AsyncBroker:
@@ -49,10 +52,11 @@ def build_broker(settings: Settings) -> AsyncBroker:
         # Tasks run as tasks of the caller's event loop; the relay's batch bounds how many at once.
         return InMemoryBroker(max_async_tasks=settings.worker_concurrency, propagate_exceptions=False)
     if url.startswith(("redis://", "rediss://")):
-        from taskiq_redis import RedisStreamBroker
+        # taskiq-redis's stream broker, made to find its consumer group again after a Redis restart.
+        from supportdesk.jobs.streams import StreamBroker
 
         lease_ms = int(settings.delivery_lease_seconds * 1000)
-        return RedisStreamBroker(
+        return StreamBroker(
             url,
             queue_name=settings.queue_name,
             consumer_group_name=settings.queue_name,
@@ -223,8 +227,14 @@ class Background:
         )
         for start in range(0, len(claimed), DELIVERY_CHUNK):
             chunk = claimed[start : start + DELIVERY_CHUNK]
-            # A message the queue did not take stays claimed until its lease ends, then is claimed again.
-            await self.deliver_batch.kiq([[message.id, message.attempts] for message in chunk])
+            try:
+                await self.deliver_batch.kiq([[message.id, message.attempts] for message in chunk])
+            except Exception:
+                # The queue took neither this chunk nor (they are not tried) the later ones: hand them
+                # back, due now, instead of leaving them claimed until their lease ends. A relay that
+                # dies here leaves them to the lease after all.
+                await outbox.release(self.database, self.clock, claimed[start:], owner=self.owner)
+                raise
         return len(claimed)
 
     async def relay_forever(self) -> None:
@@ -237,7 +247,11 @@ class Background:
                 count = await self.relay_once()
             except Exception:  # noqa: BLE001  (the loop must outlive a database or broker outage)
                 _log.exception("the outbox relay could not claim or hand out messages; trying again soon")
-                count = 0
+                # After a poll interval even though messages are due (those just handed back): the
+                # broker or the database is likely still down, and trying at once would be a tight loop.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=self._poll)
+                continue
             if count >= self._batch:
                 continue
             await self._wait(bell, await self._until_next_due())
@@ -265,7 +279,10 @@ class Background:
 
     async def consume_forever(self) -> None:
         """Run tasks from the broker until stopped, starting the receiver again (after a pause that
-        doubles) whenever the broker connection fails."""
+        doubles while the failures go on) whenever the broker connection fails. Each start listens
+        afresh: a Redis stream's consumer group, lost when Redis restarted empty, is made again then
+        (:class:`supportdesk.jobs.streams.StreamBroker`)."""
+        loop = asyncio.get_running_loop()
         pause = RESTART_FIRST
         while not self._stop.is_set():
             receiver = Receiver(
@@ -275,10 +292,13 @@ class Background:
                 run_startup=False,
                 wait_tasks_timeout=self.settings.shutdown_grace_seconds,
             )
+            began = loop.time()
             try:
                 await receiver.listen(self._stop)
                 pause = RESTART_FIRST
             except Exception:  # noqa: BLE001  (a lost broker connection: logged, then listened to again)
+                if loop.time() - began >= HEALTHY_LISTEN:
+                    pause = RESTART_FIRST
                 _log.exception("the task receiver stopped; listening again in %.1f s", pause)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=pause)

@@ -170,6 +170,33 @@ async def claim_due(
         return [Claimed(int(row.id), int(row.attempts)) for row in result]
 
 
+async def release(database: Database, clock: Clock, claims: Sequence[Claimed], *, owner: str) -> int:
+    """Hand back claimed messages the queue did not take, due now; returns how many were handed back.
+
+    No worker will start them, so their lease would only delay them (five minutes by default, for every
+    message claimed while the broker is down). A claim that no longer holds is left alone: another
+    relay took the message over after the lease ran out, or a worker started it, which a queue that
+    took the message after all (its answer lost) allows. Should the queue hold it after all, the
+    worker's compare-and-set on the attempt count drops the copy that comes second.
+    """
+    if not claims:
+        return 0
+    async with database.unit_of_work() as session:
+        result = await session.execute(
+            update(OutboxMessage)
+            .where(
+                tuple_(OutboxMessage.id, OutboxMessage.attempts).in_(
+                    [(claim.id, claim.attempts) for claim in claims]
+                ),
+                OutboxMessage.state == DeliveryState.queued,
+                OutboxMessage.claimed_by == owner,
+            )
+            .values(state=DeliveryState.pending, next_attempt_at=clock.now(), claimed_by=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def next_due(database: Database) -> datetime | None:
     """When the earliest open message is due, or ``None`` when there is none."""
     async with database.unit_of_work(readonly=True) as session:

@@ -2,12 +2,14 @@
 
 Each test has a queue of its own (tests run in parallel) and removes it afterwards. The relay, the
 scheduler and the receiver run as they do in ``supportdesk worker``, on a fresh database whose
-connections commit for real, since they work concurrently.
+connections commit for real, since they work concurrently. A test that stops Redis has a server of its
+own (``private_redis``); one that only loses its stream deletes its own key on the shared one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -22,12 +24,14 @@ from supportdesk.core.clock import Clock, SystemClock
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.jobs import outbox
-from supportdesk.jobs.background import Background
+from supportdesk.jobs.background import Background, build_broker
 from supportdesk.jobs.channels import Delivery, Sent
 from supportdesk.jobs.models import DeliveryChannel, DeliveryState, JobRun, OutboxMessage
 from supportdesk.jobs.scheduler import ScheduledJob
+from supportdesk.jobs.streams import StreamBroker
 from supportdesk.workspaces import service as workspace_service
 from tests.fixtures.database import make_settings
+from tests.integration.jobs.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -137,3 +141,105 @@ async def test_deliveries_and_jobs_run_through_the_broker(
         assert (run.result, run.error) == ({"done": 1}, None)
         assert run.finished_at is not None
     assert states == [DeliveryState.delivered] * 3
+
+
+@pytest.mark.parametrize(
+    ("db_backend", "broker"), [pytest.param("sqlite", "redis", id="sqlite-redis")], indirect=True
+)
+async def test_a_redis_stream_that_lost_its_consumer_group_is_listened_to_again(
+    real_database: Database, queue: tuple[str, str]
+) -> None:
+    url, name = queue
+    clock = SystemClock()
+    settings = make_settings(
+        str(real_database.engine.url), queue_url=url, queue_name=name, outbox_poll_seconds=0.05
+    )
+    sender = Counting(expected=1)
+    background = Background(real_database, clock, settings, senders={DeliveryChannel.webhook: sender.send})
+    async with real_database.unit_of_work() as session:
+        workspace = await workspace_service.create_workspace(session, clock, slug="acme", name="Acme")
+
+    async def announce(key: str) -> None:
+        async with real_database.unit_of_work() as session:
+            scope_to_workspace(session.sync_session, workspace.id)
+            message = outbox.Outgoing(DeliveryChannel.webhook, "1", key, {})
+            await outbox.enqueue(session, clock, workspace.id, [message])
+
+    client = redis.from_url(url)
+    await background.start(schedule=False, consume=True)
+    try:
+        await announce("before")
+        await asyncio.wait_for(sender.done.wait(), PROMPTLY)
+        # What a Redis restarted without persistence holds of the queue: nothing, the stream and its
+        # consumer group gone. The relay's next XADD makes the stream again, without the group, most
+        # likely before the receiver makes the group again; its task must be read all the same, now and
+        # not once its lease (five minutes here) runs out.
+        await client.delete(name)
+        sender.expected, sender.done = 2, asyncio.Event()
+        await announce("after")
+        await asyncio.wait_for(sender.done.wait(), PROMPTLY)
+    finally:
+        await background.stop()
+        await client.aclose()
+    assert sender.calls == ["before", "after"]
+
+
+@pytest.mark.parametrize("db_backend", [pytest.param("sqlite", id="sqlite")], indirect=True)
+async def test_a_worker_started_while_redis_is_down_delivers_once_it_is_back(
+    real_database: Database, private_redis: RedisServer
+) -> None:
+    clock = SystemClock()
+    settings = make_settings(
+        str(real_database.engine.url),
+        queue_url=private_redis.url,
+        queue_name=f"supportdesk-test-{uuid.uuid4().hex[:12]}",
+        outbox_poll_seconds=0.05,
+    )
+    sender = Counting()
+    background = Background(real_database, clock, settings, senders={DeliveryChannel.webhook: sender.send})
+    async with real_database.unit_of_work() as session:
+        workspace = await workspace_service.create_workspace(session, clock, slug="acme", name="Acme")
+    await private_redis.stop()
+    # A supervisor starts the worker again in the middle of an outage: it must not exit.
+    await background.start(schedule=False, consume=True)
+    try:
+        async with real_database.unit_of_work() as session:
+            scope_to_workspace(session.sync_session, workspace.id)
+            message = outbox.Outgoing(DeliveryChannel.webhook, "1", "ticket:1:created", {})
+            await outbox.enqueue(session, clock, workspace.id, [message])
+        await private_redis.start()
+        await asyncio.wait_for(sender.done.wait(), PROMPTLY)
+    finally:
+        await background.stop()
+    assert sender.calls == ["ticket:1:created"]
+
+
+async def test_a_task_acknowledged_while_redis_is_down_costs_one_warning(
+    private_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(
+        queue_url=private_redis.url, queue_name=f"supportdesk-test-{uuid.uuid4().hex[:12]}"
+    )
+    broker = build_broker(settings)
+    assert isinstance(broker, StreamBroker)
+
+    async def nothing() -> None:
+        return None
+
+    await broker.startup()
+    try:
+        await broker.register_task(nothing, task_name="test.nothing").kiq()
+        messages = broker.listen()
+        message = await asyncio.wait_for(anext(messages), PROMPTLY)
+        # The task ran; Redis went away before it heard so.
+        await private_redis.stop()
+        caplog.set_level(logging.WARNING, logger="supportdesk.background")
+        acknowledged = message.ack()
+        assert acknowledged is not None
+        await acknowledged
+        await messages.aclose()
+    finally:
+        await broker.shutdown()
+    warnings = [record.getMessage() for record in caplog.records if record.name == "supportdesk.background"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("a task that ran could not be acknowledged")

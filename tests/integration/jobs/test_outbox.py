@@ -10,19 +10,21 @@ scripted stand-ins for a channel, which is where the outbox meets the outside wo
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from taskiq import InMemoryBroker
+from taskiq import BrokerMessage, InMemoryBroker
+from taskiq.exceptions import SendTaskError
 
 from supportdesk.core.clock import FrozenClock
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.jobs import outbox
-from supportdesk.jobs.background import Background
+from supportdesk.jobs.background import DELIVERY_CHUNK, Background
 from supportdesk.jobs.channels import Delivery, DeliveryFailed, Sent
 from supportdesk.jobs.models import DeliveryAttempt, DeliveryChannel, DeliveryState, OutboxMessage
 from supportdesk.workspaces.models import Workspace
@@ -289,6 +291,73 @@ async def test_a_claim_never_handed_to_the_queue_is_claimed_again_after_its_leas
     # The dead relay's queue message turns up after all: it is stale and does nothing.
     await background.deliver_message(claimed.id, claimed.attempts)
     assert len(sender.received) == 1
+
+
+class GoneAwayBroker(InMemoryBroker):
+    """Runs the first ``accept`` tasks sent to it in place, then refuses each, as a broker that went
+    away does."""
+
+    def __init__(self, accept: int) -> None:
+        super().__init__(await_inplace=True)
+        self.accept = accept
+
+    async def kick(self, message: BrokerMessage) -> None:
+        if self.accept <= 0:
+            raise ConnectionError("the broker went away")
+        self.accept -= 1
+        await super().kick(message)
+
+
+async def test_claims_the_queue_refused_are_handed_back_due_at_once(
+    database: Database, clock: FrozenClock, workspace: Workspace, sender: ScriptedSender
+) -> None:
+    # Three chunks: the queue takes the first and refuses the second; the third is not tried.
+    keys = [f"m{n:02}" for n in range(2 * DELIVERY_CHUNK + 1)]
+    await enqueue(database, clock, workspace, *keys)
+    broker = GoneAwayBroker(accept=1)
+    background = Background(
+        database,
+        clock,
+        make_settings(str(database.engine.url)),
+        senders={DeliveryChannel.webhook: sender},
+        broker=broker,
+        owner="relay:1",
+    )
+    await broker.startup()
+    try:
+        with pytest.raises(SendTaskError):
+            await background.relay_once()
+        found = await messages(database)
+        handed_back = [message for message in found if message.state is DeliveryState.pending]
+        assert Counter(message.state for message in found) == {
+            DeliveryState.delivered: DELIVERY_CHUNK,
+            DeliveryState.pending: DELIVERY_CHUNK + 1,
+        }
+        # Due now, not when their lease would have run out, and no attempt counted against them.
+        assert {(m.attempts, m.next_attempt_at, m.claimed_by) for m in handed_back} == {
+            (0, clock.now(), None)
+        }
+
+        broker.accept = 2
+        assert await background.relay_once() == DELIVERY_CHUNK + 1
+    finally:
+        await background.stop()
+    assert {message.state for message in await messages(database)} == {DeliveryState.delivered}
+    assert sorted(delivery.dedupe_key for delivery in sender.received) == keys, "each is sent once"
+
+
+async def test_a_claim_another_relay_took_over_is_not_handed_back(
+    database: Database, clock: FrozenClock, workspace: Workspace
+) -> None:
+    await enqueue(database, clock, workspace, "a")
+    # The first relay's broker hung for longer than the lease; the second took the message over.
+    [claimed] = await outbox.claim_due(database, clock, limit=10, lease=LEASE, owner="relay:1")
+    clock.advance(LEASE)
+    await outbox.claim_due(database, clock, limit=10, lease=LEASE, owner="relay:2")
+
+    assert await outbox.release(database, clock, [claimed], owner="relay:1") == 0
+    [message] = await messages(database)
+    assert (message.state, message.claimed_by) == (DeliveryState.queued, "relay:2")
 
 
 async def test_a_worker_lost_while_sending_is_replaced_and_its_late_outcome_ignored(
