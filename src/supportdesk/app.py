@@ -19,6 +19,7 @@ from supportdesk.core.clock import Clock, SystemClock
 from supportdesk.core.problems import PROBLEM_RESPONSES, install_problem_handlers
 from supportdesk.db import migrate
 from supportdesk.db.engine import create_engine
+from supportdesk.db.objects import build_object_cache
 from supportdesk.db.session import Database
 from supportdesk.integrations.crm import build_crm_lookup
 from supportdesk.jobs.router import router as deliveries_router
@@ -103,6 +104,8 @@ def create_app(
         await listener.stop()
         await app.state.login_throttle.aclose()
         await database.pushes.drain()
+        if app.state.object_cache is not None:
+            await app.state.object_cache.aclose()
         await app.state.pubsub.aclose()
         if app.state.crm is not None:
             await app.state.crm.aclose()
@@ -140,7 +143,7 @@ def bind_state(
     token_cache: TokenCache | None = None,
 ) -> None:
     """Give ``app`` the settings, database and clock it works with, and fresh state of its own: metrics,
-    checked tokens and login counters.
+    checked tokens, login counters and the object cache.
 
     Everything a request reads about its surroundings comes from here (``app.state``), so an app built
     once can serve another database and clock: a test suite wires one app per configuration and binds
@@ -160,6 +163,10 @@ def bind_state(
     if app.state.crm is not None:
         # New customers are checked against it in the background (the CRM sender of runtime.py).
         database.crm.turn_on(app.state.crm.client.name)
+    # Tickets, customers and staff read by id (db.objects), kept by the app and plugged into the
+    # database, whose sessions read through it and forget what they change; None when it is off.
+    app.state.object_cache = build_object_cache(settings, registry=app.state.metrics.registry)
+    database.objects.cache = app.state.object_cache
     # Pushes to open screens: what this database's units of work commit is published here.
     app.state.pubsub = build_pubsub(settings)
     database.pushes.publisher = app.state.pubsub.publish_many

@@ -214,6 +214,10 @@ class Settings(BaseSettings):
     # Failed look-ups in a row after which the CRM is left alone, and for how long.
     crm_breaker_threshold: Annotated[int, Field(ge=1, le=1000)] = 5
     crm_breaker_seconds: Annotated[float, Field(gt=0, le=3600)] = 30
+    # Tickets, customers and staff read by id, kept as records and forgotten when a change to them
+    # commits (db/objects.py): mem:// within one process, redis:// shared by every process.
+    object_cache_url: str = "mem://"
+    object_cache_seconds: Annotated[int, Field(ge=0, le=24 * 3600)] = 300
 
     @field_validator("database_url")
     @classmethod
@@ -321,6 +325,13 @@ class Settings(BaseSettings):
     @field_validator("crm_cache_url")
     @classmethod
     def _known_crm_cache(cls, value: str) -> str:
+        if not value.startswith(("mem://", "redis://", "rediss://")):
+            raise ValueError("must start with mem://, redis:// or rediss://")
+        return value
+
+    @field_validator("object_cache_url")
+    @classmethod
+    def _known_object_cache(cls, value: str) -> str:
         if not value.startswith(("mem://", "redis://", "rediss://")):
             raise ValueError("must start with mem://, redis:// or rediss://")
         return value

@@ -11,6 +11,7 @@ from supportdesk.automation import tasks
 from supportdesk.automation.tasks import AcrossWorkspaces
 from supportdesk.config import Settings
 from supportdesk.core.clock import Clock
+from supportdesk.db.objects import build_object_cache
 from supportdesk.db.session import Database
 from supportdesk.integrations.crm import build_crm_lookup
 from supportdesk.integrations.crm.enrichment import CrmSender
@@ -72,4 +73,11 @@ def build_background(
             await pubsub.aclose()
 
         background.on_stop.append(close_pushes)
+    if database.objects.cache is None:
+        # A worker process: what its jobs change (escalations, auto-closes, CRM answers) is forgotten in
+        # the servers' cache when they share one through Redis. (A memory cache here nobody would read.)
+        shared = build_object_cache(settings, shared_only=True)
+        if shared is not None:
+            database.objects.cache = shared
+            background.on_stop.append(shared.aclose)
     return background

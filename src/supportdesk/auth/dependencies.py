@@ -24,6 +24,7 @@ from supportdesk.config import Settings
 from supportdesk.core.clock import Clock
 from supportdesk.core.errors import NotAuthenticated
 from supportdesk.core.permissions import Action, require_permission
+from supportdesk.db import objects
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.idempotency.service import Idempotency
@@ -65,10 +66,13 @@ async def commit(
     what the change left in memory and what it read inside the transaction. An idempotent request then
     stores that response under its key, in the same transaction, and one commit makes both durable:
     a client that retries gets exactly the answer whose change was committed, or a fresh attempt.
+    The answer leaves once the objects the change touched are forgotten by the object cache: whoever
+    reads them after it reads them as committed.
     """
     if idempotency is not None:
         await idempotency.remember(response)
     await session.commit()
+    await objects.settle(session)
     return response
 
 

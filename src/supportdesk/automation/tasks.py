@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportdesk.audit.recorder import SYSTEM, act_as, record_updates
 from supportdesk.core.clock import Clock
 from supportdesk.core.permissions import Role
+from supportdesk.db import objects
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.notifications import service as notifications
@@ -246,7 +247,9 @@ async def escalate_overdue_tickets(session: AsyncSession, clock: Clock, workspac
             changes[row.id] = ticket_changes
         connection = await session.connection()
         await connection.execute(_ESCALATE, params)
+        # Neither the audit hook nor the object cache's sees this statement: both are told here.
         await record_updates(session, clock, workspace.id, "ticket", changes)
+        objects.note_changed(session, "ticket", workspace.id, changes)
         for row in batch:
             summary = _summary(row, priority=raised_priority(row.priority).value, escalated=True)
             await _announce(

@@ -18,6 +18,7 @@ from supportdesk.config import Settings, load_settings
 from supportdesk.core.emails import validate_email_detailed
 from supportdesk.db import migrate
 from supportdesk.db.engine import create_engine
+from supportdesk.db.objects import build_object_cache
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 
@@ -63,6 +64,9 @@ def run_with_database(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
 
     async def runner() -> T:
         database = Database(create_engine(loaded))
+        # What a command changes (a deactivation, a new role) is forgotten in the servers' object cache
+        # when they share one through Redis; a memory cache is out of reach (decision 0045).
+        shared = database.objects.cache = build_object_cache(loaded, shared_only=True)
         try:
             if loaded.migrate_at_startup:
                 await migrate.upgrade(database.engine)
@@ -70,6 +74,8 @@ def run_with_database(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
                 await require_current_schema(database.engine)
             return await work(database, loaded)
         finally:
+            if shared is not None:
+                await shared.aclose()
             await database.dispose()
 
     return asyncio.run(runner())

@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 from supportdesk.audit import recorder  # noqa: F401  (registers the audit listener)
 from supportdesk.core.crm import SWITCH_KEY, CrmSwitch
 from supportdesk.core.pushes import OUTLET_KEY, PushOutlet
-from supportdesk.db import caches, models, tenancy  # noqa: F401  (mappers, tenancy listeners)
+from supportdesk.db import caches, models, objects, tenancy  # noqa: F401  (mappers, tenancy listeners)
 from supportdesk.db.caches import Caches
 from supportdesk.db.engine import SQLITE_BEGIN_OPTION
+from supportdesk.db.objects import ObjectCacheSlot
 from supportdesk.sla import clocks  # noqa: F401  (keeps SLA clocks in step with every ticket change)
 from supportdesk.tickets import defaults  # noqa: F401  (fills what services set, for bare objects)
 
@@ -61,11 +62,15 @@ class Database:
         # Which CRM new customers are checked against (core.crm); the app and the worker turn it on
         # when one is configured.
         self.crm = CrmSwitch()
+        # Which cache tickets, customers and staff are read through and forgotten in (db.objects): none
+        # until the app plugs its own in (or a worker or a command, when the cache is shared).
+        self.objects = ObjectCacheSlot()
         info = {
             caches.SESSION_KEY: self.caches,
             WORK_BELL_KEY: self.work_bell,
             OUTLET_KEY: self.pushes,
             SWITCH_KEY: self.crm,
+            objects.SLOT_KEY: self.objects,
         }
         # SQLite admits one writer at a time. Queueing writers here, in arrival order, beats letting
         # them poll the file lock: SQLite's busy handler backs off up to 100 ms between tries.
@@ -123,7 +128,10 @@ class Database:
 
     @asynccontextmanager
     async def unit_of_work(self, *, readonly: bool = False) -> AsyncIterator[AsyncSession]:
-        """A session that commits when the block succeeds and rolls back when it raises."""
+        """A session that commits when the block succeeds and rolls back when it raises.
+
+        After the commit it waits until the objects the unit of work changed are forgotten by the
+        object cache, so that whatever runs next reads them as committed."""
         async with self.session_for(readonly=readonly) as session:
             try:
                 yield session
@@ -134,6 +142,7 @@ class Database:
                 await session.rollback()
             else:
                 await session.commit()
+                await objects.settle(session)
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

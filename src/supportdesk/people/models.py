@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar, Protocol
@@ -61,6 +62,8 @@ class User(WorkspaceScoped, Base):
     __table_args__ = (UniqueConstraint("workspace_id", "email"),)
     __audited__ = True
     __audit_exclude__: ClassVar[frozenset[str]] = frozenset({"updated_at", "password_hash"})
+    # Read by id through the object cache (db.objects) as a StaffSnapshot; a change forgets it.
+    __object_cache__: ClassVar[tuple[str, str]] = ("user", "id")
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     email: Mapped[str] = mapped_column(String(254))
@@ -109,6 +112,8 @@ class Customer(WorkspaceScoped, Base):
         UniqueConstraint("workspace_id", "external_id"),
     )
     __audited__ = True
+    # Read by id through the object cache (db.objects) as a CustomerSnapshot; a change forgets it.
+    __object_cache__: ClassVar[tuple[str, str]] = ("customer", "id")
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     email: Mapped[str] = mapped_column(String(254))
@@ -131,3 +136,39 @@ class Customer(WorkspaceScoped, Base):
     tickets: Mapped[list[Ticket]] = relationship(back_populates="customer", lazy="raise")
 
     __mapper_args__ = {"version_id_col": version}
+
+
+@dataclass(slots=True)
+class StaffSnapshot:
+    """A staff member as read for answering and checking, not for changing: the columns the API shows
+    and an assignment checks, without the ORM's bookkeeping; what the object cache keeps of a user."""
+
+    id: int
+    email: str
+    name: str
+    role: Role
+    is_active: bool
+    skills: list[str]
+    availability: Availability
+    email_notifications: bool
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class CustomerSnapshot:
+    """A customer as read for answering, not for changing: the columns the API shows; what the object
+    cache keeps of a customer."""
+
+    id: int
+    email: str
+    name: str | None
+    company: str | None
+    tier: Tier
+    external_id: str | None
+    crm_plan: str | None
+    crm_account_manager: str | None
+    crm_id: str | None
+    crm_checked_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int

@@ -22,7 +22,7 @@ from supportdesk.core.schemas import EmailAddress, ObjectId, QueryText
 from supportdesk.idempotency.service import IdempotencyKey, idempotency_for
 from supportdesk.integrations.crm import CrmLookup
 from supportdesk.people import service
-from supportdesk.people.models import Customer, Tier, User
+from supportdesk.people.models import Customer, StaffSnapshot, Tier, User
 from supportdesk.people.schemas import (
     CustomerCreate,
     CustomerCrmOut,
@@ -145,7 +145,7 @@ async def _crm_view(customer: Customer, request: Request) -> CustomerCrmOut:
 
 @customers.get("/{customer_id:int}", response_model=CustomerOut, summary="Get a customer")
 async def get_customer(customer_id: ObjectId, context: ViewingCustomers) -> Response:
-    customer = await service.get_customer(context.session, customer_id)
+    customer = await service.read_customer(context.session, customer_id)
     return versioned_response(CustomerOut.model_validate(customer), customer.version)
 
 
@@ -203,7 +203,7 @@ async def create_user(
 async def get_user(
     user_id: ObjectId, context: Annotated[Context, Depends(allowed(Action.list_users))]
 ) -> UserOut:
-    return UserOut.model_validate(await service.get_user(context.session, user_id))
+    return UserOut.model_validate(await service.read_user(context.session, user_id))
 
 
 @users.patch("/{user_id:int}", response_model=UserOut, summary="Change a staff user (admins)")
@@ -231,7 +231,7 @@ async def deactivate_user(
 # --- me ------------------------------------------------------------------------------------------
 
 
-async def _me(context: Context, user: User) -> MeOut:
+async def _me(context: Context, user: User | StaffSnapshot) -> MeOut:
     workspace = await workspace_service.get_workspace(context.session, context.workspace_id)
     permissions = sorted(action.value for action, roles in PERMISSIONS.items() if context.user.role in roles)
     return MeOut.model_validate(
@@ -246,7 +246,7 @@ async def _me(context: Context, user: User) -> MeOut:
 
 @me.get("", response_model=MeOut, summary="Who am I")
 async def whoami(context: ContextDep) -> MeOut:
-    return await _me(context, await service.get_user(context.session, context.user.id))
+    return await _me(context, await service.read_user(context.session, context.user.id))
 
 
 @me.patch("", response_model=MeOut, summary="Change my name or my e-mail notification preference")

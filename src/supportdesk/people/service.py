@@ -17,12 +17,28 @@ from supportdesk.core.http import require_version
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
 from supportdesk.core.permissions import Role
 from supportdesk.core.security import hash_password_in_thread
+from supportdesk.db import objects
 from supportdesk.jobs import outbox
 from supportdesk.jobs.models import DeliveryChannel
 from supportdesk.people import rules
-from supportdesk.people.models import ApiToken, Availability, Customer, Tier, TokenKind, User
+from supportdesk.people.models import (
+    ApiToken,
+    Availability,
+    Customer,
+    CustomerSnapshot,
+    StaffSnapshot,
+    Tier,
+    TokenKind,
+    User,
+)
 
 MIN_PASSWORD_LENGTH = 10
+
+# What the object cache keeps of staff and customers, under the names their models give (db.objects).
+STAFF = objects.ObjectKind("user", StaffSnapshot)
+CUSTOMERS = objects.ObjectKind("customer", CustomerSnapshot)
+_STAFF_COLUMNS = tuple(getattr(User, name) for name in StaffSnapshot.__dataclass_fields__)
+_CUSTOMER_COLUMNS = tuple(getattr(Customer, name) for name in CustomerSnapshot.__dataclass_fields__)
 
 
 class UserExists(Conflict):
@@ -87,6 +103,25 @@ async def create_user(
 async def get_user(session: AsyncSession, user_id: int) -> User:
     """The staff user with ``user_id`` in the session's workspace."""
     user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user")
+    return user
+
+
+async def staff_member(session: AsyncSession, user_id: int) -> StaffSnapshot | None:
+    """The staff user with ``user_id`` in the session's workspace, as read for answering or checking
+    (through the object cache); ``None`` when there is none. Changes go through :func:`get_user`."""
+
+    async def load() -> StaffSnapshot | None:
+        row = (await session.execute(select(*_STAFF_COLUMNS).where(User.id == user_id))).first()
+        return None if row is None else StaffSnapshot(**row._mapping)
+
+    return await objects.read_through(session, STAFF, user_id, load)
+
+
+async def read_user(session: AsyncSession, user_id: int) -> StaffSnapshot:
+    """:func:`staff_member`, or NotFound."""
+    user = await staff_member(session, user_id)
     if user is None:
         raise NotFound("No such user")
     return user
@@ -256,6 +291,20 @@ async def customer_tier(session: AsyncSession, customer_id: int | None) -> Tier 
 async def get_customer(session: AsyncSession, customer_id: int) -> Customer:
     """The customer with ``customer_id`` in the session's workspace."""
     customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound("No such customer")
+    return customer
+
+
+async def read_customer(session: AsyncSession, customer_id: int) -> CustomerSnapshot:
+    """The customer with ``customer_id`` in the session's workspace, as read for answering (through the
+    object cache); NotFound when there is none. Changes go through :func:`get_customer`."""
+
+    async def load() -> CustomerSnapshot | None:
+        row = (await session.execute(select(*_CUSTOMER_COLUMNS).where(Customer.id == customer_id))).first()
+        return None if row is None else CustomerSnapshot(**row._mapping)
+
+    customer = await objects.read_through(session, CUSTOMERS, customer_id, load)
     if customer is None:
         raise NotFound("No such customer")
     return customer

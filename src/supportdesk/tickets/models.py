@@ -83,6 +83,8 @@ class Ticket(WorkspaceScoped, Base):
         "first_response_due_at",
         "resolution_due_at",
     }
+    # Read by id through the object cache (db.objects) as a ListedTicket; a change forgets it.
+    __object_cache__: ClassVar[tuple[str, str]] = ("ticket", "id")
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     number: Mapped[int] = mapped_column(Integer)
@@ -258,6 +260,8 @@ class TicketTag(WorkspaceScoped, Base):
     __audit_exclude__: ClassVar[frozenset[str]] = frozenset({"ticket_id", "workspace_id"})
     __audit_labels__: ClassVar[dict[str, str]] = {"name": "tag"}
     __audit_is_child__ = True
+    # A ticket's record holds its tags: adding or removing one changes the ticket's.
+    __object_cache__: ClassVar[tuple[str, str]] = ("ticket", "ticket_id")
 
     ticket_id: Mapped[int] = mapped_column(
         BigIntId, ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True

@@ -137,8 +137,9 @@ async def list_tickets(
 
 @router.get("/{ticket_id:int}", response_model=TicketOut, summary="Get a ticket")
 async def get_ticket(ticket_id: ObjectId, context: Viewing) -> Response:
-    ticket = await service.get_ticket(context.session, ticket_id)
-    return versioned_response(await ticket_view(context.session, ticket, context.clock.now()), ticket.version)
+    ticket = await service.read_ticket(context.session, ticket_id)
+    setup = await sla_service.load_setup(context.session, context.workspace_id)
+    return versioned_response(ticket_out(ticket, setup, context.clock.now()), ticket.version)
 
 
 @router.patch("/{ticket_id:int}", response_model=TicketOut, summary="Update a ticket")

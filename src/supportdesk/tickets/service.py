@@ -23,9 +23,11 @@ from supportdesk.core.errors import (
 )
 from supportdesk.core.http import require_version
 from supportdesk.core.permissions import Action, Role, check_permission
-from supportdesk.people.models import Staff, User
+from supportdesk.db import objects
+from supportdesk.people import service as people_service
+from supportdesk.people.models import Staff, StaffSnapshot
 from supportdesk.tickets import rules
-from supportdesk.tickets.models import Comment, Ticket, TicketStatus, TicketTag
+from supportdesk.tickets.models import Comment, ListedTicket, Ticket, TicketStatus, TicketTag
 from supportdesk.tickets.schemas import CommentAuthor
 from supportdesk.workspaces import service as workspace_service
 
@@ -45,6 +47,11 @@ class DuplicateTicketExternalId(Conflict):
     title = "Another ticket has this external id"
 
 
+# What the object cache keeps of a ticket, under the name its model gives (db.objects).
+TICKETS = objects.ObjectKind("ticket", ListedTicket)
+_LISTED_COLUMNS = tuple(getattr(Ticket, name) for name in ListedTicket.__dataclass_fields__ if name != "tags")
+
+
 def _with_tags(query: Select[Ticket]) -> Select[Ticket]:
     return query.options(selectinload(Ticket.tag_rows))
 
@@ -53,6 +60,24 @@ async def get_ticket(session: AsyncSession, ticket_id: int) -> Ticket:
     """The ticket with ``ticket_id`` in the session's workspace, with its tags."""
     result = await session.execute(_with_tags(select(Ticket).where(Ticket.id == ticket_id)))
     ticket = result.scalar_one_or_none()
+    if ticket is None:
+        raise NotFound("No such ticket")
+    return ticket
+
+
+async def read_ticket(session: AsyncSession, ticket_id: int) -> ListedTicket:
+    """The ticket with ``ticket_id`` in the session's workspace, as read for answering: its columns and
+    tags, through the object cache; NotFound when there is none. Changes go through :func:`get_ticket`."""
+
+    async def load() -> ListedTicket | None:
+        row = (await session.execute(select(*_LISTED_COLUMNS).where(Ticket.id == ticket_id))).first()
+        if row is None:
+            return None
+        tags = await session.execute(select(TicketTag.name).where(TicketTag.ticket_id == ticket_id))
+        # Sorted as Ticket.tags sorts them, not by the database's collation.
+        return ListedTicket(**row._mapping, tags=sorted(tags.scalars()))
+
+    ticket = await objects.read_through(session, TICKETS, ticket_id, load)
     if ticket is None:
         raise NotFound("No such ticket")
     return ticket
@@ -69,8 +94,10 @@ async def _check_category(session: AsyncSession, workspace_id: int, category: st
     require_known_category(category, workspace.categories)
 
 
-async def check_assignee(session: AsyncSession, agent_id: int) -> User:
-    agent = await session.get(User, agent_id)
+async def check_assignee(session: AsyncSession, agent_id: int) -> StaffSnapshot:
+    """The active staff member who may take tickets with ``agent_id``, or InvalidInput. Read through the
+    object cache: a desk assigns by hand all day, and each assignment checks its agent."""
+    agent = await people_service.staff_member(session, agent_id)
     if agent is None or not agent.is_active:
         raise InvalidInput("assigned_agent_id", "No active staff user has this id.", reason="unknown-agent")
     if agent.role == Role.viewer:
