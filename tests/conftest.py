@@ -56,14 +56,12 @@ class SharedServerScheduling(LoadGroupScheduling):  # type: ignore[misc]  # xdis
 def shared_server_group(nodeid: str) -> str | None:
     """The group of tests sharing servers that ``nodeid`` belongs to, if any.
 
-    The end-to-end tests are grouped by database as well: each backend's live server is started by the
-    one worker that runs that backend's tests, and the two halves run side by side on two workers.
+    The end-to-end tests of both databases form one group: one worker starts both live servers side by
+    side and runs them all. Split by database over two workers, each worker built schemathesis's
+    strategies for every operation again, some 15 s of work done twice in a suite that keeps both
+    workers busy.
     """
-    group = next((group for prefix, group in SHARED_SERVER_GROUPS.items() if nodeid.startswith(prefix)), None)
-    if group == "live-servers":
-        backend = next((name for name in ("sqlite", "postgresql") if f"{name}]" in nodeid), None)
-        return f"{group}-{backend}" if backend else group
-    return group
+    return next((group for prefix, group in SHARED_SERVER_GROUPS.items() if nodeid.startswith(prefix)), None)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> SharedServerScheduling:

@@ -323,15 +323,13 @@ async def live_servers(
     """The run's live servers."""
     # Unique per run and worker, so two test runs on one PostgreSQL server never share a database.
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID", uuid.uuid4().hex)[:8]
-    # Under xdist every worker collects every test, but the tests of each backend are scheduled on one
-    # worker (tests/conftest.py, shared_server_group): a worker starts the servers it is asked for, one
-    # at a time, instead of starting every backend's and using one. A run in one process starts all of
-    # its backends side by side on first use.
-    in_parallel = worker_id != "master"
+    # Under xdist every worker collects every test, but all of them are scheduled on one worker
+    # (tests/conftest.py, shared_server_group), which starts the servers of every backend the selected
+    # tests use side by side on first use; the other workers never ask for a server.
     servers = LiveServers(
         directory=tmp_path_factory.mktemp("live"),
         run_id=f"{run}_{worker_id}",
-        backends=set() if in_parallel else _backends_in_use(request.session.items),
+        backends=_backends_in_use(request.session.items),
     )
     yield servers
     await servers.close()

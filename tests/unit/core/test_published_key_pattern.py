@@ -12,14 +12,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from supportdesk.app import create_app
 from supportdesk.workspaces.schemas import WorkspaceUpdate
-from tests.fixtures.database import make_settings
+from tests.fixtures.openapi import published_openapi
 
 
 @pytest.fixture(scope="module")
 def strategies_schema() -> dict[str, Any]:
-    published = create_app(make_settings()).openapi()
+    published = published_openapi()
     strategies: dict[str, Any] = published["components"]["schemas"]["WorkspaceUpdate"]["properties"][
         "category_strategies"
     ]

@@ -1,5 +1,5 @@
 """The tests that share servers are scheduled together: one start per run, not one per worker; the
-end-to-end tests of each database form a group of their own, so the two run side by side."""
+end-to-end tests of both databases form one group, so schemathesis builds its strategies once."""
 
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ ROOT = Path(__file__).resolve().parents[3]
     [
         pytest.param(
             "tests/e2e/test_api_contract.py::test_x[GET /a][sqlite]",
-            "live-servers-sqlite",
+            "live-servers",
             id="contract-sqlite",
         ),
         pytest.param(
-            "tests/e2e/test_api_workflows.py::test_y[sqlite]", "live-servers-sqlite", id="workflows-sqlite"
+            "tests/e2e/test_api_workflows.py::test_y[sqlite]", "live-servers", id="workflows-sqlite"
         ),
         pytest.param(
             "tests/e2e/test_api_workflows.py::test_y[postgresql]",
-            "live-servers-postgresql",
+            "live-servers",
             id="workflows-postgresql",
         ),
         pytest.param(
