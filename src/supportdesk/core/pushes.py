@@ -77,6 +77,10 @@ def push_after_commit(session: AsyncSession | Session, pushes: Sequence[Push]) -
 
 @event.listens_for(Session, "after_commit")
 def _send_after_commit(session: Session) -> None:
+    # A savepoint's release fires this too (finding or creating a customer uses one), while the change
+    # is still uncommitted; its pushes wait for the transaction's own commit.
+    if session.in_nested_transaction():
+        return
     pending: list[Push] | None = session.info.pop(_PENDING, None)
     outlet = session.info.get(OUTLET_KEY)
     if pending and isinstance(outlet, PushOutlet):
@@ -85,4 +89,8 @@ def _send_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _drop_after_rollback(session: Session) -> None:
+    # A savepoint rolled back undoes only what was done inside it; the pushes of the transaction around
+    # it still go out if it commits.
+    if session.in_nested_transaction():
+        return
     session.info.pop(_PENDING, None)

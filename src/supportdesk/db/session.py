@@ -36,7 +36,11 @@ def _release_writer_slot_after_rollback(session: Session) -> None:
 
 
 def _release_writer_slot(session: Session) -> None:
-    # Listening once for every session is cheaper than adding listeners to each writer's session.
+    # Listening once for every session is cheaper than adding listeners to each writer's session. A
+    # savepoint's release or rollback fires the same events while the transaction goes on: the slot is
+    # held until the transaction itself ends.
+    if session.in_nested_transaction():
+        return
     release: Callable[[], None] | None = session.info.pop(_WRITER_SLOT_KEY, None)
     if release is not None:
         release()

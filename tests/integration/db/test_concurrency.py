@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from supportdesk.app import create_app
@@ -48,3 +49,39 @@ async def test_twenty_concurrent_api_writers_all_succeed(real_database: Database
     async with real_database.unit_of_work(readonly=True) as session:
         numbers = sorted((await session.execute(select(Ticket.number))).scalars())
     assert numbers == list(range(1, WRITERS + 1))
+
+
+# Only SQLite queues writers; PostgreSQL lets them work side by side.
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+async def test_a_writer_keeps_its_turn_until_its_transaction_ends_not_its_savepoint(
+    real_database: Database,
+) -> None:
+    """On SQLite one writer goes at a time. A savepoint released inside a transaction (finding or
+    creating a customer takes one) ends nothing: the next writer still waits for the commit."""
+    order: list[str] = []
+    first_released_its_savepoint = asyncio.Event()
+    first_may_commit = asyncio.Event()
+
+    async def first() -> None:
+        async with real_database.unit_of_work() as session:
+            async with session.begin_nested():
+                await session.execute(select(Ticket.id).limit(1))
+            first_released_its_savepoint.set()
+            await first_may_commit.wait()
+            order.append("first commits")
+
+    async def second() -> None:
+        await first_released_its_savepoint.wait()
+        async with real_database.unit_of_work() as session:
+            order.append("second begins")
+            await session.execute(select(Ticket.id).limit(1))
+
+    writers = [asyncio.create_task(first()), asyncio.create_task(second())]
+    await first_released_its_savepoint.wait()
+    # Time for the second writer to get in, if a savepoint's end let it.
+    for _ in range(20):
+        await asyncio.sleep(0)
+    first_may_commit.set()
+    await asyncio.gather(*writers)
+
+    assert order == ["first commits", "second begins"]

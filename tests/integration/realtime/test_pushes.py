@@ -77,6 +77,37 @@ async def test_nobody_hears_of_a_change_that_rolled_back(
     assert (pushed["message"], pushed["priority"]) == ("Sent", "high"), "the rolled-back one never came"
 
 
+async def test_a_savepoint_inside_a_change_neither_sends_nor_drops_its_pushes(
+    app: FastAPI, user_factory: UserFactory, database: Database, clock: FrozenClock, workspace: Workspace
+) -> None:
+    """A savepoint's end is not the transaction's: pushes recorded before one is released wait for the
+    commit (and vanish with a rollback), and one rolled back takes none of the pushes around it."""
+    agent = await user_factory(role=Role.agent)
+    pubsub: PubSub = app.state.pubsub
+
+    async def notify_release_savepoint_then_fail() -> None:
+        async with database.unit_of_work() as session:
+            scope_to_workspace(session.sync_session, workspace.id)
+            await NotificationService(session, clock, workspace.id).notify_agent(agent.id, "Never sent")
+            async with session.begin_nested():
+                pass
+            raise RuntimeError("the change failed after its savepoint")
+
+    async with pubsub.subscribe(agent_channel(workspace.id, agent.id)) as screen:
+        with pytest.raises(RuntimeError):
+            await notify_release_savepoint_then_fail()
+        async with database.unit_of_work() as session:
+            scope_to_workspace(session.sync_session, workspace.id)
+            await NotificationService(session, clock, workspace.id).notify_agent(agent.id, "Kept", "high")
+            with pytest.raises(ValueError, match="race lost"):
+                async with session.begin_nested():
+                    raise ValueError("a race lost inside the change")
+        async with asyncio.timeout(WAIT):
+            pushed = await screen.next()
+
+    assert (pushed["message"], pushed["priority"]) == ("Kept", "high")
+
+
 async def test_a_screen_hears_only_its_own_channel() -> None:
     pubsub = MemoryPubSub()
     async with pubsub.subscribe(agent_channel(1, 7)) as mine, pubsub.subscribe(agent_channel(2, 7)) as other:
