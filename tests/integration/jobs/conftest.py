@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.services import service_missing
 from tests.integration.jobs.redis_server import RedisServer, free_port
 
 
@@ -16,7 +17,7 @@ async def private_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
     """A started Redis server of this test's own, on a port of its own; stopped afterwards."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed")
+        service_missing("redis-server is not installed")
     folder = tmp_path / "redis"
     folder.mkdir()
     server = RedisServer(binary, folder, free_port())
