@@ -229,12 +229,11 @@ def track_status_change(ticket: Ticket, before: TicketStatus, setup: SlaSetup, n
 RECOMPUTE_BATCH = 500
 
 
-async def recompute_due_times(
-    session: AsyncSession, workspace_id: int, *, customer_id: int | None = None
-) -> int:
-    """Re-match and recompute every ticket still in play (not closed), optionally of one customer.
+async def recompute_due_times(session: AsyncSession, workspace_id: int) -> int:
+    """Re-match and recompute every ticket still in play (not closed).
 
-    Runs after a policy or calendar change (or a customer's tier change); returns how many tickets it saw.
+    Runs after a policy or calendar change; returns how many tickets it saw. (A customer's tier change
+    re-times that customer's tickets inside the flush that makes it: ``sla.clocks``.)
     """
     setup = await load_setup(session, workspace_id)
     query = (
@@ -243,8 +242,6 @@ async def recompute_due_times(
         .where(Ticket.status != TicketStatus.closed)
         .order_by(Ticket.id)
     )
-    if customer_id is not None:
-        query = query.where(Ticket.customer_id == customer_id)
     seen = 0
     last_id = 0
     while True:
