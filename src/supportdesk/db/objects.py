@@ -35,11 +35,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from cashews import Cache
 from cashews.exceptions import CacheBackendInteractionError
-from cashews.picklers import PicklerType
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import TypeAdapter, ValidationError
 from redis.exceptions import RedisError
@@ -48,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, Session, object_session
 
 from supportdesk.config import Settings
+from supportdesk.core.kv import cache_at
 from supportdesk.db.base import Base
 from supportdesk.db.tenancy import current_workspace_id
 
@@ -78,8 +78,6 @@ RETRY_SECONDS = 5.0
 STRIPES = 4096
 # What a backend that cannot be reached raises: cashews wraps single commands, not its pipelines.
 _BACKEND_ERRORS = (CacheBackendInteractionError, RedisError, OSError)
-# cashews keeps 1000 entries in memory unless told otherwise; a size given in the URL wins.
-MEMORY_ENTRIES = 10_000
 # A Redis that is down or slow must cost little: a read waits this long at most, then the database
 # answers. Values given in the URL win.
 REDIS_OPTIONS: Mapping[str, Any] = {
@@ -276,23 +274,10 @@ class ObjectCache:
 
 
 def object_cache_backend(url: str) -> Cache:
-    """A cashews cache of its own at ``url``: ``mem://`` (this process) or ``redis://`` (shared)."""
-    cache = Cache(name="objects")
-    # JSON rather than pickles, as the CRM's cache: what another process wrote is read as data only.
-    # Backend errors are raised (suppress=False), so that they are counted rather than logged by cashews.
-    options: dict[str, Any] = {"pickle_type": PicklerType.JSON}
-    parts = urlsplit(url)
-    given = parse_qs(parts.query)
-    if parts.scheme == "mem":
-        # No sweep of expired entries every second (cashews' default): it would decode every entry;
-        # an expired one is dropped when read, and the size bounds the rest.
-        defaults: Mapping[str, Any] = {"size": MEMORY_ENTRIES, "check_interval": 0}
-    else:
-        defaults = REDIS_OPTIONS
-        options["suppress"] = False
-    options |= {name: value for name, value in defaults.items() if name not in given}
-    cache.setup(url, **options)
-    return cache
+    """A cashews cache of its own at ``url``: ``mem://`` (this process) or ``redis://`` (shared), set up
+    as every cache of ours is (:mod:`supportdesk.core.kv`). Backend errors are raised (suppress=False),
+    so that they are counted rather than logged by cashews."""
+    return cache_at("objects", url, redis_options={**REDIS_OPTIONS, "suppress": False})
 
 
 def build_object_cache(

@@ -17,17 +17,16 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlsplit
 
 from cashews import Cache
 from cashews.exceptions import CacheBackendInteractionError
-from cashews.picklers import PicklerType
 from prometheus_client import CollectorRegistry, Counter
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 
 from supportdesk.config import Settings
 from supportdesk.core.clock import Clock, SystemClock, ensure_utc
+from supportdesk.core.kv import cache_at
 from supportdesk.integrations.crm.clients import HUBSPOT_URL, HubSpotCrmClient, JsonCrmClient
 from supportdesk.integrations.crm.contract import (
     CrmClient,
@@ -54,9 +53,6 @@ CrmSource = Literal["fresh", "cached", "stale", "unavailable"]
 
 # How long the last answer about an address is kept to be served while the CRM is down.
 STALE_SECONDS = 7 * 24 * 3600
-# cashews keeps 1000 entries in memory unless told otherwise: one per address, too few for a desk's
-# customers. A size given in the URL wins.
-MEMORY_ENTRIES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,16 +253,8 @@ class CrmLookup:
 
 def crm_cache(url: str) -> Cache:
     """A cache of its own at ``url``: ``mem://`` (this process only) or ``redis://`` (every process that
-    names the same server). Two caches made here never share entries unless they share a Redis."""
-    cache = Cache(name="crm")
-    # JSON rather than the pickle cashews uses for Redis by default: an entry another process wrote is
-    # read as data and never run as code, and both backends keep entries in the same form.
-    options: dict[str, Any] = {"pickle_type": PicklerType.JSON}
-    parts = urlsplit(url)
-    if parts.scheme == "mem" and "size" not in parse_qs(parts.query):
-        options["size"] = MEMORY_ENTRIES
-    cache.setup(url, **options)
-    return cache
+    names the same server), set up as every cache of ours is (:mod:`supportdesk.core.kv`)."""
+    return cache_at("crm", url)
 
 
 def build_crm_client(settings: Settings) -> CrmClient | None:
