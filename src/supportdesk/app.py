@@ -91,7 +91,7 @@ def create_app(
             # own commands, schema export) would pay for nothing.
             from supportdesk.runtime import build_background
 
-            background = build_background(database, app.state.clock, settings)
+            background = build_background(database, app.state.clock, settings, crm_lookup=app.state.crm)
             await background.start(consume=not background.embedded)
         if owns_database:
             # What is alive now (modules, mappers, schemas: some 150,000 objects) lives as long as the

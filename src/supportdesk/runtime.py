@@ -13,7 +13,7 @@ from supportdesk.config import Settings
 from supportdesk.core.clock import Clock
 from supportdesk.db.objects import build_object_cache
 from supportdesk.db.session import Database
-from supportdesk.integrations.crm import build_crm_lookup
+from supportdesk.integrations.crm import CrmLookup, build_crm_lookup
 from supportdesk.integrations.crm.enrichment import CrmSender
 from supportdesk.jobs.background import Background
 from supportdesk.jobs.channels import Sender
@@ -42,21 +42,28 @@ def default_jobs(settings: Settings) -> list[ScheduledJob]:
 
 
 def build_background(
-    database: Database, clock: Clock, settings: Settings, *, broker: AsyncBroker | None = None
+    database: Database,
+    clock: Clock,
+    settings: Settings,
+    *,
+    broker: AsyncBroker | None = None,
+    crm_lookup: CrmLookup | None = None,
 ) -> Background:
-    """The background work of one process, not started yet."""
+    """The background work of one process, not started yet. A server passes its app's ``crm_lookup``,
+    which it closes itself: one cache, breaker and set of counters per process."""
     policy = TargetPolicy.from_setting(settings.webhook_allowed_targets)
     webhooks = WebhookSender(database, clock, safe_client(policy, timeout=settings.webhook_timeout_seconds))
     mail = MailSender(build_providers(settings, clock=clock), default_from=settings.mail_from)
     senders: dict[DeliveryChannel, Sender] = {DeliveryChannel.webhook: webhooks, DeliveryChannel.email: mail}
     closers = [webhooks.aclose, mail.aclose]
-    # A look-up of the background's own, with its own cache and breaker (shared with the app's through
-    # SUPPORTDESK_CRM_CACHE_URL when that names a Redis): the worker may be a process of its own.
-    lookup = build_crm_lookup(settings, clock)
+    # A worker process builds a look-up of its own (sharing answers with the servers' through
+    # SUPPORTDESK_CRM_CACHE_URL when that names a Redis) and closes it when it stops.
+    lookup = crm_lookup if crm_lookup is not None else build_crm_lookup(settings, clock)
     if lookup is not None:
         crm = CrmSender(database, clock, lookup)
         senders[DeliveryChannel.crm] = crm
-        closers.append(crm.aclose)
+        if crm_lookup is None:
+            closers.append(crm.aclose)
         # Customers created in this process (a worker's own units of work) are checked as the app's are.
         database.crm.turn_on(crm.crm)
     background = Background(

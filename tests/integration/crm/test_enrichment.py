@@ -18,6 +18,7 @@ import httpx
 import pytest
 import respx
 import stamina
+from fastapi import FastAPI
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import InMemoryBroker
@@ -364,3 +365,38 @@ async def test_a_customer_gone_or_of_another_workspace_is_nothing_to_check(
     async with database.new_session() as session:
         unchanged = await session.get_one(Customer, kept.id)
     assert (unchanged.tier, unchanged.crm_checked_at) == (Tier.basic, None)
+
+
+async def test_a_servers_background_asks_through_the_apps_lookup_and_leaves_it_open(
+    app: FastAPI,
+    admin_client: ApiClient,
+    crm: respx.MockRouter,
+    database: Database,
+    clock: FrozenClock,
+    settings: Settings,
+) -> None:
+    """One CRM look-up per server process: the embedded background checks customers through the app's,
+    so its cache, breaker and counters (on /metrics) are the ones the API's answers use."""
+    lookup = app.state.crm
+    crm.get("/customers", params={"email": "maria@example.com"}).respond(200, json=PROFILE)
+    background = build_background(
+        database, clock, settings, broker=InMemoryBroker(await_inplace=True), crm_lookup=lookup
+    )
+    await background.broker.startup()
+    try:
+        opened = await admin_client.post(
+            "/api/v1/tickets", json={"title": "Printer on fire", "customer_email": "maria@example.com"}
+        )
+        assert opened.status_code == 201, opened.text
+        await background.relay_once()
+    finally:
+        await background.stop()
+
+    assert app.state.metrics.registry.get_sample_value("supportdesk_crm_calls_total") == 1
+    # Still open after the background stopped: the API answers from the same look-up, from its cache.
+    answer = await admin_client.get(f"/api/v1/customers/{opened.json()['customer_id']}/crm")
+    assert (answer.status_code, answer.json()["source"], answer.json()["tier"]) == (
+        200,
+        "cached",
+        "enterprise",
+    )
