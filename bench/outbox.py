@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -66,6 +67,8 @@ from supportdesk.workspaces import service as workspace_service
 
 SCRIPT: Final = Path(__file__).resolve()
 ENQUEUE_BATCH: Final = 1_000
+# How often the delivery parts count what was delivered: often enough that the last poll adds little.
+POLL_SECONDS: Final = 0.02
 
 
 def log(message: str) -> None:
@@ -287,7 +290,7 @@ async def deliveries(
                 "log_level": "warning",
             }
         )
-        delivered, elapsed = await drain(database, settings, args, DeliveryChannel.webhook)
+        drained = await drain(database, settings, args, DeliveryChannel.webhook)
         async with httpx.AsyncClient() as client:
             stats = (await client.get(f"http://127.0.0.1:{port}/stats")).json()
     finally:
@@ -295,9 +298,7 @@ async def deliveries(
         receiver.wait(timeout=10)
     return {
         "messages": args.messages,
-        "delivered": delivered,
-        "seconds": round(elapsed, 3),
-        "per_second": round(delivered / elapsed, 1),
+        **drained.figures(),
         "receiver": stats,
         "lost": args.messages - stats["unique"],
     }
@@ -305,26 +306,42 @@ async def deliveries(
 
 async def drain(
     database: Database, settings: Settings, args: argparse.Namespace, channel: DeliveryChannel
-) -> tuple[int, float]:
-    """Relay and deliver until every message of ``channel`` is delivered (or ``--max-seconds`` pass), as
-    one worker process with the in-memory queue does; returns how many were delivered, and in how many
-    seconds. Messages of another channel, delivered by an earlier part of the run, are not counted."""
+) -> Drained:
+    """Run the background work of one worker process with the in-memory queue (its relay hands out
+    batches while earlier ones are still being sent, as ``supportdesk worker`` does) until every message
+    of ``channel`` is delivered or ``--max-seconds`` pass; returns how many were delivered, in how many
+    seconds, and the worker's CPU time. Messages of another channel, delivered by an earlier part of the
+    run, are not counted."""
     background = build_background(database, SystemClock(), settings)
-    await background.broker.startup()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    await background.start(schedule=False)
     try:
         delivered = 0
-        while delivered < args.messages:
-            claimed = await background.relay_once()
-            if claimed == 0:
-                await asyncio.sleep(0.01)
-            await background.broker.wait_all()  # type: ignore[attr-defined]
+        while delivered < args.messages and time.perf_counter() - started <= args.max_seconds:
+            await asyncio.sleep(POLL_SECONDS)
             delivered = await count_state(database, DeliveryState.delivered, channel)
-            if time.perf_counter() - started > args.max_seconds:
-                break
-        return delivered, time.perf_counter() - started
+        return Drained(delivered, time.perf_counter() - started, time.process_time() - cpu_started)
     finally:
         await background.stop()
+
+
+@dataclass(frozen=True)
+class Drained:
+    """What a delivery part measured; ``cpu_seconds`` is the worker's own (this process's)."""
+
+    delivered: int
+    seconds: float
+    cpu_seconds: float
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "delivered": self.delivered,
+            "seconds": round(self.seconds, 3),
+            "per_second": round(self.delivered / self.seconds, 1),
+            # How busy the worker's core was: near 1.0, the worker itself is the limit.
+            "worker_cpu_share": round(self.cpu_seconds / self.seconds, 2),
+            "worker_cpu_ms_per_message": round(1000 * self.cpu_seconds / max(self.delivered, 1), 3),
+        }
 
 
 # --- 3. e-mail through SMTP -----------------------------------------------------------------------
@@ -417,7 +434,7 @@ async def mail(
         settings = Settings.model_validate(
             {**bench_settings(url).model_dump(), "mail_providers": [smtp], "outbox_batch": args.batch}
         )
-        delivered, elapsed = await drain(database, settings, args, DeliveryChannel.email)
+        drained = await drain(database, settings, args, DeliveryChannel.email)
         await asyncio.sleep(0.2)  # the sink's last writes
     finally:
         sink.terminate()
@@ -425,9 +442,7 @@ async def mail(
     ids = record.read_bytes().split()
     return {
         "messages": args.messages,
-        "delivered": delivered,
-        "seconds": round(elapsed, 3),
-        "per_second": round(delivered / elapsed, 1),
+        **drained.figures(),
         "received": len(ids),
         "repeated": len(ids) - len(set(ids)),
         "lost": args.messages - len(set(ids)),

@@ -23,7 +23,8 @@ from supportdesk.notifications.mail.delivery import MailSender
 from supportdesk.notifications.mail.providers import build_providers
 from supportdesk.realtime.pubsub import build_pubsub
 from supportdesk.webhooks.delivery import WebhookSender
-from supportdesk.webhooks.targets import TargetPolicy, safe_client
+from supportdesk.webhooks.sending import WebhookClient
+from supportdesk.webhooks.targets import TargetPolicy
 
 
 def default_jobs(settings: Settings) -> list[ScheduledJob]:
@@ -52,7 +53,10 @@ def build_background(
     """The background work of one process, not started yet. A server passes its app's ``crm_lookup``,
     which it closes itself: one cache, breaker and set of counters per process."""
     policy = TargetPolicy.from_setting(settings.webhook_allowed_targets)
-    webhooks = WebhookSender(database, clock, safe_client(policy, timeout=settings.webhook_timeout_seconds))
+    client = WebhookClient(
+        policy, timeout=settings.webhook_timeout_seconds, max_connections=settings.worker_concurrency
+    )
+    webhooks = WebhookSender(database, clock, client)
     mail = MailSender(build_providers(settings, clock=clock), default_from=settings.mail_from)
     senders: dict[DeliveryChannel, Sender] = {DeliveryChannel.webhook: webhooks, DeliveryChannel.email: mail}
     closers = [webhooks.aclose, mail.aclose]

@@ -34,15 +34,23 @@ DELIVER_TASK = "supportdesk.outbox.deliver"
 DELIVER_BATCH_TASK = "supportdesk.outbox.deliver_batch"
 RUN_JOB_TASK = "supportdesk.jobs.run"
 # Messages per deliver task: each task takes its attempts in one statement and records them in one
-# transaction, and sends them side by side in between. Small enough that one slow receiver holds up
-# few others' bookkeeping, and that a batch spreads over the worker processes of a real broker.
-DELIVERY_CHUNK = 20
+# transaction, and sends them side by side in between. The two transactions cost about as much as
+# sending twenty messages, so a task of fifty spends most of its time sending (docs/performance.md);
+# a slow receiver holds up only its own task's bookkeeping, and a relay's batch of a hundred still
+# spreads over two worker processes of a real broker.
+DELIVERY_CHUNK = 50
 # A receiver that lost its broker starts again after this, doubling up to the cap: never a tight loop.
 RESTART_FIRST = 0.5
 RESTART_CAP = 30.0
 # A receiver that had listened this long before it failed ran into a new outage, not the same one again:
 # it starts again after the first pause, not after the longest one an earlier outage had reached.
 HEALTHY_LISTEN = 60.0
+
+
+def batches_in_flight(worker_concurrency: int) -> int:
+    """How many deliver tasks of :data:`DELIVERY_CHUNK` messages one process runs at once: two, or as
+    many as it takes to fill ``worker_concurrency`` send slots twice over."""
+    return max(2, -(-2 * worker_concurrency // DELIVERY_CHUNK))
 
 
 def build_broker(settings: Settings) -> AsyncBroker:
@@ -128,6 +136,11 @@ class Background:
         # Sends in flight in this process at most: a bound keeps each HTTP client's connection pool
         # small (httpcore matches every waiting request against every connection).
         self._sending = asyncio.Semaphore(settings.worker_concurrency)
+        # Batches whose attempts are started at once in this process. Each started attempt's lease runs
+        # from its start, so a process must not start many more than it sends at a time: with every
+        # receiver timing out, the last of them would outlive its lease and be sent twice. Two batches
+        # (or enough to keep every send slot busy) let one be recorded while the other is sent.
+        self._batches = asyncio.Semaphore(batches_in_flight(settings.worker_concurrency))
         self._stop = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._started = False
@@ -157,6 +170,10 @@ class Background:
             )
 
     async def _deliver(self, claims: Sequence[outbox.Claimed]) -> None:
+        async with self._batches:
+            await self._deliver_now(claims)
+
+    async def _deliver_now(self, claims: Sequence[outbox.Claimed]) -> None:
         deliveries = await outbox.start_attempts(
             self.database, self.clock, claims, lease=self._lease, owner=self.owner
         )

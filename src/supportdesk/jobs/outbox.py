@@ -214,6 +214,33 @@ async def start_attempt(
     return started[0] if started else None
 
 
+# Built once: a worker runs it for every batch, and building the statement cost more than running it.
+_START_ATTEMPTS = (
+    update(_table)
+    .where(
+        tuple_(_table.c.id, _table.c.attempts).in_(bindparam("b_claims", expanding=True)),
+        _table.c.state == DeliveryState.queued,
+    )
+    .values(
+        state=DeliveryState.sending,
+        attempts=_table.c.attempts + 1,
+        next_attempt_at=bindparam("b_next_attempt_at", type_=_table.c.next_attempt_at.type),
+        last_attempt_at=bindparam("b_now", type_=_table.c.last_attempt_at.type),
+        claimed_by=bindparam("b_owner", type_=_table.c.claimed_by.type),
+    )
+    .returning(
+        _table.c.id,
+        _table.c.workspace_id,
+        _table.c.channel,
+        _table.c.target,
+        _table.c.dedupe_key,
+        _table.c.payload,
+        _table.c.attempts,
+        _table.c.created_at,
+    )
+)
+
+
 async def start_attempts(
     database: Database, clock: Clock, claims: Sequence[Claimed], *, lease: timedelta, owner: str
 ) -> list[Delivery]:
@@ -223,32 +250,15 @@ async def start_attempts(
         return []
     now = clock.now()
     async with database.unit_of_work() as session:
-        result = await session.execute(
-            update(OutboxMessage)
-            .where(
-                tuple_(OutboxMessage.id, OutboxMessage.attempts).in_(
-                    [(claim.id, claim.attempts) for claim in claims]
-                ),
-                OutboxMessage.state == DeliveryState.queued,
-            )
-            .values(
-                state=DeliveryState.sending,
-                attempts=OutboxMessage.attempts + 1,
-                next_attempt_at=now + lease,
-                last_attempt_at=now,
-                claimed_by=owner,
-            )
-            .returning(
-                OutboxMessage.id,
-                OutboxMessage.workspace_id,
-                OutboxMessage.channel,
-                OutboxMessage.target,
-                OutboxMessage.dedupe_key,
-                OutboxMessage.payload,
-                OutboxMessage.attempts,
-                OutboxMessage.created_at,
-            )
-            .execution_options(synchronize_session=False)
+        connection = await session.connection()
+        result = await connection.execute(
+            _START_ATTEMPTS,
+            {
+                "b_claims": [(claim.id, claim.attempts) for claim in claims],
+                "b_next_attempt_at": now + lease,
+                "b_now": now,
+                "b_owner": owner,
+            },
         )
         rows = result.all()
     return [
@@ -367,6 +377,14 @@ _RECORD_OUTCOME = (
 )
 
 
+# Which messages are still being sent, and at which attempt; locked until the outcomes are recorded.
+_OWNED_ATTEMPTS = (
+    select(_table.c.id, _table.c.attempts)
+    .where(_table.c.id.in_(bindparam("b_ids", expanding=True)), _table.c.state == DeliveryState.sending)
+    .with_for_update()
+)
+
+
 async def finish_attempts(
     database: Database, clock: Clock, finished: Sequence[Finished], *, rng: random.Random
 ) -> list[Outcome]:
@@ -379,13 +397,10 @@ async def finish_attempts(
     decided = [_decided(one, now, rng) for one in finished]
     async with database.unit_of_work() as session:
         connection = await session.connection()
-        owned = select(_table.c.id, _table.c.attempts).where(
-            _table.c.id.in_([one.delivery.message_id for one in finished]),
-            _table.c.state == DeliveryState.sending,
+        owned = await connection.execute(
+            _OWNED_ATTEMPTS, {"b_ids": [one.delivery.message_id for one in finished]}
         )
-        current = {
-            int(row.id): int(row.attempts) for row in await connection.execute(owned.with_for_update())
-        }
+        current = {int(row.id): int(row.attempts) for row in owned}
         recorded = [current.get(one.delivery.message_id) == one.delivery.attempt for one in finished]
         outcomes = [
             Outcome(state=state, recorded=kept) for (state, _, _), kept in zip(decided, recorded, strict=True)

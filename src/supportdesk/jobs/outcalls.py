@@ -1,9 +1,10 @@
 """How a sender words what went wrong, and how it reads another service's answer without holding all of it.
 
 The webhook sender and the e-mail providers (SMTP, the SendGrid and SES APIs, the maildir) report their
-failures to admins in the same form: one line, cut to :data:`MAX_REASON`. The senders that speak HTTP
-(webhooks and the mail APIs) also word timeouts, refused connections and other transport errors the
-same way, and read an answer's body only up to a limit. All of them import it from here, below both.
+failures to admins in the same form: one line, cut to :data:`MAX_REASON`. The mail APIs, which speak
+HTTP through httpx, also word timeouts, refused connections and other transport errors here, and read
+an answer's body only up to a limit; the webhook sender, on aiohttp (docs/decisions/0046), words its
+own the same way. All of them import it from here, below both.
 
 This is a module of its own rather than part of :mod:`.channels`: channels is the contract between the
 outbox and every sender, the same whatever the protocol, and the outbox worker imports it; what is here
@@ -106,18 +107,12 @@ def transport_failure(
     return failure(provider, f"the connection to {where} failed: {detail or type(error).__name__}")
 
 
-async def read_at_most(response: httpx.Response, limit: int, *, raw: bool) -> bytes:
-    """The first ``limit`` bytes of a streamed answer's body; the rest is never read.
-
-    ``raw`` reads the bytes as they came (``aiter_raw``), without undoing a content encoding: the webhook
-    sender only wants an excerpt and asks for none. Otherwise the body is decoded (``aiter_bytes``), as
-    the mail APIs' JSON answers are read.
-    """
+async def read_at_most(response: httpx.Response, limit: int) -> bytes:
+    """The first ``limit`` bytes of a streamed answer's body, decoded; the rest is never read."""
     received = bytearray()
-    chunks = response.aiter_raw() if raw else response.aiter_bytes()
     # Closing the iterator on an early stop ends the read instead of leaving it to the garbage collector
     # (httpx's iterator is an async generator, though it is typed as an iterator).
-    async with aclosing(cast(AsyncGenerator[bytes, None], chunks)) as reading:
+    async with aclosing(cast(AsyncGenerator[bytes, None], response.aiter_bytes())) as reading:
         async for chunk in reading:
             received += chunk
             if len(received) >= limit:

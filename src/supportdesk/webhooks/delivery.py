@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import httpx
-
 from supportdesk.core.clock import Clock
 from supportdesk.db.session import Database
 from supportdesk.jobs.channels import Delivery, DeliveryFailed, Sent
 from supportdesk.webhooks import service
-from supportdesk.webhooks.sending import Endpoint, post_event
+from supportdesk.webhooks.sending import Endpoint, WebhookClient, post_event
 
 
 class WebhookSender:
     """Sends webhook outbox messages through one HTTP client that refuses unsafe addresses."""
 
-    def __init__(self, database: Database, clock: Clock, client: httpx.AsyncClient) -> None:
+    def __init__(self, database: Database, clock: Clock, client: WebhookClient) -> None:
         self._database = database
         self._clock = clock
         self._client = client

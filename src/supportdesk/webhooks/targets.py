@@ -10,17 +10,13 @@ saved and to an internal one later (DNS rebinding) is therefore still refused.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
-import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 
-import anyio
-import httpcore
 import httpx
-
-from supportdesk.jobs.outcalls import certificate_authorities
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -223,7 +219,8 @@ def _check_parsed_url(url: httpx.URL) -> None:
 
 async def system_resolver(host: str, port: int) -> list[Address]:
     """The addresses the operating system resolves ``host`` to, in its order of preference."""
-    answers = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    loop = asyncio.get_running_loop()
+    answers = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses: list[Address] = []
     for family, _kind, _protocol, _canonical_name, socket_address in answers:
         if family not in (socket.AF_INET, socket.AF_INET6):
@@ -234,203 +231,54 @@ async def system_resolver(host: str, port: int) -> list[Address]:
     return addresses
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """A network backend that resolves, checks and connects in one step.
+async def checked_addresses(policy: TargetPolicy, resolver: Resolver, host: str, port: int) -> list[Address]:
+    """The addresses ``host`` resolves to, every one of them allowed by ``policy``.
 
-    httpcore hands the host name of the URL to ``connect_tcp``. This backend resolves it itself,
-    refuses the connection if any resolved address is forbidden and not allowed by the policy, and
-    then connects the wrapped backend to a checked address, so the name is never looked up a second
-    time. TLS is layered on afterwards by httpcore with the URL's host name, so the certificate is
-    still verified against that name (and sent as SNI).
+    Raises :class:`UnsafeTarget` if any address is forbidden and not allowed, and ``OSError`` if the
+    name resolves to nothing.
+    """
+    literal = _ip_literal(host)
+    addresses = [literal] if literal is not None else list(await resolver(host, port))
+    if not addresses:
+        raise OSError(f"{host} resolves to no address")
+    for address in addresses:
+        if not policy.permits(host, address):
+            where = str(address) if literal is not None else f"{host} ({address})"
+            raise UnsafeTarget(
+                f"{where} is not a public address and is not allowed by configuration", code="address"
+            )
+    return addresses
+
+
+class GuardedResolver(AbstractResolver):
+    """The resolver of the webhook client's connector: it resolves, checks and answers in one step.
+
+    aiohttp connects to the addresses a resolver returns, so the addresses checked here are the ones
+    the socket goes to, and the name is not looked up a second time. TLS is still verified against the
+    URL's host name (and sent as SNI), which aiohttp takes from the request, not from these answers.
+    An address literal in a URL never reaches a resolver: :class:`supportdesk.webhooks.sending.WebhookClient`
+    checks those with :func:`check_url` before each request.
     """
 
-    def __init__(
-        self,
-        policy: TargetPolicy,
-        *,
-        resolver: Resolver = system_resolver,
-        inner: httpcore.AsyncNetworkBackend | None = None,
-    ) -> None:
+    def __init__(self, policy: TargetPolicy, resolver: Resolver = system_resolver) -> None:
         self._policy = policy
         self._resolver = resolver
-        self._inner = inner if inner is not None else httpcore.AnyIOBackend()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109  (httpcore passes it by this name)
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        deadline = None if timeout is None else anyio.current_time() + timeout
-        addresses = await self._checked_addresses(host, port, timeout)
-        errors: list[httpcore.ConnectError] = []
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    str(address),
-                    port,
-                    timeout=_remaining(deadline, host),
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except httpcore.ConnectError as error:
-                # Like an ordinary client, try the next address the name has before giving up.
-                errors.append(error)
-        # _checked_addresses never returns an empty list, so at least one attempt failed here.
-        raise errors[-1]
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        addresses = await checked_addresses(self._policy, self._resolver, host, port)
+        return [
+            {
+                "hostname": host,
+                "host": str(address),
+                "port": port,
+                "family": socket.AF_INET6 if address.version == 6 else socket.AF_INET,
+                "proto": socket.IPPROTO_TCP,
+                "flags": socket.AI_NUMERICHOST,
+            }
+            for address in addresses
+        ]
 
-    async def _checked_addresses(self, host: str, port: int, time_limit: float | None) -> list[Address]:
-        literal = _ip_literal(host)
-        if literal is not None:
-            addresses = [literal]
-        else:
-            try:
-                with anyio.fail_after(time_limit):
-                    addresses = list(await self._resolver(host, port))
-            except TimeoutError:
-                raise httpcore.ConnectTimeout(f"timed out resolving {host}") from None
-            except OSError as error:
-                raise httpcore.ConnectError(f"could not resolve {host}: {error}") from None
-        if not addresses:
-            raise httpcore.ConnectError(f"{host} resolves to no address")
-        for address in addresses:
-            if not self._policy.permits(host, address):
-                where = str(address) if literal is not None else f"{host} ({address})"
-                raise UnsafeTarget(
-                    f"{where} is not a public address and is not allowed by configuration", code="address"
-                )
-        return addresses
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109  (httpcore passes it by this name)
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise UnsafeTarget("webhooks are not sent over local sockets", code="address")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def _remaining(deadline: float | None, host: str) -> float | None:
-    if deadline is None:
-        return None
-    left = deadline - anyio.current_time()
-    if left <= 0:
-        raise httpcore.ConnectTimeout(f"timed out connecting to {host}")
-    return left
-
-
-# httpcore's errors and the httpx errors callers catch, the most specific first.
-_ERROR_TYPES: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.TimeoutException, httpx.TimeoutException),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.NetworkError, httpx.NetworkError),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.ProtocolError, httpx.ProtocolError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-    (httpcore.ProxyError, httpx.ProxyError),
-)
-
-
-@contextmanager
-def _as_httpx_errors() -> Iterator[None]:
-    try:
-        yield
-    except Exception as error:
-        for core_type, httpx_type in _ERROR_TYPES:
-            if isinstance(error, core_type):
-                raise httpx_type(str(error)) from error
-        raise
-
-
-class _ResponseStream(httpx.AsyncByteStream):
-    def __init__(self, response: httpcore.Response) -> None:
-        self._response = response
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _as_httpx_errors():
-            async for chunk in self._response.aiter_stream():
-                yield chunk
-
-    async def aclose(self) -> None:
-        with _as_httpx_errors():
-            await self._response.aclose()
-
-
-class GuardedTransport(httpx.AsyncBaseTransport):
-    """An httpx transport over an httpcore pool that connects through :class:`GuardedBackend`.
-
-    httpx 0.28 gives its own transport no way to choose the network backend, so this one drives a
-    public ``httpcore.AsyncConnectionPool`` directly and turns httpcore's errors into httpx's.
-    """
-
-    def __init__(
-        self,
-        policy: TargetPolicy,
-        *,
-        resolver: Resolver = system_resolver,
-        ssl_context: ssl.SSLContext | None = None,
-        max_connections: int = 20,
-    ) -> None:
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context if ssl_context is not None else certificate_authorities(trust_env=False),
-            max_connections=max_connections,
-            # httpcore keeps idle connections forever unless told; httpx's own default is five seconds.
-            keepalive_expiry=5.0,
-            http1=True,
-            http2=False,
-            network_backend=GuardedBackend(policy, resolver=resolver),
-        )
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        # The URL was checked when saved; checking again here also covers URLs that never were.
-        _check_parsed_url(request.url)
-        if not isinstance(request.stream, httpx.AsyncByteStream):
-            raise TypeError("GuardedTransport sends asynchronous request bodies only")
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            # An sni_hostname extension would let a caller verify TLS against another name than the URL's.
-            extensions={key: value for key, value in request.extensions.items() if key != "sni_hostname"},
-        )
-        with _as_httpx_errors():
-            core_response = await self._pool.handle_async_request(core_request)
-        return httpx.Response(
-            status_code=core_response.status,
-            headers=core_response.headers,
-            stream=_ResponseStream(core_response),
-            extensions=core_response.extensions,
-        )
-
-    async def aclose(self) -> None:
-        await self._pool.aclose()
-
-
-def safe_client(
-    policy: TargetPolicy, *, timeout: float, resolver: Resolver = system_resolver
-) -> httpx.AsyncClient:
-    """An HTTP client for webhooks: guarded connections, no redirects, no proxies from the environment."""
-    return httpx.AsyncClient(
-        transport=GuardedTransport(policy, resolver=resolver),
-        timeout=timeout,
-        follow_redirects=False,
-        trust_env=False,
-    )
+    async def close(self) -> None:
+        """Nothing to release: the system resolver holds no connection."""

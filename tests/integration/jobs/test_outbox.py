@@ -9,6 +9,7 @@ scripted stand-ins for a channel, which is where the outbox meets the outside wo
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ from supportdesk.jobs import outbox
 from supportdesk.jobs.background import DELIVERY_CHUNK, Background
 from supportdesk.jobs.channels import Delivery, DeliveryFailed, Sent
 from supportdesk.jobs.models import DeliveryAttempt, DeliveryChannel, DeliveryState, OutboxMessage
+from supportdesk.workspaces import service as workspace_service
 from supportdesk.workspaces.models import Workspace
 from tests.fixtures.database import make_settings
 
@@ -343,7 +345,7 @@ async def test_claims_the_queue_refused_are_handed_back_due_at_once(
     finally:
         await background.stop()
     assert {message.state for message in await messages(database)} == {DeliveryState.delivered}
-    assert sorted(delivery.dedupe_key for delivery in sender.received) == keys, "each is sent once"
+    assert sorted(delivery.dedupe_key for delivery in sender.received) == sorted(keys), "each is sent once"
 
 
 async def test_a_claim_another_relay_took_over_is_not_handed_back(
@@ -516,3 +518,58 @@ async def test_a_batch_skips_its_stale_claims_and_fences_a_late_outcome(
     assert (by_id[third.id].state, by_id[third.id].attempts) == (DeliveryState.sending, taken_over.attempt)
     assert by_id[third.id].claimed_by == "worker-2"
     assert len(await attempts(database)) == 2, "both attempts are logged, the late one too"
+
+
+class HeldSender:
+    """Takes every attempt and answers none until released: receivers that all hang."""
+
+    def __init__(self, expected: int) -> None:
+        self.received: list[Delivery] = []
+        self.expected = expected
+        self.all_waiting = asyncio.Event()
+        self.released = asyncio.Event()
+
+    async def __call__(self, delivery: Delivery) -> Sent:
+        self.received.append(delivery)
+        if len(self.received) == self.expected:
+            self.all_waiting.set()
+        await self.released.wait()
+        return Sent(provider="test", provider_message_id=delivery.dedupe_key)
+
+
+async def test_a_worker_starts_no_more_attempts_than_it_can_send_within_their_lease(
+    real_database: Database, clock: FrozenClock
+) -> None:
+    # Four batches are handed out at once to a worker with four send slots, and every receiver hangs.
+    # Attempts started but waiting for a slot would run out their lease and be sent a second time, so
+    # the worker starts two batches (one being sent while the other is recorded) and leaves the rest
+    # claimed, unstarted, until those are done.
+    async with real_database.unit_of_work() as session:
+        workspace = await workspace_service.create_workspace(session, clock, slug="acme", name="Acme")
+    keys = [f"m{n:03}" for n in range(4 * DELIVERY_CHUNK)]
+    await enqueue(real_database, clock, workspace, *keys)
+    settings = make_settings(
+        str(real_database.engine.url), worker_concurrency=4, outbox_batch=4 * DELIVERY_CHUNK
+    )
+    sender = HeldSender(expected=4)
+    broker = InMemoryBroker(max_async_tasks=10)
+    background = Background(
+        real_database, clock, settings, senders={DeliveryChannel.webhook: sender}, broker=broker, owner="w:1"
+    )
+    await broker.startup()
+    try:
+        assert await background.relay_once() == 4 * DELIVERY_CHUNK
+        await asyncio.wait_for(sender.all_waiting.wait(), timeout=10)
+        await asyncio.sleep(0.1)  # time for a further batch to start, were one allowed to
+
+        states = Counter(message.state for message in await messages(real_database))
+        assert states == {DeliveryState.sending: 2 * DELIVERY_CHUNK, DeliveryState.queued: 2 * DELIVERY_CHUNK}
+        assert len(sender.received) == 4, "no more sends at once than the worker's concurrency"
+
+        sender.released.set()
+        await broker.wait_all()
+    finally:
+        sender.released.set()
+        await background.stop()
+    assert {message.state for message in await messages(real_database)} == {DeliveryState.delivered}
+    assert sorted(delivery.dedupe_key for delivery in sender.received) == keys, "each is sent once"

@@ -10,21 +10,18 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 import supportdesk
 from supportdesk.jobs.channels import Delivery, DeliveryFailed, Sent, retry_after
 from supportdesk.jobs.models import DeliveryChannel
-from supportdesk.webhooks.sending import Endpoint, post_event
+from supportdesk.webhooks.sending import Endpoint, WebhookClient, post_event
 from supportdesk.webhooks.signing import generate_secret
 from supportdesk.webhooks.targets import (
     Address,
-    GuardedTransport,
     Resolver,
     TargetPolicy,
     is_forbidden,
-    safe_client,
     system_resolver,
 )
 from tests.fixtures.receiver import Receiver, listening
@@ -84,18 +81,13 @@ async def send(
     resolver: Resolver = system_resolver,
     trusting: Path | None = None,
 ) -> Sent:
-    if trusting is None:
-        client = safe_client(policy, timeout=client_timeout, resolver=resolver)
-    else:
-        # The same transport as safe_client's, trusting the test's own certificate authority.
-        transport = GuardedTransport(
-            policy, resolver=resolver, ssl_context=ssl.create_default_context(cafile=trusting)
-        )
-        client = httpx.AsyncClient(
-            transport=transport, timeout=client_timeout, follow_redirects=False, trust_env=False
-        )
-    async with client:
+    # Trusting the test's own certificate authority when asked, as an installation with its own would.
+    tls = None if trusting is None else ssl.create_default_context(cafile=trusting)
+    client = WebhookClient(policy, timeout=client_timeout, resolver=resolver, ssl_context=tls)
+    try:
         return await post_event(client, Endpoint(url, tuple(secrets)), message or delivery(), now=now())
+    finally:
+        await client.aclose()
 
 
 async def test_a_signed_event_is_accepted_by_a_receiver_that_verifies_it(receiver: Receiver) -> None:
@@ -300,6 +292,25 @@ async def test_the_connection_goes_to_the_address_checked_without_a_second_looku
 
     assert sent.status_code == 204
     assert resolver.lookups == 1
+
+
+async def test_when_one_checked_address_refuses_the_next_one_is_tried(receiver: Receiver) -> None:
+    # The receiver listens on 127.0.0.1 only, so 127.0.0.2 refuses the connection.
+    async def first_unreachable(host: str, port: int) -> list[Address]:
+        return [ipaddress.ip_address("127.0.0.2"), ipaddress.ip_address("127.0.0.1")]
+
+    secret = generate_secret()
+    receiver.known_secrets = [secret]
+
+    sent = await send(
+        receiver.url("/accept", host="hooks.example"),
+        [secret],
+        policy=TargetPolicy(["127.0.0.0/8"]),
+        resolver=first_unreachable,
+    )
+
+    assert sent.status_code == 204
+    assert receiver.verified == [PAYLOAD]
 
 
 def resolving_to_loopback(*names: str) -> Resolver:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+import socket
+from collections.abc import Sequence
 
-import httpcore
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from supportdesk.webhooks.targets import (
     Address,
-    GuardedBackend,
+    GuardedResolver,
     TargetPolicy,
     UnsafeTarget,
     check_url,
@@ -20,7 +20,7 @@ from supportdesk.webhooks.targets import (
 )
 
 NO_EXCEPTIONS = TargetPolicy([])
-# Public addresses as far as the rules go; the fake backend below never really connects to them.
+# Public addresses as far as the rules go; nothing below really connects to them.
 PUBLIC_V4 = "93.184.215.14"
 PUBLIC_V6 = "2606:2800:21f:cb07:6820:80da:af6b:8b2c"
 
@@ -214,27 +214,6 @@ def test_an_allowed_private_address_may_be_saved() -> None:
     check_url("http://10.0.0.5:9000/hooks", TargetPolicy(["10.0.0.0/24"]))
 
 
-class RecordingBackend(httpcore.AsyncNetworkBackend):
-    """Stands in for the network: records where it was asked to connect, refusing some addresses."""
-
-    def __init__(self, unreachable: Iterable[str] = ()) -> None:
-        self.unreachable = set(unreachable)
-        self.connected_to: list[str] = []
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        self.connected_to.append(host)
-        if host in self.unreachable:
-            raise httpcore.ConnectError(f"{host} is unreachable")
-        return httpcore.AsyncMockStream([])
-
-
 class ScriptedResolver:
     """A DNS that gives each lookup the next answer of its script."""
 
@@ -247,55 +226,64 @@ class ScriptedResolver:
         return self.answers[len(self.lookups) - 1]
 
 
-async def test_the_connection_goes_to_the_address_that_was_checked_and_the_name_is_looked_up_once() -> None:
-    network = RecordingBackend()
-    resolver = ScriptedResolver([PUBLIC_V4], ["127.0.0.1"])
-    backend = GuardedBackend(NO_EXCEPTIONS, resolver=resolver, inner=network)
+async def addresses_given(resolver: GuardedResolver, host: str) -> list[tuple[str, str, int]]:
+    """What the connector is told to connect to: (host name for TLS, address, family)."""
+    return [
+        (answer["hostname"], answer["host"], answer["family"]) for answer in await resolver.resolve(host, 443)
+    ]
 
-    await backend.connect_tcp("hooks.example.com", 443, timeout=1)
 
-    assert network.connected_to == [PUBLIC_V4]
-    assert resolver.lookups == ["hooks.example.com"]
+async def test_the_connector_gets_the_addresses_that_were_checked_from_one_lookup() -> None:
+    dns = ScriptedResolver([PUBLIC_V4], ["127.0.0.1"])
+    guarded = GuardedResolver(NO_EXCEPTIONS, dns)
+
+    given_addresses = await addresses_given(guarded, "hooks.example.com")
+
+    assert given_addresses == [("hooks.example.com", PUBLIC_V4, socket.AF_INET)]
+    assert dns.lookups == ["hooks.example.com"]
 
 
 async def test_a_name_with_any_internal_address_is_refused_before_connecting() -> None:
-    network = RecordingBackend()
-    backend = GuardedBackend(NO_EXCEPTIONS, resolver=ScriptedResolver([PUBLIC_V4, "10.0.0.7"]), inner=network)
+    guarded = GuardedResolver(NO_EXCEPTIONS, ScriptedResolver([PUBLIC_V4, "10.0.0.7"]))
 
     with pytest.raises(UnsafeTarget, match=r"hooks\.example\.com \(10\.0\.0\.7\)") as refused:
-        await backend.connect_tcp("hooks.example.com", 443, timeout=1)
+        await guarded.resolve("hooks.example.com", 443)
 
     assert refused.value.code == "address"
-    assert network.connected_to == []
 
 
-async def test_the_next_checked_address_is_tried_when_one_cannot_be_reached() -> None:
-    network = RecordingBackend(unreachable=[PUBLIC_V6])
-    backend = GuardedBackend(NO_EXCEPTIONS, resolver=ScriptedResolver([PUBLIC_V6, PUBLIC_V4]), inner=network)
+async def test_every_checked_address_is_given_in_the_order_the_name_lists_them() -> None:
+    # The connector tries them in turn, so one that cannot be reached is not the end.
+    guarded = GuardedResolver(NO_EXCEPTIONS, ScriptedResolver([PUBLIC_V6, PUBLIC_V4]))
 
-    await backend.connect_tcp("hooks.example.com", 443, timeout=1)
+    given_addresses = await addresses_given(guarded, "hooks.example.com")
 
-    assert network.connected_to == [PUBLIC_V6, PUBLIC_V4]
+    assert given_addresses == [
+        ("hooks.example.com", PUBLIC_V6, socket.AF_INET6),
+        ("hooks.example.com", PUBLIC_V4, socket.AF_INET),
+    ]
 
 
 async def test_an_address_literal_is_checked_without_a_lookup() -> None:
-    network = RecordingBackend()
-    resolver = ScriptedResolver()
-    backend = GuardedBackend(NO_EXCEPTIONS, resolver=resolver, inner=network)
+    dns = ScriptedResolver()
+    guarded = GuardedResolver(NO_EXCEPTIONS, dns)
 
     with pytest.raises(UnsafeTarget):
-        await backend.connect_tcp("::ffff:169.254.169.254", 80, timeout=1)
-    await backend.connect_tcp(PUBLIC_V4, 80, timeout=1)
+        await guarded.resolve("::ffff:169.254.169.254", 80)
+    assert [answer["host"] for answer in await guarded.resolve(PUBLIC_V4, 80)] == [PUBLIC_V4]
 
-    assert resolver.lookups == []
-    assert network.connected_to == [PUBLIC_V4]
+    assert dns.lookups == []
 
 
 async def test_a_name_the_policy_lists_may_resolve_to_a_private_address() -> None:
-    network = RecordingBackend()
-    policy = TargetPolicy(["crm.internal"])
-    backend = GuardedBackend(policy, resolver=ScriptedResolver(["10.0.0.7"]), inner=network)
+    guarded = GuardedResolver(TargetPolicy(["crm.internal"]), ScriptedResolver(["10.0.0.7"]))
 
-    await backend.connect_tcp("crm.internal", 443, timeout=1)
+    assert await addresses_given(guarded, "crm.internal") == [("crm.internal", "10.0.0.7", socket.AF_INET)]
 
-    assert network.connected_to == ["10.0.0.7"]
+
+async def test_a_name_that_resolves_to_nothing_is_a_connection_error_not_a_refusal() -> None:
+    guarded = GuardedResolver(NO_EXCEPTIONS, ScriptedResolver([]))
+
+    # aiohttp reports an OSError from a resolver as a failed connection, which is retried later.
+    with pytest.raises(OSError, match="resolves to no address"):
+        await guarded.resolve("hooks.example.com", 443)

@@ -81,7 +81,7 @@ class _ApiProvider:
         headers = {"content-type": "application/json", "accept-encoding": "identity"}
         try:
             async with self._client.stream("POST", path, content=content, headers=headers) as response:
-                received = await read_at_most(response, MAX_ANSWER, raw=False)
+                received = await read_at_most(response, MAX_ANSWER)
                 return Answer(response.status_code, response.headers, received)
         except httpx.HTTPError as error:
             # Every error on the way, not only a transport error: an answer whose content encoding
