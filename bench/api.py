@@ -832,9 +832,11 @@ async def alternating_creates(
     creates: int,
     label: str,
     scenario: str = "create",
+    concurrency: int = 8,
 ) -> dict[str, Measurement]:
-    """Ticket creation in each fixture's workspace, ``creates`` per round, the order alternating from
-    round to round so that neither kind always runs on a warmer server; one merged result per kind."""
+    """Ticket creation in each fixture's workspace, ``creates`` per round from ``concurrency`` clients,
+    the order alternating from round to round so that neither kind always runs on a warmer server; one
+    merged result per kind."""
     kinds = list(fixtures)
     results: dict[str, Measurement] = {}
     for round_index in range(rounds):
@@ -843,7 +845,7 @@ async def alternating_creates(
                 server,
                 fixtures[kind],
                 scenario,
-                concurrency=8,
+                concurrency=concurrency,
                 requests=creates,
                 warmup=50 if round_index == 0 else 10,
                 max_seconds=120.0,

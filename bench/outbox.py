@@ -227,6 +227,7 @@ async def creates(
             creates=args.creates,
             label=backend,
             scenario="create-for-a-customer",
+            concurrency=args.create_concurrency,
         )
     finally:
         stop_server(server)
@@ -241,7 +242,16 @@ async def creates(
     return {
         **{
             kind: {
-                key: summaries[kind][key] for key in ("throughput", "p50_ms", "p95_ms", "requests", "errors")
+                key: summaries[kind][key]
+                for key in (
+                    "throughput",
+                    "p50_ms",
+                    "p95_ms",
+                    "requests",
+                    "errors",
+                    "server_cpu_ms_per_request",
+                    "others_busy_fraction",
+                )
             }
             for kind in summaries
         },
@@ -507,6 +517,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--creates", type=int, default=1000, help="tickets per workspace per round (1000)")
     parser.add_argument("--create-rounds", type=int, default=4, help="alternating rounds (4)")
+    parser.add_argument("--create-concurrency", type=int, default=8, help="clients creating at once (8)")
     parser.add_argument("--messages", type=int, default=5000, help="webhook messages to deliver (5000)")
     parser.add_argument("--batch", type=int, default=100, help="messages the relay claims per round (100)")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="give up delivering after this")
