@@ -8,6 +8,7 @@ kind, so that generated requests can name objects that exist.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -85,14 +86,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(  # noqa: S603  (our own CLI, fixed arguments)
-        [sys.executable, "-m", "supportdesk.cli", *args], env=env, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
 
 
 def _created(response: httpx.Response) -> int:
@@ -261,9 +254,30 @@ class LiveServers:
             # The server's e-mail (no providers configured) is kept here, not in the working directory.
             "SUPPORTDESK_MAIL_DIR": str(self.directory / f"{backend}-mail"),
         }
-        _cli(env, "db", "upgrade")
-        # The server starts while the data is loaded: it needs only the schema to start, and starting
-        # takes as long as one of the commands below.
+        # One process runs the set-up commands; the server starts once the schema exists, while the data
+        # is loaded: it needs only the schema to start, and starting takes as long as loading.
+        setup_log = self.directory / f"{backend}-setup.log"
+        with setup_log.open("wb") as errors_out:
+            setup = subprocess.Popen(  # noqa: S603  (our own commands, fixed arguments)
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.e2e.commands",
+                    "db upgrade",
+                    f"demo --workspace {WORKSPACE} --tickets 25 --customers 5",
+                    f"users create {ADMIN_EMAIL} --role admin --workspace {WORKSPACE}",
+                    f"tokens create {ADMIN_EMAIL} --workspace {WORKSPACE}",
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=errors_out,
+                text=True,
+            )
+        assert setup.stdout is not None
+        done = [json.loads(setup.stdout.readline() or "null")]
+        if done[0] is None:
+            setup.wait()
+            raise RuntimeError(f"the {backend} schema was not set up: {setup_log.read_text()}")
         port = _free_port()
         log = (self.directory / f"{backend}-server.log").open("wb")
         server = subprocess.Popen(  # noqa: S603
@@ -274,9 +288,11 @@ class LiveServers:
         )
         log.close()
         self.processes.append(server)
-        _cli(env, "demo", "--workspace", WORKSPACE, "--tickets", "25", "--customers", "5")
-        _cli(env, "users", "create", ADMIN_EMAIL, "--role", "admin", "--workspace", WORKSPACE)
-        token = _cli(env, "tokens", "create", ADMIN_EMAIL, "--workspace", WORKSPACE)
+        rest, _ = setup.communicate()
+        if setup.returncode != 0:
+            raise RuntimeError(f"the {backend} server's data was not set up: {setup_log.read_text()}")
+        done += [json.loads(line) for line in rest.splitlines()]
+        token = done[-1]["output"].strip()
         assert token.startswith("sdk_"), token
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
