@@ -77,9 +77,11 @@ def build_broker(settings: Settings) -> AsyncBroker:
             unacknowledged_lock_timeout=30,
             xread_block=1000,
         )
-    from taskiq_aio_pika import AioPikaBroker, Exchange, Queue
+    from taskiq_aio_pika import Exchange, Queue
 
-    return AioPikaBroker(
+    from supportdesk.jobs.rabbit import RabbitBroker
+
+    return RabbitBroker(
         url,
         exchange=Exchange(name=settings.queue_name),
         task_queues=[Queue(name=settings.queue_name, routing_key=settings.queue_name)],

@@ -27,10 +27,12 @@ from supportdesk.jobs import outbox
 from supportdesk.jobs.background import Background, build_broker
 from supportdesk.jobs.channels import Delivery, Sent
 from supportdesk.jobs.models import DeliveryChannel, DeliveryState, JobRun, OutboxMessage
+from supportdesk.jobs.rabbit import RabbitBroker
 from supportdesk.jobs.scheduler import ScheduledJob
 from supportdesk.jobs.streams import StreamBroker
 from supportdesk.workspaces import service as workspace_service
 from tests.fixtures.database import make_settings
+from tests.integration.jobs.gateway import Gateway
 from tests.integration.jobs.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -53,6 +55,15 @@ PAIRS = pytest.mark.parametrize(
     ],
     indirect=True,
 )
+
+
+def one_pair(db_backend: str, broker: str) -> pytest.MarkDecorator:
+    """The test runs on one database with one broker, for what only that broker does."""
+    return pytest.mark.parametrize(
+        ("db_backend", "broker"),
+        [pytest.param(db_backend, broker, id=f"{db_backend}-{broker}")],
+        indirect=True,
+    )
 
 
 @pytest.fixture
@@ -101,6 +112,38 @@ class Counting:
         return {"done": 1}
 
 
+@dataclass
+class Worker:
+    """A worker's background work on one queue (not started), counting the webhooks it sends, and a
+    workspace to write messages in."""
+
+    database: Database
+    background: Background
+    sender: Counting
+    workspace_id: int
+
+    async def announce(self, key: str) -> None:
+        """Write one webhook message, as a change would."""
+        clock = self.background.clock
+        async with self.database.unit_of_work() as session:
+            scope_to_workspace(session.sync_session, self.workspace_id)
+            message = outbox.Outgoing(DeliveryChannel.webhook, "1", key, {})
+            await outbox.enqueue(session, clock, self.workspace_id, [message])
+
+
+async def worker_on(database: Database, queue_url: str, queue_name: str) -> Worker:
+    """A :class:`Worker` on ``queue_url``, its relay polling often, and a new workspace."""
+    clock = SystemClock()
+    settings = make_settings(
+        str(database.engine.url), queue_url=queue_url, queue_name=queue_name, outbox_poll_seconds=0.05
+    )
+    sender = Counting()
+    background = Background(database, clock, settings, senders={DeliveryChannel.webhook: sender.send})
+    async with database.unit_of_work() as session:
+        workspace = await workspace_service.create_workspace(session, clock, slug="acme", name="Acme")
+    return Worker(database, background, sender, workspace.id)
+
+
 @PAIRS
 async def test_deliveries_and_jobs_run_through_the_broker(
     real_database: Database, queue: tuple[str, str]
@@ -143,32 +186,17 @@ async def test_deliveries_and_jobs_run_through_the_broker(
     assert states == [DeliveryState.delivered] * 3
 
 
-@pytest.mark.parametrize(
-    ("db_backend", "broker"), [pytest.param("sqlite", "redis", id="sqlite-redis")], indirect=True
-)
+@one_pair("sqlite", "redis")
 async def test_a_redis_stream_that_lost_its_consumer_group_is_listened_to_again(
     real_database: Database, queue: tuple[str, str]
 ) -> None:
     url, name = queue
-    clock = SystemClock()
-    settings = make_settings(
-        str(real_database.engine.url), queue_url=url, queue_name=name, outbox_poll_seconds=0.05
-    )
-    sender = Counting(expected=1)
-    background = Background(real_database, clock, settings, senders={DeliveryChannel.webhook: sender.send})
-    async with real_database.unit_of_work() as session:
-        workspace = await workspace_service.create_workspace(session, clock, slug="acme", name="Acme")
-
-    async def announce(key: str) -> None:
-        async with real_database.unit_of_work() as session:
-            scope_to_workspace(session.sync_session, workspace.id)
-            message = outbox.Outgoing(DeliveryChannel.webhook, "1", key, {})
-            await outbox.enqueue(session, clock, workspace.id, [message])
-
+    worker = await worker_on(real_database, url, name)
+    background, sender = worker.background, worker.sender
     client = redis.from_url(url)
     await background.start(schedule=False, consume=True)
     try:
-        await announce("before")
+        await worker.announce("before")
         await asyncio.wait_for(sender.done.wait(), PROMPTLY)
         # What a Redis restarted without persistence holds of the queue: nothing, the stream and its
         # consumer group gone. The relay's next XADD makes the stream again, without the group, most
@@ -176,7 +204,7 @@ async def test_a_redis_stream_that_lost_its_consumer_group_is_listened_to_again(
         # not once its lease (five minutes here) runs out.
         await client.delete(name)
         sender.expected, sender.done = 2, asyncio.Event()
-        await announce("after")
+        await worker.announce("after")
         await asyncio.wait_for(sender.done.wait(), PROMPTLY)
     finally:
         await background.stop()
@@ -188,25 +216,13 @@ async def test_a_redis_stream_that_lost_its_consumer_group_is_listened_to_again(
 async def test_a_worker_started_while_redis_is_down_delivers_once_it_is_back(
     real_database: Database, private_redis: RedisServer
 ) -> None:
-    clock = SystemClock()
-    settings = make_settings(
-        str(real_database.engine.url),
-        queue_url=private_redis.url,
-        queue_name=f"supportdesk-test-{uuid.uuid4().hex[:12]}",
-        outbox_poll_seconds=0.05,
-    )
-    sender = Counting()
-    background = Background(real_database, clock, settings, senders={DeliveryChannel.webhook: sender.send})
-    async with real_database.unit_of_work() as session:
-        workspace = await workspace_service.create_workspace(session, clock, slug="acme", name="Acme")
+    worker = await worker_on(real_database, private_redis.url, f"supportdesk-test-{uuid.uuid4().hex[:12]}")
+    background, sender = worker.background, worker.sender
     await private_redis.stop()
     # A supervisor starts the worker again in the middle of an outage: it must not exit.
     await background.start(schedule=False, consume=True)
     try:
-        async with real_database.unit_of_work() as session:
-            scope_to_workspace(session.sync_session, workspace.id)
-            message = outbox.Outgoing(DeliveryChannel.webhook, "1", "ticket:1:created", {})
-            await outbox.enqueue(session, clock, workspace.id, [message])
+        await worker.announce("ticket:1:created")
         await private_redis.start()
         await asyncio.wait_for(sender.done.wait(), PROMPTLY)
     finally:
@@ -243,3 +259,29 @@ async def test_a_task_acknowledged_while_redis_is_down_costs_one_warning(
     warnings = [record.getMessage() for record in caplog.records if record.name == "supportdesk.background"]
     assert len(warnings) == 1
     assert warnings[0].startswith("a task that ran could not be acknowledged")
+
+
+@one_pair("postgresql", "rabbitmq")
+async def test_a_worker_started_while_rabbitmq_is_down_delivers_once_it_is_back(
+    real_database: Database, queue: tuple[str, str]
+) -> None:
+    _url, name = queue
+    gateway = Gateway(target=5672)
+    worker = await worker_on(real_database, f"amqp://guest:guest@127.0.0.1:{gateway.port}/", name)
+    background, sender = worker.background, worker.sender
+    assert isinstance(background.broker, RabbitBroker)
+    # A supervisor starts the worker while RabbitMQ is down (nothing listens on the gateway's port yet):
+    # it must not exit, and the message written meanwhile must not wait for its lease to run out.
+    await background.start(schedule=False, consume=True)
+    try:
+        await worker.announce("ticket:1:created")
+        await asyncio.sleep(0.3)  # a few of the relay's rounds while RabbitMQ cannot be reached
+        await gateway.open()
+        await asyncio.wait_for(sender.done.wait(), PROMPTLY)
+    finally:
+        await background.stop()
+        await gateway.close()
+    assert sender.calls == ["ticket:1:created"]
+    async with real_database.unit_of_work(readonly=True) as session:
+        state = (await session.execute(select(OutboxMessage.state))).scalar_one()
+    assert state == DeliveryState.delivered
