@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from supportdesk import __version__
+from supportdesk.cli.customers import customers_app
 from supportdesk.cli.database import db_app
 from supportdesk.cli.deliveries import deliveries_app
 from supportdesk.cli.demo import demo
@@ -31,6 +32,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(customers_app, name="customers")
 app.command()(demo)
 
 

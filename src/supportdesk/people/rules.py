@@ -33,6 +33,12 @@ def crm_dedupe_key(customer_id: int) -> str:
     return f"crm:customer:{customer_id}:created"
 
 
+def crm_recheck_key(customer_id: int, asked_at: datetime) -> str:
+    """The outbox message that has a customer checked against the CRM again, as an operator asked at
+    ``asked_at``: one per customer and request, so asking twice in one second asks once."""
+    return f"crm:customer:{customer_id}:recheck:{asked_at:%Y%m%dT%H%M%S}"
+
+
 def crm_changes(details: CrmDetails | None, checked_at: datetime) -> dict[str, Any]:
     """The customer columns an answer of the CRM sets, given when the CRM gave it.
 

@@ -280,6 +280,33 @@ async def create_customer(
     return customer
 
 
+async def request_crm_checks(
+    session: AsyncSession, clock: Clock, crm: str, *, recheck: bool, after_id: int = 0, limit: int = 500
+) -> list[int]:
+    """Have customers of the session's workspace checked against ``crm`` in the background, up to
+    ``limit`` of them with ids above ``after_id``, in order; returns their ids (the last is where the next
+    call starts).
+
+    Customers never checked are asked about under the same key as a new customer's check, so one whose
+    check still waits in the outbox (or was created since) is not asked about twice. ``recheck`` asks
+    about every customer again, checked or not, as of now: what an operator does after the CRM's data
+    changed, or after a CRM was configured on a desk whose customers it already knew.
+    """
+    query = select(Customer.id, Customer.workspace_id, Customer.email).where(Customer.id > after_id)
+    if not recheck:
+        query = query.where(Customer.crm_checked_at.is_(None))
+    rows = (await session.execute(query.order_by(Customer.id).limit(limit))).all()
+    now = clock.now()
+    by_workspace: dict[int, list[outbox.Outgoing]] = {}
+    for row in rows:
+        key = rules.crm_recheck_key(row.id, now) if recheck else rules.crm_dedupe_key(row.id)
+        check = outbox.Outgoing(DeliveryChannel.crm, crm, key, {"customer_id": row.id, "email": row.email})
+        by_workspace.setdefault(int(row.workspace_id), []).append(check)
+    for workspace_id, checks in by_workspace.items():
+        await outbox.enqueue(session, clock, workspace_id, checks)
+    return [int(row.id) for row in rows]
+
+
 async def customer_tier(session: AsyncSession, customer_id: int | None) -> Tier | None:
     """The tier of the customer with ``customer_id`` (None for no customer)."""
     if customer_id is None:
