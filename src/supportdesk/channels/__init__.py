@@ -1,0 +1,1 @@
+"""Inbound channels: how requests reach the desk other than through its API."""
