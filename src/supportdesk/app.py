@@ -17,6 +17,7 @@ from supportdesk.automation.router import macros_router, triggers_router
 from supportdesk.config import Settings, get_settings
 from supportdesk.core.clock import Clock, SystemClock
 from supportdesk.core.problems import PROBLEM_RESPONSES, install_problem_handlers
+from supportdesk.core.storage import LocalFileStore
 from supportdesk.db import migrate
 from supportdesk.db.engine import create_engine
 from supportdesk.db.objects import build_object_cache
@@ -32,6 +33,7 @@ from supportdesk.ops.router import router as ops_router
 from supportdesk.people.router import customers, me, users
 from supportdesk.realtime.pubsub import build_pubsub
 from supportdesk.sla.router import router as sla_router
+from supportdesk.tickets.router import UPLOAD_PATHS, attachments_router
 from supportdesk.tickets.router import router as tickets_router
 from supportdesk.webhooks.router import router as webhooks_router
 from supportdesk.workspaces.router import router as workspace_router
@@ -45,6 +47,7 @@ _log = logging.getLogger("supportdesk")
 # the routers in this order, so the busiest come first; no two share a path.
 API_ROUTERS: tuple[APIRouter, ...] = (
     tickets_router,
+    attachments_router,
     customers,
     notifications_router,
     me,
@@ -123,7 +126,13 @@ def create_app(
     bind_state(app, settings, database, clock or SystemClock(), token_cache=token_cache)
     # The first added is the innermost: the size limit's 413 is counted by the metrics, and every answer,
     # that 413 included, passes the security headers last.
-    app.add_middleware(RequestSizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        RequestSizeLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        # An upload may carry as many files of the largest size as a comment may have, and its form.
+        upload_max_bytes=settings.attachment_max_bytes * settings.attachment_max_count + 1024 * 1024,
+        upload_paths=UPLOAD_PATHS,
+    )
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     install_problem_handlers(app)
@@ -168,5 +177,7 @@ def bind_state(
     app.state.object_cache = build_object_cache(settings, registry=app.state.metrics.registry)
     database.objects.cache = app.state.object_cache
     # Pushes to open screens: what this database's units of work commit is published here.
+    # Where attachment files are kept (a folder of the server's, by default).
+    app.state.file_store = LocalFileStore(settings.attachment_dir)
     app.state.pubsub = build_pubsub(settings)
     database.pushes.publisher = app.state.pubsub.publish_many

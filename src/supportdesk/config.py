@@ -190,6 +190,12 @@ class Settings(BaseSettings):
     webhook_allowed_targets: str = ""
     scheduler_tick_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
     max_request_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = 1024 * 1024
+    # Files attached to comments: where their bytes are kept (a folder of the server's), how large one
+    # may be, how many one upload may carry, and a virus scanner to run on each (its path is appended).
+    attachment_dir: Path = Path("./attachments")
+    attachment_max_bytes: Annotated[int, Field(ge=1, le=1024**3)] = 25 * 1024 * 1024
+    attachment_max_count: Annotated[int, Field(ge=1, le=100)] = 10
+    attachment_scan_command: str | None = None
     rate_limit_storage_url: str | None = None
     # Where pushes to open screens travel: memory:// within one process, redis:// between processes.
     pubsub_url: str = "memory://"

@@ -253,6 +253,7 @@ class LiveServers:
             "SUPPORTDESK_LOG_LEVEL": "warning",
             # The server's e-mail (no providers configured) is kept here, not in the working directory.
             "SUPPORTDESK_MAIL_DIR": str(self.directory / f"{backend}-mail"),
+            "SUPPORTDESK_ATTACHMENT_DIR": str(self.directory / f"{backend}-attachments"),
         }
         # One process runs the set-up commands; the server starts once the schema exists, while the data
         # is loaded: it needs only the schema to start, and starting takes as long as loading.

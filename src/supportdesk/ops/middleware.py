@@ -6,6 +6,8 @@ much per request as a small endpoint, and these run on every request.
 
 from __future__ import annotations
 
+import re
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,33 +41,49 @@ class SecurityHeadersMiddleware:
 
 
 class RequestSizeLimitMiddleware:
-    """Refuses a request body larger than ``max_bytes`` with ``413 payload-too-large``, unread.
+    """Refuses a request body larger than its limit with ``413 payload-too-large``, unread.
 
-    A declared ``Content-Length`` is checked before the application runs; the server then delivers no
-    more than it declared. A body without one (chunked) is counted as it arrives, and the read that
-    crosses the limit raises the 413 inside the application, which FastAPI passes on unchanged.
+    The limit is ``max_bytes``, except on paths ``upload_paths`` matches (file uploads), where it is
+    ``upload_max_bytes``. A declared ``Content-Length`` is checked before the application runs; the
+    server then delivers no more than it declared. A body without one (chunked) is counted as it
+    arrives, and the read that crosses the limit raises the 413 inside the application, which FastAPI
+    passes on unchanged.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        *,
+        upload_max_bytes: int | None = None,
+        upload_paths: re.Pattern[str] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes if upload_max_bytes is not None else max_bytes
+        self.upload_paths = upload_paths
+
+    def _limit(self, scope: Scope) -> int:
+        if self.upload_paths is not None and self.upload_paths.match(str(scope.get("path", ""))):
+            return self.upload_max_bytes
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope)
         for name, value in scope["headers"]:
             if name == b"content-length":
-                if value.isdigit() and int(value) > self.max_bytes:
-                    await self._refuse(scope, receive, send)
+                if value.isdigit() and int(value) > limit:
+                    await self._refuse(scope, receive, send, limit)
                     return
                 await self.app(scope, receive, send)
                 return
-        await self.app(scope, self._counting(receive), send)
+        await self.app(scope, self._counting(receive, limit), send)
 
-    def _counting(self, receive: Receive) -> Receive:
+    def _counting(self, receive: Receive, max_bytes: int) -> Receive:
         received = 0
-        max_bytes = self.max_bytes
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -78,12 +96,12 @@ class RequestSizeLimitMiddleware:
 
         return counting_receive
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
         response = problem(
             Request(scope),
             status=413,
             code="payload-too-large",
-            title=_too_large_title(self.max_bytes),
+            title=_too_large_title(max_bytes),
             # The unread body stays on the connection; closing it is cheaper than reading it to reuse it.
             headers={"Connection": "close"},
         )

@@ -294,3 +294,21 @@ class Comment(WorkspaceScoped, Base):
     created_at: Mapped[datetime]
 
     ticket: Mapped[Ticket] = relationship(back_populates="comments", lazy="raise")
+
+
+class Attachment(WorkspaceScoped, Base):
+    """A file attached to a comment; its bytes are in the file store under ``sha256``."""
+
+    __tablename__ = "attachment"
+    __table_args__ = (Index("ix_attachment_ticket", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("ticket.id", ondelete="CASCADE"))
+    comment_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("comment.id", ondelete="CASCADE"))
+    # The name its sender gave it, without any folder; shown, and offered when it is downloaded.
+    filename: Mapped[str] = mapped_column(String(255))
+    # The type its sender declared; what a download is served as is decided when it is served.
+    content_type: Mapped[str] = mapped_column(String(127))
+    size: Mapped[int] = mapped_column(BigIntId)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 
 from supportdesk.audit import service as audit_service
 from supportdesk.audit.schemas import AuditEventOut
 from supportdesk.auth.dependencies import Context, allowed
+from supportdesk.config import Settings
 from supportdesk.core.errors import InvalidInput
 from supportdesk.core.http import (
     IfMatch,
@@ -31,11 +34,14 @@ from supportdesk.core.schemas import (
 )
 from supportdesk.idempotency.service import IdempotencyKey, idempotency_for
 from supportdesk.sla import service as sla_service
-from supportdesk.tickets import flows, repository, service
-from supportdesk.tickets.models import Channel, Priority, TicketStatus
+from supportdesk.tickets import attachments, flows, repository, service
+from supportdesk.tickets.models import Attachment, Channel, Comment, Priority, Ticket, TicketStatus
 from supportdesk.tickets.schemas import (
+    AttachmentOut,
+    CommentAuthor,
     CommentCreate,
     CommentOut,
+    CommentWithFilesOut,
     TicketCreate,
     TicketSort,
     TicketUpdate,
@@ -172,6 +178,27 @@ async def delete_ticket(
     return await context.commit(Response(status_code=204))
 
 
+async def _comment_on(
+    context: Context,
+    ticket_id: int,
+    content: str,
+    is_public: bool,
+    author: CommentAuthor = CommentAuthor.agent,
+) -> tuple[Ticket, Comment]:
+    """The ticket and the comment added to it through the comment flow, in the caller's name."""
+    ticket = await service.get_ticket(context.session, ticket_id)
+    comment = await flows.process_comment(
+        context.session,
+        context.clock,
+        ticket,
+        actor=context.user,
+        content=content,
+        is_public=is_public,
+        author=author,
+    )
+    return ticket, comment
+
+
 @router.post(
     "/{ticket_id:int}/comments", status_code=201, response_model=CommentOut, summary="Comment on a ticket"
 )
@@ -185,19 +212,103 @@ async def add_comment(
     idempotency = await idempotency_for(request, context, idempotency_key)
     if (replay := await idempotency.replay()) is not None:
         return replay
-    ticket = await service.get_ticket(context.session, ticket_id)
-    comment = await flows.process_comment(
-        context.session,
-        context.clock,
-        ticket,
-        actor=context.user,
-        content=body.content,
-        is_public=body.is_public,
-        author=body.author,
-    )
+    ticket, comment = await _comment_on(context, ticket_id, body.content, body.is_public, body.author)
     headers = {"Location": f"/api/v1/tickets/{ticket.id}/comments"}
     response = model_response(CommentOut.model_validate(comment), status_code=201, headers=headers)
     return await context.commit(response, idempotency)
+
+
+# The one path a request body may carry files on, with the larger size limit that needs (app.py).
+UPLOAD_PATHS = re.compile(r"^/api/v1/tickets/\d+/attachments$")
+attachments_router = APIRouter(prefix="/attachments", tags=["attachments"])
+
+
+def _attachment_out(attachment: Attachment) -> AttachmentOut:
+    return AttachmentOut.model_validate(
+        {
+            **{name: getattr(attachment, name) for name in AttachmentOut.model_fields if name != "url"},
+            "url": f"/api/v1/attachments/{attachment.id}/content",
+        }
+    )
+
+
+def _upload_rules(settings: Settings) -> attachments.AttachmentRules:
+    return attachments.AttachmentRules(
+        max_bytes=settings.attachment_max_bytes,
+        max_count=settings.attachment_max_count,
+        scan_command=settings.attachment_scan_command,
+    )
+
+
+@router.post(
+    "/{ticket_id:int}/attachments",
+    status_code=201,
+    response_model=CommentWithFilesOut,
+    summary="Comment on a ticket with files attached",
+)
+async def add_comment_with_files(
+    ticket_id: ObjectId,
+    context: Annotated[Context, Depends(allowed(Action.comment_ticket))],
+    request: Request,
+    content: Annotated[str, Text(strip_whitespace=True, min_length=1, max_length=100_000), Form()],
+    # Optional, so that one form serves a reply with files or without (the agent's composer).
+    files: Annotated[
+        list[UploadFile], File(default_factory=list, description="The files, one form field each")
+    ],
+    is_public: Annotated[bool, Form()] = True,
+) -> Response:
+    """A comment and its files in one multipart form: checked (count, sizes, the virus scanner when one
+    is configured) before anything is kept, then kept together or not at all."""
+    settings: Settings = request.app.state.settings
+    rules = _upload_rules(settings)
+    attachments.check_count(len(files), rules)
+    uploads = []
+    for file in files:
+        # One byte more than allowed is enough to refuse the file without reading all of it.
+        data = await file.read(rules.max_bytes + 1)
+        uploads.append(attachments.Upload(file.filename or "attachment", file.content_type or "", data))
+    attachments.check_uploads(uploads, rules)
+    await attachments.scan(uploads, rules.scan_command)
+    ticket, comment = await _comment_on(context, ticket_id, content, is_public)
+    kept = await attachments.attach(
+        context.session, context.clock, request.app.state.file_store, comment, uploads
+    )
+    out = CommentWithFilesOut.model_validate(
+        {
+            **CommentOut.model_validate(comment).model_dump(),
+            "attachments": [_attachment_out(one) for one in kept],
+        }
+    )
+    headers = {"Location": f"/api/v1/tickets/{ticket.id}/attachments"}
+    return await context.commit(model_response(out, status_code=201, headers=headers))
+
+
+@router.get(
+    "/{ticket_id:int}/attachments", response_model=list[AttachmentOut], summary="List a ticket's attachments"
+)
+async def list_attachments(ticket_id: ObjectId, context: Viewing) -> list[AttachmentOut]:
+    ticket = await service.get_ticket(context.session, ticket_id)
+    return [_attachment_out(one) for one in await attachments.list_attachments(context.session, ticket)]
+
+
+@attachments_router.get(
+    "/{attachment_id:int}/content",
+    summary="Download an attachment",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file's bytes"}},
+)
+async def download_attachment(attachment_id: ObjectId, context: Viewing, request: Request) -> Response:
+    """The file's bytes: pictures of a few safe types shown inline, everything else a download of
+    bytes, so that nothing a customer sent can run as a page of this site (the security headers add
+    ``X-Content-Type-Options: nosniff`` to every answer, so no browser second-guesses the type)."""
+    attachment = await attachments.get_attachment(context.session, attachment_id)
+    data = await attachments.content_of(request.app.state.file_store, attachment)
+    media_type, disposition = attachments.served_as(attachment.content_type)
+    headers = {
+        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(attachment.filename)}",
+        "Cache-Control": "private, max-age=0",
+    }
+    return Response(data, media_type=media_type, headers=headers)
 
 
 @router.get("/{ticket_id:int}/comments", response_model=list[CommentOut], summary="List a ticket's comments")

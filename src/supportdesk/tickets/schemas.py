@@ -76,6 +76,19 @@ class CommentCreate(RequestModel):
     author: CommentAuthor = CommentAuthor.agent
 
 
+class AttachmentOut(ResponseModel):
+    id: int
+    ticket_id: int
+    comment_id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: datetime
+    # Where its bytes are downloaded from.
+    url: str
+
+
 class CommentOut(ResponseModel):
     id: int
     ticket_id: int
@@ -85,3 +98,7 @@ class CommentOut(ResponseModel):
     content: str
     is_public: bool
     created_at: datetime
+
+
+class CommentWithFilesOut(CommentOut):
+    attachments: list[AttachmentOut]

@@ -23,6 +23,7 @@ from supportdesk.core.clock import FrozenClock
 from supportdesk.db.engine import create_engine
 from supportdesk.db.session import Database
 from supportdesk.ops.docs import ASSETS_PATH
+from tests.factories.tickets import TicketFactory
 from tests.fixtures.app import ApiClient
 from tests.fixtures.database import DEFAULT_POSTGRES_URL, make_settings
 
@@ -269,3 +270,29 @@ async def test_the_metrics_middleware_is_its_own_module_and_still_counts(agent_c
     assert {"Metrics", "MetricsMiddleware", "route_template"} <= set(vars(metrics))
     assert not {"Metrics", "MetricsMiddleware", "route_template"} & set(vars(router))
     assert 'supportdesk_http_requests_total{method="GET",route="/api/v1/tickets",status="200"} 1.0' in text
+
+
+async def test_files_get_a_larger_limit_on_the_upload_path_only(
+    settings: Settings,
+    database: Database,
+    clock: FrozenClock,
+    agent_client: ApiClient,
+    ticket_factory: TicketFactory,
+) -> None:
+    limits = {"max_request_bytes": 2048, "attachment_max_bytes": 4096, "attachment_max_count": 1}
+    app = create_app(settings.model_copy(update=limits), database=database, clock=clock)
+    ticket = await ticket_factory()
+    upload_limit = 4096 + 1024 * 1024  # the files a comment may carry, and room for the form around them
+
+    async with _client(app) as client:
+        client.headers["Authorization"] = agent_client.headers["Authorization"]
+        url = f"/api/v1/tickets/{ticket.id}/attachments"
+        over_the_api_limit = await client.post(
+            url, data={"content": "Log attached"}, files={"files": ("log.txt", b"x" * 3000, "text/plain")}
+        )
+        over_the_upload_limit = await client.post(url, content=b"x" * (upload_limit + 1))
+        elsewhere = await client.post("/api/v1/tickets", content=b"x" * 3000)
+
+    assert over_the_api_limit.status_code == 201, over_the_api_limit.text
+    _assert_too_large(over_the_upload_limit)
+    _assert_too_large(elsewhere)

@@ -7,6 +7,7 @@ added without being walked here.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from supportdesk.notifications import service as notifications
 from supportdesk.notifications.models import NotificationKind
 from supportdesk.notifications.service import Note
 from supportdesk.sla import config_service
+from supportdesk.tickets.models import Attachment, Comment
 from supportdesk.workspaces.models import Workspace
 from tests.factories.automation import MacroFactory, TriggerFactory
 from tests.factories.people import CustomerFactory, UserFactory
@@ -29,14 +31,28 @@ from tests.factories.tickets import CommentFactory, TicketFactory
 from tests.factories.webhooks import SubscriptionFactory, WebhookMessageFactory
 from tests.fixtures.app import ApiClient
 
+
+@dataclass(frozen=True)
+class Form:
+    """A multipart form body (fields and files) instead of JSON."""
+
+    data: dict[str, str]
+    files: list[tuple[str, tuple[str, bytes, str]]]
+
+
 # A body that passes validation for each (method, route), so the request reaches the tenancy check.
-SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any] | None] = {
+SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any] | Form | None] = {
     ("GET", "/api/v1/tickets/{ticket_id}"): None,
     ("PATCH", "/api/v1/tickets/{ticket_id}"): {"title": "Taken over"},
     ("DELETE", "/api/v1/tickets/{ticket_id}"): None,
     ("GET", "/api/v1/tickets/{ticket_id}/comments"): None,
     ("POST", "/api/v1/tickets/{ticket_id}/comments"): {"content": "Hello from elsewhere"},
     ("GET", "/api/v1/tickets/{ticket_id}/audit"): None,
+    ("POST", "/api/v1/tickets/{ticket_id}/attachments"): Form(
+        {"content": "Files from elsewhere"}, [("files", ("a.txt", b"hello", "text/plain"))]
+    ),
+    ("GET", "/api/v1/tickets/{ticket_id}/attachments"): None,
+    ("GET", "/api/v1/attachments/{attachment_id}/content"): None,
     ("POST", "/api/v1/tickets/{ticket_id}/macros/{macro_id}"): None,
     ("GET", "/api/v1/triggers/{trigger_id}"): None,
     ("PATCH", "/api/v1/triggers/{trigger_id}"): {"name": "Taken over"},
@@ -67,6 +83,12 @@ SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", "/api/v1/admin/deliveries/{delivery_id}"): None,
     ("POST", "/api/v1/admin/deliveries/{delivery_id}/retry"): None,
 }
+
+
+async def send(client: ApiClient, method: str, url: str, body: dict[str, Any] | Form | None) -> Any:
+    if isinstance(body, Form):
+        return await client.request(method, url, data=body.data, files=body.files)
+    return await client.request(method, url, json=body)
 
 
 _ID_PARAMETER = re.compile(r"\{\w+_id\}")
@@ -107,7 +129,7 @@ async def foreign_ids(
     stranger = await user_factory(role=Role.agent, workspace=other_workspace)
     customer = await customer_factory(workspace=other_workspace)
     ticket = await ticket_factory(workspace=other_workspace, customer=customer)
-    await comment_factory(ticket, author=stranger)
+    comment = await comment_factory(ticket, author=stranger)
     trigger = await trigger_factory(workspace=other_workspace)
     macro = await macro_factory(workspace=other_workspace)
     subscription = await subscription_factory(workspace=other_workspace)
@@ -150,7 +172,27 @@ async def foreign_ids(
         "notification_id": notification_id,
         "subscription_id": subscription.id,
         "delivery_id": delivery.id,
+        "attachment_id": await foreign_attachment(database, clock, comment),
     }
+
+
+async def foreign_attachment(database: Database, clock: FrozenClock, comment: Comment) -> int:
+    """A file on another workspace's comment (its bytes are never reached: the lookup refuses first)."""
+    async with database.unit_of_work() as session:
+        scope_to_workspace(session.sync_session, comment.workspace_id)
+        attachment = Attachment(
+            workspace_id=comment.workspace_id,
+            ticket_id=comment.ticket_id,
+            comment_id=comment.id,
+            filename="theirs.txt",
+            content_type="text/plain",
+            size=5,
+            sha256="0" * 64,
+            created_at=clock.now(),
+        )
+        session.add(attachment)
+        await session.flush()
+        return attachment.id
 
 
 async def test_another_workspaces_ids_are_not_found(
@@ -160,7 +202,7 @@ async def test_another_workspaces_ids_are_not_found(
     # foreign workspace again for each. A failure lists every route that answered otherwise.
     answers: dict[str, tuple[int, object]] = {}
     for (method, route), body in sorted(SAMPLE_BODIES.items()):
-        response = await admin_client.request(method, route.format(**foreign_ids), json=body)
+        response = await send(admin_client, method, route.format(**foreign_ids), body)
         is_json = response.headers.get("content-type", "").startswith("application/")
         code = response.json().get("code") if is_json and response.content else response.text
         answers[f"{method} {route}"] = (response.status_code, code)
@@ -172,7 +214,7 @@ async def test_the_foreign_objects_are_untouched(
     admin_client: ApiClient, other_admin_client: ApiClient, foreign_ids: dict[str, int]
 ) -> None:
     for (method, route), body in SAMPLE_BODIES.items():
-        await admin_client.request(method, route.format(**foreign_ids), json=body)
+        await send(admin_client, method, route.format(**foreign_ids), body)
     ticket = await other_admin_client.get(f"/api/v1/tickets/{foreign_ids['ticket_id']}")
     assert ticket.status_code == 200
     assert ticket.json()["title"] != "Taken over"

@@ -207,15 +207,15 @@ def test_broken_mime_still_gives_the_customers_words() -> None:
 
 def test_an_attachment_over_the_limit_is_dropped_and_said_so() -> None:
     built = message("See attached.")
-    built.add_attachment(b"x" * 3_000_000, maintype="application", subtype="zip", filename="logs.zip")
+    built.add_attachment(b"x" * 300_000, maintype="application", subtype="zip", filename="logs.zip")
     built.add_attachment(b"%PDF-1.4 small", maintype="application", subtype="pdf", filename="invoice.pdf")
 
-    parsed = parse(built.as_bytes(), Limits(max_attachment_bytes=2 * 1024 * 1024))
+    parsed = parse(built.as_bytes(), Limits(max_attachment_bytes=200 * 1024))
 
     assert [attachment.filename for attachment in parsed.attachments] == ["invoice.pdf"]
     [dropped] = parsed.dropped
-    assert dropped.what == "attachment logs.zip (2.9 MB)"
-    assert dropped.reason == "larger than 2 MB"
+    assert dropped.what == "attachment logs.zip (293 KB)"
+    assert dropped.reason == "larger than 200 KB"
 
 
 def test_attachments_beyond_the_count_limit_are_dropped_and_said_so() -> None:

@@ -297,11 +297,10 @@ class _Reading:
     def _keep(self, attachment: Attachment) -> None:
         limits = self.limits
         if attachment.size > limits.max_attachment_bytes:
-            size = f"{attachment.size / MEGABYTE:.1f} MB"
             self.dropped.append(
                 Dropped(
-                    f"attachment {attachment.filename} ({size})",
-                    f"larger than {limits.max_attachment_bytes / MEGABYTE:g} MB",
+                    f"attachment {attachment.filename} ({_size(attachment.size)})",
+                    f"larger than {_size(limits.max_attachment_bytes)}",
                 )
             )
         elif len(self.attachments) >= limits.max_attachments:
@@ -453,6 +452,13 @@ def _ids(value: str) -> tuple[str, ...]:
 def _first_id(value: str) -> str | None:
     found = _ids(value)
     return found[0] if found else (value.strip() or None)
+
+
+def _size(count: int) -> str:
+    """A size as people read it: ``300 KB``, ``2.5 MB``."""
+    if count >= MEGABYTE:
+        return f"{count / MEGABYTE:.1f}".removesuffix(".0") + " MB"
+    return f"{max(1, round(count / 1024))} KB"
 
 
 def _safe_filename(name: str) -> str:

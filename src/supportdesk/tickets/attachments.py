@@ -1,0 +1,175 @@
+"""Files on comments: kept in the file store by their hash, recorded in the ticket's workspace, served
+so that no browser runs them.
+
+Uploads are checked before anything is kept (their number and sizes, then the optional virus scan), so
+a refused upload leaves nothing behind. A kept file whose comment is rolled back stays in the store,
+unreferenced, and costs only its disk space; the same bytes attached again reuse it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from supportdesk.core.clock import Clock
+from supportdesk.core.errors import InvalidInput, SupportdeskError
+from supportdesk.core.storage import FileStore
+from supportdesk.db.lookups import get_in_workspace
+from supportdesk.tickets.models import Attachment, Comment, Ticket
+
+# Served inline, as pictures: types no browser runs. Everything else is a download.
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+DOWNLOAD_TYPE = "application/octet-stream"
+SCAN_SECONDS = 60.0
+
+
+class AttachmentInfected(SupportdeskError):
+    status_code = 422
+    code = "attachment-infected"
+    title = "The virus scanner refused a file"
+
+
+class ScannerFailed(SupportdeskError):
+    status_code = 503
+    code = "attachment-scan-failed"
+    title = "The virus scanner could not check the files; nothing was kept"
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file as it arrived: the name and type its sender gave, and its bytes."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRules:
+    max_bytes: int
+    max_count: int
+    scan_command: str | None = None
+
+
+def safe_filename(name: str) -> str:
+    """The name without folders or control characters, at most 255 characters, never empty."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(character for character in base if character.isprintable()).strip(" .")
+    return cleaned[:255] or "attachment"
+
+
+def served_as(content_type: str) -> tuple[str, str]:
+    """The Content-Type and the disposition (``inline`` or ``attachment``) a stored file is served with.
+
+    Only pictures on the allow-list are shown in the page; anything else, HTML and SVG and PDF among
+    them, is offered as a download of bytes, whatever its sender called it, so a file cannot run as a
+    page of this site.
+    """
+    declared = content_type.split(";", 1)[0].strip().lower()
+    if declared in INLINE_TYPES:
+        return declared, "inline"
+    return DOWNLOAD_TYPE, "attachment"
+
+
+def check_count(count: int, rules: AttachmentRules) -> None:
+    """Refuse more files than one comment may carry (before any is read)."""
+    if count > rules.max_count:
+        raise InvalidInput(
+            "files", f"At most {rules.max_count} files may be attached at once.", reason="too-many"
+        )
+
+
+def check_uploads(uploads: Sequence[Upload], rules: AttachmentRules) -> None:
+    """Refuse too many files, or a file too large, naming the file. An empty file is kept: an empty log
+    or form can be what the customer means to show."""
+    check_count(len(uploads), rules)
+    for upload in uploads:
+        name = safe_filename(upload.filename)
+        if len(upload.data) > rules.max_bytes:
+            raise InvalidInput(
+                "files", f"{name} is larger than {rules.max_bytes} bytes.", reason="file-too-large"
+            )
+
+
+async def scan(uploads: Sequence[Upload], command: str | None) -> None:
+    """Run the configured scanner on each file (its path appended to the command): exit status 0 is
+    clean, 1 is infected (refused), anything else a scanner that could not check (503, retry later)."""
+    if command is None:
+        return
+    with tempfile.TemporaryDirectory(prefix="supportdesk-scan-") as folder:
+        for number, upload in enumerate(uploads):
+            path = Path(folder) / f"{number}"
+            path.write_bytes(upload.data)
+            os.chmod(path, 0o644)  # clamdscan's daemon reads the file as its own user
+            process = await asyncio.create_subprocess_exec(
+                *shlex.split(command),
+                str(path),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            try:
+                status = await asyncio.wait_for(process.wait(), SCAN_SECONDS)
+            except TimeoutError:
+                process.kill()
+                raise ScannerFailed(f"The scanner took longer than {SCAN_SECONDS:g} s") from None
+            if status == 1:
+                raise AttachmentInfected(f"{safe_filename(upload.filename)} was refused by the virus scanner")
+            if status != 0:
+                raise ScannerFailed(f"The scanner ended with status {status}")
+
+
+async def attach(
+    session: AsyncSession,
+    clock: Clock,
+    store: FileStore,
+    comment: Comment,
+    uploads: Sequence[Upload],
+) -> list[Attachment]:
+    """Keep ``uploads`` (checked already) in the store and record them on ``comment``."""
+    now = clock.now()
+    kept = []
+    for upload in uploads:
+        digest = await asyncio.to_thread(store.put, upload.data)
+        kept.append(
+            Attachment(
+                workspace_id=comment.workspace_id,
+                ticket_id=comment.ticket_id,
+                comment_id=comment.id,
+                filename=safe_filename(upload.filename),
+                content_type=(upload.content_type or DOWNLOAD_TYPE)[:127],
+                size=len(upload.data),
+                sha256=digest,
+                created_at=now,
+            )
+        )
+    session.add_all(kept)
+    await session.flush()
+    return kept
+
+
+async def list_attachments(
+    session: AsyncSession, ticket: Ticket, *, public_only: bool = False
+) -> list[Attachment]:
+    """The ticket's attachments, oldest first; ``public_only`` leaves out those on internal notes."""
+    query = select(Attachment).where(Attachment.ticket_id == ticket.id).order_by(Attachment.id)
+    if public_only:
+        query = query.join(Comment, Comment.id == Attachment.comment_id).where(Comment.is_public.is_(True))
+    return list((await session.execute(query)).scalars())
+
+
+async def get_attachment(session: AsyncSession, attachment_id: int) -> Attachment:
+    """The attachment with ``attachment_id`` in the session's workspace."""
+    return await get_in_workspace(session, Attachment, attachment_id, "attachment")
+
+
+async def content_of(store: FileStore, attachment: Attachment) -> bytes:
+    """The attachment's bytes from the store."""
+    return await asyncio.to_thread(store.get, attachment.sha256)
