@@ -155,13 +155,9 @@ async def attach(
     return kept
 
 
-async def list_attachments(
-    session: AsyncSession, ticket: Ticket, *, public_only: bool = False
-) -> list[Attachment]:
-    """The ticket's attachments, oldest first; ``public_only`` leaves out those on internal notes."""
+async def list_attachments(session: AsyncSession, ticket: Ticket) -> list[Attachment]:
+    """The ticket's attachments, oldest first."""
     query = select(Attachment).where(Attachment.ticket_id == ticket.id).order_by(Attachment.id)
-    if public_only:
-        query = query.join(Comment, Comment.id == Attachment.comment_id).where(Comment.is_public.is_(True))
     return list((await session.execute(query)).scalars())
 
 

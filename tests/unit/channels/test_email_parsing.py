@@ -476,3 +476,32 @@ def test_generated_messages_are_read_without_raising_and_keep_their_words(
     if charset == "utf-8" or body.isascii():
         # Words in the charset the message declares come out as they went in (line ends aside).
         assert " ".join(parsed.text.split()) == " ".join(body.replace("\r", "\n").split())
+
+
+def test_a_report_of_a_delayed_delivery_names_only_the_addresses_that_failed() -> None:
+    raw = (
+        b"From: MAILER-DAEMON@mx.example.com\r\nTo: help@acme.test\r\nSubject: Delivery status\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="r"\r\n\r\n'
+        b"--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n"
+        b"Final-Recipient: rfc822; slow@example.com\r\nAction: delayed\r\nStatus: 4.4.1\r\n\r\n"
+        b"Original-Recipient: rfc822; gone@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+        b"--r--\r\n"
+    )
+
+    parsed = parse(raw)
+
+    assert parsed.bounce is not None
+    assert parsed.bounce.failed_recipients == ("gone@example.com",)
+    assert parsed.bounce.status == "5.1.1"
+
+
+def test_the_text_parts_of_a_mixed_message_are_read_in_order_around_its_files() -> None:
+    built = message("First part.")
+    built.add_attachment(b"data", maintype="application", subtype="octet-stream", filename="a.bin")
+    built.add_attachment("Second part.", subtype="plain", disposition="inline")
+
+    parsed = parse(built.as_bytes())
+
+    assert parsed.text.split() == ["First", "part.", "Second", "part."]
+    assert [attachment.filename for attachment in parsed.attachments] == ["a.bin"]
