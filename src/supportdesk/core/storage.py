@@ -13,8 +13,12 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
+
+# What a download reads and sends at a time.
+CHUNK_BYTES = 256 * 1024
 
 
 class FileStore(Protocol):
@@ -30,6 +34,11 @@ class FileStore(Protocol):
 
     def has(self, digest: str) -> bool:
         """Whether bytes are kept under ``digest``."""
+        ...
+
+    def chunks(self, digest: str) -> Iterator[bytes]:
+        """The bytes kept under ``digest`` a piece at a time, for serving a large file without holding
+        it; raises ``FileNotFoundError`` at once if there are none."""
         ...
 
 
@@ -75,3 +84,14 @@ class LocalFileStore:
 
     def has(self, digest: str) -> bool:
         return self.path_of(digest).is_file()
+
+    def chunks(self, digest: str) -> Iterator[bytes]:
+        # Opened here, not when iteration starts, so a missing file is an error before any answer is sent.
+        file = self.path_of(digest).open("rb")
+        return _read_in_chunks(file)
+
+
+def _read_in_chunks(file: BinaryIO) -> Iterator[bytes]:
+    with file:
+        while chunk := file.read(CHUNK_BYTES):
+            yield chunk

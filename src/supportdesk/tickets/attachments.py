@@ -12,7 +12,7 @@ import asyncio
 import os
 import shlex
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,6 +166,6 @@ async def get_attachment(session: AsyncSession, attachment_id: int) -> Attachmen
     return await get_in_workspace(session, Attachment, attachment_id, "attachment")
 
 
-async def content_of(store: FileStore, attachment: Attachment) -> bytes:
-    """The attachment's bytes from the store."""
-    return await asyncio.to_thread(store.get, attachment.sha256)
+async def content_of(store: FileStore, attachment: Attachment) -> Iterator[bytes]:
+    """The attachment's bytes from the store, a piece at a time."""
+    return await asyncio.to_thread(store.chunks, attachment.sha256)

@@ -7,6 +7,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi.responses import StreamingResponse
 
 from supportdesk.audit import service as audit_service
 from supportdesk.audit.schemas import AuditEventOut
@@ -302,13 +303,15 @@ async def download_attachment(attachment_id: ObjectId, context: Viewing, request
     bytes, so that nothing a customer sent can run as a page of this site (the security headers add
     ``X-Content-Type-Options: nosniff`` to every answer, so no browser second-guesses the type)."""
     attachment = await attachments.get_attachment(context.session, attachment_id)
-    data = await attachments.content_of(request.app.state.file_store, attachment)
+    chunks = await attachments.content_of(request.app.state.file_store, attachment)
     media_type, disposition = attachments.served_as(attachment.content_type)
     headers = {
         "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(attachment.filename)}",
+        "Content-Length": str(attachment.size),
         "Cache-Control": "private, max-age=0",
     }
-    return Response(data, media_type=media_type, headers=headers)
+    # Streamed from the store (its reads run in a worker thread), so a large file is never held whole.
+    return StreamingResponse(chunks, media_type=media_type, headers=headers)
 
 
 @router.get("/{ticket_id:int}/comments", response_model=list[CommentOut], summary="List a ticket's comments")

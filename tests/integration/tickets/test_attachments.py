@@ -151,6 +151,7 @@ async def test_a_download_is_served_so_that_it_cannot_run_in_the_browser(
 
     assert response.status_code == 200
     assert response.content == data
+    assert response.headers["content-length"] == str(len(data))
     assert response.headers["content-type"] == served
     assert response.headers["content-disposition"] == f"{disposition}; filename*=UTF-8''{filename}"
     assert response.headers["x-content-type-options"] == "nosniff"

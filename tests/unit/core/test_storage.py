@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supportdesk.core.storage import LocalFileStore
+from supportdesk.core.storage import CHUNK_BYTES, LocalFileStore
 from supportdesk.tickets.attachments import safe_filename, served_as
 
 pytestmark = pytest.mark.unit
@@ -49,6 +49,19 @@ def test_bytes_never_kept_are_not_found(tmp_path: Path) -> None:
     assert not store.has("0" * 64)
     with pytest.raises(FileNotFoundError):
         store.get("0" * 64)
+    with pytest.raises(FileNotFoundError):
+        store.chunks("0" * 64)  # before any answer is begun, not half way through one
+
+
+def test_a_large_file_is_read_back_a_piece_at_a_time(tmp_path: Path) -> None:
+    store = LocalFileStore(tmp_path)
+    data = bytes(range(256)) * (3 * CHUNK_BYTES // 256 + 7)
+
+    pieces = list(store.chunks(store.put(data)))
+
+    assert len(pieces) == 4
+    assert max(len(piece) for piece in pieces) == CHUNK_BYTES
+    assert b"".join(pieces) == data
 
 
 @settings(max_examples=50, deadline=None)
