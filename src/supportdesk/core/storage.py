@@ -42,6 +42,14 @@ class FileStore(Protocol):
         ...
 
 
+def safe_filename(name: str) -> str:
+    """A file name as the desk keeps it: no folders, no control characters, at most 255 characters,
+    never empty. Whatever a sender called a file, it cannot name a place on anyone's disk."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(character for character in base if character.isprintable()).strip(" .")
+    return cleaned[:255] or "attachment"
+
+
 def digest_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

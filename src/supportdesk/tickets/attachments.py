@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
 from supportdesk.core.errors import InvalidInput, SupportdeskError
-from supportdesk.core.storage import FileStore
+from supportdesk.core.storage import FileStore, safe_filename
 from supportdesk.db.lookups import get_in_workspace
 from supportdesk.tickets.models import Attachment, Comment, Ticket
 
@@ -57,13 +57,6 @@ class AttachmentRules:
     max_bytes: int
     max_count: int
     scan_command: str | None = None
-
-
-def safe_filename(name: str) -> str:
-    """The name without folders or control characters, at most 255 characters, never empty."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = "".join(character for character in base if character.isprintable()).strip(" .")
-    return cleaned[:255] or "attachment"
 
 
 def served_as(content_type: str) -> tuple[str, str]:

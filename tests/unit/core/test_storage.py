@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supportdesk.core.storage import CHUNK_BYTES, LocalFileStore
-from supportdesk.tickets.attachments import safe_filename, served_as
+from supportdesk.core.storage import CHUNK_BYTES, LocalFileStore, safe_filename
+from supportdesk.tickets.attachments import served_as
 
 pytestmark = pytest.mark.unit
 

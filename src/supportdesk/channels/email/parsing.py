@@ -29,6 +29,8 @@ import nh3
 from mailparser_reply import EmailReplyParser
 from mailparser_reply.constants import MAIL_LANGUAGES
 
+from supportdesk.core.storage import safe_filename
+
 MEGABYTE = 1024 * 1024
 
 # The headers rules look at besides the addresses and ids, kept as text under their lower-case names.
@@ -281,7 +283,7 @@ class _Reading:
         return text
 
     def _attach(self, part: Message, data: bytes, *, default_name: str = "attachment") -> None:
-        filename = _safe_filename(part.get_filename() or default_name)
+        filename = safe_filename(part.get_filename() or default_name)
         content_id = part.get("content-id")
         inline = (part.get_content_disposition() or "").lower() == "inline" and content_id is not None
         self._keep(
@@ -324,7 +326,7 @@ class _Reading:
         for inner in packed.attachments:
             name = inner.long_filename() or inner.name or "attachment"
             raw_name = name.decode("latin-1") if isinstance(name, bytes) else str(name)
-            self._keep(Attachment(_safe_filename(raw_name), "application/octet-stream", bytes(inner.data)))
+            self._keep(Attachment(safe_filename(raw_name), "application/octet-stream", bytes(inner.data)))
         body = getattr(packed, "body", None)
         if isinstance(body, bytes | str) and body:
             self.texts.append(body.decode("latin-1") if isinstance(body, bytes) else body)
@@ -459,13 +461,6 @@ def _size(count: int) -> str:
     if count >= MEGABYTE:
         return f"{count / MEGABYTE:.1f}".removesuffix(".0") + " MB"
     return f"{max(1, round(count / 1024))} KB"
-
-
-def _safe_filename(name: str) -> str:
-    """A file name without folders or control characters, never empty."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = "".join(character for character in base if character.isprintable()).strip(" .")
-    return cleaned[:200] or "attachment"
 
 
 __all__ = [
