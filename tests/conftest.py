@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.app",
     "tests.fixtures.receiver",
     "tests.fixtures.smtp",
+    "tests.fixtures.s3",
     "tests.fixtures.security",
 ]
 
@@ -39,6 +40,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 SHARED_SERVER_GROUPS = {
     "tests/e2e/": "live-servers",
     "tests/integration/deploy/test_nginx_proxy.py": "nginx-proxy",
+    "tests/unit/core/test_storage.py": "s3-server",
 }
 
 

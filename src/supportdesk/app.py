@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,10 +15,17 @@ from supportdesk.auth.router import router as auth_router
 from supportdesk.auth.throttle import LoginThrottle
 from supportdesk.auth.token_cache import AuthChangeListener, TokenCache
 from supportdesk.automation.router import macros_router, triggers_router
+from supportdesk.channels.email.router import (
+    HOOK_PATHS,
+    hook_router,
+    inbound_router,
+    mailboxes_router,
+    ticket_emails_router,
+)
 from supportdesk.config import Settings, get_settings
 from supportdesk.core.clock import Clock, SystemClock
 from supportdesk.core.problems import PROBLEM_RESPONSES, install_problem_handlers
-from supportdesk.core.storage import LocalFileStore
+from supportdesk.core.storage import build_file_store
 from supportdesk.db import migrate
 from supportdesk.db.engine import create_engine
 from supportdesk.db.objects import build_object_cache
@@ -60,6 +68,10 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     webhooks_router,
     deliveries_router,
     email_templates_router,
+    mailboxes_router,
+    inbound_router,
+    ticket_emails_router,
+    hook_router,
 )
 
 
@@ -94,7 +106,9 @@ def create_app(
             # own commands, schema export) would pay for nothing.
             from supportdesk.runtime import build_background
 
-            background = build_background(database, app.state.clock, settings, crm_lookup=app.state.crm)
+            background = build_background(
+                database, app.state.clock, settings, crm_lookup=app.state.crm, file_store=app.state.file_store
+            )
             await background.start(consume=not background.embedded)
         if owns_database:
             # What is alive now (modules, mappers, schemas: some 150,000 objects) lives as long as the
@@ -131,7 +145,7 @@ def create_app(
         max_bytes=settings.max_request_bytes,
         # An upload may carry as many files of the largest size as a comment may have, and its form.
         upload_max_bytes=settings.attachment_max_bytes * settings.attachment_max_count + 1024 * 1024,
-        upload_paths=UPLOAD_PATHS,
+        upload_paths=re.compile(f"{UPLOAD_PATHS.pattern}|{HOOK_PATHS.pattern}"),
     )
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
@@ -178,6 +192,6 @@ def bind_state(
     database.objects.cache = app.state.object_cache
     # Pushes to open screens: what this database's units of work commit is published here.
     # Where attachment files are kept (a folder of the server's, by default).
-    app.state.file_store = LocalFileStore(settings.attachment_dir)
+    app.state.file_store = build_file_store(settings)
     app.state.pubsub = build_pubsub(settings)
     database.pushes.publisher = app.state.pubsub.publish_many

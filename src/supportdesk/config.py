@@ -138,6 +138,22 @@ CRM_NEEDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# What an S3 bucket may be called, and what a key prefix may hold: S3's own rules for bucket names, and
+# the characters it calls safe in keys, which need no escaping anywhere a key is written.
+S3_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+S3_PREFIX_PART = re.compile(r"[A-Za-z0-9!_.*'()-]+")
+# Keys may be 1024 bytes long; the hash and its two folders take 70 of them.
+S3_PREFIX_MAX_LENGTH = 512
+S3_REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+# The settings that only mean something with a bucket.
+FILE_STORE_S3_SETTINGS = (
+    "file_store_endpoint_url",
+    "file_store_region",
+    "file_store_access_key_id",
+    "file_store_secret_access_key",
+)
+
+
 class Settings(BaseSettings):
     """Every setting supportdesk reads; README.md has the table that documents them."""
 
@@ -196,6 +212,14 @@ class Settings(BaseSettings):
     attachment_max_bytes: Annotated[int, Field(ge=1, le=1024**3)] = 25 * 1024 * 1024
     attachment_max_count: Annotated[int, Field(ge=1, le=100)] = 10
     attachment_scan_command: str | None = None
+    # Where the file store keeps bytes instead of attachment_dir: s3://bucket or s3://bucket/prefix, on
+    # Amazon S3 or, with an endpoint URL, another S3-compatible server. Without an access key, boto3's
+    # own chain finds credentials (AWS_* variables, shared files, an instance or pod role).
+    file_store_url: str | None = None
+    file_store_endpoint_url: HttpBaseUrl | None = None
+    file_store_region: str | None = None
+    file_store_access_key_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    file_store_secret_access_key: Secret | None = None
     rate_limit_storage_url: str | None = None
     # Where pushes to open screens travel: memory:// within one process, redis:// between processes.
     pubsub_url: str = "memory://"
@@ -209,6 +233,17 @@ class Settings(BaseSettings):
     mail_dir: Path = Path("./mail")
     # The sender of a workspace that has no address of its own; its domain names our Message-IDs.
     mail_from: str = "supportdesk@localhost"
+    # Mail in (channels.email): the SMTP/LMTP listener of `supportdesk mail serve`, the largest message
+    # it takes, how long after a customer last wrote a reply without ids still finds their ticket by its
+    # subject, how many messages a sender may send in an hour before the desk takes it for a machine,
+    # and the servers (authserv-ids) whose Authentication-Results headers are believed.
+    mail_listen_host: str = "127.0.0.1"
+    mail_listen_port: Annotated[int, Field(ge=1, le=65535)] = 2525
+    mail_listen_lmtp: bool = False
+    mail_max_message_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = 40 * 1024 * 1024
+    mail_thread_window_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 72
+    mail_sender_hourly_limit: Annotated[int, Field(ge=1, le=100_000)] = 20
+    mail_trusted_servers: tuple[str, ...] = ()
     # The CRM a customer's support tier, plan and account manager are looked up in, by e-mail address.
     crm_kind: Literal["none", "json", "hubspot"] = "none"
     crm_url: HttpBaseUrl | None = None
@@ -342,6 +377,47 @@ class Settings(BaseSettings):
             raise ValueError("must start with mem://, redis:// or rediss://")
         return value
 
+    @field_validator("file_store_url")
+    @classmethod
+    def _s3_location(cls, value: str | None) -> str | None:
+        # The value is never repeated in a message: a URL written with credentials in it would show them.
+        if value is None:
+            return None
+        if not value.startswith("s3://"):
+            raise ValueError(
+                "must be s3://bucket or s3://bucket/prefix; leave it unset to keep files in "
+                "SUPPORTDESK_ATTACHMENT_DIR"
+            )
+        bucket, _, prefix = value.removeprefix("s3://").partition("/")
+        if not S3_BUCKET_NAME.fullmatch(bucket) or ".." in bucket:
+            raise ValueError(
+                "the bucket must be 3 to 63 lower-case letters, digits, dots and hyphens, beginning "
+                "and ending with a letter or digit"
+            )
+        prefix = prefix.strip("/")
+        parts = prefix.split("/") if prefix else []
+        if len(prefix) > S3_PREFIX_MAX_LENGTH or not all(
+            part not in (".", "..") and S3_PREFIX_PART.fullmatch(part) for part in parts
+        ):
+            raise ValueError(
+                f"the prefix after the bucket must be at most {S3_PREFIX_MAX_LENGTH} characters: names "
+                "of letters, digits and !-_.*'() separated by single slashes, none of them . or .."
+            )
+        return f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+
+    @field_validator("file_store_endpoint_url")
+    @classmethod
+    def _file_store_endpoint(cls, value: str | None) -> str | None:
+        return None if value is None else _http_base_url(value)
+
+    @field_validator("file_store_region")
+    @classmethod
+    def _file_store_region(cls, value: str | None) -> str | None:
+        # Not only Amazon's names (eu-central-1): other servers have their own, such as auto or garage.
+        if value is not None and not S3_REGION.fullmatch(value):
+            raise ValueError("must be a region name such as eu-central-1: letters, digits, - and _")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
@@ -349,6 +425,25 @@ class Settings(BaseSettings):
         if lowered not in {"critical", "error", "warning", "info", "debug"}:
             raise ValueError("must be one of critical, error, warning, info, debug")
         return lowered
+
+    @model_validator(mode="after")
+    def _file_store_complete(self) -> Settings:
+        # A bucket's settings without the bucket would leave files on the local disk while the operator
+        # believes them shared; refused at start-up rather than found out when a second server misses one.
+        if self.file_store_url is None:
+            given = [name for name in FILE_STORE_S3_SETTINGS if getattr(self, name) is not None]
+            if given:
+                variable = _variable(given[0])
+                raise ValueError(
+                    f"{variable} is only read with a bucket: set SUPPORTDESK_FILE_STORE_URL to "
+                    f"s3://bucket, or unset {variable} to keep files in SUPPORTDESK_ATTACHMENT_DIR"
+                )
+        if (self.file_store_access_key_id is None) != (self.file_store_secret_access_key is None):
+            raise ValueError(
+                "give both SUPPORTDESK_FILE_STORE_ACCESS_KEY_ID and "
+                "SUPPORTDESK_FILE_STORE_SECRET_ACCESS_KEY, or neither to use the AWS credential chain"
+            )
+        return self
 
     @model_validator(mode="after")
     def _crm_can_be_reached(self) -> Settings:

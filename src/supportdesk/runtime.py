@@ -1,5 +1,6 @@
 """What a process runs in the background, wired once for the server and ``supportdesk worker``: the
-sender of each delivery channel and the scheduled jobs, on one :class:`Background`."""
+sender of each delivery channel and the scheduled jobs, on one :class:`Background`. Like the app and
+the CLI it wires, it sits above everything it puts together (the inbound channel's use case among them)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from taskiq import AsyncBroker
 
 from supportdesk.automation import tasks
 from supportdesk.automation.tasks import AcrossWorkspaces
+from supportdesk.channels.email.flows import process_inbound
+from supportdesk.channels.email.processing import InboundProcessor
+from supportdesk.channels.email.service import inbound_rules
 from supportdesk.config import Settings
 from supportdesk.core.clock import Clock
+from supportdesk.core.storage import FileStore, build_file_store
 from supportdesk.db.objects import build_object_cache
 from supportdesk.db.session import Database
 from supportdesk.integrations.crm import CrmLookup, build_crm_lookup
@@ -49,6 +54,7 @@ def build_background(
     *,
     broker: AsyncBroker | None = None,
     crm_lookup: CrmLookup | None = None,
+    file_store: FileStore | None = None,
 ) -> Background:
     """The background work of one process, not started yet. A server passes its app's ``crm_lookup``,
     which it closes itself: one cache, breaker and set of counters per process."""
@@ -58,7 +64,14 @@ def build_background(
     )
     webhooks = WebhookSender(database, clock, client)
     mail = MailSender(build_providers(settings, clock=clock), default_from=settings.mail_from)
-    senders: dict[DeliveryChannel, Sender] = {DeliveryChannel.webhook: webhooks, DeliveryChannel.email: mail}
+    # Arrived mail is processed with the server's file store (a worker builds its own from the settings).
+    store = file_store if file_store is not None else build_file_store(settings)
+    inbound = InboundProcessor(database, clock, store, inbound_rules(settings), process_inbound)
+    senders: dict[DeliveryChannel, Sender] = {
+        DeliveryChannel.webhook: webhooks,
+        DeliveryChannel.email: mail,
+        DeliveryChannel.inbound: inbound,
+    }
     closers = [webhooks.aclose, mail.aclose]
     # A worker process builds a look-up of its own (sharing answers with the servers' through
     # SUPPORTDESK_CRM_CACHE_URL when that names a Redis) and closes it when it stops.

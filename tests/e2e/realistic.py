@@ -112,8 +112,9 @@ class Realistic:
 
     def _body(self, body: dict[str, Any]) -> dict[str, Any]:
         body = dict(body)
-        if isinstance(body.get("category"), str):
-            body["category"] = self.choose(self.categories)
+        for name in ("category", "default_category"):
+            if isinstance(body.get(name), str):
+                body[name] = self.choose(self.categories)
         if _is_number(body.get("assigned_agent_id")):
             body["assigned_agent_id"] = self.choose(self.server.assignees)
         if _is_number(body.get("calendar_id")):

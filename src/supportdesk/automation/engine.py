@@ -160,7 +160,7 @@ async def run_triggers(
     ticket: Ticket,
     event: TriggerEvent,
     *,
-    actor: Staff,
+    actor: Staff | None,
     comment: Comment | None = None,
 ) -> list[int]:
     """Run the workspace's active triggers for ``event`` on ``ticket``, in position order (then id);
@@ -215,7 +215,7 @@ async def run_triggers(
 
 
 async def _change(
-    session: AsyncSession, clock: Clock, ticket: Ticket, name: str, value: Any, *, actor: Staff
+    session: AsyncSession, clock: Clock, ticket: Ticket, name: str, value: Any, *, actor: Staff | None
 ) -> None:
     current = ticket.tags if name == "tags" else getattr(ticket, name)
     if (sorted(value) if name == "tags" else value) == current:
@@ -263,7 +263,7 @@ async def _notify(session: AsyncSession, clock: Clock, ticket: Ticket, action: N
 
 
 async def apply_action(
-    session: AsyncSession, clock: Clock, ticket: Ticket, action: Action, *, actor: Staff, message: str
+    session: AsyncSession, clock: Clock, ticket: Ticket, action: Action, *, actor: Staff | None, message: str
 ) -> None:
     """Apply one action to ``ticket`` in ``actor``'s name; ``message`` is what a notification says when
     the action gives no message of its own. Raises what the ticket refuses."""
@@ -286,7 +286,8 @@ async def apply_action(
         case Assign(agent_id=agent_id):
             await _change(session, clock, ticket, "assigned_agent_id", agent_id, actor=actor)
         case AddNote(content=content):
-            # A comment needs an author: notes are written in the name of the user who set things off.
+            # Notes are written in the name of the user who set things off, or the desk's own when mail
+            # or a visitor did.
             await ticket_service.add_comment(
                 session, clock, ticket, actor=actor, content=content, is_public=False
             )

@@ -13,6 +13,7 @@ from supportdesk.cli.database import db_app
 from supportdesk.cli.deliveries import deliveries_app
 from supportdesk.cli.demo import demo
 from supportdesk.cli.errors import ErrorTranslatingGroup
+from supportdesk.cli.mail import mail_app
 from supportdesk.cli.server import serve, worker
 from supportdesk.cli.tokens import tokens_app
 from supportdesk.cli.users import users_app
@@ -33,6 +34,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(customers_app, name="customers")
+app.add_typer(mail_app, name="mail")
 app.command()(demo)
 
 

@@ -107,7 +107,7 @@ def worker(
             background = build_background(database, SystemClock(), loaded)
             await background.start(consume=not background.embedded)
             try:
-                await _wait_for_signal()
+                await wait_for_signal()
             finally:
                 await background.stop()
             return [], 0
@@ -145,7 +145,7 @@ async def _work_once(database: Database, loaded: Settings) -> tuple[list[JobOutc
         await background.stop()
 
 
-async def _wait_for_signal() -> None:
+async def wait_for_signal() -> None:
     """Return on SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -2,6 +2,7 @@
 
 from supportdesk.audit.models import AuditEvent
 from supportdesk.automation.models import Macro, Trigger
+from supportdesk.channels.email.models import InboundMessage, Mailbox
 from supportdesk.db.base import Base
 from supportdesk.idempotency.models import IdempotencyRecord
 from supportdesk.jobs.models import DeliveryAttempt, JobRun, OutboxMessage
@@ -23,8 +24,10 @@ __all__ = [
     "DeliveryAttempt",
     "EmailTemplate",
     "IdempotencyRecord",
+    "InboundMessage",
     "JobRun",
     "Macro",
+    "Mailbox",
     "Notification",
     "OutboxMessage",
     "SlaPolicy",

@@ -35,6 +35,7 @@ class DeliveryChannel(StrEnum):
     email = "email"
     webhook = "webhook"
     crm = "crm"
+    inbound = "inbound"  # an arrived e-mail to process (channels.email)
 
 
 class DeliveryState(StrEnum):

@@ -67,10 +67,15 @@ WEBHOOK_SCHEDULE = Schedule(
 # Ten attempts over about three hours: a mail or CRM outage of an afternoon delays, it does not lose.
 MAIL_BACKOFF = Backoff(base=timedelta(seconds=30), cap=timedelta(hours=1), max_attempts=10)
 
+# Arrived mail is processed again soon after a failure (a customer waits for the acknowledgement), eight
+# attempts over about half an hour, and then set aside for an admin (channels.email.processing).
+INBOUND_BACKOFF = Backoff(base=timedelta(seconds=10), cap=timedelta(minutes=10), max_attempts=8)
+
 RETRY_POLICIES: dict[DeliveryChannel, RetryPolicy] = {
     DeliveryChannel.email: MAIL_BACKOFF,
     DeliveryChannel.webhook: WEBHOOK_SCHEDULE,
     DeliveryChannel.crm: MAIL_BACKOFF,
+    DeliveryChannel.inbound: INBOUND_BACKOFF,
 }
 # However long a receiver asks us to wait, a retry is never put off longer than this.
 LONGEST_RETRY_AFTER = timedelta(hours=12)

@@ -129,6 +129,10 @@ class Customer(WorkspaceScoped, Base):
     crm_id: Mapped[str | None] = mapped_column(String(200), default=None)
     # When the CRM gave that answer; set as well when it answered that it does not know the address.
     crm_checked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When mail to the address last came back undeliverable, and what the report said; cleared when the
+    # address changes.
+    email_bounced_at: Mapped[datetime | None] = mapped_column(default=None)
+    email_bounce_reason: Mapped[str | None] = mapped_column(String(500), default=None)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -169,6 +173,8 @@ class CustomerSnapshot:
     crm_account_manager: str | None
     crm_id: str | None
     crm_checked_at: datetime | None
+    email_bounced_at: datetime | None
+    email_bounce_reason: str | None
     created_at: datetime
     updated_at: datetime
     version: int

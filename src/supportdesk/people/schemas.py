@@ -97,6 +97,9 @@ class CustomerOut(ResponseModel):
     crm_account_manager: str | None
     crm_id: str | None
     crm_checked_at: datetime | None
+    # Mail to the address came back undeliverable (a delivery status report), and what it said.
+    email_bounced_at: datetime | None = None
+    email_bounce_reason: str | None = None
     created_at: datetime
     updated_at: datetime
     version: int

@@ -391,11 +391,33 @@ async def update_customer(
         else None,
         except_id=customer.id,
     )
+    if changes.get("email", customer.email) != customer.email:
+        # A new address has not bounced yet.
+        customer.email_bounced_at = None
+        customer.email_bounce_reason = None
     for field, value in changes.items():
         setattr(customer, field, value)
     customer.updated_at = clock.now()
     await session.flush()
     return customer
+
+
+async def mark_bouncing(session: AsyncSession, clock: Clock, addresses: Iterable[str], reason: str) -> int:
+    """Record that mail to ``addresses`` came back undeliverable, on the customers who have them;
+    returns how many customers were marked."""
+    wanted = {address.lower() for address in addresses}
+    if not wanted:
+        return 0
+    found = await session.execute(select(Customer).where(func.lower(Customer.email).in_(sorted(wanted))))
+    now = clock.now()
+    marked = 0
+    for customer in found.scalars():
+        customer.email_bounced_at = now
+        customer.email_bounce_reason = reason[:500]
+        customer.updated_at = now
+        marked += 1
+    await session.flush()
+    return marked
 
 
 async def record_crm_answer(

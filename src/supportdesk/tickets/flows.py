@@ -5,6 +5,10 @@ A flow sits above the domain services it combines (tickets, people, workspaces, 
 automation), so those never need to import each other. Every entry point (the API today, inbound mail
 and the portal later) goes through these, so neither the SLA, the automatic assignment nor the triggers
 can be skipped by one that forgets them. All of it is one unit of work: the caller commits.
+
+The ``actor`` is the staff user whose request it is, or ``None`` when nobody on the staff set it off
+(mail arriving, a visitor's form): the desk then acts on the rules its admins set, as the audit trail's
+"system", and what triggers write is the desk's own internal note.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ async def open_ticket(
     assigned_agent_id: int | None = None,
     channel: Channel = Channel.api,
     external_id: str | None = None,
+    follow_up_of_id: int | None = None,
     auto_assign: bool = True,
 ) -> Ticket:
     """Take a request in as a ticket: the customer with ``customer_email`` is found or created, the SLA
@@ -102,6 +107,7 @@ async def open_ticket(
             "assigned_agent_id": assigned_agent_id,
             "channel": channel,
             "external_id": external_id,
+            "follow_up_of_id": follow_up_of_id,
             "assignment_seq": intake.assignment_seq if automatic is not None else None,
             "escalated": False,
             "created_at": now,
@@ -124,7 +130,7 @@ async def open_ticket(
 
 
 async def process_new_ticket(
-    session: AsyncSession, clock: Clock, *, actor: Staff, workspace_id: int, **fields: Any
+    session: AsyncSession, clock: Clock, *, actor: Staff | None, workspace_id: int, **fields: Any
 ) -> Ticket:
     """A new ticket through the intake rules (:func:`open_ticket`), then the ``created`` triggers."""
     ticket = await open_ticket(session, clock, workspace_id=workspace_id, **fields)
@@ -141,7 +147,7 @@ async def process_ticket_update(
     ticket: Ticket,
     changes: dict[str, Any],
     *,
-    actor: Staff,
+    actor: Staff | None,
     expected_version: int | None = None,
 ) -> Ticket:
     """Apply a partial update and, if anything changed, run the ``updated`` triggers and announce it."""
@@ -157,11 +163,11 @@ async def process_ticket_update(
 
 
 async def _tell_new_assignee(
-    session: AsyncSession, clock: Clock, previous: int | None, ticket: Ticket, actor: Staff
+    session: AsyncSession, clock: Clock, previous: int | None, ticket: Ticket, actor: Staff | None
 ) -> None:
     """Tell the agent someone else gave ``ticket`` to (in the inbox, and by e-mail if they want it).
     Automatic assignment tells its agent itself; taking a ticket oneself needs no telling."""
-    if ticket.assigned_agent_id not in (None, previous, actor.id):
+    if ticket.assigned_agent_id not in (None, previous, actor.id if actor else None):
         await assignment_service.notify_assignee(session, clock, ticket)
 
 
@@ -170,7 +176,7 @@ async def process_comment(
     clock: Clock,
     ticket: Ticket,
     *,
-    actor: Staff,
+    actor: Staff | None,
     content: str,
     is_public: bool = True,
     author: CommentAuthor = CommentAuthor.agent,

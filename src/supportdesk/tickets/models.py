@@ -107,6 +107,10 @@ class Ticket(WorkspaceScoped, Base):
     channel: Mapped[Channel] = mapped_column(enum_column(Channel, "ticket_channel"), default=Channel.api)
     external_id: Mapped[str | None] = mapped_column(String(200), default=None)
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The closed ticket this one follows up: a customer wrote again after it was closed.
+    follow_up_of_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("ticket.id", ondelete="SET NULL"), default=None
+    )
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     first_responded_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -235,6 +239,7 @@ class ListedTicket:
     channel: Channel
     external_id: str | None
     escalated: bool
+    follow_up_of_id: int | None
     created_at: datetime
     updated_at: datetime
     first_responded_at: datetime | None
@@ -274,12 +279,13 @@ class TicketTag(WorkspaceScoped, Base):
 
 
 class Comment(WorkspaceScoped, Base):
-    """A message on a ticket, by a staff user or by the customer; public or internal."""
+    """A message on a ticket, by a staff user, by the customer, or (an internal note a trigger wrote when
+    no staff user set it off: mail arriving, a visitor's form) by the desk itself, with no author."""
 
     __tablename__ = "comment"
     __table_args__ = (
         Index("ix_comment_ticket_created", "ticket_id", "created_at", "id"),
-        CheckConstraint("(author_user_id IS NULL) <> (author_customer_id IS NULL)", name="one_author"),
+        CheckConstraint("author_user_id IS NULL OR author_customer_id IS NULL", name="one_author"),
     )
     __audited__ = True
 

@@ -141,10 +141,11 @@ async def update_ticket(
     ticket: Ticket,
     changes: dict[str, Any],
     *,
-    actor: Staff,
+    actor: Staff | None,
     expected_version: int | None = None,
 ) -> Ticket:
-    """Apply a partial update. Only fields present in ``changes`` are touched."""
+    """Apply a partial update. Only fields present in ``changes`` are touched. ``actor`` ``None`` is the
+    desk acting on rules an admin set (a trigger on arriving mail), which may do what they say."""
     require_version(ticket.version, expected_version)
     if ticket.status == TicketStatus.closed:
         raise TicketClosed()
@@ -154,7 +155,7 @@ async def update_ticket(
     if "external_id" in changes and changes["external_id"] is not None:
         await check_external_id(session, changes["external_id"], except_id=ticket.id)
     if "assigned_agent_id" in changes and changes["assigned_agent_id"] != ticket.assigned_agent_id:
-        if not check_permission(actor.role, Action.reassign_ticket):
+        if actor is not None and not check_permission(actor.role, Action.reassign_ticket):
             raise PermissionDenied("Your role may not reassign tickets")
         new_agent = changes["assigned_agent_id"]
         if new_agent is not None:
@@ -203,25 +204,28 @@ async def add_comment(
     clock: Clock,
     ticket: Ticket,
     *,
-    actor: Staff,
+    actor: Staff | None,
     content: str,
     is_public: bool = True,
     author: CommentAuthor = CommentAuthor.agent,
 ) -> Comment:
     """Add a comment. An agent's first public reply marks the first response; a customer's reply
-    reopens a resolved ticket."""
+    reopens a resolved ticket. Without an ``actor`` (the desk acting on its own rules) only the
+    customer's message or an internal note can be written: the desk never answers a customer by itself."""
     if ticket.status == TicketStatus.closed:
         raise TicketClosed("A closed ticket takes no more comments")
     now = clock.now()
     by_customer = author == CommentAuthor.customer
     if by_customer and ticket.customer_id is None:
         raise InvalidInput("author", "This ticket has no customer.", reason="no-customer")
+    if actor is None and not by_customer and is_public:
+        raise PermissionDenied("Only a person answers a customer")
     comment = Comment(
         workspace_id=ticket.workspace_id,
         ticket_id=ticket.id,
-        author_user_id=None if by_customer else actor.id,
+        author_user_id=None if by_customer or actor is None else actor.id,
         author_customer_id=ticket.customer_id if by_customer else None,
-        author_email=ticket.customer_email if by_customer else actor.email,
+        author_email=ticket.customer_email if by_customer else actor.email if actor else None,
         content=content,
         is_public=True if by_customer else is_public,  # what a customer writes is always public
         created_at=now,

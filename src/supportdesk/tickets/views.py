@@ -34,6 +34,9 @@ class TicketOut(ResponseModel):
     channel: Channel
     external_id: str | None
     escalated: bool
+    follow_up_of_id: int | None = Field(
+        default=None, description="The closed ticket this one follows up, when a customer wrote again."
+    )
     created_at: datetime
     updated_at: datetime
     first_responded_at: datetime | None

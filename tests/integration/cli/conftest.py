@@ -10,6 +10,7 @@ import asyncio
 import functools
 import os
 import shutil
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -200,3 +201,17 @@ def single_error_line(result: Result) -> str:
     assert len(lines) == 1, f"expected one line on stderr, got {lines!r}"
     assert lines[0].startswith("error: "), lines[0]
     return lines[0]
+
+
+async def start_command(*args: str) -> asyncio.subprocess.Process:
+    """``supportdesk ARGS`` as a process of its own (for the long-running commands), in the test's
+    environment, with its output piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "supportdesk.cli",
+        *args,
+        env=dict(os.environ),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )

@@ -4,9 +4,7 @@ database someone else migrated."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,7 +23,7 @@ from supportdesk.jobs.models import JobRun
 from supportdesk.jobs.scheduler import ScheduledJob
 from tests.fixtures.database import make_settings
 
-from .conftest import Cli, single_error_line
+from .conftest import Cli, single_error_line, start_command
 
 # Starting a Python process that imports the app takes a second or two; waiting far longer means a hang.
 PROCESS_TIMEOUT = 30.0
@@ -194,15 +192,7 @@ async def test_once_runs_the_registered_help_desk_jobs(cli: Cli, frozen: FrozenC
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
 async def test_the_worker_runs_until_signalled_then_exits_0(cli: Cli, signum: signal.Signals) -> None:
     await cli.run("db", "upgrade")
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "supportdesk.cli",
-        "worker",
-        env=dict(os.environ),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    worker = await start_command("worker")
     assert worker.stderr is not None
     try:
         started = await asyncio.wait_for(worker.stderr.readline(), PROCESS_TIMEOUT)

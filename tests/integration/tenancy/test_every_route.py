@@ -14,6 +14,8 @@ import pytest
 from fastapi import FastAPI
 
 from supportdesk.auth import service as auth_service
+from supportdesk.channels.email import service as mail_service
+from supportdesk.channels.email.models import InboundMessage, InboundSource, InboundState
 from supportdesk.config import Settings
 from supportdesk.core.clock import FrozenClock
 from supportdesk.core.permissions import Role
@@ -82,6 +84,14 @@ SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any] | Form | None] = {
     ("POST", "/api/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/replay"): None,
     ("GET", "/api/v1/admin/deliveries/{delivery_id}"): None,
     ("POST", "/api/v1/admin/deliveries/{delivery_id}/retry"): None,
+    ("GET", "/api/v1/tickets/{ticket_id}/emails"): None,
+    ("GET", "/api/v1/admin/mailboxes/{mailbox_id}"): None,
+    ("PATCH", "/api/v1/admin/mailboxes/{mailbox_id}"): {"name": "Taken over"},
+    ("DELETE", "/api/v1/admin/mailboxes/{mailbox_id}"): None,
+    ("POST", "/api/v1/admin/mailboxes/{mailbox_id}/rotate-hook-token"): None,
+    ("GET", "/api/v1/admin/inbound-messages/{message_id}"): None,
+    ("GET", "/api/v1/admin/inbound-messages/{message_id}/raw"): None,
+    ("POST", "/api/v1/admin/inbound-messages/{message_id}/reprocess"): None,
 }
 
 
@@ -173,7 +183,30 @@ async def foreign_ids(
         "subscription_id": subscription.id,
         "delivery_id": delivery.id,
         "attachment_id": await foreign_attachment(database, clock, comment),
+        **await foreign_mail(database, clock, other_workspace),
     }
+
+
+async def foreign_mail(database: Database, clock: FrozenClock, workspace: Workspace) -> dict[str, int]:
+    """Another workspace's mailbox and a message that arrived in it, set aside (quarantined), so that
+    only the tenancy check can refuse to process it again."""
+    async with database.unit_of_work() as session:
+        scope_to_workspace(session.sync_session, workspace.id)
+        mailbox = await mail_service.create_mailbox(
+            session, clock, workspace_id=workspace.id, address="help@globex.example.com"
+        )
+        message = InboundMessage(
+            workspace_id=workspace.id,
+            mailbox_id=mailbox.id,
+            source=InboundSource.smtp,
+            raw_sha256="0" * 64,
+            raw_size=5,
+            received_at=clock.now(),
+            state=InboundState.quarantined,
+        )
+        session.add(message)
+        await session.flush()
+        return {"mailbox_id": mailbox.id, "message_id": message.id}
 
 
 async def foreign_attachment(database: Database, clock: FrozenClock, comment: Comment) -> int:

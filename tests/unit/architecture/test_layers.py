@@ -2,7 +2,7 @@
 
 Every module of ``supportdesk`` sits on one layer:
 
-- entry points (``app``, ``asgi``, ``cli``, ``demo``) wire everything together;
+- entry points (``app``, ``asgi``, ``cli``, ``demo``, ``runtime``) wire everything together;
 - the request edge of a domain (``router``, ``flows``, ``views``) parses, authorises and runs use cases
   that span domains;
 - a domain's own modules (models, schemas, rules, services, tasks) hold its data and rules;
@@ -24,7 +24,9 @@ from pathlib import Path
 import supportdesk
 
 PACKAGE = Path(supportdesk.__file__).parent
-ENTRY_POINTS = frozenset({"app", "asgi", "cli", "demo", "__main__"})
+# ``runtime`` wires a process's background work (senders, the inbound channel's use case, jobs), as the
+# app and the CLI wire theirs.
+ENTRY_POINTS = frozenset({"app", "asgi", "cli", "demo", "runtime", "__main__"})
 FOUNDATION = frozenset({"core", "db", "config", "__init__"})
 # ``events`` decides what a use case announces to the outside (webhooks) from the API's view of the
 # ticket, so it sits with the flows that call it.

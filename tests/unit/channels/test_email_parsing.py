@@ -3,6 +3,8 @@ generated messages. Whatever arrives, reading never raises and nothing is silent
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import struct
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -435,12 +437,39 @@ header_text = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"
 )
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _texts(value: object) -> list[str]:
+    """Every text in a parsed message, however deep."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, tuple):
+        return [text for item in value for text in _texts(item)]
+    if isinstance(value, dict):
+        return [text for key, item in value.items() for text in (key, *_texts(item))]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [text for item in dataclasses.fields(value) for text in _texts(getattr(value, item.name))]
+    return []
+
+
 @settings(max_examples=150, deadline=None)
 @given(raw=st.binary(max_size=2000))
-def test_any_bytes_are_read_without_raising(raw: bytes) -> None:
+def test_any_bytes_are_read_without_raising_into_text_every_database_stores(raw: bytes) -> None:
     parsed = parse(raw)
 
     assert isinstance(parsed.text, str)
+    assert [text for text in _texts(parsed) if _UNSTORABLE.search(text)] == []
+
+
+def test_nul_and_undecodable_header_bytes_become_replacement_characters() -> None:
+    raw = b"From: a\x00b@example.com\r\nSubject: caf\xe9 \x00 bar\r\n\r\nbody\x00end"
+
+    parsed = parse(raw)
+
+    assert "\x00" not in parsed.subject
+    assert "\ufffd" in parsed.subject
+    assert parsed.text == "body\ufffdend"
 
 
 @settings(max_examples=150, deadline=None)

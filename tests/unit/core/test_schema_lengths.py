@@ -19,6 +19,8 @@ from sqlalchemy import JSON, Column, String, Table
 from supportdesk.app import create_app
 from supportdesk.automation.models import Macro, Trigger
 from supportdesk.automation.schemas import MacroCreate, MacroUpdate, TriggerCreate, TriggerUpdate
+from supportdesk.channels.email.models import Mailbox
+from supportdesk.channels.email.schemas import MailboxCreate, MailboxUpdate
 from supportdesk.core.emails import MAX_EMAIL_LENGTH
 from supportdesk.core.schemas import _checked_email
 from supportdesk.db.base import Base
@@ -51,6 +53,8 @@ from tests.unit.core.api_inputs import ApiInput, StringLeaf, api_inputs, string_
 WRITTEN_TO: dict[type[BaseModel], type[Base]] = {
     TicketCreate: Ticket,
     TicketUpdate: Ticket,
+    MailboxCreate: Mailbox,
+    MailboxUpdate: Mailbox,
     CommentCreate: Comment,
     CustomerCreate: Customer,
     CustomerUpdate: Customer,
@@ -88,7 +92,7 @@ NOT_STORED: dict[tuple[type[BaseModel], str], str] = {
 }
 
 # Parameters (query strings and headers) that are written; the others only filter or point at a page.
-PARAMETER_COLUMNS: dict[str, Any] = {IDEMPOTENCY_KEY: IdempotencyRecord.key}
+PARAMETER_COLUMNS: dict[str, Any] = {IDEMPOTENCY_KEY: IdempotencyRecord.key, "token": Mailbox.hook_token}
 FILTERS = frozenset({"assignee", "category", "tag", "company", "cursor", "email", "if-match", "target"})
 
 

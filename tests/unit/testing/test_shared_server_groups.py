@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[3]
         pytest.param(
             "tests/integration/deploy/test_nginx_proxy.py::test_z", "nginx-proxy", id="behind-nginx"
         ),
+        pytest.param("tests/unit/core/test_storage.py::test_w[s3]", "s3-server", id="s3-store"),
         pytest.param("tests/integration/deploy/test_systemd_units.py::test_u", None, id="no-server"),
         pytest.param("tests/integration/tickets/test_ticket_api.py::test_v[sqlite]", None, id="in-process"),
     ],

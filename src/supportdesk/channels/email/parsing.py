@@ -14,6 +14,7 @@ Outlook's ``winmail.dat`` is opened with tnefparse (docs/decisions/0047).
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import html
 import re
@@ -24,6 +25,7 @@ from email import policy
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any, TypeVar, cast
 
 import nh3
 from mailparser_reply import EmailReplyParser
@@ -141,16 +143,48 @@ class ParsedEmail:
 
 
 def parse(raw: bytes, limits: Limits = Limits()) -> ParsedEmail:
-    """Read ``raw`` (the message as received, headers and body); never raises."""
+    """Read ``raw`` (the message as received, headers and body); never raises. Every text it gives can
+    be stored (see :func:`storable`)."""
     reading = _Reading(limits)
     try:
         message = email.message_from_bytes(raw, policy=policy.default)
     except Exception as error:  # noqa: BLE001  (the parser is lenient; this is the last resort)
         reading.defect(f"the message could not be read as MIME ({type(error).__name__}); kept as text")
-        return reading.result(None, text=raw.decode("utf-8", errors="replace"))
+        return _storable_copy(reading.result(None, text=raw.decode("utf-8", errors="replace")))
     for defect in message.defects:
         reading.defect(f"message: {type(defect).__name__}")
-    return reading.result(message)
+    return _storable_copy(reading.result(message))
+
+
+_T = TypeVar("_T")
+# What no database stores as text: NUL (PostgreSQL) and lone surrogates (which the standard library
+# makes of undecodable header bytes).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """``text`` with the characters no database can store replaced by U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+def _storable_copy(value: _T) -> _T:
+    """``value`` (a parsed message or any part of it) with every text made :func:`storable`; bytes stay."""
+    return cast(_T, _storable_value(value))
+
+
+def _storable_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, tuple):
+        return tuple(_storable_value(item) for item in value)
+    if isinstance(value, Mapping):
+        return {storable(key): _storable_value(item) for key, item in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            item.name: _storable_value(getattr(value, item.name)) for item in dataclasses.fields(value)
+        }
+        return dataclasses.replace(value, **changes)
+    return value
 
 
 class _Reading:

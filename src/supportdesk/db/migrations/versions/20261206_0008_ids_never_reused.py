@@ -21,10 +21,12 @@ Create Date: 2026-12-06
 """
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from supportdesk.db import sqlite_tables
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -54,9 +56,8 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return
-    _require_foreign_keys_off(bind)
     for table in TABLES:
-        _rebuild(bind, table, _with_autoincrement)
+        sqlite_tables.rebuild(bind, table, _with_autoincrement)
         _continue_after_known_ids(bind, table)
 
 
@@ -64,15 +65,8 @@ def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return
-    _require_foreign_keys_off(bind)
     for table in TABLES:
-        _rebuild(bind, table, _without_autoincrement)
-
-
-def _require_foreign_keys_off(bind: sa.Connection) -> None:
-    if bind.exec_driver_sql("PRAGMA foreign_keys").scalar():
-        # Dropping a table with foreign keys on would cascade into every table referring to it.
-        raise RuntimeError("tables are rebuilt only with foreign keys off; migrate through supportdesk")
+        sqlite_tables.rebuild(bind, table, _without_autoincrement)
 
 
 _AUTOINCREMENT_ID = re.compile(
@@ -101,56 +95,20 @@ def _with_autoincrement(table: str, create: str) -> str:
     found = column.search(create)
     if found is not None and found.group("key") is None:
         # AUTOINCREMENT goes on the column, so the separate key constraint has to go.
-        create = _replace_once(_table_key(table), "", create, table)
-    return _replace_once(
+        create = sqlite_tables.replace_once(_table_key(table), "", create, table)
+    return sqlite_tables.replace_once(
         column, r"\g<lead>id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT\g<tail>", create, table
     )
 
 
 def _without_autoincrement(table: str, create: str) -> str:
     # A named column constraint: the key keeps the name the naming convention gives it.
-    return _replace_once(
+    return sqlite_tables.replace_once(
         _AUTOINCREMENT_ID,
         rf"\g<lead>id INTEGER NOT NULL CONSTRAINT pk_{table} PRIMARY KEY\g<tail>",
         create,
         table,
     )
-
-
-def _replace_once(pattern: re.Pattern[str], replacement: str, text: str, table: str) -> str:
-    changed, count = pattern.subn(replacement, text)
-    if count != 1:
-        # A schema this revision did not write: stop (the transaction rolls back) rather than guess.
-        raise RuntimeError(f"unexpected definition of table {table!r}; it was left unchanged")
-    return changed
-
-
-def _rebuild(bind: sa.Connection, table: str, change: Callable[[str, str], str]) -> None:
-    create = bind.execute(
-        sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :table"), {"table": table}
-    ).scalar_one()
-    # Indexes made by UNIQUE constraints have no statement of their own; the new table makes them again.
-    dependents = (
-        bind.execute(
-            sa.text(
-                "SELECT sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND tbl_name = :table "
-                "AND sql IS NOT NULL ORDER BY type, name"
-            ),
-            {"table": table},
-        )
-        .scalars()
-        .all()
-    )
-    temporary = f"_rebuild_{table}"
-    header = re.compile(rf'^\s*CREATE\s+TABLE\s+"?{table}"?\s*\(', re.IGNORECASE)
-    new_create = _replace_once(header, f'CREATE TABLE "{temporary}" (', change(table, create), table)
-    bind.exec_driver_sql(new_create)
-    # Same statement, same column order: the rows copy as they are. Names come from TABLES only.
-    bind.exec_driver_sql(f'INSERT INTO "{temporary}" SELECT * FROM "{table}"')  # noqa: S608
-    bind.exec_driver_sql(f'DROP TABLE "{table}"')
-    bind.exec_driver_sql(f'ALTER TABLE "{temporary}" RENAME TO "{table}"')
-    for statement in dependents:
-        bind.exec_driver_sql(statement)
 
 
 def _continue_after_known_ids(bind: sa.Connection, table: str) -> None:

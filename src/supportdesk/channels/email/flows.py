@@ -1,0 +1,222 @@
+"""Processing an arrived e-mail: the use case that turns it into a ticket, a reply, a follow-up or a
+record of a message that is never answered.
+
+It reads the message (``parsing``), decides with the pure rules (``rules``) whether it must never be
+answered and where it belongs, with what the service looked up (``service.thread_facts``), and acts
+through the ticket flows as the desk itself (no staff user set it off): a new ticket, the customer's
+reply on theirs (which reopens it when it was resolved), a follow-up to a closed one, or an internal
+note of what someone else wrote. The rule that placed it and its evidence are kept on the message and
+written into the ticket's audit trail. One unit of work, which the caller commits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from supportdesk.audit.models import ActorType, AuditAction, AuditEvent
+from supportdesk.channels.email import parsing, rules
+from supportdesk.channels.email.models import InboundMessage, InboundOutcome, InboundState, Mailbox
+from supportdesk.channels.email.service import (
+    InboundRules,
+    domain_of,
+    earlier_copy,
+    from_sender_recently,
+    own_addresses,
+    thread_facts,
+)
+from supportdesk.core.clock import Clock
+from supportdesk.core.storage import FileStore
+from supportdesk.people import service as people_service
+from supportdesk.tickets import attachments as ticket_attachments
+from supportdesk.tickets import flows
+from supportdesk.tickets import service as ticket_service
+from supportdesk.tickets.models import Channel, Comment, Priority, Ticket, TicketStatus
+from supportdesk.tickets.schemas import CommentAuthor
+from supportdesk.workspaces.models import Workspace
+
+_TITLE_CHARS = 300
+_NO_SUBJECT = "(no subject)"
+
+
+def _uploads(parsed: parsing.ParsedEmail) -> list[ticket_attachments.Upload]:
+    return [
+        ticket_attachments.Upload(filename=item.filename, content_type=item.content_type, data=item.data)
+        for item in parsed.attachments
+    ]
+
+
+async def _checked_uploads(
+    parsed: parsing.ParsedEmail, rules_: ticket_attachments.AttachmentRules, defects: list[str]
+) -> list[ticket_attachments.Upload]:
+    """The message's attachments that may be kept: one the scanner refuses is left out and listed in
+    ``defects``; a scanner that cannot check raises, and the message is processed again later."""
+    kept = []
+    for upload in _uploads(parsed)[: rules_.max_count]:
+        if len(upload.data) > rules_.max_bytes:
+            defects.append(f"attachment {upload.filename} dropped: larger than {rules_.max_bytes} bytes")
+            continue
+        try:
+            await ticket_attachments.scan([upload], rules_.scan_command)
+        except ticket_attachments.AttachmentInfected:
+            defects.append(f"attachment {upload.filename} dropped: refused by the virus scanner")
+            continue
+        kept.append(upload)
+    if len(parsed.attachments) > rules_.max_count:
+        defects.append(f"{len(parsed.attachments) - rules_.max_count} attachments dropped: too many")
+    return kept
+
+
+def _record_threading(session: AsyncSession, message: InboundMessage, ticket_id: int, now: datetime) -> None:
+    """Write into the ticket's audit trail which rule brought the e-mail to it, and why."""
+    session.add(
+        AuditEvent(
+            workspace_id=message.workspace_id,
+            actor_type=ActorType.system,
+            actor_id=None,
+            action=AuditAction.updated,
+            object_type="ticket",
+            object_id=ticket_id,
+            changes={
+                "email_received": [
+                    None,
+                    {
+                        "inbound_message_id": message.id,
+                        "outcome": message.outcome.value if message.outcome else None,
+                        "rule": message.thread_rule,
+                        "evidence": message.thread_evidence,
+                        "sender": message.sender,
+                    },
+                ]
+            },
+            created_at=now,
+        )
+    )
+
+
+async def process_inbound(
+    session: AsyncSession,
+    clock: Clock,
+    store: FileStore,
+    settings: InboundRules,
+    message: InboundMessage,
+    parsed: parsing.ParsedEmail,
+) -> InboundMessage:
+    """Make of ``message`` what it is, in the session's unit of work (scoped to its workspace)."""
+    now = clock.now()
+    workspace = await session.get_one(Workspace, message.workspace_id)
+    mailbox = await session.get(Mailbox, message.mailbox_id) if message.mailbox_id else None
+    sender = parsed.sender.email.lower() if parsed.sender else (message.envelope_sender or "").lower()
+    message.message_id = (parsed.message_id or "")[:500] or None
+    message.sender = sender[:254] or None
+    message.subject = parsed.subject[:300] or None
+    defects = [*parsed.defects, *(f"{item.what} dropped: {item.reason}" for item in parsed.dropped)]
+    message.attempts += 1
+
+    earlier = await earlier_copy(session, message)
+    if earlier is not None:
+        message.outcome = InboundOutcome.duplicate
+        message.ticket_id = earlier.ticket_id
+        message.thread_evidence = f"the same Message-ID arrived before as message {earlier.id}"
+        return _done(message, defects, now)
+
+    own = await own_addresses(session, workspace, settings.default_from)
+    own_domains = frozenset(
+        filter(None, (domain_of(workspace.email_from_address), domain_of(settings.default_from)))
+    )
+    recently = await from_sender_recently(session, message, sender, now) if sender else 0
+    machine = rules.automated(
+        parsed,
+        own_domains=own_domains,
+        own_addresses=own,
+        from_sender_recently=recently,
+        sender_limit=settings.sender_hourly_limit,
+    )
+    message.authenticity = rules.authenticity(parsed, settings.trusted_servers).value
+    if machine is not None:
+        message.outcome = InboundOutcome.automated
+        message.automated_reason = f"{machine.kind.value}: {machine.evidence}"[:500]
+        if machine.kind is rules.Automated.bounce and parsed.bounce is not None:
+            await people_service.mark_bouncing(
+                session, clock, parsed.bounce.failed_recipients, parsed.bounce.diagnostic or machine.evidence
+            )
+        return _done(message, defects, now)
+
+    facts = await thread_facts(
+        session, workspace, parsed, message.recipients, now=now, window=settings.thread_window
+    )
+    reason = rules.decide_thread(parsed, facts, now=now, window=settings.thread_window)
+    message.thread_rule = reason.rule.value
+    message.thread_evidence = reason.evidence[:1000]
+    uploads = await _checked_uploads(parsed, settings.attachment_rules, defects)
+    text = (parsed.reply or parsed.text).strip()
+    ticket: Ticket | None = None
+    if reason.ticket_id is not None:
+        ticket = await ticket_service.get_ticket(session, reason.ticket_id)
+    comment: Comment | None = None
+    if ticket is not None and ticket.status != TicketStatus.closed:
+        comment = await _add_reply(session, clock, ticket, sender, text or _NO_SUBJECT)
+        message.outcome = InboundOutcome.reply
+    else:
+        follow_up_of = ticket
+        ticket = await flows.process_new_ticket(
+            session,
+            clock,
+            actor=None,
+            workspace_id=message.workspace_id,
+            title=(" ".join(parsed.subject.split()) or _NO_SUBJECT)[:_TITLE_CHARS],
+            description=text,
+            priority=(mailbox.default_priority if mailbox else None) or Priority.medium,
+            category=mailbox.default_category if mailbox else None,
+            customer_email=sender or None,
+            customer_name=(parsed.sender.name if parsed.sender else None) or None,
+            channel=Channel.email,
+            follow_up_of_id=follow_up_of.id if follow_up_of else None,
+        )
+        if follow_up_of is not None:
+            message.outcome = InboundOutcome.follow_up
+            message.thread_evidence = (
+                f"{reason.evidence}; that ticket is closed, so this follow-up was opened"
+            )[:1000]
+        else:
+            message.outcome = InboundOutcome.new_ticket
+        if uploads:
+            names = ", ".join(upload.filename for upload in uploads)
+            comment = await _add_reply(
+                session, clock, ticket, sender, f"Attached to the e-mail that opened this ticket: {names}"
+            )
+    if comment is not None and uploads:
+        await ticket_attachments.attach(session, clock, store, comment, uploads)
+    message.ticket_id = ticket.id
+    message.comment_id = comment.id if comment else None
+    _record_threading(session, message, ticket.id, now)
+    return _done(message, defects, now)
+
+
+async def _add_reply(session: AsyncSession, clock: Clock, ticket: Ticket, sender: str, text: str) -> Comment:
+    """The sender's message on ``ticket``: the customer's reply when the customer wrote it, otherwise an
+    internal note of what arrived (someone on copy, a forward): a stranger's words are never shown to the
+    customer as the customer's, and writing does not make the stranger someone the ticket answers."""
+    if sender and sender == (ticket.customer_email or "").lower():
+        return await flows.process_comment(
+            session, clock, ticket, actor=None, content=text, author=CommentAuthor.customer
+        )
+    comment = await flows.process_comment(
+        session,
+        clock,
+        ticket,
+        actor=None,
+        content=f"E-mail from {sender or 'an unknown sender'}:\n\n{text}",
+        is_public=False,
+    )
+    comment.author_email = sender[:254] or None
+    return comment
+
+
+def _done(message: InboundMessage, defects: list[str], now: datetime) -> InboundMessage:
+    message.defects = defects[:50]
+    message.state = InboundState.processed
+    message.processed_at = now
+    message.last_error = None
+    return message

@@ -1,0 +1,95 @@
+"""The inbound channel's handler: each outbox message of the channel is one arrived e-mail to process.
+
+It runs where the outbox's other senders run (the server's embedded worker or ``supportdesk worker``),
+with their retries: a failure (the database away, a virus scanner that cannot check) is tried again
+after the channel's backoff, and the error is kept on the message. When the last attempt fails, or the
+message cannot ever be processed (its bytes are gone from the store), it is quarantined: listed for
+admins with its reason, and processed again on request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from supportdesk.audit.recorder import SYSTEM, act_as
+from supportdesk.channels.email import parsing, service
+from supportdesk.channels.email.models import InboundMessage, InboundState
+from supportdesk.core.clock import Clock
+from supportdesk.core.storage import FileStore
+from supportdesk.db.session import Database
+from supportdesk.db.tenancy import scope_to_workspace
+from supportdesk.jobs.channels import Delivery, DeliveryFailed, Sent
+from supportdesk.jobs.models import DeliveryChannel
+from supportdesk.jobs.rules import RETRY_POLICIES
+
+_log = logging.getLogger(__name__)
+
+# The use case (channels.email.flows.process_inbound), given by whoever wires the process: it sits
+# above this module, which the outbox calls.
+Process = Callable[
+    [AsyncSession, Clock, FileStore, service.InboundRules, InboundMessage, parsing.ParsedEmail],
+    Awaitable[InboundMessage],
+]
+
+
+class InboundProcessor:
+    """Processes arrived e-mails handed over by the outbox."""
+
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        store: FileStore,
+        rules: service.InboundRules,
+        process: Process,
+    ) -> None:
+        self._process = process
+        self._database = database
+        self._clock = clock
+        self._store = store
+        self._rules = rules
+
+    async def __call__(self, delivery: Delivery) -> Sent:
+        message_id = delivery.payload.get("inbound_message_id")
+        if not isinstance(message_id, int) or isinstance(message_id, bool):
+            raise DeliveryFailed(
+                "the job names no inbound message", permanent=True, provider=service.PROCESSOR
+            )
+        try:
+            async with self._database.unit_of_work() as session:
+                scope_to_workspace(session.sync_session, delivery.workspace_id)
+                act_as(session.sync_session, SYSTEM, self._clock)
+                message = await session.get(InboundMessage, message_id)
+                if message is None or message.state != InboundState.received:
+                    # Deleted with its workspace, or done by an earlier attempt whose answer was lost.
+                    return Sent(provider=service.PROCESSOR)
+                raw = await service.read_raw(self._store, message)
+                parsed = await service.parse_raw(raw, self._rules.limits)
+                await self._process(session, self._clock, self._store, self._rules, message, parsed)
+        except FileNotFoundError:
+            reason = "the message's bytes are missing from the file store"
+            await self._failed(delivery, message_id, reason, last=True)
+            raise DeliveryFailed(reason, permanent=True, provider=service.PROCESSOR) from None
+        except Exception as error:
+            reason = f"{type(error).__name__}: {error}"[:2000]
+            last = delivery.attempt >= RETRY_POLICIES[DeliveryChannel.inbound].max_attempts
+            _log.warning("inbound message %d failed (attempt %d): %s", message_id, delivery.attempt, reason)
+            await self._failed(delivery, message_id, reason, last=last)
+            raise DeliveryFailed(reason, permanent=last, provider=service.PROCESSOR) from error
+        return Sent(provider=service.PROCESSOR)
+
+    async def _failed(self, delivery: Delivery, message_id: int, reason: str, *, last: bool) -> None:
+        """Keep the failure on the message (in a unit of work of its own: the one that failed is gone)."""
+        async with self._database.unit_of_work() as session:
+            scope_to_workspace(session.sync_session, delivery.workspace_id)
+            act_as(session.sync_session, SYSTEM, self._clock)
+            message = await session.get(InboundMessage, message_id)
+            if message is None:
+                return
+            message.attempts += 1
+            message.last_error = reason
+            if last:
+                message.state = InboundState.quarantined

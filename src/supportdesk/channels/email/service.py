@@ -1,0 +1,448 @@
+"""Mail in: messages are kept as they arrive, then processed into tickets and replies by a job.
+
+Arrival (:func:`receive`) does as little as can be done safely while a sending server waits: the raw
+bytes go into the file store, then one row per workspace and the outbox message that will process it
+are written in one transaction. Only then does the listener or hook say "accepted", so an accepted
+message is never lost: if processing fails it is tried again, and set aside (quarantined) with its
+reason when it keeps failing; an admin can process it again.
+
+Processing (:func:`process`) reads the message (``parsing``), decides with the pure rules (``rules``)
+whether it must never be answered and where it belongs, and acts through the ticket flows, as the desk
+itself: a new ticket, the customer's reply on theirs (which reopens it when it was resolved), a
+follow-up to a closed one, or a note of what arrived. What rule placed it, and its evidence, is kept on
+the message and written into the ticket's audit trail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from supportdesk.channels.email import parsing, rules
+from supportdesk.channels.email.models import (
+    InboundMessage,
+    InboundSource,
+    InboundState,
+    Mailbox,
+    new_hook_token,
+)
+from supportdesk.config import Settings
+from supportdesk.core.clock import Clock
+from supportdesk.core.errors import Conflict, InvalidInput
+from supportdesk.core.http import require_version
+from supportdesk.core.storage import FileStore
+from supportdesk.db.lookups import get_in_workspace
+from supportdesk.jobs import outbox
+from supportdesk.jobs.models import DeliveryChannel, OutboxMessage
+from supportdesk.notifications.mail import threading
+from supportdesk.tickets import attachments as ticket_attachments
+from supportdesk.tickets import service as ticket_service
+from supportdesk.tickets.models import Priority, Ticket, TicketStatus
+from supportdesk.workspaces import service as workspace_service
+from supportdesk.workspaces.models import Workspace
+
+# The outbox target of processing messages: there is one processor, not one per receiver.
+PROCESSOR = "mail-in"
+# How many of a sender's e-mails from the desk are searched for the Message-ID a reply names.
+_SENT_LOOKBACK = 200
+
+
+class MailboxExists(Conflict):
+    code = "mailbox-exists"
+    title = "Another mailbox has this address"
+
+
+def mailbox_address(address: str) -> str:
+    """The mailbox an address delivers to: lower case, without a ``+`` part (``help+77.sig@x`` is
+    ``help@x``)."""
+    local, at, domain = address.strip().lower().rpartition("@")
+    if not at:
+        return address.strip().lower()
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
+# --- mailboxes ----------------------------------------------------------------------------------
+
+
+async def find_mailbox(session: AsyncSession, address: str) -> Mailbox | None:
+    """The active mailbox ``address`` delivers to, in any workspace (``session`` is not scoped: the
+    address is what says which workspace a message is for)."""
+    found = await session.execute(
+        select(Mailbox).where(Mailbox.address == mailbox_address(address), Mailbox.is_active.is_(True))
+    )
+    return found.scalar_one_or_none()
+
+
+async def find_mailbox_by_token(session: AsyncSession, token: str) -> Mailbox | None:
+    """The active mailbox whose inbound hook URL carries ``token``."""
+    found = await session.execute(
+        select(Mailbox).where(Mailbox.hook_token == token, Mailbox.is_active.is_(True))
+    )
+    return found.scalar_one_or_none()
+
+
+async def _check_category(session: AsyncSession, workspace_id: int, category: str | None) -> None:
+    if category is not None:
+        workspace = await workspace_service.get_workspace(session, workspace_id)
+        ticket_service.require_known_category(category, workspace.categories)
+
+
+async def _flush_unique(session: AsyncSession, mailbox: Mailbox) -> None:
+    # Addresses are unique across workspaces, which a scoped session cannot read: the constraint
+    # decides, in a savepoint so that only this statement is undone.
+    try:
+        async with session.begin_nested():
+            session.add(mailbox)
+            await session.flush()
+    except IntegrityError:
+        raise MailboxExists(f"A mailbox with the address {mailbox.address} exists already") from None
+
+
+async def create_mailbox(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    workspace_id: int,
+    address: str,
+    name: str = "",
+    default_category: str | None = None,
+    default_priority: Priority | None = None,
+    is_active: bool = True,
+    hook_signing_key: str | None = None,
+) -> Mailbox:
+    await _check_category(session, workspace_id, default_category)
+    now = clock.now()
+    mailbox = Mailbox(
+        workspace_id=workspace_id,
+        address=mailbox_address(address),
+        name=name,
+        default_category=default_category,
+        default_priority=default_priority,
+        is_active=is_active,
+        hook_signing_key=hook_signing_key,
+        created_at=now,
+        updated_at=now,
+    )
+    await _flush_unique(session, mailbox)
+    return mailbox
+
+
+async def get_mailbox(session: AsyncSession, mailbox_id: int) -> Mailbox:
+    return await get_in_workspace(session, Mailbox, mailbox_id, "mailbox")
+
+
+async def list_mailboxes(session: AsyncSession) -> list[Mailbox]:
+    return list((await session.execute(select(Mailbox).order_by(Mailbox.id))).scalars())
+
+
+async def update_mailbox(
+    session: AsyncSession,
+    clock: Clock,
+    mailbox: Mailbox,
+    changes: dict[str, Any],
+    *,
+    expected_version: int | None = None,
+) -> Mailbox:
+    require_version(mailbox.version, expected_version)
+    if changes.get("address") is not None:
+        changes["address"] = mailbox_address(changes["address"])
+    await _check_category(session, mailbox.workspace_id, changes.get("default_category"))
+    for name in ("address", "name", "is_active"):
+        if name in changes and changes[name] is None:
+            raise InvalidInput(name, f"{name} cannot be null.", reason="null")
+    for name, value in changes.items():
+        setattr(mailbox, name, value)
+    mailbox.updated_at = clock.now()
+    await _flush_unique(session, mailbox)
+    return mailbox
+
+
+async def rotate_hook_token(session: AsyncSession, clock: Clock, mailbox: Mailbox) -> Mailbox:
+    """Give the mailbox's hook a new URL; the old one stops working at once."""
+    mailbox.hook_token = new_hook_token()
+    mailbox.updated_at = clock.now()
+    await session.flush()
+    return mailbox
+
+
+async def delete_mailbox(session: AsyncSession, mailbox: Mailbox) -> None:
+    """Stop taking mail at the address; what arrived there stays."""
+    await session.delete(mailbox)
+    await session.flush()
+
+
+# --- arrival ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A message as a listener, mailbox poller or hook was given it."""
+
+    raw: bytes
+    source: InboundSource
+    mailbox_id: int
+    workspace_id: int
+    recipients: Sequence[str] = ()
+    envelope_sender: str | None = None
+
+
+async def keep_raw(store: FileStore, raw: bytes) -> str:
+    """Put the message's bytes in the file store (first of all: nothing is accepted unkept)."""
+    return await asyncio.to_thread(store.put, raw)
+
+
+async def record_arrival(
+    session: AsyncSession, clock: Clock, arrival: Arrival, digest: str
+) -> InboundMessage:
+    """Record one kept message and the outbox message that processes it, in the session's transaction
+    (scoped to the arrival's workspace); the caller commits, and only then says it was accepted."""
+    message = InboundMessage(
+        workspace_id=arrival.workspace_id,
+        mailbox_id=arrival.mailbox_id,
+        source=arrival.source,
+        envelope_sender=(arrival.envelope_sender or None) and arrival.envelope_sender[:320],
+        recipients=[recipient[:320] for recipient in arrival.recipients][:100],
+        raw_sha256=digest,
+        raw_size=len(arrival.raw),
+        received_at=clock.now(),
+    )
+    session.add(message)
+    await session.flush()
+    await outbox.enqueue(session, clock, arrival.workspace_id, [_processing(message.id)])
+    return message
+
+
+def _processing(message_id: int, round_: int = 0) -> outbox.Outgoing:
+    key = f"mail-in:{message_id}" if round_ == 0 else f"mail-in:{message_id}:again:{round_}"
+    return outbox.Outgoing(DeliveryChannel.inbound, PROCESSOR, key, {"inbound_message_id": message_id})
+
+
+# --- processing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRules:
+    """What processing needs from the server's settings."""
+
+    limits: parsing.Limits
+    attachment_rules: ticket_attachments.AttachmentRules
+    thread_window: timedelta
+    sender_hourly_limit: int
+    trusted_servers: frozenset[str]
+    default_from: str
+
+
+async def read_raw(store: FileStore, message: InboundMessage) -> bytes:
+    return await asyncio.to_thread(store.get, message.raw_sha256)
+
+
+async def parse_raw(raw: bytes, limits: parsing.Limits) -> parsing.ParsedEmail:
+    """Read a message; a large one in a thread, so the server's other requests are not held up."""
+    if len(raw) > 256 * 1024:
+        return await asyncio.to_thread(parsing.parse, raw, limits)
+    return parsing.parse(raw, limits)
+
+
+def domain_of(address: str | None) -> str | None:
+    if not address or "@" not in address:
+        return None
+    return address.rpartition("@")[2].lower()
+
+
+async def own_addresses(session: AsyncSession, workspace: Workspace, default_from: str) -> frozenset[str]:
+    mailboxes = await session.execute(select(Mailbox.address))
+    known = {workspace.email_from_address, workspace.email_reply_address, default_from, *mailboxes.scalars()}
+    return frozenset(mailbox_address(address) for address in known if address)
+
+
+async def _sent_ids(
+    session: AsyncSession, workspace_id: int, sender: str, wanted: Sequence[str]
+) -> dict[str, int]:
+    """Which of the ``wanted`` Message-IDs the desk made for e-mails it sent ``sender``, and the ticket
+    of each. An id is a digest of its outbox message's dedupe key, so the sender's recent e-mails are
+    read (an indexed look-up by target) and their ids made again."""
+    digests = {}
+    for message_id in wanted:
+        local = message_id.strip("<>").partition("@")[0].lower()
+        if local.endswith(f".w{workspace_id}") and not local.startswith("ticket-"):
+            digests[local] = message_id
+    if not digests or not sender:
+        return {}
+    rows = await session.execute(
+        select(OutboxMessage.dedupe_key, OutboxMessage.ticket_id)
+        .where(
+            OutboxMessage.channel == DeliveryChannel.email,
+            OutboxMessage.target == sender,
+            OutboxMessage.ticket_id.is_not(None),
+        )
+        .order_by(OutboxMessage.id.desc())
+        .limit(_SENT_LOOKBACK)
+    )
+    found: dict[str, int] = {}
+    for dedupe_key, ticket_id in rows.all():
+        key = threading.message_key(workspace_id, dedupe_key)
+        if key in digests and ticket_id is not None:
+            found[digests[key]] = ticket_id
+    return found
+
+
+async def _known_tickets(session: AsyncSession, ids: set[int]) -> dict[int, rules.KnownTicket]:
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(
+            Ticket.id, Ticket.number, Ticket.title, Ticket.customer_email, Ticket.status, Ticket.updated_at
+        ).where(Ticket.id.in_(sorted(ids)))
+    )
+    return {
+        row.id: rules.KnownTicket(
+            id=row.id,
+            number=row.number,
+            subject=row.title,
+            customer_email=row.customer_email,
+            closed=row.status == TicketStatus.closed,
+            last_activity_at=row.updated_at,
+        )
+        for row in rows.all()
+    }
+
+
+async def thread_facts(
+    session: AsyncSession,
+    workspace: Workspace,
+    parsed: parsing.ParsedEmail,
+    recipients: Sequence[str],
+    *,
+    now: datetime,
+    window: timedelta,
+) -> rules.ThreadFacts:
+    """Look up what the threading rules need for ``parsed``, in its workspace."""
+    sender = parsed.sender.email.lower() if parsed.sender else ""
+    referenced = rules.referenced_ids(parsed)
+    candidates: set[int] = set()
+    for message_id in referenced:
+        root = rules.root_ticket(message_id, workspace.id)
+        if root is not None:
+            candidates.add(root)
+    sent = await _sent_ids(session, workspace.id, sender, referenced)
+    candidates.update(sent.values())
+    reply_ticket = None
+    addresses = [*recipients, *(address.email for address in (*parsed.to, *parsed.cc))]
+    for address in addresses:
+        reply_ticket = threading.ticket_of_reply_address(address, workspace.email_reply_key, workspace.id)
+        if reply_ticket is not None:
+            candidates.add(reply_ticket)
+            break
+    token_ticket = None
+    number = rules.subject_token_number(parsed.subject)
+    if number is not None:
+        found = await session.execute(select(Ticket.id).where(Ticket.number == number))
+        token_ticket = found.scalar_one_or_none()
+        if token_ticket is not None:
+            candidates.add(token_ticket)
+    recent: list[int] = []
+    if sender:
+        rows = await session.execute(
+            select(Ticket.id)
+            .where(Ticket.customer_email == sender, Ticket.updated_at >= now - window)
+            .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+            .limit(5)
+        )
+        recent = list(rows.scalars())
+        candidates.update(recent)
+    return rules.ThreadFacts(
+        workspace_id=workspace.id,
+        sent_ids=sent,
+        reply_address_ticket=reply_ticket,
+        tickets=await _known_tickets(session, candidates),
+        token_ticket=token_ticket,
+        recent_of_sender=recent,
+    )
+
+
+async def from_sender_recently(
+    session: AsyncSession, message: InboundMessage, sender: str, now: datetime
+) -> int:
+    found = await session.execute(
+        select(func.count())
+        .select_from(InboundMessage)
+        .where(
+            InboundMessage.sender == sender,
+            InboundMessage.received_at >= now - timedelta(hours=1),
+            InboundMessage.id != message.id,
+        )
+    )
+    return int(found.scalar_one())
+
+
+async def earlier_copy(session: AsyncSession, message: InboundMessage) -> InboundMessage | None:
+    """The message with the same Message-ID that arrived first and was processed, if any."""
+    if not message.message_id:
+        return None
+    found = await session.execute(
+        select(InboundMessage)
+        .where(
+            InboundMessage.message_id == message.message_id,
+            InboundMessage.id < message.id,
+            InboundMessage.state == InboundState.processed,
+        )
+        .order_by(InboundMessage.id)
+        .limit(1)
+    )
+    return found.scalar_one_or_none()
+
+
+# --- looking back -------------------------------------------------------------------------------
+
+
+async def get_message(session: AsyncSession, message_id: int) -> InboundMessage:
+    return await get_in_workspace(session, InboundMessage, message_id, "inbound message")
+
+
+async def list_messages(
+    session: AsyncSession,
+    *,
+    state: InboundState | None = None,
+    ticket_id: int | None = None,
+    limit: int = 100,
+) -> list[InboundMessage]:
+    query = select(InboundMessage).order_by(InboundMessage.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(InboundMessage.state == state)
+    if ticket_id is not None:
+        query = query.where(InboundMessage.ticket_id == ticket_id)
+    return list((await session.execute(query)).scalars())
+
+
+async def reprocess(session: AsyncSession, clock: Clock, message: InboundMessage) -> InboundMessage:
+    """Process a quarantined message again, as a new job (its earlier attempts stay in the log)."""
+    if message.state != InboundState.quarantined:
+        raise Conflict("Only a quarantined message is processed again", current_state=message.state.value)
+    message.state = InboundState.received
+    message.last_error = None
+    await session.flush()
+    await outbox.enqueue(session, clock, message.workspace_id, [_processing(message.id, message.attempts)])
+    return message
+
+
+def inbound_rules(settings: Settings) -> InboundRules:
+    """What processing takes from the server's settings."""
+    return InboundRules(
+        limits=parsing.Limits(max_attachment_bytes=settings.attachment_max_bytes),
+        attachment_rules=ticket_attachments.AttachmentRules(
+            max_bytes=settings.attachment_max_bytes,
+            max_count=settings.attachment_max_count,
+            scan_command=settings.attachment_scan_command,
+        ),
+        thread_window=timedelta(hours=settings.mail_thread_window_hours),
+        sender_hourly_limit=settings.mail_sender_hourly_limit,
+        trusted_servers=frozenset(server.lower() for server in settings.mail_trusted_servers),
+        default_from=settings.mail_from,
+    )
