@@ -298,18 +298,24 @@ async def start_server(
     if profile_path is not None:
         command += ["--profile-out", str(profile_path)]
     server = ServerProcess(app=app, port=port, process=spawn(command, log_path), log_path=log_path)
+    await wait_until_healthy(server)
+    return server
+
+
+async def wait_until_healthy(server: ServerProcess) -> None:
+    """Wait until a started server answers /healthz; stop it and raise if it does not within 60 s."""
     process = server.process
     deadline = time.monotonic() + 60
     async with httpx.AsyncClient(base_url=server.base_url, timeout=2) as client:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"the {app} server exited at start-up:\n{server.log_tail()}")
+                raise RuntimeError(f"the {server.app} server exited at start-up:\n{server.log_tail()}")
             with contextlib.suppress(httpx.TransportError):
                 if (await client.get("/healthz")).status_code == 200:
-                    return server
+                    return
             await asyncio.sleep(0.1)
     stop_server(server)
-    raise RuntimeError(f"the {app} server did not come up in 60 s:\n{server.log_tail()}")
+    raise RuntimeError(f"the {server.app} server did not come up in 60 s:\n{server.log_tail()}")
 
 
 def stop_server(server: ServerProcess) -> None:
@@ -833,16 +839,17 @@ async def alternating_creates(
     label: str,
     scenario: str = "create",
     concurrency: int = 8,
+    servers: dict[str, ServerProcess] | None = None,
 ) -> dict[str, Measurement]:
     """Ticket creation in each fixture's workspace, ``creates`` per round from ``concurrency`` clients,
     the order alternating from round to round so that neither kind always runs on a warmer server; one
-    merged result per kind."""
+    merged result per kind. ``servers`` names another server for some kinds (another build's)."""
     kinds = list(fixtures)
     results: dict[str, Measurement] = {}
     for round_index in range(rounds):
         for kind in kinds if round_index % 2 == 0 else kinds[::-1]:
             part = await measure(
-                server,
+                (servers or {}).get(kind, server),
                 fixtures[kind],
                 scenario,
                 concurrency=concurrency,

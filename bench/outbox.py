@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.api import (
     DEFAULT_POSTGRES_URL,
     Fixture,
+    ServerProcess,
     alternating_creates,
     bench_settings,
     drop_postgres_database,
@@ -44,6 +47,7 @@ from bench.api import (
     spawn,
     start_server,
     stop_server,
+    wait_until_healthy,
 )
 from supportdesk.auth import service as auth_service
 from supportdesk.config import Settings
@@ -218,7 +222,18 @@ async def creates(
             server_version="",
         )
     server = await start_server("supportdesk", url, fixtures["quiet"].workspace_id, work_dir, None)
+    others: dict[str, ServerProcess] = {}
     try:
+        if args.baseline_checkout is not None:
+            # The desk before the outbox, in a database of its own that its own code migrated.
+            baseline_url = (
+                url.replace("bench-outbox.db", "bench-baseline.db")
+                if backend == "sqlite"
+                else (f"{url}_baseline")
+            )
+            fixtures["before"], others["before"] = await baseline_server(
+                args.baseline_checkout, baseline_url, backend, work_dir
+            )
         # Every ticket is a customer's, so that the announced ones are acknowledged by e-mail as well.
         results = await alternating_creates(
             server,
@@ -228,9 +243,14 @@ async def creates(
             label=backend,
             scenario="create-for-a-customer",
             concurrency=args.create_concurrency,
+            servers=others,
         )
     finally:
         stop_server(server)
+        for other in others.values():
+            stop_server(other)
+        if "before" in others and backend == "postgresql":
+            await drop_postgres_database(f"{url}_baseline")
     async with database.unit_of_work() as session:
         scope_to_workspace(session.sync_session, fixtures["announced"].workspace_id)
         count = select(OutboxMessage.channel, func.count()).group_by(OutboxMessage.channel)
@@ -257,7 +277,71 @@ async def creates(
         },
         "outbox_messages_written": written,
         "ratio": results["announced"].throughput / results["quiet"].throughput,
+        **(
+            {"ratio_to_before_the_outbox": results["announced"].throughput / results["before"].throughput}
+            if "before" in results
+            else {}
+        ),
     }
+
+
+async def baseline_server(
+    checkout: Path, url: str, backend: str, work_dir: Path
+) -> tuple[Fixture, ServerProcess]:
+    """A server of another build (``checkout``, installed with ``make install``) on a database its own
+    commands migrate and fill with a workspace, an admin and a token: the desk before the outbox."""
+    if backend == "postgresql":
+        await recreate_postgres_database(url)
+    # The token must verify on the server, which runs with the benchmark's settings and secret.
+    environment = {
+        **os.environ,
+        "SUPPORTDESK_DATABASE_URL": url,
+        "SUPPORTDESK_ENV": "development",
+        "SUPPORTDESK_SECRET_KEY": bench_settings(url).secret_key,
+    }
+    command = str(checkout / ".venv" / "bin" / "supportdesk")
+
+    def run(*args: str) -> str:
+        done = subprocess.run(  # noqa: S603  (the bench's own commands)
+            [command, *args], env=environment, check=True, capture_output=True, text=True, cwd=checkout
+        )
+        return done.stdout
+
+    run("db", "upgrade")
+    run("users", "create", "admin@before.example.com", "--role", "admin", "--workspace", "before")
+    token = run("tokens", "create", "admin@before.example.com", "--workspace", "before").split()[-1]
+    listed = json.loads(run("workspaces", "list", "--json"))
+    workspace_id = next(int(item["id"]) for item in listed if item["slug"] == "before")
+    port = free_port()
+    log_path = work_dir / f"server-before-{port}.log"
+    process = spawn(
+        [
+            str(checkout / ".venv" / "bin" / "python"),
+            str(checkout / "bench" / "api.py"),
+            "--serve",
+            "supportdesk",
+            "--database-url",
+            url,
+            "--port",
+            str(port),
+            "--workspace-id",
+            str(workspace_id),
+        ],
+        log_path,
+    )
+    server = ServerProcess(app="supportdesk", port=port, process=process, log_path=log_path)
+    await wait_until_healthy(server)
+    fixture = Fixture(
+        backend=backend,
+        database_url=url,
+        workspace_id=workspace_id,
+        token=token,
+        tickets=0,
+        load_seconds=0.0,
+        cursors=[],
+        server_version="",
+    )
+    return fixture, server
 
 
 # --- 2. delivery rate -----------------------------------------------------------------------------
@@ -499,7 +583,7 @@ async def main_async(args: argparse.Namespace) -> int:
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     report: dict[str, Any] = {
         "machine": machine(),
-        "args": {k: v for k, v in vars(args).items() if k != "receiver"},
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "receiver"},
     }
     with tempfile.TemporaryDirectory(prefix="supportdesk-bench-outbox-") as directory:
         for backend in backends:
@@ -522,6 +606,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=100, help="messages the relay claims per round (100)")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="give up delivering after this")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="recreated, then dropped")
+    parser.add_argument(
+        "--baseline-checkout",
+        type=Path,
+        help="a checkout of the build before the outbox (installed with make install): its creation rate "
+        "is measured in the same rounds, on a database of its own",
+    )
     parser.add_argument("--receiver", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--secret", help=argparse.SUPPRESS)
