@@ -10,12 +10,13 @@ the only one in the package that does either, and the only one that asks which d
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Select, Table, any_, bindparam, case, exists, insert, select
+from sqlalchemy import BigInteger, Select, Table, any_, bindparam, case, exists, func, insert, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +30,18 @@ from supportdesk.db.tenancy import NAMES_ITS_WORKSPACE, required_workspace_id
 from supportdesk.jobs import outbox
 from supportdesk.notifications import service as notifications
 from supportdesk.tickets import rules
-from supportdesk.tickets.models import Channel, ListedTicket, Priority, Ticket, TicketStatus, TicketTag
+from supportdesk.tickets.models import (
+    FIRST_RESPONSE_RUNNING_STATUSES,
+    RESOLUTION_RUNNING_STATUSES,
+    Channel,
+    ListedTicket,
+    Priority,
+    Ticket,
+    TicketStatus,
+    TicketTag,
+    first_response_running,
+    resolution_running,
+)
 from supportdesk.tickets.schemas import TicketSort
 
 _ticket_table = cast(Table, Ticket.__table__)
@@ -116,6 +128,9 @@ class TicketFilters:
     escalated: bool | None = None
     # Tickets whose SLA is in some state, as the sla package words it (sla.service.sla_condition).
     sla_condition: ColumnElement[bool] | None = None
+    # What a search box was given: a ticket number ("42" or "#42"), a customer's address, or words of
+    # the title (case does not matter).
+    text: str | None = None
 
 
 _LISTED_COLUMNS = tuple(_ticket_table.c[name] for name in ListedTicket.__dataclass_fields__ if name != "tags")
@@ -136,6 +151,34 @@ class TicketPage:
     next_cursor: str | None
 
 
+# The next running SLA target's due time (the first response while it is owed, the resolution while
+# work is owed): tickets with neither clock running sort after every due time, as if due at the end of
+# time, so that the order and its cursor never meet a NULL.
+_NEVER_DUE = datetime(9999, 12, 31, tzinfo=UTC)
+_FIRST = case((first_response_running(), Ticket.first_response_due_at), else_=None)
+_RESOLUTION = case((resolution_running(), Ticket.resolution_due_at), else_=None)
+_NEXT_DUE: ColumnElement[Any] = func.coalesce(
+    case(
+        (_FIRST.is_(None), _RESOLUTION),
+        (_RESOLUTION.is_(None) | (_FIRST <= _RESOLUTION), _FIRST),
+        else_=_RESOLUTION,
+    ),
+    bindparam("never_due", _NEVER_DUE, type_=Ticket.created_at.type),
+)
+
+
+def next_due(ticket: Row[Any] | ListedTicket) -> datetime:
+    """When the ticket's next running SLA target is due, as the ``sla_due`` order reads it."""
+    first = (
+        ticket.first_response_due_at
+        if ticket.first_responded_at is None and ticket.status in FIRST_RESPONSE_RUNNING_STATUSES
+        else None
+    )
+    resolution = ticket.resolution_due_at if ticket.status in RESOLUTION_RUNNING_STATUSES else None
+    due = [moment for moment in (first, resolution) if moment is not None]
+    return min(due) if due else _NEVER_DUE
+
+
 _SORT_COLUMNS: dict[str, ColumnElement[Any]] = {
     "created_at": Ticket.created_at,  # type: ignore[dict-item]
     "updated_at": Ticket.updated_at,  # type: ignore[dict-item]
@@ -143,13 +186,30 @@ _SORT_COLUMNS: dict[str, ColumnElement[Any]] = {
     "priority": case(
         {priority.value: rank for priority, rank in rules.PRIORITY_RANK.items()}, value=Ticket.priority
     ),
+    "sla_due": _NEXT_DUE,
 }
+_TIME_KEYS = frozenset({"created_at", "updated_at", "sla_due"})
 
 
 def _sort_value(ticket: Row[Any], key: str) -> Any:
     if key == "priority":
         return rules.PRIORITY_RANK[ticket.priority]
+    if key == "sla_due":
+        return next_due(ticket)
     return getattr(ticket, key)
+
+
+_NUMBER = re.compile(r"^#?(\d{1,9})$")
+
+
+def _searched(text: str) -> ColumnElement[bool]:
+    words = text.strip()
+    found = _NUMBER.match(words)
+    if found is not None:
+        return Ticket.number == int(found.group(1))
+    if "@" in words and " " not in words:
+        return func.lower(Ticket.customer_email) == words.lower()
+    return Ticket.title.icontains(words, autoescape=True)
 
 
 def _filtered(query: Select[Ticket], filters: TicketFilters) -> Select[Ticket]:
@@ -184,7 +244,21 @@ def _filtered(query: Select[Ticket], filters: TicketFilters) -> Select[Ticket]:
         query = query.where(urgent if filters.urgent else ~urgent)
     if filters.sla_condition is not None:
         query = query.where(filters.sla_condition)
+    if filters.text:
+        query = query.where(_searched(filters.text))
     return query
+
+
+async def count_tickets(session: AsyncSession, filters: TicketFilters, *, cap: int) -> int:
+    """How many tickets match ``filters``, counting no further than ``cap + 1``: a queue's badge says
+    "99+" and need not make the database count a hundred thousand rows."""
+    workspace_id = required_workspace_id(session.sync_session)
+    matching = _filtered(
+        select(_ticket_table.c.id).where(_ticket_table.c.workspace_id == workspace_id), filters
+    )
+    counted = select(func.count()).select_from(matching.limit(cap + 1).subquery())
+    connection = await session.connection()
+    return int((await connection.execute(counted)).scalar_one())
 
 
 async def list_tickets(
@@ -203,7 +277,7 @@ async def list_tickets(
     workspace_id = required_workspace_id(session.sync_session)
     query = _filtered(select(*_LISTED_COLUMNS).where(_ticket_table.c.workspace_id == workspace_id), filters)
     if cursor is not None:
-        kind = datetime if key in {"created_at", "updated_at"} else int
+        kind = datetime if key in _TIME_KEYS else int
         value, row_id = decode_cursor_as(cursor, sort.value, kind)
         query = query.where(after_cursor(column, Ticket.id, value, row_id, descending=descending))
     order = (column.desc(), Ticket.id.desc()) if descending else (column.asc(), Ticket.id.asc())

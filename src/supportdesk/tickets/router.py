@@ -112,6 +112,13 @@ async def list_tickets(
     created_after: Timestamp | None = None,
     created_before: Timestamp | None = None,
     sort: TicketSort = TicketSort.created_at_desc,
+    q: Annotated[
+        str | None,
+        Text(strip_whitespace=True, min_length=1, max_length=254),
+        Query(
+            description='A ticket number ("42" or "#42"), a customer\'s e-mail address, or words of the title'
+        ),
+    ] = None,
     cursor: QueryText | None = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
@@ -133,6 +140,7 @@ async def list_tickets(
         created_after=created_after,
         created_before=created_before,
         sla_condition=sla_service.sla_condition(sla, now) if sla is not None else None,
+        text=q,
     )
     page = await repository.list_tickets(
         context.session, filters=filters, sort=sort, limit=page_size, cursor=cursor

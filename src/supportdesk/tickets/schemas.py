@@ -63,6 +63,10 @@ class TicketSort(StrEnum):
     priority_desc = "-priority"
     number = "number"
     number_desc = "-number"
+    # The next running SLA target first (first response while unanswered, then resolution); tickets
+    # whose clocks have stopped (resolved, closed) or that have none come last.
+    sla_due = "sla_due"
+    sla_due_desc = "-sla_due"
 
 
 class CommentAuthor(StrEnum):

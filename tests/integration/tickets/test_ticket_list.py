@@ -225,3 +225,92 @@ async def test_each_listed_ticket_shows_its_own_tags_sorted_and_no_other_workspa
         single = (await agent_client.get(f"/api/v1/tickets/{ticket.id}")).json()
         listed = next(item for item in items if item["id"] == ticket.id)
         assert listed == single
+
+
+@pytest.fixture
+async def due_tickets(
+    ticket_factory: TicketFactory, user_factory: UserFactory, clock: FrozenClock
+) -> dict[str, Ticket]:
+    """Tickets whose next running SLA target falls at a known time (the default policy: first response
+    1/4/24/72 h and resolution 8/24/72/168 h for critical/high/medium/low, counted around the clock)."""
+    agent = await user_factory(role=Role.agent)
+    now = clock.now()
+    return {
+        "low, first response in 72 h": await ticket_factory(priority=Priority.low, created_at=now),
+        "critical, first response in 1 h": await ticket_factory(priority=Priority.critical, created_at=now),
+        "high and worked on, resolution in 24 h": await ticket_factory(
+            priority=Priority.high, assignee=agent, status=TicketStatus.in_progress, created_at=now
+        ),
+        "medium an hour later, first response in 25 h": await ticket_factory(
+            priority=Priority.medium, created_at=now + timedelta(hours=1)
+        ),
+        "critical but resolved: no clock runs": await ticket_factory(
+            priority=Priority.critical, assignee=agent, status=TicketStatus.resolved, created_at=now
+        ),
+    }
+
+
+@pytest.mark.parametrize("limit", [2, 100], ids=["paged", "one-page"])
+async def test_sla_due_order_puts_the_next_running_target_first_and_stopped_clocks_last(
+    agent_client: ApiClient, due_tickets: dict[str, Ticket], limit: int
+) -> None:
+    names = {ticket.number: name for name, ticket in due_tickets.items()}
+    soonest = [
+        names[item["number"]] for item in await _walk(agent_client, {"sort": "sla_due", "limit": limit})
+    ]
+    latest = [
+        names[item["number"]] for item in await _walk(agent_client, {"sort": "-sla_due", "limit": limit})
+    ]
+
+    assert soonest == [
+        "critical, first response in 1 h",
+        "high and worked on, resolution in 24 h",
+        "medium an hour later, first response in 25 h",
+        "low, first response in 72 h",
+        "critical but resolved: no clock runs",
+    ]
+    assert latest == soonest[::-1]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        pytest.param("2", [2], id="number"),
+        pytest.param("#3", [3], id="number-with-hash"),
+        pytest.param("PRINTER", [1, 3], id="title-words-any-case"),
+        pytest.param("maria@example.com", [2], id="customer-address"),
+        pytest.param("MARIA@EXAMPLE.COM", [2], id="customer-address-any-case"),
+        pytest.param("100%", [], id="a-percent-sign-is-no-wildcard"),
+        pytest.param("fir_", [], id="an-underscore-is-no-wildcard"),
+    ],
+)
+async def test_the_search_box_finds_by_number_address_or_title(
+    agent_client: ApiClient,
+    ticket_factory: TicketFactory,
+    customer_factory: CustomerFactory,
+    query: str,
+    expected: list[int],
+) -> None:
+    maria = await customer_factory(email="maria@example.com")
+    await ticket_factory(title="Printer on fire")
+    await ticket_factory(title="Cannot log in", customer=maria)
+    await ticket_factory(title="The printer jams, 100 pages")
+
+    assert await _numbers(agent_client, {"q": query, "sort": "number"}) == expected
+
+
+async def test_a_count_stops_at_its_cap(
+    ticket_factory: TicketFactory, database: Any, workspace: Workspace
+) -> None:
+    from supportdesk.db.tenancy import scope_to_workspace
+    from supportdesk.tickets import repository
+
+    for _ in range(5):
+        await ticket_factory()
+    async with database.unit_of_work(readonly=True) as session:
+        scope_to_workspace(session.sync_session, workspace.id)
+        everything = repository.TicketFilters()
+        assert await repository.count_tickets(session, everything, cap=3) == 4, "cap + 1 means more"
+        assert await repository.count_tickets(session, everything, cap=10) == 5
+        urgent = repository.TicketFilters(urgent=True)
+        assert await repository.count_tickets(session, urgent, cap=10) == 0

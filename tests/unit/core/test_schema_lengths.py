@@ -93,7 +93,7 @@ NOT_STORED: dict[tuple[type[BaseModel], str], str] = {
 
 # Parameters (query strings and headers) that are written; the others only filter or point at a page.
 PARAMETER_COLUMNS: dict[str, Any] = {IDEMPOTENCY_KEY: IdempotencyRecord.key, "token": Mailbox.hook_token}
-FILTERS = frozenset({"assignee", "category", "tag", "company", "cursor", "email", "if-match", "target"})
+FILTERS = frozenset({"assignee", "category", "tag", "company", "cursor", "email", "if-match", "target", "q"})
 
 
 @pytest.fixture(scope="module")
