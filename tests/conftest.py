@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.fixtures.smtp",
     "tests.fixtures.s3",
     "tests.fixtures.security",
+    "tests.fixtures.browser",
 ]
 
 
@@ -38,6 +39,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # Tests that share servers started once per xdist worker (session fixtures), by where they live. Each
 # group goes to one worker, so its servers start once per run; every other test is scheduled on its own.
 SHARED_SERVER_GROUPS = {
+    # The browser journeys share one browser and one live server of their own (tests/fixtures/browser.py),
+    # apart from the contract tests' servers, so the two groups run side by side on two workers.
+    "tests/e2e/browser/": "browser",
     "tests/e2e/": "live-servers",
     "tests/integration/deploy/test_nginx_proxy.py": "nginx-proxy",
     "tests/unit/core/test_storage.py": "s3-server",

@@ -43,6 +43,7 @@ from supportdesk.realtime.pubsub import build_pubsub
 from supportdesk.sla.router import router as sla_router
 from supportdesk.tickets.router import UPLOAD_PATHS, attachments_router
 from supportdesk.tickets.router import router as tickets_router
+from supportdesk.web.router import WEB_PREFIX, install_web
 from supportdesk.webhooks.router import router as webhooks_router
 from supportdesk.workspaces.router import router as workspace_router
 
@@ -148,12 +149,15 @@ def create_app(
         upload_paths=re.compile(f"{UPLOAD_PATHS.pattern}|{HOOK_PATHS.pattern}"),
     )
     app.add_middleware(MetricsMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)
+    # The browser's pages (under WEB_PREFIX) get a Content-Security-Policy and the other page headers.
+    app.add_middleware(SecurityHeadersMiddleware, page_prefix=WEB_PREFIX)
     install_problem_handlers(app)
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     app.include_router(ops_router)
     install_docs(app)
+    # The agent workspace's pages and their static files; `/` leads to them.
+    install_web(app)
     return app
 
 

@@ -244,6 +244,9 @@ class Settings(BaseSettings):
     mail_thread_window_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 72
     mail_sender_hourly_limit: Annotated[int, Field(ge=1, le=100_000)] = 20
     mail_trusted_servers: tuple[str, ...] = ()
+    # How often `supportdesk mail poll` reads a mailbox whose IMAP server cannot announce new mail
+    # (IDLE), and looks for mailboxes added or changed.
+    mail_poll_seconds: Annotated[float, Field(ge=1, le=3600)] = 60
     # The CRM a customer's support tier, plan and account manager are looked up in, by e-mail address.
     crm_kind: Literal["none", "json", "hubspot"] = "none"
     crm_url: HttpBaseUrl | None = None

@@ -201,6 +201,9 @@ class LiveServers:
     run_id: str
     # The backends that the selected tests use; they are started together, on first use.
     backends: set[str]
+    # Whether each server gets the objects of every kind the contract tests name (_seed); the browser
+    # journeys (tests/fixtures/browser.py) make their own and start sooner without them.
+    seed: bool = True
     servers: dict[str, LiveServer] = field(default_factory=dict)
     failures: dict[str, BaseException] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -309,7 +312,8 @@ class LiveServers:
         me = httpx.get(f"{base_url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert me.status_code == 200, me.text
         live = LiveServer(backend=backend, base_url=base_url, token=token, admin_id=int(me.json()["id"]))
-        _seed(live)
+        if self.seed:
+            _seed(live)
         return live
 
     async def close(self) -> None:

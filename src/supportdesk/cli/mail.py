@@ -1,4 +1,4 @@
-"""``supportdesk mail``: the desk's inbound mail server, and its mailboxes."""
+"""``supportdesk mail``: the desk's inbound mail server, and the poller that reads mailboxes over IMAP."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from supportdesk.core.storage import build_file_store
 from supportdesk.db.engine import create_engine
 from supportdesk.db.session import Database
 
-mail_app = typer.Typer(help="Inbound mail: the SMTP/LMTP listener.", no_args_is_help=True)
+mail_app = typer.Typer(help="Inbound mail: the SMTP/LMTP listener and the IMAP poller.", no_args_is_help=True)
 
 
 @mail_app.command("serve")
@@ -68,3 +68,60 @@ def serve_mail(
             await database.dispose()
 
     asyncio.run(listen())
+
+
+@mail_app.command("poll")
+def poll_mail(
+    once: Annotated[
+        bool, typer.Option("--once", help="Read every mailbox once, print one line for each and exit.")
+    ] = False,
+) -> None:
+    """Read the mailboxes that have an IMAP server until stopped (Ctrl+C or SIGTERM).
+
+    Each new message is kept and queued like mail the listener takes; the server's or a worker's
+    background work turns it into a ticket or a reply. Messages on the server are left as they are.
+    With --once the exit status is 1 if any mailbox could not be read.
+    """
+    from supportdesk.channels.email.imap import ImapPoller, PassResult
+
+    loaded = settings()
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("supportdesk").setLevel(loaded.log_level.upper())
+
+    def line(result: PassResult) -> str:
+        outcome = "ok" if result.error is None else "failed"
+        words = [result.account.address, outcome, f"read={result.read}"]
+        if result.error is not None:
+            words.append(" ".join(result.error.split()))
+        return " ".join(words)
+
+    async def poll() -> bool:
+        database = Database(create_engine(loaded))
+        try:
+            await require_current_schema(database.engine)
+            poller = ImapPoller(
+                database,
+                SystemClock(),
+                build_file_store(loaded),
+                poll_seconds=loaded.mail_poll_seconds,
+                timeout=loaded.mail_timeout_seconds,
+            )
+            if once:
+                results = await poller.poll_once()
+                if not results:
+                    out.print("no mailbox has an IMAP server", markup=False, highlight=False)
+                for result in results:
+                    out.print(line(result), markup=False, highlight=False)
+                return all(result.error is None for result in results)
+            reading = asyncio.create_task(poller.run())
+            try:
+                await wait_for_signal()
+            finally:
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
+            return True
+        finally:
+            await database.dispose()
+
+    if not asyncio.run(poll()):
+        raise typer.Exit(1)

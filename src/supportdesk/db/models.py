@@ -10,12 +10,13 @@ from supportdesk.notifications.mail.models import EmailTemplate
 from supportdesk.notifications.models import Notification
 from supportdesk.people.models import ApiToken, Customer, User
 from supportdesk.sla.models import BusinessCalendar, SlaPolicy
-from supportdesk.tickets.models import Comment, Ticket, TicketTag
+from supportdesk.tickets.models import Attachment, Comment, Ticket, TicketParticipant, TicketTag
 from supportdesk.webhooks.models import WebhookSubscription
 from supportdesk.workspaces.models import Workspace
 
 __all__ = [
     "ApiToken",
+    "Attachment",
     "AuditEvent",
     "Base",
     "BusinessCalendar",
@@ -32,6 +33,7 @@ __all__ = [
     "OutboxMessage",
     "SlaPolicy",
     "Ticket",
+    "TicketParticipant",
     "TicketTag",
     "Trigger",
     "User",

@@ -402,6 +402,16 @@ async def update_customer(
     return customer
 
 
+async def clear_bouncing(session: AsyncSession, clock: Clock, address: str) -> None:
+    """Forget that mail to ``address`` bounced: its owner just wrote from it."""
+    customer = await find_customer_by_email(session, address.lower())
+    if customer is not None and customer.email_bounced_at is not None:
+        customer.email_bounced_at = None
+        customer.email_bounce_reason = None
+        customer.updated_at = clock.now()
+        await session.flush()
+
+
 async def mark_bouncing(session: AsyncSession, clock: Clock, addresses: Iterable[str], reason: str) -> int:
     """Record that mail to ``addresses`` came back undeliverable, on the customers who have them;
     returns how many customers were marked."""

@@ -19,6 +19,7 @@ from supportdesk.notifications.mail import service as mail
 from supportdesk.notifications.mail.compose import Thread
 from supportdesk.notifications.mail.models import EmailKind
 from supportdesk.people.models import Customer, User
+from supportdesk.tickets import participants
 from supportdesk.tickets.models import Comment, Ticket, TicketStatus
 from supportdesk.tickets.schemas import CommentOut
 from supportdesk.tickets.views import ticket_view
@@ -94,17 +95,12 @@ async def _customer_mail(
     if ticket.customer_id is not None:
         # From the session's identity map when the flow found or created the customer (no query).
         customer = await session.get(Customer, ticket.customer_id)
+        if customer is not None and customer.email_bounced_at is not None:
+            # Mail to the address came back undeliverable: more of it would only bounce again and hurt
+            # the sender's reputation. The mark goes when the customer writes again or gets a new address.
+            return []
         name = customer.name if customer is not None else None
-    context: dict[str, Mapping[str, Any]] = {
-        "ticket": {
-            "number": ticket.number,
-            "title": ticket.title,
-            "status": _status_text(ticket.status),
-            "priority": ticket.priority.value,
-        },
-        "customer": {"name": name, "email": ticket.customer_email},
-        **(extra or {}),
-    }
+    context = _mail_context(ticket, name, ticket.customer_email, extra)
     message = await mail.customer_message(
         session,
         clock,
@@ -203,4 +199,44 @@ async def announce_comment(session: AsyncSession, clock: Clock, ticket: Ticket, 
         messages += await _customer_mail(
             session, clock, ticket, EmailKind.agent_reply, cause=cause, extra=extra
         )
+        messages += await _participant_mail(session, clock, ticket, cause=cause, extra=extra)
     await outbox.enqueue(session, clock, ticket.workspace_id, messages)
+
+
+def _mail_context(
+    ticket: Ticket, name: str | None, email: str, extra: Mapping[str, Mapping[str, Any]] | None
+) -> dict[str, Mapping[str, Any]]:
+    """What a customer's e-mail about ``ticket`` may say, addressed to ``name`` at ``email``."""
+    return {
+        "ticket": {
+            "number": ticket.number,
+            "title": ticket.title,
+            "status": _status_text(ticket.status),
+            "priority": ticket.priority.value,
+        },
+        "customer": {"name": name, "email": email},
+        **(extra or {}),
+    }
+
+
+async def _participant_mail(
+    session: AsyncSession, clock: Clock, ticket: Ticket, *, cause: str, extra: Mapping[str, Mapping[str, Any]]
+) -> list[outbox.Outgoing]:
+    """An agent's public reply to each of the ticket's participants, one e-mail each (an address on copy
+    would show every participant's address to the others)."""
+    found = []
+    for participant in await participants.list_participants(session, ticket.id):
+        context = _mail_context(ticket, participant.name, participant.email, extra)
+        message = await mail.customer_message(
+            session,
+            clock,
+            EmailKind.agent_reply,
+            workspace_id=ticket.workspace_id,
+            thread=Thread(ticket.id, ticket.number, ticket.title, ticket.created_at),
+            to=participant.email,
+            cause=f"{cause}:to:{participant.email}",
+            context=context,
+        )
+        if message is not None:
+            found.append(message)
+    return found

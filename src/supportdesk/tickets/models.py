@@ -318,3 +318,24 @@ class Attachment(WorkspaceScoped, Base):
     size: Mapped[int] = mapped_column(BigIntId)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+
+
+class TicketParticipant(WorkspaceScoped, Base):
+    """Someone besides the customer who hears the ticket's public replies by e-mail: a colleague of the
+    customer, a supplier. Only an agent adds one; writing to the desk never makes anyone a participant."""
+
+    __tablename__ = "ticket_participant"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "email"),
+        Index("ix_ticket_participant_workspace_email", "workspace_id", "email"),
+    )
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("ticket.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    added_by_user_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("user.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime]

@@ -35,7 +35,7 @@ from supportdesk.core.schemas import (
 )
 from supportdesk.idempotency.service import IdempotencyKey, idempotency_for
 from supportdesk.sla import service as sla_service
-from supportdesk.tickets import attachments, flows, repository, service
+from supportdesk.tickets import attachments, flows, participants, repository, service
 from supportdesk.tickets.models import Attachment, Channel, Comment, Priority, Ticket, TicketStatus
 from supportdesk.tickets.schemas import (
     AttachmentOut,
@@ -43,6 +43,8 @@ from supportdesk.tickets.schemas import (
     CommentCreate,
     CommentOut,
     CommentWithFilesOut,
+    ParticipantCreate,
+    ParticipantOut,
     TicketCreate,
     TicketSort,
     TicketUpdate,
@@ -336,3 +338,54 @@ async def ticket_audit(
     ticket = await service.get_ticket(context.session, ticket_id)
     events = await audit_service.events_for(context.session, "ticket", ticket.id)
     return [AuditEventOut.model_validate(event) for event in events]
+
+
+@router.get(
+    "/{ticket_id:int}/participants",
+    response_model=list[ParticipantOut],
+    summary="Who besides the customer hears the ticket's public replies",
+)
+async def list_participants(ticket_id: ObjectId, context: Viewing) -> list[ParticipantOut]:
+    ticket = await service.read_ticket(context.session, ticket_id)
+    found = await participants.list_participants(context.session, ticket.id)
+    return [ParticipantOut.model_validate(participant) for participant in found]
+
+
+@router.post(
+    "/{ticket_id:int}/participants",
+    status_code=201,
+    response_model=ParticipantOut,
+    summary="Copy someone on the ticket's public replies",
+)
+async def add_participant(
+    ticket_id: ObjectId,
+    body: ParticipantCreate,
+    context: Annotated[Context, Depends(allowed(Action.comment_ticket))],
+) -> Response:
+    ticket = await service.get_ticket(context.session, ticket_id)
+    participant = await participants.add_participant(
+        context.session,
+        context.clock,
+        ticket,
+        email=body.email,
+        name=body.name,
+        added_by_user_id=context.user.id,
+    )
+    headers = {"Location": f"/api/v1/tickets/{ticket.id}/participants"}
+    view = ParticipantOut.model_validate(participant)
+    return await context.commit(model_response(view, status_code=201, headers=headers))
+
+
+@router.delete(
+    "/{ticket_id:int}/participants/{participant_id:int}",
+    status_code=204,
+    summary="Stop copying a participant on the ticket's replies",
+)
+async def remove_participant(
+    ticket_id: ObjectId,
+    participant_id: ObjectId,
+    context: Annotated[Context, Depends(allowed(Action.comment_ticket))],
+) -> Response:
+    ticket = await service.get_ticket(context.session, ticket_id)
+    await participants.remove_participant(context.session, ticket, participant_id)
+    return await context.commit(Response(status_code=204))

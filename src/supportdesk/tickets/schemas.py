@@ -106,3 +106,16 @@ class CommentOut(ResponseModel):
 
 class CommentWithFilesOut(CommentOut):
     attachments: list[AttachmentOut]
+
+
+class ParticipantCreate(RequestModel):
+    email: EmailAddress = Field(description="Who hears the ticket's public replies from now on.")
+    name: Annotated[str, Text(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+
+
+class ParticipantOut(ResponseModel):
+    id: int
+    email: str
+    name: str | None
+    added_by_user_id: int | None
+    created_at: datetime

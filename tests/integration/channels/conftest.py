@@ -25,6 +25,7 @@ from supportdesk.runtime import build_background
 from supportdesk.workspaces.models import Workspace
 from tests.fixtures.app import ApiClient
 from tests.fixtures.database import make_settings
+from tests.fixtures.imap import imap_server  # noqa: F401  (the IMAP server the poller's tests read)
 from tests.fixtures.smtp import SmtpSink
 
 DESK = "help@acme.example.com"

@@ -293,3 +293,56 @@ async def test_a_trigger_on_new_tickets_runs_for_mail_and_writes_the_desks_own_n
     assert ticket["tags"] == ["from-mail"]
     (note,) = (await admin_client.get(f"/api/v1/tickets/{arrived.ticket_id}/comments")).json()
     assert (note["content"], note["is_public"], note["author_user_id"]) == ("Check the logs.", False, None)
+
+
+async def test_a_bouncing_address_gets_no_mail_until_its_owner_writes_again(
+    admin_client: ApiClient,
+    deliver: Deliver,
+    ticket: dict[str, Any],
+    smtp_sink: SmtpSink,
+    worker: Background,
+    user_factory: UserFactory,
+    workspace: Workspace,
+) -> None:
+    agent = await user_factory(role=Role.agent)
+    path = f"/api/v1/tickets/{ticket['id']}"
+    await admin_client.patch(path, json={"assigned_agent_id": agent.id})
+    dsn = (
+        b"From: MAILER-DAEMON@mx.example.com\r\nTo: help@acme.example.com\r\nSubject: Undelivered\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary="r"'
+        b"\r\n\r\n--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com"
+        b"\r\n\r\nFinal-Recipient: rfc822; maria@example.com\r\nAction: failed\r\nStatus: 5.2.2"
+        b"\r\n\r\n--r--\r\n"
+    )
+    await deliver(dsn)
+
+    async def mails_to_maria_after(reply: str) -> int:
+        before = len(smtp_sink.received)
+        await admin_client.post(f"{path}/comments", json={"content": reply})
+        while await worker.relay_once():
+            pass
+        return sum(mail.recipients == ["maria@example.com"] for mail in smtp_sink.received[before:])
+
+    assert await mails_to_maria_after("While the mailbox is full") == 0
+    await deliver(
+        email(
+            "Re: Printer on fire",
+            "My mailbox works again.",
+            headers={"References": root_id(ticket, workspace)},
+        )
+    )
+    assert await mails_to_maria_after("Now that it works") == 1
+
+
+async def test_a_participant_an_agent_added_reaches_the_ticket_by_its_token(
+    admin_client: ApiClient, deliver: Deliver, ticket: dict[str, Any]
+) -> None:
+    await admin_client.post(
+        f"/api/v1/tickets/{ticket['id']}/participants", json={"email": "boss@example.com"}
+    )
+    token = f"[#{ticket['number']}]"
+
+    (arrived,) = await deliver(email(f"Re: {token} Printer on fire", "Any news?", sender="boss@example.com"))
+
+    assert (arrived.ticket_id, arrived.thread_rule) == (ticket["id"], "subject-token")
+    assert "boss@example.com is on the ticket" in str(arrived.thread_evidence)

@@ -25,7 +25,9 @@ from supportdesk.notifications import service as notifications
 from supportdesk.notifications.models import NotificationKind
 from supportdesk.notifications.service import Note
 from supportdesk.sla import config_service
-from supportdesk.tickets.models import Attachment, Comment
+from supportdesk.tickets import participants
+from supportdesk.tickets import service as ticket_service
+from supportdesk.tickets.models import Attachment, Comment, Ticket
 from supportdesk.workspaces.models import Workspace
 from tests.factories.automation import MacroFactory, TriggerFactory
 from tests.factories.people import CustomerFactory, UserFactory
@@ -85,6 +87,9 @@ SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any] | Form | None] = {
     ("GET", "/api/v1/admin/deliveries/{delivery_id}"): None,
     ("POST", "/api/v1/admin/deliveries/{delivery_id}/retry"): None,
     ("GET", "/api/v1/tickets/{ticket_id}/emails"): None,
+    ("GET", "/api/v1/tickets/{ticket_id}/participants"): None,
+    ("POST", "/api/v1/tickets/{ticket_id}/participants"): {"email": "taken.over@example.com"},
+    ("DELETE", "/api/v1/tickets/{ticket_id}/participants/{participant_id}"): None,
     ("GET", "/api/v1/admin/mailboxes/{mailbox_id}"): None,
     ("PATCH", "/api/v1/admin/mailboxes/{mailbox_id}"): {"name": "Taken over"},
     ("DELETE", "/api/v1/admin/mailboxes/{mailbox_id}"): None,
@@ -184,7 +189,17 @@ async def foreign_ids(
         "delivery_id": delivery.id,
         "attachment_id": await foreign_attachment(database, clock, comment),
         **await foreign_mail(database, clock, other_workspace),
+        "participant_id": await foreign_participant(database, clock, ticket),
     }
+
+
+async def foreign_participant(database: Database, clock: FrozenClock, ticket: Ticket) -> int:
+    """Someone copied on another workspace's ticket."""
+    async with database.unit_of_work() as session:
+        scope_to_workspace(session.sync_session, ticket.workspace_id)
+        theirs = await ticket_service.get_ticket(session, ticket.id)
+        participant = await participants.add_participant(session, clock, theirs, email="theirs@example.com")
+        return participant.id
 
 
 async def foreign_mail(database: Database, clock: FrozenClock, workspace: Workspace) -> dict[str, int]:

@@ -40,8 +40,8 @@ from supportdesk.people.schemas import (
 )
 from supportdesk.sla.models import BusinessCalendar, SlaPolicy
 from supportdesk.sla.schemas import CalendarCreate, CalendarUpdate, PolicyCreate, PolicyUpdate
-from supportdesk.tickets.models import Comment, Ticket, TicketTag
-from supportdesk.tickets.schemas import CommentCreate, TicketCreate, TicketUpdate
+from supportdesk.tickets.models import Comment, Ticket, TicketParticipant, TicketTag
+from supportdesk.tickets.schemas import CommentCreate, ParticipantCreate, TicketCreate, TicketUpdate
 from supportdesk.webhooks.models import WebhookSubscription
 from supportdesk.webhooks.schemas import SubscriptionCreate, SubscriptionUpdate
 from supportdesk.workspaces.models import Workspace
@@ -54,6 +54,7 @@ WRITTEN_TO: dict[type[BaseModel], type[Base]] = {
     TicketCreate: Ticket,
     TicketUpdate: Ticket,
     MailboxCreate: Mailbox,
+    ParticipantCreate: TicketParticipant,
     MailboxUpdate: Mailbox,
     CommentCreate: Comment,
     CustomerCreate: Customer,

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[3]
             "live-servers",
             id="workflows-postgresql",
         ),
+        pytest.param("tests/e2e/browser/test_agent_workspace.py::test_b", "browser", id="browser-journeys"),
         pytest.param(
             "tests/integration/deploy/test_nginx_proxy.py::test_z", "nginx-proxy", id="behind-nginx"
         ),

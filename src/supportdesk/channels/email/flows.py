@@ -143,6 +143,9 @@ async def process_inbound(
             )
         return _done(message, defects, now)
 
+    if sender:
+        # A person wrote from the address: it works again, whatever bounced before.
+        await people_service.clear_bouncing(session, clock, sender)
     facts = await thread_facts(
         session, workspace, parsed, message.recipients, now=now, window=settings.thread_window
     )

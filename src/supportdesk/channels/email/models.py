@@ -20,6 +20,14 @@ def new_hook_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+class ImapSecurity(StrEnum):
+    """How the connection to an IMAP server is protected."""
+
+    tls = "tls"  # TLS from the first byte (port 993)
+    starttls = "starttls"  # a plain connection that must switch to TLS before logging in (port 143)
+    none = "none"  # no encryption; only for a server on the same host or network
+
+
 class Mailbox(WorkspaceScoped, Base):
     """An address customers write to; what arrives there becomes the workspace's tickets and replies.
 
@@ -31,8 +39,20 @@ class Mailbox(WorkspaceScoped, Base):
     __tablename__ = "mailbox"
     __table_args__ = (UniqueConstraint("address"), Index("ix_mailbox_workspace", "workspace_id", "id"))
     __audited__ = True
+    # Secrets never reach the audit trail, and the poller's bookkeeping changes with every message read.
     __audit_exclude__: ClassVar[frozenset[str]] = frozenset(
-        {"updated_at", "version", "hook_token", "hook_signing_key"}
+        {
+            "updated_at",
+            "version",
+            "hook_token",
+            "hook_signing_key",
+            "imap_password",
+            "imap_uidvalidity",
+            "imap_last_uid",
+            "imap_polled_at",
+            "imap_error",
+            "imap_error_at",
+        }
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
@@ -48,6 +68,25 @@ class Mailbox(WorkspaceScoped, Base):
     # provider signs (Mailgun), is checked with the signing key as well.
     hook_token: Mapped[str] = mapped_column(String(64), default=new_hook_token)
     hook_signing_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    # A mailbox with an IMAP host is also read from that server (channels.email.imap). The password has
+    # to be sent to the server as it is, so it is kept as it was given, like the hook's signing key, and
+    # never shown again. No port means the protocol's own: 993 with TLS, 143 otherwise.
+    imap_host: Mapped[str | None] = mapped_column(String(253), default=None)
+    imap_port: Mapped[int | None] = mapped_column(Integer, default=None)
+    imap_security: Mapped[ImapSecurity] = mapped_column(
+        enum_column(ImapSecurity, "imap_security"), default=ImapSecurity.tls
+    )
+    imap_username: Mapped[str | None] = mapped_column(String(254), default=None)
+    imap_password: Mapped[str | None] = mapped_column(String(200), default=None)
+    imap_folder: Mapped[str] = mapped_column(String(200), default="INBOX")
+    # How far the poller has read: the folder's UIDVALIDITY and the highest UID handed to intake. UIDs
+    # are 32-bit unsigned numbers, too large for a signed INTEGER.
+    imap_uidvalidity: Mapped[int | None] = mapped_column(BigIntId, default=None)
+    imap_last_uid: Mapped[int | None] = mapped_column(BigIntId, default=None)
+    # When a pass over the folder last succeeded, and what went wrong since (for admins).
+    imap_polled_at: Mapped[datetime | None] = mapped_column(default=None)
+    imap_error: Mapped[str | None] = mapped_column(String(2000), default=None)
+    imap_error_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)

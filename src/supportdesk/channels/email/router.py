@@ -54,15 +54,15 @@ Watching = Annotated[Context, Depends(allowed(Action.manage_deliveries))]
 Viewing = Annotated[Context, Depends(allowed(Action.view_ticket))]
 
 
+# Secrets are never sent back: the answer says only whether one is set.
+_SECRETS = {"has_hook_signing_key": "hook_signing_key", "has_imap_password": "imap_password"}
+
+
 def _mailbox_out(mailbox: Mailbox) -> MailboxWithHook:
     return MailboxWithHook.model_validate(
         {
-            **{
-                name: getattr(mailbox, name)
-                for name in MailboxOut.model_fields
-                if name != "has_hook_signing_key"
-            },
-            "has_hook_signing_key": mailbox.hook_signing_key is not None,
+            **{name: getattr(mailbox, name) for name in MailboxOut.model_fields if name not in _SECRETS},
+            **{name: getattr(mailbox, secret) is not None for name, secret in _SECRETS.items()},
             "hook_path": f"/api/v1/mail/inbound/{mailbox.hook_token}",
         }
     )

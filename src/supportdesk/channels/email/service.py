@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.channels.email import parsing, rules
 from supportdesk.channels.email.models import (
+    ImapSecurity,
     InboundMessage,
     InboundSource,
     InboundState,
@@ -43,6 +44,7 @@ from supportdesk.jobs import outbox
 from supportdesk.jobs.models import DeliveryChannel, OutboxMessage
 from supportdesk.notifications.mail import threading
 from supportdesk.tickets import attachments as ticket_attachments
+from supportdesk.tickets import participants
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Priority, Ticket, TicketStatus
 from supportdesk.workspaces import service as workspace_service
@@ -116,6 +118,12 @@ async def create_mailbox(
     default_priority: Priority | None = None,
     is_active: bool = True,
     hook_signing_key: str | None = None,
+    imap_host: str | None = None,
+    imap_port: int | None = None,
+    imap_security: ImapSecurity = ImapSecurity.tls,
+    imap_username: str | None = None,
+    imap_password: str | None = None,
+    imap_folder: str = "INBOX",
 ) -> Mailbox:
     await _check_category(session, workspace_id, default_category)
     now = clock.now()
@@ -127,11 +135,21 @@ async def create_mailbox(
         default_priority=default_priority,
         is_active=is_active,
         hook_signing_key=hook_signing_key,
+        imap_host=imap_host,
+        imap_port=imap_port,
+        imap_security=imap_security,
+        imap_username=imap_username,
+        imap_password=imap_password,
+        imap_folder=imap_folder,
         created_at=now,
         updated_at=now,
     )
     await _flush_unique(session, mailbox)
     return mailbox
+
+
+# Settings that name another folder: what was read of the old one says nothing about the new one.
+_IMAP_FOLDER_SETTINGS = ("imap_host", "imap_username", "imap_folder")
 
 
 async def get_mailbox(session: AsyncSession, mailbox_id: int) -> Mailbox:
@@ -157,8 +175,16 @@ async def update_mailbox(
     for name in ("address", "name", "is_active"):
         if name in changes and changes[name] is None:
             raise InvalidInput(name, f"{name} cannot be null.", reason="null")
+    other_folder = any(
+        name in changes and changes[name] != getattr(mailbox, name) for name in _IMAP_FOLDER_SETTINGS
+    )
     for name, value in changes.items():
         setattr(mailbox, name, value)
+    if other_folder:
+        # The poller starts the new folder from its first message.
+        mailbox.imap_uidvalidity = mailbox.imap_last_uid = None
+        mailbox.imap_polled_at = mailbox.imap_error_at = None
+        mailbox.imap_error = None
     mailbox.updated_at = clock.now()
     await _flush_unique(session, mailbox)
     return mailbox
@@ -176,6 +202,98 @@ async def delete_mailbox(session: AsyncSession, mailbox: Mailbox) -> None:
     """Stop taking mail at the address; what arrived there stays."""
     await session.delete(mailbox)
     await session.flush()
+
+
+# --- reading mailboxes over IMAP ----------------------------------------------------------------
+
+
+def imap_default_port(security: ImapSecurity) -> int:
+    return 993 if security == ImapSecurity.tls else 143
+
+
+@dataclass(frozen=True, slots=True)
+class ImapAccount:
+    """A mailbox read over IMAP, as the poller needs it, taken at one version of the mailbox: every
+    change an admin makes gives the mailbox a new version, and what the poller records for an older one
+    is refused (see :func:`record_imap_position`)."""
+
+    mailbox_id: int
+    workspace_id: int
+    address: str
+    version: int
+    host: str
+    port: int
+    security: ImapSecurity
+    username: str
+    password: str
+    folder: str
+    uidvalidity: int | None
+    last_uid: int | None
+
+
+async def imap_accounts(session: AsyncSession) -> list[ImapAccount]:
+    """Every active mailbox with an IMAP server, in every workspace (``session`` is not scoped: one
+    poller reads the mailboxes of the whole server)."""
+    found = await session.execute(
+        select(Mailbox)
+        .where(Mailbox.is_active.is_(True), Mailbox.imap_host.is_not(None))
+        .order_by(Mailbox.id)
+    )
+    return [
+        ImapAccount(
+            mailbox_id=mailbox.id,
+            workspace_id=mailbox.workspace_id,
+            address=mailbox.address,
+            version=mailbox.version,
+            host=mailbox.imap_host,
+            port=mailbox.imap_port or imap_default_port(mailbox.imap_security),
+            security=mailbox.imap_security,
+            username=mailbox.imap_username or "",
+            password=mailbox.imap_password or "",
+            folder=mailbox.imap_folder,
+            uidvalidity=mailbox.imap_uidvalidity,
+            last_uid=mailbox.imap_last_uid,
+        )
+        for mailbox in found.scalars()
+        if mailbox.imap_host is not None
+    ]
+
+
+async def record_imap_position(
+    session: AsyncSession, account: ImapAccount, *, uidvalidity: int, last_uid: int
+) -> bool:
+    """Keep how far the poller has read (in the session's workspace). False when the mailbox changed or
+    went since ``account`` was read, and nothing was kept: the poller must read the mailbox again.
+
+    The statement is below the ORM, so the mailbox keeps its version (an admin's ETag stays valid while
+    mail is read) and the audit trail is left alone: this is bookkeeping, not a change of settings."""
+    result = await session.execute(
+        update(Mailbox)
+        .where(Mailbox.id == account.mailbox_id, Mailbox.version == account.version)
+        .values(imap_uidvalidity=uidvalidity, imap_last_uid=last_uid)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def record_imap_pass(
+    session: AsyncSession, clock: Clock, account: ImapAccount, *, error: str | None
+) -> bool:
+    """Keep the outcome of a pass over the folder: when it last succeeded, or why it failed (for admins).
+    False, as for :func:`record_imap_position`, when the mailbox changed meanwhile."""
+    now = clock.now()
+    values: dict[str, Any] = (
+        {"imap_polled_at": now, "imap_error": None, "imap_error_at": None}
+        if error is None
+        else {"imap_error": error[:2000], "imap_error_at": now}
+    )
+    result = await session.execute(
+        update(Mailbox)
+        .where(Mailbox.id == account.mailbox_id, Mailbox.version == account.version)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 # --- arrival ------------------------------------------------------------------------------------
@@ -301,16 +419,19 @@ async def _known_tickets(session: AsyncSession, ids: set[int]) -> dict[int, rule
             Ticket.id, Ticket.number, Ticket.title, Ticket.customer_email, Ticket.status, Ticket.updated_at
         ).where(Ticket.id.in_(sorted(ids)))
     )
+    found = rows.all()
+    copied = await participants.participant_addresses(session, (row.id for row in found))
     return {
         row.id: rules.KnownTicket(
             id=row.id,
             number=row.number,
             subject=row.title,
             customer_email=row.customer_email,
+            participants=copied.get(row.id, frozenset()),
             closed=row.status == TicketStatus.closed,
             last_activity_at=row.updated_at,
         )
-        for row in rows.all()
+        for row in found
     }
 
 

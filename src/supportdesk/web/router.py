@@ -1,0 +1,620 @@
+"""The agent workspace's pages: sign in and out, the queues, and a ticket with its conversation.
+
+Pages are rendered on the server (decision 0052) and stay out of the OpenAPI schema. They act through
+the same dependencies, flows and services as the JSON API: ``get_context`` authenticates (the session
+cookie the API's login sets), scopes the session to the caller's workspace and attributes changes to
+them; a reply goes through ``tickets.flows.process_comment`` and a change of status, priority or
+assignee through ``tickets.flows.process_ticket_update``, with the version the page showed for the
+stale-edit check. Every form carries a CSRF token (decision 0053).
+
+Errors a page cannot answer itself become an HTML page with the error's status: an id of another
+workspace is "not found", exactly as in the API. A form that breaks a rule is shown again with the
+message beside the field and what was typed still in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+from starlette.staticfiles import StaticFiles
+
+from supportdesk.auth import service as auth_service
+from supportdesk.auth.dependencies import (
+    SESSION_COOKIE,
+    Context,
+    SessionDep,
+    bearer_secret,
+    commit,
+    get_clock,
+    get_context,
+    get_settings,
+)
+from supportdesk.auth.throttle import LoginThrottle
+from supportdesk.config import Settings
+from supportdesk.core.errors import (
+    InvalidCredentials,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PreconditionFailed,
+    SupportdeskError,
+    TooManyRequests,
+)
+from supportdesk.core.permissions import Action, check_permission
+from supportdesk.core.schemas import MAX_ID
+from supportdesk.people import service as people_service
+from supportdesk.people.schemas import LoginRequest
+from supportdesk.tickets import flows, rules
+from supportdesk.tickets import service as ticket_service
+from supportdesk.tickets.models import Channel, Priority, TicketStatus
+from supportdesk.tickets.schemas import CommentCreate, TicketUpdate
+from supportdesk.web import csrf, views
+from supportdesk.web.templating import STATIC_DIRECTORY, STATIC_PATH, Pages
+from supportdesk.workspaces import service as workspace_service
+
+WEB_PREFIX = "/app"
+LOGIN_PATH = f"{WEB_PREFIX}/login"
+# Pages show customers' data: no cache keeps a copy, and the back button after signing out shows none.
+_PAGE_HEADERS = {"Cache-Control": "no-store"}
+_SAVED_NOTICES = {
+    "update": "Changes saved.",
+    "reply": "Reply sent.",
+    "note": "Internal note added.",
+    "nothing": "Nothing was changed.",
+}
+
+
+class FormExpired(SupportdeskError):
+    """A form came back without the token of the page it was on: from another site, or from a page
+    shown before the session it belongs to ended."""
+
+    status_code = 403
+    code = "form-expired"
+    title = "This form has expired"
+
+
+def _pages(request: Request) -> Pages:
+    pages: Pages = request.app.state.pages
+    return pages
+
+
+def _page(request: Request, template: str, *, status_code: int = 200, **values: Any) -> HTMLResponse:
+    html = _pages(request).render(template, **values)
+    return HTMLResponse(html, status_code=status_code, headers=_PAGE_HEADERS)
+
+
+def _safe_next(value: str | None) -> str:
+    """Where to go after signing in: a page of the workspace, never another site."""
+    if not value or "\\" in value:
+        return WEB_PREFIX
+    if value == WEB_PREFIX or value.startswith((f"{WEB_PREFIX}/", f"{WEB_PREFIX}?")):
+        return value
+    return WEB_PREFIX
+
+
+def _to_sign_in(request: Request) -> RedirectResponse:
+    target = request.url.path
+    if request.url.query:
+        target += f"?{request.url.query}"
+    query = urlencode({"next": target}) if request.method == "GET" and target != WEB_PREFIX else ""
+    return RedirectResponse(f"{LOGIN_PATH}?{query}" if query else LOGIN_PATH, status_code=303)
+
+
+def _error_page(request: Request, error: SupportdeskError) -> HTMLResponse:
+    return _page(
+        request,
+        "error.html",
+        status_code=error.status_code,
+        title=error.title if error.status_code != 404 else "Not found",
+        detail=_error_detail(error),
+    )
+
+
+def _error_detail(error: SupportdeskError) -> str:
+    if isinstance(error, NotFound):
+        return "There is nothing here in your workspace. The link may be wrong, or the item was deleted."
+    if isinstance(error, FormExpired):
+        return "The page this form was on is out of date. Go back, reload the page and try again."
+    return error.detail
+
+
+class PageRoute(APIRoute):
+    """A page's route: no credentials lead to the sign-in page, and an error to an HTML page."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except NotAuthenticated:
+                return _to_sign_in(request)
+            except SupportdeskError as error:
+                return _error_page(request, error)
+
+        return page_handler
+
+
+router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False, route_class=PageRoute)
+root_router = APIRouter(include_in_schema=False)
+SignedIn = Annotated[Context, Depends(get_context)]
+
+
+@root_router.get("/")
+async def root() -> RedirectResponse:
+    """The workspace is the site's front page."""
+    return RedirectResponse(WEB_PREFIX, status_code=307)
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _session_token(request: Request, settings: Settings) -> str:
+    secret = bearer_secret(request)
+    return csrf.form_token(settings.secret_key, "session", secret) if secret is not None else ""
+
+
+async def _checked_form(request: Request, settings: Settings) -> FormData:
+    """The posted form of a signed-in page, once its CSRF token proves it came from this site's page."""
+    form = await request.form()
+    if not csrf.token_matches(settings.secret_key, "session", bearer_secret(request), form.get(csrf.FIELD)):
+        raise FormExpired()
+    return form
+
+
+def _chrome(request: Request, context: Context, **values: Any) -> dict[str, Any]:
+    """What every signed-in page shows around its content."""
+    return {
+        "section": "queues",
+        "user": context.user,
+        "csrf_token": _session_token(request, context.settings),
+        "can": lambda action: check_permission(context.user.role, Action(action)),
+        **values,
+    }
+
+
+# --- signing in and out ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LoginForm:
+    """The sign-in form as shown: what was typed (never the password) and what went wrong."""
+
+    email: str = ""
+    workspace: str = ""
+    next: str = WEB_PREFIX
+    error: str | None = None
+    field_errors: dict[str, str] = field(default_factory=dict)
+    ask_workspace: bool = False
+    signed_out: bool = False
+
+
+def _login_page(
+    request: Request, settings: Settings, form: LoginForm, *, status_code: int = 200
+) -> HTMLResponse:
+    # The login form's token is computed from a random value in a cookie of its own, kept as long as
+    # the browser keeps it, so that several tabs showing the form all work.
+    value = request.cookies.get(csrf.LOGIN_COOKIE) or csrf.new_login_value()
+    response = _page(
+        request,
+        "login.html",
+        status_code=status_code,
+        form=form,
+        csrf_token=csrf.form_token(settings.secret_key, "login", value),
+    )
+    response.set_cookie(
+        csrf.LOGIN_COOKIE,
+        value,
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="strict",
+        path=LOGIN_PATH,
+    )
+    return response
+
+
+@router.get("/login")
+async def login_page(request: Request, session: SessionDep) -> Response:
+    """The sign-in form; someone already signed in goes on to the workspace."""
+    settings, clock = get_settings(request), get_clock(request)
+    target = _safe_next(request.query_params.get("next"))
+    secret = request.cookies.get(SESSION_COOKIE)
+    if secret is not None:
+        caller = await auth_service.authenticate_token(
+            session, settings, clock, secret, cache=request.app.state.token_cache
+        )
+        if caller is not None:
+            return RedirectResponse(target, status_code=303)
+    signed_out = request.query_params.get("signed_out") == "1"
+    return _login_page(request, settings, LoginForm(next=target, signed_out=signed_out))
+
+
+_LOGIN_FIELD_MESSAGES = {
+    "email": "Enter your e-mail address, like name@example.com.",
+    "password": "Enter your password.",
+    "workspace": "Enter the workspace's short name.",
+}
+
+
+@router.post("/login")
+async def login(request: Request, session: SessionDep) -> Response:
+    """Check the password as the API's login does (the same throttle, the same session and cookie)."""
+    settings, clock = get_settings(request), get_clock(request)
+    posted = await request.form()
+    form = LoginForm(
+        email=_text(posted, "email").strip(),
+        workspace=_text(posted, "workspace").strip(),
+        next=_safe_next(_text(posted, "next")),
+    )
+    form.ask_workspace = bool(form.workspace)
+    value = request.cookies.get(csrf.LOGIN_COOKIE)
+    if not csrf.token_matches(settings.secret_key, "login", value, posted.get(csrf.FIELD)):
+        form.error = "The sign-in form had expired. Please sign in again."
+        return _login_page(request, settings, form, status_code=403)
+    try:
+        body = LoginRequest.model_validate(
+            {"email": form.email, "password": _text(posted, "password"), "workspace": form.workspace or None}
+        )
+    except ValidationError as error:
+        for problem in error.errors():
+            name = str(problem["loc"][0]) if problem["loc"] else "email"
+            form.field_errors.setdefault(name, _LOGIN_FIELD_MESSAGES.get(name, "Check this field."))
+        form.error = "Check the fields marked below."
+        return _login_page(request, settings, form, status_code=422)
+    throttle: LoginThrottle = request.app.state.login_throttle
+    address = request.client.host if request.client is not None else "unknown"
+    try:
+        await throttle.attempt(body.email, address)
+    except TooManyRequests as refused:
+        form.error = f"Too many sign-in attempts. Try again in {refused.retry_after} seconds."
+        refusal = _login_page(request, settings, form, status_code=429)
+        refusal.headers["Retry-After"] = str(refused.retry_after)
+        return refusal
+    try:
+        _user, issued = await auth_service.login(
+            session, settings, clock, email=body.email, password=body.password, workspace_slug=body.workspace
+        )
+    except InvalidCredentials:
+        await throttle.failed(body.email, address)
+        form.error = "The e-mail address or password is wrong."
+        return _login_page(request, settings, form, status_code=401)
+    except InvalidInput as error:
+        # The address is staff in several workspaces: the person names the one they mean.
+        form.ask_workspace = True
+        form.field_errors[error.field] = error.detail
+        form.error = "Which workspace do you want to sign in to?"
+        return _login_page(request, settings, form, status_code=422)
+    response = RedirectResponse(form.next, status_code=303)
+    # The same cookie the API's login sets (auth.router), so the pages and the API share the session.
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.secret,
+        max_age=settings.session_ttl_hours * 3600,
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="strict",
+        path="/",
+    )
+    response.delete_cookie(csrf.LOGIN_COOKIE, path=LOGIN_PATH)
+    await commit(session, response)
+    await throttle.succeeded(body.email, address)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, context: SignedIn) -> Response:
+    """End this browser's session, as the API's logout does, and show the sign-in form."""
+    await _checked_form(request, context.settings)
+    # The form's token matched, so the request carries the credential it was computed from.
+    secret = bearer_secret(request) or ""
+    await auth_service.logout(
+        context.session, context.settings, context.clock, user=context.user, secret=secret
+    )
+    response = RedirectResponse(f"{LOGIN_PATH}?signed_out=1", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return await context.commit(response)
+
+
+# --- queues ---------------------------------------------------------------------------------------------
+
+
+@router.get("")
+async def queues(request: Request, context: SignedIn) -> Response:
+    """A queue of tickets with the API's filters, an order, keyset pages and a search box."""
+    listing = views.parse_list_request(request.query_params)
+    session, now = context.session, context.clock.now()
+    filters = views.list_filters(listing, context.user.id, now)
+    found = None
+    if listing.search:
+        found = await views.search(session, listing.search)
+        if found.ticket_id is not None:
+            return RedirectResponse(f"{WEB_PREFIX}/tickets/{found.ticket_id}", status_code=303)
+        if found.customer_id is not None:
+            filters = replace(filters, customer_id=found.customer_id)
+        if found.title is not None:
+            filters = replace(filters, text=found.title)
+    settings = context.settings
+    page_size = min(settings.page_size_default, settings.page_size_max)
+    notices = []
+    if listing.ignored:
+        notices.append(f"Ignored what was not understood in: {', '.join(listing.ignored)}.")
+    try:
+        page = (
+            views.TicketList([], None)
+            if found is not None and found.nothing
+            else await views.ticket_list(
+                session,
+                workspace_id=context.workspace_id,
+                filters=filters,
+                sort=listing.sort,
+                limit=page_size,
+                cursor=listing.cursor,
+                now=now,
+            )
+        )
+    except InvalidInput:
+        # A page link from another order or a damaged one: start the list from its first page.
+        notices.append("That page link no longer fits this list; here is its first page.")
+        listing.cursor = None
+        page = await views.ticket_list(
+            session,
+            workspace_id=context.workspace_id,
+            filters=filters,
+            sort=listing.sort,
+            limit=page_size,
+            cursor=None,
+            now=now,
+        )
+    staff = await people_service.list_users(session)
+    workspace = await workspace_service.get_workspace(session, context.workspace_id)
+    return _page(
+        request,
+        "queues.html",
+        **_chrome(
+            request,
+            context,
+            listing=listing,
+            queue=views.QUEUES_BY_KEY[listing.queue],
+            queues=views.QUEUES,
+            counts=await views.queue_counts(session, context.user.id, now),
+            rows=page.rows,
+            next_cursor=page.next_cursor,
+            names=views.staff_names(staff),
+            staff=views.assignable(staff),
+            categories=workspace.categories,
+            statuses=list(TicketStatus),
+            priorities=list(Priority),
+            channels=list(Channel),
+            sorts=views.SORTS,
+            search_note=found.note if found is not None else None,
+            notices=notices,
+            next_due=views.next_due,
+            query=lambda **changes: urlencode(listing.query(**changes)),
+            now=now,
+        ),
+    )
+
+
+# --- a ticket -------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Composer:
+    """The reply form as shown: what was typed and what went wrong with it."""
+
+    content: str = ""
+    visibility: str = "public"
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class Changes:
+    """The status, priority and assignee form as shown, when it is shown back after a refusal."""
+
+    status: str | None = None
+    priority: str | None = None
+    assignee: str | None = None
+    error: str | None = None
+    stale: bool = False
+
+
+def _ticket_id(ticket_id: int) -> int:
+    if not 0 < ticket_id <= MAX_ID:
+        raise NotFound("No such ticket")
+    return ticket_id
+
+
+async def _ticket_response(
+    request: Request,
+    context: Context,
+    ticket_id: int,
+    *,
+    status_code: int = 200,
+    composer: Composer | None = None,
+    changes: Changes | None = None,
+    notice: str | None = None,
+) -> HTMLResponse:
+    now = context.clock.now()
+    shown = await views.ticket_page(context.session, ticket_id, now)
+    ticket = shown.ticket
+    changes = changes or Changes()
+    statuses = [ticket.status, *sorted(rules.TRANSITIONS[ticket.status], key=list(TicketStatus).index)]
+    return _page(
+        request,
+        "ticket.html",
+        status_code=status_code,
+        **_chrome(
+            request,
+            context,
+            ticket=ticket,
+            page=shown,
+            composer=composer or Composer(),
+            changes=changes,
+            chosen_status=changes.status or ticket.status.value,
+            chosen_priority=changes.priority or ticket.priority.value,
+            chosen_assignee=(
+                changes.assignee if changes.assignee is not None else str(ticket.assigned_agent_id or "")
+            ),
+            statuses=statuses,
+            priorities=list(Priority),
+            assignees=views.assignable(shown.staff),
+            notice=notice,
+            now=now,
+        ),
+    )
+
+
+@router.get("/tickets/{ticket_id:int}")
+async def ticket_page(ticket_id: int, request: Request, context: SignedIn) -> Response:
+    """A ticket: its state and SLA, the conversation, the reply composer and the properties form."""
+    notice = _SAVED_NOTICES.get(request.query_params.get("saved", ""))
+    return await _ticket_response(request, context, _ticket_id(ticket_id), notice=notice)
+
+
+async def _refused(
+    request: Request, context: Context, ticket_id: int, error: SupportdeskError, **forms: Any
+) -> HTMLResponse:
+    """The ticket page again after a refused change, read afresh: nothing of the change is kept."""
+    await context.session.rollback()
+    return await _ticket_response(request, context, ticket_id, status_code=error.status_code, **forms)
+
+
+@router.post("/tickets/{ticket_id:int}/comments")
+async def add_comment(ticket_id: int, request: Request, context: SignedIn) -> Response:
+    """A public reply or an internal note, through the comment flow the API uses."""
+    ticket_id = _ticket_id(ticket_id)
+    form = await _checked_form(request, context.settings)
+    context.require(Action.comment_ticket)
+    composer = Composer(
+        content=_text(form, "content"),
+        visibility="note" if _text(form, "visibility") == "note" else "public",
+    )
+    try:
+        body = CommentCreate.model_validate(
+            {"content": composer.content, "is_public": composer.visibility == "public"}
+        )
+    except ValidationError:
+        composer.error = (
+            "Write a message before sending it."
+            if not composer.content.strip()
+            else "This message cannot be sent: it is over 100,000 characters long or holds characters "
+            "that cannot be stored."
+        )
+        error = InvalidInput("content", composer.error)
+        return await _refused(request, context, ticket_id, error, composer=composer)
+    ticket = await ticket_service.get_ticket(context.session, ticket_id)
+    try:
+        comment = await flows.process_comment(
+            context.session,
+            context.clock,
+            ticket,
+            actor=context.user,
+            content=body.content,
+            is_public=body.is_public,
+        )
+    except (InvalidInput, ticket_service.TicketClosed) as error:
+        composer.error = error.detail
+        return await _refused(request, context, ticket_id, error, composer=composer)
+    saved = "reply" if body.is_public else "note"
+    target = f"{WEB_PREFIX}/tickets/{ticket_id}?saved={saved}#comment-{comment.id}"
+    return await context.commit(RedirectResponse(target, status_code=303))
+
+
+def _changes_from(form: FormData) -> Changes:
+    """What the properties form changes: each field whose value differs from the one the page showed
+    (sent beside it as ``shown_<field>``). Only those are sent to the update, and only those are kept
+    when the form is shown again, so a refused form never carries back values nobody chose."""
+    changes = Changes()
+    for name in ("status", "priority", "assignee"):
+        if name in form and _text(form, name) != _text(form, f"shown_{name}"):
+            setattr(changes, name, _text(form, name))
+    return changes
+
+
+def _update_values(changes: Changes) -> dict[str, Any]:
+    """The changes as the update flow takes them (the API's PATCH body)."""
+    values: dict[str, Any] = {}
+    if changes.status is not None:
+        values["status"] = changes.status
+    if changes.priority is not None:
+        values["priority"] = changes.priority
+    if changes.assignee is not None:
+        # Empty is "nobody"; anything but an id is left as it came, for the update's schema to refuse.
+        assignee = changes.assignee
+        is_id = assignee.isdigit() and len(assignee) <= 16
+        values["assigned_agent_id"] = None if not assignee else int(assignee) if is_id else assignee
+    return values
+
+
+@router.post("/tickets/{ticket_id:int}/update")
+async def update_ticket(ticket_id: int, request: Request, context: SignedIn) -> Response:
+    """Change status, priority and assignee through the update flow the API uses, refused when the
+    ticket changed since the page showed it (the version it showed, as the API's If-Match)."""
+    ticket_id = _ticket_id(ticket_id)
+    form = await _checked_form(request, context.settings)
+    context.require(Action.update_ticket)
+    changes = _changes_from(form)
+    values = _update_values(changes)
+    if not values:
+        return RedirectResponse(f"{WEB_PREFIX}/tickets/{ticket_id}?saved=nothing", status_code=303)
+    version_text = _text(form, "version")
+    if not version_text.isdigit() or len(version_text) > 18:
+        changes.error = "The form was missing the ticket's version; reload the page and try again."
+        return await _refused(
+            request, context, ticket_id, InvalidInput("version", changes.error), changes=changes
+        )
+    try:
+        body = TicketUpdate.model_validate(values)
+    except ValidationError as error:
+        names = sorted({str(problem["loc"][0]) for problem in error.errors() if problem["loc"]})
+        changes.error = (
+            f"Choose a valid value for: {', '.join(_FIELD_NAMES.get(name, name) for name in names)}."
+        )
+        return await _refused(
+            request, context, ticket_id, InvalidInput("form", changes.error), changes=changes
+        )
+    ticket = await ticket_service.get_ticket(context.session, ticket_id)
+    try:
+        await flows.process_ticket_update(
+            context.session,
+            context.clock,
+            ticket,
+            body.model_dump(exclude_unset=True),
+            actor=context.user,
+            expected_version=int(version_text),
+        )
+    except PreconditionFailed as error:
+        changes.stale = True
+        return await _refused(request, context, ticket_id, error, changes=changes)
+    except SupportdeskError as error:
+        # A refusal of the update's rules: a transition the lifecycle does not allow, a ticket that
+        # needs an agent, an agent who cannot take tickets, a role that may not reassign.
+        changes.error = error.detail
+        return await _refused(request, context, ticket_id, error, changes=changes)
+    target = f"{WEB_PREFIX}/tickets/{ticket_id}?saved=update"
+    return await context.commit(RedirectResponse(target, status_code=303))
+
+
+_FIELD_NAMES: Mapping[str, str] = {
+    "status": "status",
+    "priority": "priority",
+    "assigned_agent_id": "assignee",
+}
+
+
+def install_web(app: FastAPI) -> None:
+    """Serve the workspace's pages and their static files, and lead the site's front page to them."""
+    app.state.pages = Pages()
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIRECTORY), name="web-static")
+    app.include_router(root_router)
+    app.include_router(router)
