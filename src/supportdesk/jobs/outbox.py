@@ -11,19 +11,17 @@ took the message over) changes nothing.
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, event, func, insert, select, tuple_, union_all, update
+from sqlalchemy import Table, bindparam, event, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.selectable import CTE
 
 from supportdesk.core.clock import Clock
 from supportdesk.db.session import WORK_BELL_KEY, Database
@@ -75,8 +73,11 @@ async def enqueue(
     return await enqueue_at(session, workspace_id, messages, clock.now())
 
 
-def _rows(workspace_id: int, messages: Iterable[Outgoing], now: datetime) -> list[dict[str, Any]]:
-    return [
+async def enqueue_at(
+    session: AsyncSession, workspace_id: int, messages: Iterable[Outgoing], now: datetime
+) -> int:
+    """:func:`enqueue`, due ``now``."""
+    rows = [
         {
             "workspace_id": workspace_id,
             "channel": message.channel,
@@ -93,13 +94,6 @@ def _rows(workspace_id: int, messages: Iterable[Outgoing], now: datetime) -> lis
         }
         for message in messages
     ]
-
-
-async def enqueue_at(
-    session: AsyncSession, workspace_id: int, messages: Iterable[Outgoing], now: datetime
-) -> int:
-    """:func:`enqueue`, due ``now``."""
-    rows = _rows(workspace_id, messages, now)
     if not rows:
         return 0
     check_write(session.sync_session, "An outbox message", workspace_id)
@@ -107,60 +101,6 @@ async def enqueue_at(
     await connection.execute(_INSERTS[connection.dialect.name], rows)
     mark_written(session)
     return len(rows)
-
-
-_COLUMNS = (
-    "workspace_id",
-    "channel",
-    "target",
-    "dedupe_key",
-    "ticket_id",
-    "payload",
-    "state",
-    "attempts",
-    "max_attempts",
-    "next_attempt_at",
-    "manual_retries",
-    "created_at",
-)
-
-
-@functools.cache
-def insert_part(count: int) -> Callable[[CTE], CTE]:
-    """A part of another statement (PostgreSQL) that writes ``count`` outbox messages, due when written,
-    in order; the parameters come from :func:`part_parameters`. A flow that knows its messages before it
-    writes its change saves the round trip of :func:`enqueue` (the new ticket's, tickets.flows)."""
-
-    def row(index: int) -> Select[Any]:
-        return select(
-            *(bindparam(f"outbox_{index}_{name}", type_=_table.c[name].type).label(name) for name in _COLUMNS)
-        )
-
-    def build(_row: CTE) -> CTE:
-        # INSERT ... SELECT of the parameters, one SELECT a message: the table's key is left to its
-        # sequence, which an INSERT ... VALUES inside a WITH would ask for as a parameter of its own.
-        rows = row(0) if count == 1 else union_all(*(row(index) for index in range(count)))
-        statement = (
-            postgresql.insert(_table)
-            .from_select(list(_COLUMNS), rows)
-            .on_conflict_do_nothing(index_elements=_KEY)
-        )
-        return statement.cte("outbox_rows")
-
-    return build
-
-
-def part_parameters(
-    session: AsyncSession, workspace_id: int, messages: Sequence[Outgoing], now: datetime
-) -> dict[str, Any]:
-    """The parameters of :func:`insert_part` for ``messages``; the session's relay is woken at commit."""
-    check_write(session.sync_session, "An outbox message", workspace_id)
-    mark_written(session)
-    return {
-        f"outbox_{index}_{name}": value
-        for index, row in enumerate(_rows(workspace_id, messages, now))
-        for name, value in row.items()
-    }
 
 
 def mark_written(session: AsyncSession) -> None:

@@ -127,11 +127,6 @@ def _previous(before: Before, ticket: Ticket) -> dict[str, Any]:
 
 async def announce_created(session: AsyncSession, clock: Clock, ticket: Ticket) -> None:
     """``ticket.created``, and ``ticket.assigned`` when it was assigned as it was opened."""
-    await outbox.enqueue(session, clock, ticket.workspace_id, await created_messages(session, clock, ticket))
-
-
-async def created_messages(session: AsyncSession, clock: Clock, ticket: Ticket) -> list[outbox.Outgoing]:
-    """What :func:`announce_created` writes, for a flow that writes it with the ticket itself."""
     events = [WebhookEvent.ticket_created]
     if ticket.assigned_agent_id is not None:
         events.append(WebhookEvent.ticket_assigned)
@@ -146,7 +141,7 @@ async def created_messages(session: AsyncSession, clock: Clock, ticket: Ticket) 
         session, clock, ticket.workspace_id, events, cause=cause, data=data, ticket_id=ticket.id
     )
     messages += await _customer_mail(session, clock, ticket, EmailKind.ticket_received, cause=cause)
-    return messages
+    await outbox.enqueue(session, clock, ticket.workspace_id, messages)
 
 
 async def announce_update(session: AsyncSession, clock: Clock, before: Before, ticket: Ticket) -> None:

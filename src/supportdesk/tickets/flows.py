@@ -24,14 +24,13 @@ from supportdesk.automation import engine as automation_engine
 from supportdesk.automation import macros
 from supportdesk.automation.models import Macro, TriggerEvent
 from supportdesk.core.clock import Clock
-from supportdesk.jobs import outbox
 from supportdesk.people import service as people_service
 from supportdesk.people.models import Customer, Staff
 from supportdesk.sla import service as sla_service
 from supportdesk.sla.rules import ClockFacts
 from supportdesk.tickets import events, repository, rules
 from supportdesk.tickets import service as ticket_service
-from supportdesk.tickets.models import Channel, Comment, Priority, Ticket, TicketStatus, TicketTag
+from supportdesk.tickets.models import Channel, Comment, Priority, Ticket, TicketStatus
 from supportdesk.tickets.schemas import CommentAuthor
 from supportdesk.workspaces import service as workspace_service
 
@@ -58,50 +57,6 @@ async def open_ticket(
     policy sets its due times, and, where the workspace assigns automatically (and ``auto_assign``), an
     agent takes it and is told. Triggers are not run (see :func:`process_new_ticket`): loading history,
     as the demo and the tests do, opens tickets without them."""
-    ticket, _ = await _open(
-        session,
-        clock,
-        workspace_id=workspace_id,
-        title=title,
-        description=description,
-        priority=priority,
-        category=category,
-        tags=tags,
-        customer_email=customer_email,
-        customer_name=customer_name,
-        assigned_agent_id=assigned_agent_id,
-        channel=channel,
-        external_id=external_id,
-        follow_up_of_id=follow_up_of_id,
-        auto_assign=auto_assign,
-        announce=False,
-    )
-    return ticket
-
-
-async def _open(
-    session: AsyncSession,
-    clock: Clock,
-    *,
-    workspace_id: int,
-    title: str,
-    description: str = "",
-    priority: Priority = Priority.medium,
-    category: str | None = None,
-    tags: Sequence[str] = (),
-    customer_email: str | None = None,
-    customer_name: str | None = None,
-    assigned_agent_id: int | None = None,
-    channel: Channel = Channel.api,
-    external_id: str | None = None,
-    follow_up_of_id: int | None = None,
-    auto_assign: bool = True,
-    announce: bool,
-) -> tuple[Ticket, bool]:
-    """:func:`open_ticket`; with ``announce``, the ticket's announcements are written by the statement
-    that writes it, when they can be known before it: on PostgreSQL (which hands out the ticket's id
-    first) and with no trigger on new tickets (which could change what is announced). Says whether it
-    announced."""
     # Validate and load. Everything that can refuse the ticket runs before the workspace row is locked.
     if external_id is not None:
         await ticket_service.check_external_id(session, external_id)
@@ -137,69 +92,52 @@ async def _open(
 
     # Write and record what happened: the ticket with its audit event, its tags, and the note that tells
     # an automatically chosen agent (in the same statement on PostgreSQL, see insert_ticket).
-    values: dict[str, Any] = {
-        "workspace_id": workspace_id,
-        "number": intake.number,
-        "title": title,
-        "description": description,
-        "status": status,
-        "priority": priority,
-        "category": category,
-        "customer_id": customer.id if customer else None,
-        "customer_email": customer.email if customer else None,
-        "assigned_agent_id": assigned_agent_id,
-        "channel": channel,
-        "external_id": external_id,
-        "follow_up_of_id": follow_up_of_id,
-        "assignment_seq": intake.assignment_seq if automatic is not None else None,
-        "escalated": False,
-        "created_at": now,
-        "updated_at": now,
-        "sla_paused_seconds": 0,
-        "version": 1,
-        **sla_service.due_fields(setup, customer.tier if customer else None, category, facts),
-    }
-    messages: list[outbox.Outgoing] = []
-    early = (
-        announce
-        and intake.ticket_id is not None
-        and not await automation_engine.active_triggers(session, workspace_id, TriggerEvent.created)
-    )
-    if intake.ticket_id is not None:
-        values["id"] = intake.ticket_id
-    if early:
-        # The ticket as it will be written, never added to the session: what announces it is made
-        # from the same values the statement writes.
-        draft = Ticket(**values)
-        set_committed_value(draft, "tag_rows", [TicketTag(name=tag) for tag in dict.fromkeys(tags)])
-        messages = await events.created_messages(session, clock, draft)
     ticket = await repository.insert_ticket(
         session,
-        values,
+        {
+            "workspace_id": workspace_id,
+            "number": intake.number,
+            "title": title,
+            "description": description,
+            "status": status,
+            "priority": priority,
+            "category": category,
+            "customer_id": customer.id if customer else None,
+            "customer_email": customer.email if customer else None,
+            "assigned_agent_id": assigned_agent_id,
+            "channel": channel,
+            "external_id": external_id,
+            "follow_up_of_id": follow_up_of_id,
+            "assignment_seq": intake.assignment_seq if automatic is not None else None,
+            "escalated": False,
+            "created_at": now,
+            "updated_at": now,
+            "sla_paused_seconds": 0,
+            "version": 1,
+            **sla_service.due_fields(setup, customer.tier if customer else None, category, facts),
+        },
         tags,
         note=(
             assignment_service.assignment_note(automatic, intake.number, title, priority)
             if automatic is not None
             else None
         ),
-        messages=messages,
     )
     # The customer stays reachable from the ticket, so what the flow announces next (the customer's
     # acknowledgement) finds it in the session instead of reading it again.
     set_committed_value(ticket, "customer", customer)
-    return ticket, early
+    return ticket
 
 
 async def process_new_ticket(
     session: AsyncSession, clock: Clock, *, actor: Staff | None, workspace_id: int, **fields: Any
 ) -> Ticket:
     """A new ticket through the intake rules (:func:`open_ticket`), then the ``created`` triggers."""
-    ticket, announced = await _open(session, clock, workspace_id=workspace_id, announce=True, **fields)
+    ticket = await open_ticket(session, clock, workspace_id=workspace_id, **fields)
     if fields.get("assigned_agent_id") is not None:
         await _tell_new_assignee(session, clock, None, ticket, actor)
-    if not announced:
-        await automation_engine.run_triggers(session, clock, ticket, TriggerEvent.created, actor=actor)
-        await events.announce_created(session, clock, ticket)
+    await automation_engine.run_triggers(session, clock, ticket, TriggerEvent.created, actor=actor)
+    await events.announce_created(session, clock, ticket)
     return ticket
 
 

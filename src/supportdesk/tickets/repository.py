@@ -27,7 +27,6 @@ from sqlalchemy.sql.selectable import ExecutableReturnsRows
 from supportdesk.audit.recorder import created_event_parameters, insert_with_created_event, record_created
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
 from supportdesk.db.tenancy import NAMES_ITS_WORKSPACE, required_workspace_id
-from supportdesk.jobs import outbox
 from supportdesk.notifications import service as notifications
 from supportdesk.tickets import rules
 from supportdesk.tickets.models import (
@@ -52,11 +51,9 @@ _INSERT_TICKET = select(Ticket).from_statement(insert(_ticket_table).returning(*
 
 
 @functools.cache
-def _insert_ticket_and_event(keys: tuple[str, ...], with_note: bool, messages: int) -> ExecutableReturnsRows:
+def _insert_ticket_and_event(keys: tuple[str, ...], with_note: bool) -> ExecutableReturnsRows:
     # Built once for the columns creation sets (always the same): PostgreSQL's one-statement form.
     also = (notifications.insert_note_about,) if with_note else ()
-    if messages:
-        also = (*also, outbox.insert_part(messages))
     return select(Ticket).from_statement(insert_with_created_event(Ticket, keys, also=also))
 
 
@@ -66,15 +63,13 @@ async def insert_ticket(
     tags: Sequence[str] = (),
     *,
     note: notifications.Note | None = None,
-    messages: Sequence[outbox.Outgoing] = (),
 ) -> Ticket:
-    """Write a new ticket with every column in ``values``, its audit event, its ``tags``, ``note``
-    about it (for whoever must hear of the new ticket) and the outbox ``messages`` that announce it
-    (PostgreSQL only: elsewhere the caller enqueues them); the ticket comes back loaded, with its tags.
+    """Write a new ticket with every column in ``values``, its audit event, its ``tags`` and ``note``
+    about it (for whoever must hear of the new ticket); the ticket comes back loaded, with its tags.
 
     The ticket's workspace stays locked from its number's reservation to the commit, and every other
-    ticket opened in the workspace waits that long: on PostgreSQL the note and the announcements are
-    written by the ticket's own statement, round trips fewer inside that window."""
+    ticket opened in the workspace waits that long: on PostgreSQL the note is written by the ticket's own
+    statement, one round trip fewer inside that window."""
     workspace_id = values["workspace_id"]
     # Every ticket opened goes through here: one INSERT ... RETURNING and its audit event, without the
     # unit of work's bookkeeping (about a sixth of the request). The flush hooks do not see this
@@ -83,12 +78,10 @@ async def insert_ticket(
     in_one_statement = session.bind is not None and session.bind.dialect.name == "postgresql"
     if in_one_statement:
         # PostgreSQL writes the audit event in the same statement (a data-modifying WITH).
-        statement = _insert_ticket_and_event(tuple(values), note is not None, len(messages))
+        statement = _insert_ticket_and_event(tuple(values), note is not None)
         parameters = values | created_event_parameters(session.sync_session, Ticket, values)
         if note is not None:
             parameters |= notifications.note_parameters(note, values["created_at"])
-        if messages:
-            parameters |= outbox.part_parameters(session, workspace_id, messages, values["created_at"])
     else:
         statement, parameters = _INSERT_TICKET, values
     ticket: Ticket = (await session.execute(statement, parameters, execution_options=named)).scalar_one()
@@ -97,7 +90,6 @@ async def insert_ticket(
         note = replace(note, ticket_id=ticket.id, about=notifications.About.of(ticket))
     if not in_one_statement:
         await record_created(session, ticket)
-        await outbox.enqueue_at(session, workspace_id, messages, values["created_at"])
         if note is not None:
             await notifications.record_at(session, workspace_id, [note], values["created_at"])
     elif note is not None:

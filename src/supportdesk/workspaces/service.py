@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, select, update
+from sqlalchemy import Table, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
@@ -118,11 +118,6 @@ _RESERVE_NUMBER = (
         _workspace.c.agent_capacity,
     )
 )
-# PostgreSQL also hands out the new ticket's id in the same round trip, so that the ticket's flow knows
-# it before the ticket is written (tickets.flows announces a new ticket in the statement that writes it).
-_RESERVE_NUMBER_AND_ID = _RESERVE_NUMBER.returning(
-    func.nextval(func.pg_get_serial_sequence("ticket", "id")).label("ticket_id")
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,21 +131,16 @@ class TicketIntake:
     assignment_strategy: AssignmentStrategy
     category_strategies: dict[str, str]
     agent_capacity: int | None
-    # The new ticket's id, taken from the ticket table's sequence (PostgreSQL only).
-    ticket_id: int | None = None
 
 
 async def reserve_ticket_number(session: AsyncSession, workspace_id: int) -> TicketIntake:
     """Reserve the workspace's next ticket number, and read what intake needs (and the configuration
-    revisions, which the unit of work remembers) in the same statement; on PostgreSQL, the new ticket's
-    id as well.
+    revisions, which the unit of work remembers) in the same statement.
 
     The row lock the update takes makes numbers unique under concurrency.
     """
     connection = await session.connection()
-    postgresql = connection.dialect.name == "postgresql"
-    statement = _RESERVE_NUMBER_AND_ID if postgresql else _RESERVE_NUMBER
-    row = (await connection.execute(statement, {"workspace_id": workspace_id})).one()
+    row = (await connection.execute(_RESERVE_NUMBER, {"workspace_id": workspace_id})).one()
     current = revisions.Revisions(
         sla=int(row.sla_revision),
         automation=int(row.automation_revision),
@@ -165,5 +155,4 @@ async def reserve_ticket_number(session: AsyncSession, workspace_id: int) -> Tic
         assignment_strategy=AssignmentStrategy(row.assignment_strategy),
         category_strategies=dict(row.category_strategies),
         agent_capacity=row.agent_capacity,
-        ticket_id=int(row.ticket_id) if postgresql else None,
     )
