@@ -32,7 +32,13 @@ DESK = "help@acme.example.com"
 
 
 @pytest.fixture
-def settings(engine: AsyncEngine, smtp_sink: SmtpSink) -> Settings:
+def sender_limit() -> int:
+    """How many messages one sender may send in an hour (the setting's default; a test may lower it)."""
+    return 20
+
+
+@pytest.fixture
+def settings(engine: AsyncEngine, smtp_sink: SmtpSink, sender_limit: int) -> Settings:
     """A desk that sends from acme.example.com through the local sink."""
     return make_settings(
         engine.url.render_as_string(hide_password=False),
@@ -41,6 +47,7 @@ def settings(engine: AsyncEngine, smtp_sink: SmtpSink) -> Settings:
         ],
         mail_from="desk@acme.example.com",
         mail_timeout_seconds=2,
+        mail_sender_hourly_limit=sender_limit,
     )
 
 

@@ -233,16 +233,19 @@ async def test_mail_from_the_desks_own_address_is_a_loop(deliver: Deliver, smtp_
     assert str(arrived.automated_reason).startswith("loop: ")
 
 
+@pytest.mark.parametrize("sender_limit", [3], ids=["three-an-hour"])
 async def test_a_sender_that_writes_too_often_is_taken_for_a_machine(
-    deliver: Deliver, admin_client: ApiClient
+    deliver: Deliver, clock: FrozenClock, sender_limit: int
 ) -> None:
-    await admin_client.post("/api/v1/admin/mailboxes", json={"address": "sales@acme.example.com"})
     outcomes = []
-    for number in range(21):
+    for number in range(sender_limit + 1):
         (arrived,) = await deliver(email(f"Ping {number}", "Are you there?", sender="bot@loop.example"))
         outcomes.append(arrived.outcome)
-    assert outcomes[:20] == [InboundOutcome.new_ticket] * 20
-    assert outcomes[20] == InboundOutcome.automated
+    clock.advance(timedelta(hours=1, minutes=1))
+    (later,) = await deliver(email("Ping again", "An hour later", sender="bot@loop.example"))
+
+    assert outcomes == [InboundOutcome.new_ticket] * sender_limit + [InboundOutcome.automated]
+    assert later.outcome == InboundOutcome.new_ticket, "the rate is counted over the last hour"
 
 
 async def test_the_same_message_arriving_twice_makes_one_ticket(deliver: Deliver) -> None:
