@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from supportdesk import cli as cli_module
 from supportdesk.audit.models import AuditEvent
 from supportdesk.audit.recorder import SYSTEM, act_as
-from supportdesk.channels.email import service as mail_service
+from supportdesk.channels.email import mailboxes
 from supportdesk.channels.email.imap import ImapPoller
 from supportdesk.channels.email.models import ImapSecurity, InboundOutcome, InboundSource, Mailbox
 from supportdesk.config import Settings
@@ -323,7 +323,7 @@ async def add_imap_mailbox(database: Database, address: str, settings: dict[str,
             workspace = await workspace_service.create_workspace(session, clock, slug="acme", name="Acme")
         scope_to_workspace(session.sync_session, workspace.id)
         act_as(session.sync_session, SYSTEM, clock)
-        mailbox = await mail_service.create_mailbox(
+        mailbox = await mailboxes.create_mailbox(
             session,
             clock,
             workspace_id=workspace.id,
@@ -398,7 +398,7 @@ async def test_the_running_poller_retries_a_failing_mailbox_and_follows_an_admin
             mailbox = await session.get_one(Mailbox, mailbox_id)
             scope_to_workspace(session.sync_session, mailbox.workspace_id)
             act_as(session.sync_session, SYSTEM, SystemClock())
-            await mail_service.update_mailbox(session, SystemClock(), mailbox, {"imap_folder": "INBOX"})
+            await mailboxes.update_mailbox(session, SystemClock(), mailbox, {"imap_folder": "INBOX"})
         assert await eventually(lambda: kept_count(real_database), lambda count: count == 1, 10) == 1
         assert (await eventually(error_times, lambda found: found[0] is None, 10))[0] is None
     finally:

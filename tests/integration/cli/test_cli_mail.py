@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from sqlalchemy import select
 
 from supportdesk.audit.recorder import SYSTEM, act_as
-from supportdesk.channels.email import service as mail_service
+from supportdesk.channels.email import mailboxes
 from supportdesk.channels.email.models import InboundMessage
 from supportdesk.core.clock import SystemClock
 from supportdesk.db.engine import create_engine
@@ -32,9 +32,7 @@ async def add_mailbox(cli: Cli, address: str) -> None:
             )
             scope_to_workspace(session.sync_session, workspace.id)
             act_as(session.sync_session, SYSTEM, SystemClock())
-            await mail_service.create_mailbox(
-                session, SystemClock(), workspace_id=workspace.id, address=address
-            )
+            await mailboxes.create_mailbox(session, SystemClock(), workspace_id=workspace.id, address=address)
     finally:
         await database.dispose()
 

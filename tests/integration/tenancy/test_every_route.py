@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from supportdesk.auth import service as auth_service
-from supportdesk.channels.email import service as mail_service
+from supportdesk.channels.email import mailboxes
 from supportdesk.channels.email.models import InboundMessage, InboundSource, InboundState
 from supportdesk.config import Settings
 from supportdesk.core.clock import FrozenClock
@@ -207,7 +207,7 @@ async def foreign_mail(database: Database, clock: FrozenClock, workspace: Worksp
     only the tenancy check can refuse to process it again."""
     async with database.unit_of_work() as session:
         scope_to_workspace(session.sync_session, workspace.id)
-        mailbox = await mail_service.create_mailbox(
+        mailbox = await mailboxes.create_mailbox(
             session, clock, workspace_id=workspace.id, address="help@globex.example.com"
         )
         message = InboundMessage(

@@ -49,7 +49,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 from supportdesk.audit.recorder import SYSTEM, act_as
-from supportdesk.channels.email import intake, service
+from supportdesk.channels.email import intake, mailboxes
 from supportdesk.channels.email.models import ImapSecurity, InboundSource
 from supportdesk.core.clock import Clock
 from supportdesk.core.storage import FileStore
@@ -180,7 +180,7 @@ class ImapConnection:
         self.can_idle = False
 
     @classmethod
-    async def open(cls, account: service.ImapAccount, reply_seconds: float) -> ImapConnection:
+    async def open(cls, account: mailboxes.ImapAccount, reply_seconds: float) -> ImapConnection:
         """Connect, protect the connection as the mailbox says, log in and select the folder."""
         # The API takes the settings one by one, so a mailbox may lack part of them for a while.
         if not account.username or not account.password:
@@ -204,7 +204,7 @@ class ImapConnection:
 
     # --- in the connection's thread ----------------------------------------------------------------
 
-    def _start(self, account: service.ImapAccount) -> None:
+    def _start(self, account: mailboxes.ImapAccount) -> None:
         context = ssl.create_default_context() if account.security != ImapSecurity.none else None
         client = IMAPClient(
             account.host,
@@ -361,12 +361,12 @@ class _Position:
 class PassResult:
     """What one pass over a mailbox's folder did."""
 
-    account: service.ImapAccount
+    account: mailboxes.ImapAccount
     read: int
     error: str | None = None
 
 
-def describe(error: BaseException, account: service.ImapAccount, timeout: float) -> str:
+def describe(error: BaseException, account: mailboxes.ImapAccount, timeout: float) -> str:
     """An error while reading a mailbox, as one line for admins."""
     where = f"{account.host}:{account.port}"
     if isinstance(error, ImapError):
@@ -408,16 +408,16 @@ class ImapPoller:
         self._idle_seconds = idle_seconds
         self._max_backoff = max_backoff_seconds
 
-    async def accounts(self) -> list[service.ImapAccount]:
+    async def accounts(self) -> list[mailboxes.ImapAccount]:
         async with self._database.unit_of_work(readonly=True) as session:
-            return await service.imap_accounts(session)
+            return await mailboxes.imap_accounts(session)
 
     async def poll_once(self) -> list[PassResult]:
         """One pass over every mailbox, one after the other; a failing mailbox keeps its reason and the
         others are read all the same."""
         return [await self.poll(account) for account in await self.accounts()]
 
-    async def poll(self, account: service.ImapAccount) -> PassResult:
+    async def poll(self, account: mailboxes.ImapAccount) -> PassResult:
         """Read what is new in ``account``'s folder; never raises for a failure of the server."""
         position = _Position(account.uidvalidity, account.last_uid or 0)
         try:
@@ -440,7 +440,7 @@ class ImapPoller:
         """Read every mailbox until cancelled: one task per mailbox, each on IDLE where the server offers
         it; every ``poll_seconds`` the mailboxes are looked up again, so that added, changed and removed
         ones are picked up (a changed one is read again with its new settings)."""
-        watchers: dict[int, tuple[service.ImapAccount, asyncio.Task[None]]] = {}
+        watchers: dict[int, tuple[mailboxes.ImapAccount, asyncio.Task[None]]] = {}
         try:
             while True:
                 try:
@@ -465,7 +465,7 @@ class ImapPoller:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def watch(self, account: service.ImapAccount) -> None:
+    async def watch(self, account: mailboxes.ImapAccount) -> None:
         """Read one mailbox until cancelled or changed: on IDLE while the server offers it, otherwise by
         connecting every ``poll_seconds``; after a failure, again after a pause that doubles up to
         ``max_backoff_seconds``."""
@@ -496,7 +496,7 @@ class ImapPoller:
             await asyncio.sleep(pause)
 
     async def _read_new(
-        self, connection: ImapConnection, account: service.ImapAccount, position: _Position
+        self, connection: ImapConnection, account: mailboxes.ImapAccount, position: _Position
     ) -> None:
         """Hand every message above the last UID read to intake, recording each UID once it is kept."""
         if position.uidvalidity != connection.uidvalidity:
@@ -526,25 +526,25 @@ class ImapPoller:
             position.last_uid = uid
             await self._keep(account, position)
 
-    async def _keep(self, account: service.ImapAccount, position: _Position) -> None:
+    async def _keep(self, account: mailboxes.ImapAccount, position: _Position) -> None:
         assert position.uidvalidity is not None  # noqa: S101  (set before anything is kept)
         async with self._database.unit_of_work() as session:
             scope_to_workspace(session.sync_session, account.workspace_id)
-            kept = await service.record_imap_position(
+            kept = await mailboxes.record_imap_position(
                 session, account, uidvalidity=position.uidvalidity, last_uid=position.last_uid
             )
         if not kept:
             raise MailboxChanged
 
-    async def _record(self, account: service.ImapAccount, *, error: str | None) -> None:
+    async def _record(self, account: mailboxes.ImapAccount, *, error: str | None) -> None:
         async with self._database.unit_of_work() as session:
             scope_to_workspace(session.sync_session, account.workspace_id)
             act_as(session.sync_session, SYSTEM, self._clock)
-            recorded = await service.record_imap_pass(session, self._clock, account, error=error)
+            recorded = await mailboxes.record_imap_pass(session, self._clock, account, error=error)
         if not recorded:
             raise MailboxChanged
 
-    async def _record_failure(self, account: service.ImapAccount, reason: str) -> None:
+    async def _record_failure(self, account: mailboxes.ImapAccount, reason: str) -> None:
         try:
             await self._record(account, error=reason)
         except MailboxChanged:

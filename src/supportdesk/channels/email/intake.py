@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from supportdesk.audit.recorder import SYSTEM, act_as
-from supportdesk.channels.email import service
+from supportdesk.channels.email import mailboxes, service
 from supportdesk.channels.email.models import InboundSource
 from supportdesk.core.clock import Clock
 from supportdesk.core.storage import FileStore
@@ -30,14 +30,14 @@ class MailboxRef:
 async def mailbox_for(database: Database, address: str) -> MailboxRef | None:
     """The active mailbox ``address`` delivers to, in whichever workspace has it."""
     async with database.unit_of_work(readonly=True) as session:
-        mailbox = await service.find_mailbox(session, address)
+        mailbox = await mailboxes.find_mailbox(session, address)
         return None if mailbox is None else MailboxRef(mailbox.id, mailbox.workspace_id, mailbox.address)
 
 
 async def mailbox_for_token(database: Database, token: str) -> MailboxRef | None:
     """The active mailbox whose inbound hook URL carries ``token``."""
     async with database.unit_of_work(readonly=True) as session:
-        mailbox = await service.find_mailbox_by_token(session, token)
+        mailbox = await mailboxes.find_mailbox_by_token(session, token)
         if mailbox is None:
             return None
         return MailboxRef(mailbox.id, mailbox.workspace_id, mailbox.address, mailbox.hook_signing_key)

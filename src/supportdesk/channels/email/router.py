@@ -14,7 +14,7 @@ from pydantic import Field
 from starlette.datastructures import UploadFile
 
 from supportdesk.auth.dependencies import Context, allowed
-from supportdesk.channels.email import intake, service
+from supportdesk.channels.email import intake, mailboxes, service
 from supportdesk.channels.email.models import InboundMessage, InboundSource, InboundState, Mailbox
 from supportdesk.channels.email.schemas import (
     InboundMessageDetail,
@@ -70,12 +70,12 @@ def _mailbox_out(mailbox: Mailbox) -> MailboxWithHook:
 
 @mailboxes_router.get("", response_model=list[MailboxWithHook], summary="List the mailboxes (admins)")
 async def list_mailboxes(context: Managing) -> list[MailboxWithHook]:
-    return [_mailbox_out(mailbox) for mailbox in await service.list_mailboxes(context.session)]
+    return [_mailbox_out(mailbox) for mailbox in await mailboxes.list_mailboxes(context.session)]
 
 
 @mailboxes_router.post("", status_code=201, response_model=MailboxWithHook, summary="Add a mailbox (admins)")
 async def create_mailbox(body: MailboxCreate, context: Managing) -> Response:
-    mailbox = await service.create_mailbox(
+    mailbox = await mailboxes.create_mailbox(
         context.session, context.clock, workspace_id=context.workspace_id, **body.model_dump()
     )
     headers = created_headers(mailbox.version, f"/api/v1/admin/mailboxes/{mailbox.id}")
@@ -84,7 +84,7 @@ async def create_mailbox(body: MailboxCreate, context: Managing) -> Response:
 
 @mailboxes_router.get("/{mailbox_id:int}", response_model=MailboxWithHook, summary="Get a mailbox (admins)")
 async def get_mailbox(mailbox_id: ObjectId, context: Managing) -> Response:
-    mailbox = await service.get_mailbox(context.session, mailbox_id)
+    mailbox = await mailboxes.get_mailbox(context.session, mailbox_id)
     return versioned_response(_mailbox_out(mailbox), mailbox.version)
 
 
@@ -93,8 +93,8 @@ async def update_mailbox(
     mailbox_id: ObjectId, body: MailboxUpdate, context: Managing, if_match: IfMatch = None
 ) -> Response:
     expected = parse_if_match(if_match)
-    mailbox = await service.get_mailbox(context.session, mailbox_id)
-    mailbox = await service.update_mailbox(
+    mailbox = await mailboxes.get_mailbox(context.session, mailbox_id)
+    mailbox = await mailboxes.update_mailbox(
         context.session, context.clock, mailbox, named_fields(body), expected_version=expected
     )
     return await context.commit(versioned_response(_mailbox_out(mailbox), mailbox.version))
@@ -106,15 +106,15 @@ async def update_mailbox(
     summary="Give the mailbox's hook a new URL; the old one stops working",
 )
 async def rotate_hook_token(mailbox_id: ObjectId, context: Managing) -> Response:
-    mailbox = await service.get_mailbox(context.session, mailbox_id)
-    mailbox = await service.rotate_hook_token(context.session, context.clock, mailbox)
+    mailbox = await mailboxes.get_mailbox(context.session, mailbox_id)
+    mailbox = await mailboxes.rotate_hook_token(context.session, context.clock, mailbox)
     return await context.commit(versioned_response(_mailbox_out(mailbox), mailbox.version))
 
 
 @mailboxes_router.delete("/{mailbox_id:int}", status_code=204, summary="Delete a mailbox (admins)")
 async def delete_mailbox(mailbox_id: ObjectId, context: Managing) -> Response:
-    mailbox = await service.get_mailbox(context.session, mailbox_id)
-    await service.delete_mailbox(context.session, mailbox)
+    mailbox = await mailboxes.get_mailbox(context.session, mailbox_id)
+    await mailboxes.delete_mailbox(context.session, mailbox)
     return await context.commit(Response(status_code=204))
 
 
