@@ -43,7 +43,8 @@ from supportdesk.realtime.pubsub import build_pubsub
 from supportdesk.sla.router import router as sla_router
 from supportdesk.tickets.router import UPLOAD_PATHS, attachments_router
 from supportdesk.tickets.router import router as tickets_router
-from supportdesk.web.router import WEB_PREFIX, install_web
+from supportdesk.web.pages import WEB_PREFIX
+from supportdesk.web.router import install_web
 from supportdesk.webhooks.router import router as webhooks_router
 from supportdesk.workspaces.router import router as workspace_router
 

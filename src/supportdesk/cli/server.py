@@ -66,6 +66,10 @@ def serve(
         # X-Forwarded-For and X-Forwarded-Proto only when the connection comes from a trusted proxy.
         proxy_headers=True,
         forwarded_allow_ips=loaded.forwarded_allow_ips,
+        # A stopping server waits this long for requests in flight, then ends them. Without a bound,
+        # the pages' event streams (open for a minute each) would hold every restart back; browsers
+        # reconnect to the next server by themselves.
+        timeout_graceful_shutdown=10,
     )
 
 

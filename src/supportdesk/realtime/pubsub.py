@@ -1,9 +1,9 @@
 """Pub/sub for pushes: one process's subscribers in memory, or every process's over Redis.
 
-A push goes to a channel (:func:`agent_channel`: one staff member of one workspace) and reaches every
-subscriber of that channel that is listening at that moment; nothing is kept for later. What must not
-be lost is stored elsewhere (the notification in the inbox, the outbox): a screen that was closed reads
-it there.
+A push goes to a channel (:func:`agent_channel`: one staff member of one workspace;
+:func:`desk_channel`: every staff screen of one workspace) and reaches every subscriber of that channel
+that is listening at that moment; nothing is kept for later. What must not be lost is stored elsewhere
+(the notification in the inbox, the outbox): a screen that was closed reads it there.
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ def agent_channel(workspace_id: int, user_id: int) -> str:
     return f"ws:{workspace_id}:user:{user_id}"
 
 
+def desk_channel(workspace_id: int) -> str:
+    """The channel every staff screen of a workspace hears: tickets and comments changing, and who is
+    looking at which ticket."""
+    return f"ws:{workspace_id}:desk"
+
+
 class Subscription(Protocol):
     async def next(self) -> dict[str, Any]:
         """The next message; waits for one (bound the wait with ``asyncio.timeout``)."""
@@ -41,7 +47,9 @@ class PubSub(Protocol):
 
     async def publish_many(self, pushes: Sequence[Push]) -> None: ...
 
-    def subscribe(self, channel: str) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
+    def subscribe(self, *channels: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
+        """Hear what is published on any of ``channels`` from now on, in the order it was published."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -79,17 +87,23 @@ class MemoryPubSub:
             await self.publish(push.channel, push.message)
 
     @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+    async def subscribe(self, *channels: str) -> AsyncIterator[Subscription]:
         subscriber = _Queue()
-        self._subscribers.setdefault(channel, set()).add(subscriber)
+        for channel in channels:
+            self._subscribers.setdefault(channel, set()).add(subscriber)
         try:
             yield subscriber
         finally:
-            listeners = self._subscribers.get(channel)
-            if listeners is not None:
-                listeners.discard(subscriber)
-                if not listeners:
-                    del self._subscribers[channel]
+            for channel in channels:
+                listeners = self._subscribers.get(channel)
+                if listeners is not None:
+                    listeners.discard(subscriber)
+                    if not listeners:
+                        del self._subscribers[channel]
+
+    def listening(self, channel: str) -> int:
+        """How many subscribers hear ``channel`` now (for health checks and tests)."""
+        return len(self._subscribers.get(channel, ()))
 
     async def aclose(self) -> None:
         self._subscribers.clear()
@@ -129,9 +143,9 @@ class RedisPubSub:
             await pipe.execute()
 
     @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+    async def subscribe(self, *channels: str) -> AsyncIterator[Subscription]:
         pubsub = self._client.pubsub()
-        await pubsub.subscribe(self._prefix + channel)
+        await pubsub.subscribe(*(self._prefix + channel for channel in channels))
         try:
             yield _RedisSubscription(pubsub)
         finally:

@@ -1,5 +1,5 @@
-"""What a change to a ticket announces to webhook subscriptions and e-mails to its customer, decided
-from the ticket before and after.
+"""What a change to a ticket announces to webhook subscriptions, e-mails to its customer and pushes to
+the workspace's open screens, decided from the ticket before and after.
 
 The flows call these at the end of their unit of work, so the event carries the ticket as it was
 committed, triggers' changes included, and its outbox messages commit with it.
@@ -14,11 +14,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
+from supportdesk.core.pushes import Push, push_after_commit
 from supportdesk.jobs import outbox
 from supportdesk.notifications.mail import service as mail
 from supportdesk.notifications.mail.compose import Thread
 from supportdesk.notifications.mail.models import EmailKind
 from supportdesk.people.models import Customer, User
+from supportdesk.realtime.pubsub import desk_channel
 from supportdesk.tickets import participants
 from supportdesk.tickets.models import Comment, Ticket, TicketStatus
 from supportdesk.tickets.schemas import CommentOut
@@ -125,8 +127,24 @@ def _previous(before: Before, ticket: Ticket) -> dict[str, Any]:
     return previous
 
 
+def _tell_desk(session: AsyncSession, ticket: Ticket, event: str, **details: Any) -> None:
+    """Push to the workspace's open screens that ``ticket`` changed, once the change commits: a queue
+    that lists it and a page that shows it read it again. Only ids travel; the screens read the rest
+    through the pages, with their own permissions."""
+    message = {
+        "type": "ticket",
+        "event": event,
+        "ticket_id": ticket.id,
+        "number": ticket.number,
+        "version": ticket.version,
+        **details,
+    }
+    push_after_commit(session, [Push(desk_channel(ticket.workspace_id), message)])
+
+
 async def announce_created(session: AsyncSession, clock: Clock, ticket: Ticket) -> None:
     """``ticket.created``, and ``ticket.assigned`` when it was assigned as it was opened."""
+    _tell_desk(session, ticket, "created")
     events = [WebhookEvent.ticket_created]
     if ticket.assigned_agent_id is not None:
         events.append(WebhookEvent.ticket_assigned)
@@ -150,6 +168,7 @@ async def announce_update(session: AsyncSession, clock: Clock, before: Before, t
     events = update_events(before, ticket)
     if not events:
         return
+    _tell_desk(session, ticket, "updated")
     cause = f"ticket:{ticket.id}:v{ticket.version}"
     messages: list[outbox.Outgoing] = []
     kind = customer_mail_for(before.status, ticket.status)
@@ -169,6 +188,14 @@ async def announce_update(session: AsyncSession, clock: Clock, before: Before, t
 
 async def announce_comment(session: AsyncSession, clock: Clock, ticket: Ticket, comment: Comment) -> None:
     """``comment.created``, with the ticket it is on."""
+    _tell_desk(
+        session,
+        ticket,
+        "commented",
+        comment_id=comment.id,
+        is_public=comment.is_public,
+        author_user_id=comment.author_user_id,
+    )
 
     async def data() -> Mapping[str, Any]:
         view = await ticket_view(session, ticket, clock.now())

@@ -14,14 +14,13 @@ message beside the field and what was typed still in it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.staticfiles import StaticFiles
@@ -40,108 +39,34 @@ from supportdesk.auth.dependencies import (
 from supportdesk.auth.throttle import LoginThrottle
 from supportdesk.config import Settings
 from supportdesk.core.errors import (
+    Conflict,
     InvalidCredentials,
     InvalidInput,
-    NotAuthenticated,
-    NotFound,
     PreconditionFailed,
     SupportdeskError,
     TooManyRequests,
 )
-from supportdesk.core.permissions import Action, check_permission
-from supportdesk.core.schemas import MAX_ID
+from supportdesk.core.permissions import Action
 from supportdesk.people import service as people_service
 from supportdesk.people.schemas import LoginRequest
+from supportdesk.realtime.stream import StreamTiming
 from supportdesk.tickets import flows, rules
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Channel, Priority, TicketStatus
 from supportdesk.tickets.schemas import CommentCreate, TicketUpdate
-from supportdesk.web import csrf, views
+from supportdesk.web import csrf, live, views
+from supportdesk.web.pages import (
+    LOGIN_PATH,
+    WEB_PREFIX,
+    PageRoute,
+    checked_form,
+    chrome,
+    render,
+    text,
+    ticket_in_range,
+)
 from supportdesk.web.templating import STATIC_DIRECTORY, STATIC_PATH, Pages
 from supportdesk.workspaces import service as workspace_service
-
-WEB_PREFIX = "/app"
-LOGIN_PATH = f"{WEB_PREFIX}/login"
-# Pages show customers' data: no cache keeps a copy, and the back button after signing out shows none.
-_PAGE_HEADERS = {"Cache-Control": "no-store"}
-_SAVED_NOTICES = {
-    "update": "Changes saved.",
-    "reply": "Reply sent.",
-    "note": "Internal note added.",
-    "nothing": "Nothing was changed.",
-}
-
-
-class FormExpired(SupportdeskError):
-    """A form came back without the token of the page it was on: from another site, or from a page
-    shown before the session it belongs to ended."""
-
-    status_code = 403
-    code = "form-expired"
-    title = "This form has expired"
-
-
-def _pages(request: Request) -> Pages:
-    pages: Pages = request.app.state.pages
-    return pages
-
-
-def _page(request: Request, template: str, *, status_code: int = 200, **values: Any) -> HTMLResponse:
-    html = _pages(request).render(template, **values)
-    return HTMLResponse(html, status_code=status_code, headers=_PAGE_HEADERS)
-
-
-def _safe_next(value: str | None) -> str:
-    """Where to go after signing in: a page of the workspace, never another site."""
-    if not value or "\\" in value:
-        return WEB_PREFIX
-    if value == WEB_PREFIX or value.startswith((f"{WEB_PREFIX}/", f"{WEB_PREFIX}?")):
-        return value
-    return WEB_PREFIX
-
-
-def _to_sign_in(request: Request) -> RedirectResponse:
-    target = request.url.path
-    if request.url.query:
-        target += f"?{request.url.query}"
-    query = urlencode({"next": target}) if request.method == "GET" and target != WEB_PREFIX else ""
-    return RedirectResponse(f"{LOGIN_PATH}?{query}" if query else LOGIN_PATH, status_code=303)
-
-
-def _error_page(request: Request, error: SupportdeskError) -> HTMLResponse:
-    return _page(
-        request,
-        "error.html",
-        status_code=error.status_code,
-        title=error.title if error.status_code != 404 else "Not found",
-        detail=_error_detail(error),
-    )
-
-
-def _error_detail(error: SupportdeskError) -> str:
-    if isinstance(error, NotFound):
-        return "There is nothing here in your workspace. The link may be wrong, or the item was deleted."
-    if isinstance(error, FormExpired):
-        return "The page this form was on is out of date. Go back, reload the page and try again."
-    return error.detail
-
-
-class PageRoute(APIRoute):
-    """A page's route: no credentials lead to the sign-in page, and an error to an HTML page."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def page_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except NotAuthenticated:
-                return _to_sign_in(request)
-            except SupportdeskError as error:
-                return _error_page(request, error)
-
-        return page_handler
-
 
 router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False, route_class=PageRoute)
 root_router = APIRouter(include_in_schema=False)
@@ -154,36 +79,24 @@ async def root() -> RedirectResponse:
     return RedirectResponse(WEB_PREFIX, status_code=307)
 
 
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
-
-
-def _session_token(request: Request, settings: Settings) -> str:
-    secret = bearer_secret(request)
-    return csrf.form_token(settings.secret_key, "session", secret) if secret is not None else ""
-
-
-async def _checked_form(request: Request, settings: Settings) -> FormData:
-    """The posted form of a signed-in page, once its CSRF token proves it came from this site's page."""
-    form = await request.form()
-    if not csrf.token_matches(settings.secret_key, "session", bearer_secret(request), form.get(csrf.FIELD)):
-        raise FormExpired()
-    return form
-
-
-def _chrome(request: Request, context: Context, **values: Any) -> dict[str, Any]:
-    """What every signed-in page shows around its content."""
-    return {
-        "section": "queues",
-        "user": context.user,
-        "csrf_token": _session_token(request, context.settings),
-        "can": lambda action: check_permission(context.user.role, Action(action)),
-        **values,
-    }
+_SAVED_NOTICES = {
+    "update": "Changes saved.",
+    "reply": "Reply sent.",
+    "note": "Internal note added.",
+    "nothing": "Nothing was changed.",
+}
 
 
 # --- signing in and out ---------------------------------------------------------------------------------
+
+
+def _safe_next(value: str | None) -> str:
+    """Where to go after signing in: a page of the workspace, never another site."""
+    if not value or "\\" in value:
+        return WEB_PREFIX
+    if value == WEB_PREFIX or value.startswith((f"{WEB_PREFIX}/", f"{WEB_PREFIX}?")):
+        return value
+    return WEB_PREFIX
 
 
 @dataclass(slots=True)
@@ -205,7 +118,7 @@ def _login_page(
     # The login form's token is computed from a random value in a cookie of its own, kept as long as
     # the browser keeps it, so that several tabs showing the form all work.
     value = request.cookies.get(csrf.LOGIN_COOKIE) or csrf.new_login_value()
-    response = _page(
+    response = render(
         request,
         "login.html",
         status_code=status_code,
@@ -252,9 +165,9 @@ async def login(request: Request, session: SessionDep) -> Response:
     settings, clock = get_settings(request), get_clock(request)
     posted = await request.form()
     form = LoginForm(
-        email=_text(posted, "email").strip(),
-        workspace=_text(posted, "workspace").strip(),
-        next=_safe_next(_text(posted, "next")),
+        email=text(posted, "email").strip(),
+        workspace=text(posted, "workspace").strip(),
+        next=_safe_next(text(posted, "next")),
     )
     form.ask_workspace = bool(form.workspace)
     value = request.cookies.get(csrf.LOGIN_COOKIE)
@@ -263,7 +176,7 @@ async def login(request: Request, session: SessionDep) -> Response:
         return _login_page(request, settings, form, status_code=403)
     try:
         body = LoginRequest.model_validate(
-            {"email": form.email, "password": _text(posted, "password"), "workspace": form.workspace or None}
+            {"email": form.email, "password": text(posted, "password"), "workspace": form.workspace or None}
         )
     except ValidationError as error:
         for problem in error.errors():
@@ -314,7 +227,7 @@ async def login(request: Request, session: SessionDep) -> Response:
 @router.post("/logout")
 async def logout(request: Request, context: SignedIn) -> Response:
     """End this browser's session, as the API's logout does, and show the sign-in form."""
-    await _checked_form(request, context.settings)
+    await checked_form(request, context.settings)
     # The form's token matched, so the request carries the credential it was computed from.
     secret = bearer_secret(request) or ""
     await auth_service.logout(
@@ -377,10 +290,10 @@ async def queues(request: Request, context: SignedIn) -> Response:
         )
     staff = await people_service.list_users(session)
     workspace = await workspace_service.get_workspace(session, context.workspace_id)
-    return _page(
+    return render(
         request,
         "queues.html",
-        **_chrome(
+        **chrome(
             request,
             context,
             listing=listing,
@@ -415,6 +328,8 @@ class Composer:
     content: str = ""
     visibility: str = "public"
     error: str | None = None
+    # Who wrote on the ticket since the page was shown, when that stopped the reply.
+    missed: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -426,12 +341,6 @@ class Changes:
     assignee: str | None = None
     error: str | None = None
     stale: bool = False
-
-
-def _ticket_id(ticket_id: int) -> int:
-    if not 0 < ticket_id <= MAX_ID:
-        raise NotFound("No such ticket")
-    return ticket_id
 
 
 async def _ticket_response(
@@ -449,11 +358,11 @@ async def _ticket_response(
     ticket = shown.ticket
     changes = changes or Changes()
     statuses = [ticket.status, *sorted(rules.TRANSITIONS[ticket.status], key=list(TicketStatus).index)]
-    return _page(
+    return render(
         request,
         "ticket.html",
         status_code=status_code,
-        **_chrome(
+        **chrome(
             request,
             context,
             ticket=ticket,
@@ -478,7 +387,7 @@ async def _ticket_response(
 async def ticket_page(ticket_id: int, request: Request, context: SignedIn) -> Response:
     """A ticket: its state and SLA, the conversation, the reply composer and the properties form."""
     notice = _SAVED_NOTICES.get(request.query_params.get("saved", ""))
-    return await _ticket_response(request, context, _ticket_id(ticket_id), notice=notice)
+    return await _ticket_response(request, context, ticket_in_range(ticket_id), notice=notice)
 
 
 async def _refused(
@@ -492,12 +401,12 @@ async def _refused(
 @router.post("/tickets/{ticket_id:int}/comments")
 async def add_comment(ticket_id: int, request: Request, context: SignedIn) -> Response:
     """A public reply or an internal note, through the comment flow the API uses."""
-    ticket_id = _ticket_id(ticket_id)
-    form = await _checked_form(request, context.settings)
+    ticket_id = ticket_in_range(ticket_id)
+    form = await checked_form(request, context.settings)
     context.require(Action.comment_ticket)
     composer = Composer(
-        content=_text(form, "content"),
-        visibility="note" if _text(form, "visibility") == "note" else "public",
+        content=text(form, "content"),
+        visibility="note" if text(form, "visibility") == "note" else "public",
     )
     try:
         body = CommentCreate.model_validate(
@@ -513,6 +422,14 @@ async def add_comment(ticket_id: int, request: Request, context: SignedIn) -> Re
         error = InvalidInput("content", composer.error)
         return await _refused(request, context, ticket_id, error, composer=composer)
     ticket = await ticket_service.get_ticket(context.session, ticket_id)
+    seen = text(form, "seen")
+    if seen.isdigit() and len(seen) <= 18:
+        composer.missed = await views.written_since(context.session, ticket, int(seen), context.user.id)
+        if composer.missed:
+            # Sent once more from the page shown now (which names the newest comment), it is posted.
+            conflict = Conflict(f"{_names(composer.missed)} wrote on this ticket while you were writing.")
+            composer.error = conflict.detail
+            return await _refused(request, context, ticket_id, conflict, composer=composer)
     try:
         comment = await flows.process_comment(
             context.session,
@@ -530,14 +447,20 @@ async def add_comment(ticket_id: int, request: Request, context: SignedIn) -> Re
     return await context.commit(RedirectResponse(target, status_code=303))
 
 
+def _names(names: list[str]) -> str:
+    """Names joined as a sentence would: "Sam", "Sam and Alex", "Sam, Alex and the customer"."""
+    joined = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+    return joined[:1].upper() + joined[1:]
+
+
 def _changes_from(form: FormData) -> Changes:
     """What the properties form changes: each field whose value differs from the one the page showed
     (sent beside it as ``shown_<field>``). Only those are sent to the update, and only those are kept
     when the form is shown again, so a refused form never carries back values nobody chose."""
     changes = Changes()
     for name in ("status", "priority", "assignee"):
-        if name in form and _text(form, name) != _text(form, f"shown_{name}"):
-            setattr(changes, name, _text(form, name))
+        if name in form and text(form, name) != text(form, f"shown_{name}"):
+            setattr(changes, name, text(form, name))
     return changes
 
 
@@ -560,14 +483,14 @@ def _update_values(changes: Changes) -> dict[str, Any]:
 async def update_ticket(ticket_id: int, request: Request, context: SignedIn) -> Response:
     """Change status, priority and assignee through the update flow the API uses, refused when the
     ticket changed since the page showed it (the version it showed, as the API's If-Match)."""
-    ticket_id = _ticket_id(ticket_id)
-    form = await _checked_form(request, context.settings)
+    ticket_id = ticket_in_range(ticket_id)
+    form = await checked_form(request, context.settings)
     context.require(Action.update_ticket)
     changes = _changes_from(form)
     values = _update_values(changes)
     if not values:
         return RedirectResponse(f"{WEB_PREFIX}/tickets/{ticket_id}?saved=nothing", status_code=303)
-    version_text = _text(form, "version")
+    version_text = text(form, "version")
     if not version_text.isdigit() or len(version_text) > 18:
         changes.error = "The form was missing the ticket's version; reload the page and try again."
         return await _refused(
@@ -615,6 +538,8 @@ _FIELD_NAMES: Mapping[str, str] = {
 def install_web(app: FastAPI) -> None:
     """Serve the workspace's pages and their static files, and lead the site's front page to them."""
     app.state.pages = Pages()
+    app.state.stream_timing = StreamTiming()
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIRECTORY), name="web-static")
     app.include_router(root_router)
     app.include_router(router)
+    app.include_router(live.router)

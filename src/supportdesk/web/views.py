@@ -371,6 +371,9 @@ class TicketPage:
     names: dict[int, str]
     customer: CustomerSnapshot | None
     other_tickets: list[TicketOut]
+    # The newest comment shown: the composer sends it back, so a reply written while someone else
+    # wrote on the ticket is stopped once and shown what it missed.
+    last_comment_id: int = 0
 
 
 async def ticket_page(session: AsyncSession, ticket_id: int, now: datetime) -> TicketPage:
@@ -400,4 +403,29 @@ async def ticket_page(session: AsyncSession, ticket_id: int, now: datetime) -> T
         names=names,
         customer=customer,
         other_tickets=others,
+        last_comment_id=max((comment.id for comment in comments), default=0),
     )
+
+
+async def written_since(session: AsyncSession, ticket: Ticket, seen: int, reader_id: int) -> list[str]:
+    """Who wrote on ``ticket`` after the comment ``seen``, other than the reader: each author once, in
+    the order they wrote."""
+    comments = [
+        comment
+        for comment in await ticket_service.list_comments(session, ticket)
+        if comment.id > seen and comment.author_user_id != reader_id
+    ]
+    if not comments:
+        return []
+    names = staff_names(await people_service.list_users(session))
+    authors: list[str] = []
+    for comment in comments:
+        if comment.author_customer_id is not None:
+            author = "the customer"
+        elif comment.author_user_id is not None:
+            author = names.get(comment.author_user_id) or "a former colleague"
+        else:
+            author = "supportdesk"
+        if author not in authors:
+            authors.append(author)
+    return authors
