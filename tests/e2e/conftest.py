@@ -204,10 +204,14 @@ class LiveServers:
     # Whether each server gets the objects of every kind the contract tests name (_seed); the browser
     # journeys (tests/fixtures/browser.py) make their own and start sooner without them.
     seed: bool = True
+    # More settings for every server of the run (``SUPPORTDESK_<NAME>`` variables).
+    environment: dict[str, str] = field(default_factory=dict)
     servers: dict[str, LiveServer] = field(default_factory=dict)
     failures: dict[str, BaseException] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     databases: list[str] = field(default_factory=list)
+    # Each started backend's server environment, for more processes on the same database.
+    environments: dict[str, dict[str, str]] = field(default_factory=dict)
 
     async def get(self, backend: str) -> LiveServer:
         """The server on ``backend``, started if it is not running yet."""
@@ -257,6 +261,7 @@ class LiveServers:
             # The server's e-mail (no providers configured) is kept here, not in the working directory.
             "SUPPORTDESK_MAIL_DIR": str(self.directory / f"{backend}-mail"),
             "SUPPORTDESK_ATTACHMENT_DIR": str(self.directory / f"{backend}-attachments"),
+            **self.environment,
         }
         # One process runs the set-up commands; the server starts once the schema exists, while the data
         # is loaded: it needs only the schema to start, and starting takes as long as loading.
@@ -283,15 +288,7 @@ class LiveServers:
             setup.wait()
             raise RuntimeError(f"the {backend} schema was not set up: {setup_log.read_text()}")
         port = _free_port()
-        log = (self.directory / f"{backend}-server.log").open("wb")
-        server = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "supportdesk.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        self.processes.append(server)
+        server = self._serve(env, port, self.directory / f"{backend}-server.log")
         rest, _ = setup.communicate()
         if setup.returncode != 0:
             raise RuntimeError(f"the {backend} server's data was not set up: {setup_log.read_text()}")
@@ -299,22 +296,37 @@ class LiveServers:
         token = done[-1]["output"].strip()
         assert token.startswith("sdk_"), token
         base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the {backend} server did not start (exit code {server.poll()})")
-            time.sleep(0.1)
+        _wait_until_ready(server, base_url)
+        self.environments[backend] = env
         me = httpx.get(f"{base_url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert me.status_code == 200, me.text
         live = LiveServer(backend=backend, base_url=base_url, token=token, admin_id=int(me.json()["id"]))
         if self.seed:
             _seed(live)
         return live
+
+    def _serve(self, env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
+        log = log_path.open("wb")
+        server = subprocess.Popen(  # noqa: S603  (our own command, fixed arguments)
+            [sys.executable, "-m", "supportdesk.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self.processes.append(server)
+        return server
+
+    async def another(self, backend: str) -> str:
+        """One more server process on the database of ``backend``'s server (started first if need be),
+        as a deployment runs several: the new process's address."""
+        await self.get(backend)
+        port = _free_port()
+        log_path = self.directory / f"{backend}-server-{len(self.processes)}.log"
+        server = self._serve(self.environments[backend], port, log_path)
+        base_url = f"http://127.0.0.1:{port}"
+        await asyncio.to_thread(_wait_until_ready, server, base_url)
+        return base_url
 
     async def close(self) -> None:
         """Stop every server and drop the PostgreSQL databases."""
@@ -325,6 +337,20 @@ class LiveServers:
             process.wait(timeout=10)
         for name in self.databases:
             await drop_postgres_database(name)
+
+
+def _wait_until_ready(server: subprocess.Popen[bytes], base_url: str) -> None:
+    """Wait until the server at ``base_url`` answers that it is ready; fail if it stopped or never did."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the server at {base_url} did not start (exit code {server.poll()})")
+        time.sleep(0.1)
 
 
 def _backends_in_use(items: list[pytest.Item]) -> set[str]:
