@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CTE, Table, bindparam, insert, select, update
+from sqlalchemy import CTE, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
@@ -230,6 +230,18 @@ async def list_for_user(
         rows, limit, lambda last: encode_cursor("-created_at", last.created_at, last.id)
     )
     return NotificationPage(items, next_cursor)
+
+
+async def count_unread(session: AsyncSession, user_id: int, *, cap: int) -> int:
+    """How many of the user's notifications are unread, counting no further than ``cap + 1``: a badge
+    says "99+" and every page shows it, so its cost stays bounded however full the inbox is."""
+    unread = (
+        select(Notification.id)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .limit(cap + 1)
+    )
+    counted = await session.execute(select(func.count()).select_from(unread.subquery()))
+    return int(counted.scalar_one())
 
 
 async def mark_read(session: AsyncSession, clock: Clock, user_id: int, notification_id: int) -> Notification:

@@ -19,13 +19,23 @@ from supportdesk.config import Settings
 from supportdesk.core.errors import NotAuthenticated, NotFound, SupportdeskError
 from supportdesk.core.permissions import Action, check_permission
 from supportdesk.core.schemas import MAX_ID
+from supportdesk.notifications import service as notification_service
 from supportdesk.web import csrf
 from supportdesk.web.templating import Pages
 
 WEB_PREFIX = "/app"
 LOGIN_PATH = f"{WEB_PREFIX}/login"
+# Counts on the pages (queues, unread notifications) read at most this many rows; more shows as "99+".
+# A badge needs no more precision than that, and reading a bounded number keeps every page's cost
+# bounded however much is waiting.
+COUNT_CAP = 99
 # Pages show customers' data: no cache keeps a copy, and the back button after signing out shows none.
 PAGE_HEADERS = {"Cache-Control": "no-store"}
+
+
+def capped(count: int) -> str:
+    """A count as a badge shows it: up to :data:`COUNT_CAP`, then ``99+``."""
+    return f"{COUNT_CAP}+" if count > COUNT_CAP else str(count)
 
 
 class FormExpired(SupportdeskError):
@@ -115,12 +125,15 @@ async def checked_form(request: Request, settings: Settings) -> FormData:
     return form
 
 
-def chrome(request: Request, context: Context, **values: Any) -> dict[str, Any]:
-    """What every signed-in page shows around its content."""
+async def chrome(request: Request, context: Context, **values: Any) -> dict[str, Any]:
+    """What every signed-in page shows around its content: the person, the forms' token, what their
+    role allows, and how many of their notifications are unread."""
+    unread = await notification_service.count_unread(context.session, context.user.id, cap=COUNT_CAP)
     return {
         "section": "queues",
         "user": context.user,
         "csrf_token": session_token(request, context.settings),
         "can": lambda action: check_permission(context.user.role, Action(action)),
+        "unread": capped(unread),
         **values,
     }

@@ -54,7 +54,7 @@ from supportdesk.tickets import flows, rules
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Channel, Priority, TicketStatus
 from supportdesk.tickets.schemas import CommentCreate, TicketUpdate
-from supportdesk.web import csrf, live, views
+from supportdesk.web import csrf, inbox, live, views
 from supportdesk.web.pages import (
     LOGIN_PATH,
     WEB_PREFIX,
@@ -293,7 +293,7 @@ async def queues(request: Request, context: SignedIn) -> Response:
     return render(
         request,
         "queues.html",
-        **chrome(
+        **await chrome(
             request,
             context,
             listing=listing,
@@ -362,7 +362,7 @@ async def _ticket_response(
         request,
         "ticket.html",
         status_code=status_code,
-        **chrome(
+        **await chrome(
             request,
             context,
             ticket=ticket,
@@ -543,3 +543,4 @@ def install_web(app: FastAPI) -> None:
     app.include_router(root_router)
     app.include_router(router)
     app.include_router(live.router)
+    app.include_router(inbox.router)

@@ -30,6 +30,7 @@ from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Attachment, Channel, Comment, Priority, Ticket, TicketStatus
 from supportdesk.tickets.schemas import TicketSort
 from supportdesk.tickets.views import TicketOut, ticket_out
+from supportdesk.web.pages import COUNT_CAP, capped
 
 # Statuses of tickets somebody still has to act on.
 ACTIVE_STATUSES: tuple[TicketStatus, ...] = (
@@ -38,9 +39,6 @@ ACTIVE_STATUSES: tuple[TicketStatus, ...] = (
     TicketStatus.in_progress,
     TicketStatus.pending,
 )
-# Queue counts read at most this many tickets; more shows as "99+". A count needs no more precision
-# than that to say where work is waiting, and reading a bounded page keeps the page's cost bounded.
-COUNT_CAP = 99
 RUNNING_STATES = frozenset({SlaState.ok, SlaState.at_risk, SlaState.breached})
 
 
@@ -212,7 +210,7 @@ async def queue_counts(session: AsyncSession, user_id: int, now: datetime) -> di
     counts: dict[str, str] = {}
     for queue in QUEUES:
         count = await repository.count_tickets(session, queue_filters(queue.key, user_id, now), cap=COUNT_CAP)
-        counts[queue.key] = f"{COUNT_CAP}+" if count > COUNT_CAP else str(count)
+        counts[queue.key] = capped(count)
     return counts
 
 

@@ -100,3 +100,34 @@ async def test_two_agents_on_one_ticket_see_each_other_and_a_stale_reply_is_warn
     # Sam leaves the ticket; Dana's page forgets him at once.
     await sam.goto("/app")
     await expect(dana.locator("#presence")).to_have_text("")
+
+
+async def test_a_notification_raises_the_unread_count_at_once_and_opens_its_ticket(
+    agent_page: Page, workspace_server: WorkspaceServer, screenshots: Path
+) -> None:
+    page, api = agent_page, workspace_server.api()
+    title = f"Refund twice charged {uuid.uuid4().hex[:6]}"
+    ticket = workspace_server.create_ticket(title=title)
+    await page.goto("/app/inbox?unread=1")
+    await page.wait_for_selector(CONNECTED, state="attached")
+    badge = page.locator("#unread-count")
+    before = int((await badge.inner_text()).split()[0]) if await badge.is_visible() else 0
+
+    agent_id = workspace_server.agent_id
+    assigned = api.patch(f"/api/v1/tickets/{ticket['id']}", json={"assigned_agent_id": agent_id})
+    assert assigned.status_code == 200, assigned.text
+
+    await expect(badge).to_be_visible()
+    await expect(badge).to_contain_text(str(before + 1))
+    await expect(page.locator(".toast")).to_contain_text(title)
+    note = page.locator(".note.is-unread").filter(has_text=title)
+    await expect(note).to_be_visible()
+    await page.screenshot(path=screenshots / "inbox.png", full_page=True)
+
+    await note.get_by_role("button").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text(f"#{ticket['number']} {title}")
+    # Opened, it is read: the count is back where it was.
+    if before:
+        await expect(page.locator("#unread-count")).to_contain_text(str(before))
+    else:
+        await expect(page.locator("#unread-count")).to_be_hidden()

@@ -316,6 +316,34 @@
     });
   }
 
+  // A notification pushed while the page is open: the unread badge goes up and a note shows for a
+  // few seconds in a corner, with a link to its ticket.
+  function notify(message) {
+    var count = document.getElementById("unread-count");
+    if (count && count.firstChild) {
+      var shown = count.firstChild.nodeValue;
+      if (shown.indexOf("+") < 0) {
+        var next = Number(shown) + 1;
+        count.firstChild.nodeValue = next > 99 ? "99+" : String(next);
+      }
+      count.hidden = false;
+    }
+    var toasts = document.getElementById("toasts");
+    if (!toasts) return;
+    var toast = document.createElement("div");
+    toast.className = "toast";
+    if (message.ticket_id) {
+      var link = document.createElement("a");
+      link.href = "/app/tickets/" + Number(message.ticket_id);
+      link.textContent = message.message;
+      toast.appendChild(link);
+    } else {
+      toast.textContent = message.message;
+    }
+    toasts.appendChild(toast);
+    window.setTimeout(function () { toast.remove(); }, 8000);
+  }
+
   function setUpQueueLive(handlers) {
     handlers.ticket = refreshSoon;
     handlers.resync = refreshSoon;
@@ -349,9 +377,16 @@
   function setUpLive() {
     var root = document.querySelector("[data-live]");
     if (!root) return;
-    var handlers = {};
+    var handlers = { notification: notify };
     if (root.dataset.live === "ticket") setUpTicketLive(root, handlers);
     else if (root.dataset.live === "queue") setUpQueueLive(handlers);
+    else if (root.dataset.live === "inbox") {
+      handlers.notification = function (message) {
+        notify(message);
+        refreshSoon();
+      };
+      handlers.resync = refreshSoon;
+    }
     connect(handlers);
   }
 
