@@ -169,3 +169,48 @@ async def test_what_customers_write_is_shown_as_text_and_never_runs(
     await expect(page.locator(".message-request .message-body")).to_have_text('"><svg onload=alert(4)>')
     assert await page.locator("main img, main svg, main script, .message-body a").count() == 0
     assert await page.evaluate("window.pwned") is None
+
+
+async def test_the_common_moves_work_from_the_keyboard_and_are_listed_on_question_mark(
+    agent_page: Page, workspace_server: WorkspaceServer, screenshots: Path
+) -> None:
+    page = agent_page
+    title = f"Keyboard journey {uuid.uuid4().hex[:6]}"
+    ticket = workspace_server.create_ticket(title=title, assigned_agent_id=workspace_server.agent_id)
+    await page.goto("/app?sort=-created_at")
+
+    await page.keyboard.press("?")
+    shortcuts = page.get_by_role("dialog", name="Keyboard shortcuts")
+    await expect(shortcuts).to_be_visible()
+    await expect(shortcuts).to_contain_text("Write an internal note")
+    await page.screenshot(path=screenshots / "shortcuts.png")
+    await page.keyboard.press("Escape")
+    await expect(shortcuts).to_be_hidden()
+
+    # The newest ticket is first: j focuses it, Enter opens it.
+    await page.keyboard.press("j")
+    await expect(page.get_by_role("link", name=title)).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", level=1)).to_have_text(f"#{ticket['number']} {title}")
+
+    await page.keyboard.press("n")
+    await expect(page.get_by_label("Message")).to_be_focused()
+    await expect(page.get_by_label("Internal note for staff")).to_be_checked()
+    await page.keyboard.type("Typed without the mouse; r and n inside the text stay letters.")
+    await page.keyboard.press("Escape")
+    await page.keyboard.press("r")
+    await expect(page.get_by_label("Public reply to the customer")).to_be_checked()
+    await expect(page.get_by_label("Message")).to_have_value(
+        "Typed without the mouse; r and n inside the text stay letters."
+    )
+    await page.keyboard.press("Escape")
+    await page.keyboard.press("s")
+    await expect(page.get_by_label("Status")).to_be_focused()
+
+    await page.keyboard.press("Escape")
+    await page.keyboard.press("g")
+    await page.keyboard.press("i")
+    await expect(page).to_have_url(re.compile(r"/app/inbox$"))
+    await page.keyboard.press("g")
+    await page.keyboard.press("q")
+    await expect(page).to_have_url(re.compile(r"/app$"))

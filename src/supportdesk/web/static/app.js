@@ -390,11 +390,104 @@
     connect(handlers);
   }
 
+  // --- Keyboard shortcuts, listed on "?" (the dialog in base.html) ----------------------------------
+
+  function typingIn(element) {
+    if (!element) return false;
+    var tag = element.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || element.isContentEditable;
+  }
+
+  function ticketLinks() {
+    return Array.prototype.slice.call(document.querySelectorAll("table.tickets tbody td.subject a"));
+  }
+
+  // j and k move the focus through the queue's tickets; the focused row is marked for the eye too.
+  function moveInQueue(step) {
+    var links = ticketLinks();
+    if (!links.length) return;
+    var at = links.indexOf(document.activeElement);
+    var next = at < 0 ? (step > 0 ? 0 : links.length - 1) : Math.min(Math.max(at + step, 0), links.length - 1);
+    links[next].focus();
+    links[next].scrollIntoView({ block: "nearest" });
+  }
+
+  function toggleFocusedRow() {
+    var active = document.activeElement;
+    var row = active && active.closest ? active.closest("tr[data-ticket]") : null;
+    var box = row && row.querySelector("input[type=checkbox]");
+    if (box) {
+      box.checked = !box.checked;
+      box.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+  }
+
+  function writeAs(kind) {
+    var form = document.getElementById("composer");
+    if (!form) return;
+    var choice = form.querySelector("input[name=visibility][value=" + kind + "]");
+    if (choice && !choice.checked) {
+      choice.checked = true;
+      choice.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+    form.querySelector("textarea").focus();
+  }
+
+  function setUpShortcuts() {
+    var dialog = document.getElementById("shortcuts");
+    var button = document.getElementById("shortcuts-button");
+    if (!dialog || !dialog.showModal) return;
+    button.hidden = false;
+    button.addEventListener("click", function () { dialog.showModal(); });
+    var pendingG = false;
+    document.addEventListener("keydown", function (event) {
+      if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+      if (event.key === "Escape" && typingIn(document.activeElement)) {
+        document.activeElement.blur();
+        return;
+      }
+      if (typingIn(document.activeElement) || dialog.open) return;
+      var key = event.key;
+      if (pendingG) {
+        pendingG = false;
+        if (key === "q") window.location.href = "/app";
+        else if (key === "i") window.location.href = "/app/inbox";
+        event.preventDefault();
+        return;
+      }
+      var search = document.getElementById("q");
+      var status = document.getElementById("status");
+      var actions = {
+        "?": function () { dialog.showModal(); },
+        g: function () {
+          pendingG = true;
+          window.setTimeout(function () { pendingG = false; }, 1500);
+        },
+        "/": function () {
+          if (search) search.focus();
+          else window.location.href = "/app#q";
+        },
+        j: function () { moveInQueue(1); },
+        k: function () { moveInQueue(-1); },
+        x: toggleFocusedRow,
+        r: function () { writeAs("public"); },
+        n: function () { writeAs("note"); },
+        s: function () { if (status) status.focus(); },
+        u: function () { if (document.querySelector("[data-live=ticket]")) window.location.href = "/app"; },
+      };
+      if (Object.prototype.hasOwnProperty.call(actions, key)) {
+        event.preventDefault();
+        actions[key]();
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     localiseTimes();
     updateCountdowns();
     setUpComposer();
     setUpLive();
+    setUpShortcuts();
     if (document.querySelector("time[data-countdown]")) {
       window.setInterval(updateCountdowns, 15000);
     }
