@@ -441,8 +441,12 @@ def ticket_rows(
     agents: Sequence[int],
     customers: Sequence[int],
     origin: datetime,
+    *,
+    due_times: bool = False,
 ) -> list[dict[str, Any]]:
-    """Tickets ``start`` to ``stop - 1``; two tickets share each second, to exercise the id tie-break."""
+    """Tickets ``start`` to ``stop - 1``; two tickets share each second, to exercise the id tie-break.
+    With ``due_times``, each has the SLA due times a policy would give it (first response within 4 to
+    28 hours, resolution within 3 days), so lists ordered or filtered by SLA have work to do."""
     statuses = list(TicketStatus)
     priorities = list(Priority)
     channels = list(Channel)
@@ -474,13 +478,27 @@ def ticket_rows(
                 else None,
                 "closed_at": created + timedelta(days=2) if status is TicketStatus.closed else None,
                 "version": 1,
+                **(
+                    {
+                        "first_response_due_at": created + timedelta(hours=4 + number % 25),
+                        "resolution_due_at": created + timedelta(days=3),
+                    }
+                    if due_times
+                    else {}
+                ),
             }
         )
     return rows
 
 
 async def bulk_load(
-    engine: AsyncEngine, workspace_id: int, agents: Sequence[int], count: int, log: Callable[[str], None]
+    engine: AsyncEngine,
+    workspace_id: int,
+    agents: Sequence[int],
+    count: int,
+    log: Callable[[str], None],
+    *,
+    due_times: bool = False,
 ) -> None:
     """``count`` tickets (with customers and tags) by Core executemany in batches, then the counter."""
     now = datetime.now(UTC)
@@ -514,7 +532,8 @@ async def bulk_load(
         stop = min(start + LOAD_BATCH, count + 1)
         async with engine.begin() as connection:
             await connection.execute(
-                insert(ticket_table), ticket_rows(workspace_id, start, stop, agents, customers, origin)
+                insert(ticket_table),
+                ticket_rows(workspace_id, start, stop, agents, customers, origin, due_times=due_times),
             )
         if stop - 1 == count or (stop - 1) % 20_000 == 0:
             log(f"  loaded {stop - 1:,} tickets")
