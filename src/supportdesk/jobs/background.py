@@ -143,6 +143,13 @@ class Background:
         # receiver timing out, the last of them would outlive its lease and be sent twice. Two batches
         # (or enough to keep every send slot busy) let one be recorded while the other is sent.
         self._batches = asyncio.Semaphore(batches_in_flight(settings.worker_concurrency))
+        # Messages this process's relay handed to its own in-memory queue and whose attempts have not
+        # ended yet. Such a queue takes every task at once, so a relay that claimed again whenever its
+        # batch was full would claim everything due, each message for a whole lease, while other worker
+        # processes found nothing to do. It holds at most two batches: one being worked on while the
+        # next waits.
+        self._held: set[int] = set()
+        self._room = asyncio.Event()
         self._stop = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._started = False
@@ -172,8 +179,13 @@ class Background:
             )
 
     async def _deliver(self, claims: Sequence[outbox.Claimed]) -> None:
-        async with self._batches:
-            await self._deliver_now(claims)
+        try:
+            async with self._batches:
+                await self._deliver_now(claims)
+        finally:
+            if self._held:
+                self._held.difference_update(claim.id for claim in claims)
+                self._room.set()
 
     async def _deliver_now(self, claims: Sequence[outbox.Claimed]) -> None:
         deliveries = await outbox.start_attempts(
@@ -239,16 +251,29 @@ class Background:
 
     # --- the relay ----------------------------------------------------------------------------------
 
+    def _claimable(self) -> int:
+        """How many messages the relay may claim now: a batch, or with the in-memory queue what is left
+        of the two batches this process holds at most (see ``_held``)."""
+        if not self.embedded:
+            return self._batch
+        return max(0, min(self._batch, 2 * self._batch - len(self._held)))
+
     async def relay_once(self) -> int:
         """Claim one batch of due messages and hand each to the queue; returns how many."""
+        limit = self._claimable()
+        if limit == 0:
+            return 0
         claimed = await outbox.claim_due(
-            self.database, self.clock, limit=self._batch, lease=self._lease, owner=self.owner
+            self.database, self.clock, limit=limit, lease=self._lease, owner=self.owner
         )
         for start in range(0, len(claimed), DELIVERY_CHUNK):
             chunk = claimed[start : start + DELIVERY_CHUNK]
+            if self.embedded:
+                self._held.update(message.id for message in chunk)
             try:
                 await self.deliver_batch.kiq([[message.id, message.attempts] for message in chunk])
             except Exception:
+                self._held.difference_update(message.id for message in claimed[start:])
                 # The queue took neither this chunk nor (they are not tried) the later ones: hand them
                 # back, due now, instead of leaving them claimed until their lease ends. A relay that
                 # dies here leaves them to the lease after all.
@@ -261,6 +286,12 @@ class Background:
         earliest retry falls due, and at least every poll interval (for other processes' messages)."""
         bell = self.database.work_bell
         while not self._stop.is_set():
+            if self._claimable() == 0:
+                # Both batches are still being worked on: claim more once one of them is done.
+                self._room.clear()
+                if self._claimable() == 0:
+                    await self._wait(self._room, self._poll)
+                continue
             bell.clear()
             try:
                 count = await self.relay_once()
@@ -271,7 +302,8 @@ class Background:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=self._poll)
                 continue
-            if count >= self._batch:
+            if count >= self._batch or (count and self._claimable() < self._batch):
+                # A full batch, or as many as there was room for: more may be due.
                 continue
             await self._wait(bell, await self._until_next_due())
 

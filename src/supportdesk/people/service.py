@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -248,10 +248,13 @@ async def create_customer(
     company: str | None = None,
     tier: Tier = Tier.free,
     external_id: str | None = None,
+    checked: bool = False,
 ) -> Customer:
     """Add a customer to the session's workspace; where the process has a CRM, have the customer checked
-    against it in the background (an outbox message in the same transaction)."""
-    await _ensure_unique_customer(session, email=email, external_id=external_id)
+    against it in the background (an outbox message in the same transaction). ``checked``: the caller
+    found no customer with ``email`` in this unit of work, and gives no ``external_id``."""
+    if not checked or external_id is not None:
+        await _ensure_unique_customer(session, email=email, external_id=external_id)
     now = clock.now()
     customer = Customer(
         email=email,
@@ -353,19 +356,29 @@ async def find_customer_by_email(session: AsyncSession, email: str) -> Customer 
     return result.scalar_one_or_none()
 
 
+# What a caller passes as ``found`` when it has not looked the address up (see find_or_create_customer).
+NOT_LOOKED_UP: Final = "not-looked-up"
+
+
 async def find_or_create_customer(
-    session: AsyncSession, clock: Clock, *, email: str, name: str | None = None
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    email: str,
+    name: str | None = None,
+    found: Customer | Literal["not-looked-up"] | None = NOT_LOOKED_UP,
 ) -> Customer:
-    """The customer with ``email``, created on first contact."""
-    customer = await find_customer_by_email(session, email)
+    """The customer with ``email``, created on first contact. A caller that looked the address up in
+    this unit of work already (:func:`find_customer_by_email`) passes what it found as ``found``."""
+    customer = await find_customer_by_email(session, email) if isinstance(found, str) else found
     if customer is not None:
         return customer
     try:
         # A savepoint, so losing a race with a concurrent first contact costs this statement only.
-        # The race is lost either at the uniqueness check (the other request committed first) or at
-        # the INSERT (both checked before either committed).
+        # The address was just looked up, so the INSERT checks the rest: the race is lost at its
+        # uniqueness constraint (the other first contact committed, or inserted first).
         async with session.begin_nested():
-            return await create_customer(session, clock, email=email, name=name)
+            return await create_customer(session, clock, email=email, name=name, checked=True)
     except (IntegrityError, CustomerExists):
         winner = await find_customer_by_email(session, email)
         if winner is None:
@@ -402,14 +415,16 @@ async def update_customer(
     return customer
 
 
-async def clear_bouncing(session: AsyncSession, clock: Clock, address: str) -> None:
-    """Forget that mail to ``address`` bounced: its owner just wrote from it."""
+async def clear_bouncing(session: AsyncSession, clock: Clock, address: str) -> Customer | None:
+    """Forget that mail to ``address`` bounced: its owner just wrote from it. Returns the customer with
+    ``address``, if there is one (what :func:`find_or_create_customer` takes as ``found``)."""
     customer = await find_customer_by_email(session, address.lower())
     if customer is not None and customer.email_bounced_at is not None:
         customer.email_bounced_at = None
         customer.email_bounce_reason = None
         customer.updated_at = clock.now()
         await session.flush()
+    return customer
 
 
 async def mark_bouncing(session: AsyncSession, clock: Clock, addresses: Iterable[str], reason: str) -> int:

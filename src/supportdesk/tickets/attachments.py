@@ -119,6 +119,42 @@ async def scan(uploads: Sequence[Upload], command: str | None) -> None:
                 raise ScannerFailed(f"The scanner ended with status {status}")
 
 
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """An upload whose bytes are in the file store, under ``sha256``."""
+
+    upload: Upload
+    sha256: str
+
+
+async def keep(store: FileStore, uploads: Sequence[Upload]) -> list[Kept]:
+    """Put ``uploads`` (checked already) into the store, before they are recorded (:func:`record`): a
+    flow that holds a lock until its commit keeps the files first, so the disk's writes are not waited
+    for under the lock."""
+    return [Kept(upload, await asyncio.to_thread(store.put, upload.data)) for upload in uploads]
+
+
+def record(session: AsyncSession, clock: Clock, comment: Comment, kept: Sequence[Kept]) -> list[Attachment]:
+    """Record files kept by :func:`keep` on ``comment`` (a flushed one); they are written with the
+    session's next flush."""
+    now = clock.now()
+    attachments = [
+        Attachment(
+            workspace_id=comment.workspace_id,
+            ticket_id=comment.ticket_id,
+            comment_id=comment.id,
+            filename=safe_filename(one.upload.filename),
+            content_type=(one.upload.content_type or DOWNLOAD_TYPE)[:127],
+            size=len(one.upload.data),
+            sha256=one.sha256,
+            created_at=now,
+        )
+        for one in kept
+    ]
+    session.add_all(attachments)
+    return attachments
+
+
 async def attach(
     session: AsyncSession,
     clock: Clock,
@@ -127,23 +163,7 @@ async def attach(
     uploads: Sequence[Upload],
 ) -> list[Attachment]:
     """Keep ``uploads`` (checked already) in the store and record them on ``comment``."""
-    now = clock.now()
-    kept = []
-    for upload in uploads:
-        digest = await asyncio.to_thread(store.put, upload.data)
-        kept.append(
-            Attachment(
-                workspace_id=comment.workspace_id,
-                ticket_id=comment.ticket_id,
-                comment_id=comment.id,
-                filename=safe_filename(upload.filename),
-                content_type=(upload.content_type or DOWNLOAD_TYPE)[:127],
-                size=len(upload.data),
-                sha256=digest,
-                created_at=now,
-            )
-        )
-    session.add_all(kept)
+    kept = record(session, clock, comment, await keep(store, uploads))
     await session.flush()
     return kept
 

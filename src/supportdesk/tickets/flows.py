@@ -14,7 +14,7 @@ The ``actor`` is the staff user whose request it is, or ``None`` when nobody on 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -47,6 +47,7 @@ async def open_ticket(
     tags: Sequence[str] = (),
     customer_email: str | None = None,
     customer_name: str | None = None,
+    found_customer: Customer | Literal["not-looked-up"] | None = people_service.NOT_LOOKED_UP,
     assigned_agent_id: int | None = None,
     channel: Channel = Channel.api,
     external_id: str | None = None,
@@ -56,7 +57,8 @@ async def open_ticket(
     """Take a request in as a ticket: the customer with ``customer_email`` is found or created, the SLA
     policy sets its due times, and, where the workspace assigns automatically (and ``auto_assign``), an
     agent takes it and is told. Triggers are not run (see :func:`process_new_ticket`): loading history,
-    as the demo and the tests do, opens tickets without them."""
+    as the demo and the tests do, opens tickets without them. A caller that looked ``customer_email`` up
+    in this unit of work passes what it found as ``found_customer``, so it is not looked up again."""
     # Validate and load. Everything that can refuse the ticket runs before the workspace row is locked.
     if external_id is not None:
         await ticket_service.check_external_id(session, external_id)
@@ -65,7 +67,7 @@ async def open_ticket(
     customer: Customer | None = None
     if customer_email is not None:
         customer = await people_service.find_or_create_customer(
-            session, clock, email=customer_email, name=customer_name
+            session, clock, email=customer_email, name=customer_name, found=found_customer
         )
     # Reserving the number locks the workspace row until commit, and every ticket opened in the
     # workspace meanwhile waits for it. One round trip reserves the number and reads what intake needs;

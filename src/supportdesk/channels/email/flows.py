@@ -11,19 +11,21 @@ written into the ticket's audit trail. One unit of work, which the caller commit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.audit.models import ActorType, AuditAction, AuditEvent
 from supportdesk.channels.email import parsing, rules
-from supportdesk.channels.email.models import InboundMessage, InboundOutcome, InboundState, Mailbox
+from supportdesk.channels.email.models import InboundMessage, InboundOutcome, InboundState
 from supportdesk.channels.email.service import (
+    Desk,
     InboundRules,
-    domain_of,
     earlier_copy,
     from_sender_recently,
-    own_addresses,
+    mailbox_defaults,
+    read_desk,
     thread_facts,
 )
 from supportdesk.core.clock import Clock
@@ -34,7 +36,6 @@ from supportdesk.tickets import flows
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Channel, Comment, Priority, Ticket, TicketStatus
 from supportdesk.tickets.schemas import CommentAuthor
-from supportdesk.workspaces.models import Workspace
 
 _TITLE_CHARS = 300
 _NO_SUBJECT = "(no subject)"
@@ -102,57 +103,64 @@ async def process_inbound(
     settings: InboundRules,
     message: InboundMessage,
     parsed: parsing.ParsedEmail,
+    *,
+    desk: Desk | None = None,
 ) -> InboundMessage:
-    """Make of ``message`` what it is, in the session's unit of work (scoped to its workspace)."""
+    """Make of ``message`` what it is, in the session's unit of work (scoped to its workspace).
+    ``desk`` is what the workspace's settings and mailboxes were when the caller read them for a batch
+    of messages; without it they are read here."""
     now = clock.now()
-    workspace = await session.get_one(Workspace, message.workspace_id)
-    mailbox = await session.get(Mailbox, message.mailbox_id) if message.mailbox_id else None
+    if desk is None:
+        desk = await read_desk(session, message.workspace_id, settings.default_from)
     sender = parsed.sender.email.lower() if parsed.sender else (message.envelope_sender or "").lower()
-    message.message_id = (parsed.message_id or "")[:500] or None
-    message.sender = sender[:254] or None
-    message.subject = parsed.subject[:300] or None
-    defects = [*parsed.defects, *(f"{item.what} dropped: {item.reason}" for item in parsed.dropped)]
-    message.attempts += 1
+    # What the headers say is written on the message at the end, with what became of it: the ticket
+    # flows below flush several times, and each flush would otherwise update the message's row again.
+    read = _Read(
+        message_id=(parsed.message_id or "")[:500] or None,
+        sender=sender[:254] or None,
+        subject=parsed.subject[:300] or None,
+        defects=[*parsed.defects, *(f"{item.what} dropped: {item.reason}" for item in parsed.dropped)],
+    )
 
-    earlier = await earlier_copy(session, message)
+    earlier = await earlier_copy(session, message, read.message_id)
     if earlier is not None:
         message.outcome = InboundOutcome.duplicate
         message.ticket_id = earlier.ticket_id
         message.thread_evidence = f"the same Message-ID arrived before as message {earlier.id}"
-        return _done(message, defects, now)
+        return _done(message, read, now)
 
-    own = await own_addresses(session, workspace, settings.default_from)
-    own_domains = frozenset(
-        filter(None, (domain_of(workspace.email_from_address), domain_of(settings.default_from)))
-    )
     recently = await from_sender_recently(session, message, sender, now) if sender else 0
     machine = rules.automated(
         parsed,
-        own_domains=own_domains,
-        own_addresses=own,
+        own_domains=desk.own_domains,
+        own_addresses=desk.own_addresses,
         from_sender_recently=recently,
         sender_limit=settings.sender_hourly_limit,
     )
-    message.authenticity = rules.authenticity(parsed, settings.trusted_servers).value
+    authenticity = rules.authenticity(parsed, settings.trusted_servers).value
     if machine is not None:
+        message.authenticity = authenticity
         message.outcome = InboundOutcome.automated
         message.automated_reason = f"{machine.kind.value}: {machine.evidence}"[:500]
         if machine.kind is rules.Automated.bounce and parsed.bounce is not None:
             await people_service.mark_bouncing(
                 session, clock, parsed.bounce.failed_recipients, parsed.bounce.diagnostic or machine.evidence
             )
-        return _done(message, defects, now)
+        return _done(message, read, now)
 
+    customer = None
     if sender:
         # A person wrote from the address: it works again, whatever bounced before.
-        await people_service.clear_bouncing(session, clock, sender)
+        customer = await people_service.clear_bouncing(session, clock, sender)
     facts = await thread_facts(
-        session, workspace, parsed, message.recipients, now=now, window=settings.thread_window
+        session, desk, parsed, message.recipients, now=now, window=settings.thread_window
     )
     reason = rules.decide_thread(parsed, facts, now=now, window=settings.thread_window)
-    message.thread_rule = reason.rule.value
-    message.thread_evidence = reason.evidence[:1000]
-    uploads = await _checked_uploads(parsed, settings.attachment_rules, defects)
+    thread_evidence = reason.evidence[:1000]
+    uploads = await _checked_uploads(parsed, settings.attachment_rules, read.defects)
+    # The files go into the store before the ticket is written: opening one holds the workspace's row
+    # until the commit, and other tickets of the workspace wait for it meanwhile.
+    kept = await ticket_attachments.keep(store, uploads) if uploads else []
     text = (parsed.reply or parsed.text).strip()
     ticket: Ticket | None = None
     if reason.ticket_id is not None:
@@ -160,9 +168,10 @@ async def process_inbound(
     comment: Comment | None = None
     if ticket is not None and ticket.status != TicketStatus.closed:
         comment = await _add_reply(session, clock, ticket, sender, text or _NO_SUBJECT)
-        message.outcome = InboundOutcome.reply
+        outcome = InboundOutcome.reply
     else:
         follow_up_of = ticket
+        mailbox = await mailbox_defaults(session, desk, message.mailbox_id)
         ticket = await flows.process_new_ticket(
             session,
             clock,
@@ -174,27 +183,32 @@ async def process_inbound(
             category=mailbox.default_category if mailbox else None,
             customer_email=sender or None,
             customer_name=(parsed.sender.name if parsed.sender else None) or None,
+            found_customer=customer if sender else people_service.NOT_LOOKED_UP,
             channel=Channel.email,
             follow_up_of_id=follow_up_of.id if follow_up_of else None,
         )
         if follow_up_of is not None:
-            message.outcome = InboundOutcome.follow_up
-            message.thread_evidence = (
-                f"{reason.evidence}; that ticket is closed, so this follow-up was opened"
-            )[:1000]
+            outcome = InboundOutcome.follow_up
+            why = "that ticket is closed, so this follow-up was opened"
+            thread_evidence = f"{reason.evidence}; {why}"[:1000]
         else:
-            message.outcome = InboundOutcome.new_ticket
+            outcome = InboundOutcome.new_ticket
         if uploads:
             names = ", ".join(upload.filename for upload in uploads)
             comment = await _add_reply(
                 session, clock, ticket, sender, f"Attached to the e-mail that opened this ticket: {names}"
             )
-    if comment is not None and uploads:
-        await ticket_attachments.attach(session, clock, store, comment, uploads)
+    if comment is not None and kept:
+        ticket_attachments.record(session, clock, comment, kept)
+    message.authenticity = authenticity
+    message.thread_rule = reason.rule.value
+    message.thread_evidence = thread_evidence
+    message.outcome = outcome
     message.ticket_id = ticket.id
     message.comment_id = comment.id if comment else None
+    _done(message, read, now)
     _record_threading(session, message, ticket.id, now)
-    return _done(message, defects, now)
+    return message
 
 
 async def _add_reply(session: AsyncSession, clock: Clock, ticket: Ticket, sender: str, text: str) -> Comment:
@@ -217,8 +231,23 @@ async def _add_reply(session: AsyncSession, clock: Clock, ticket: Ticket, sender
     return comment
 
 
-def _done(message: InboundMessage, defects: list[str], now: datetime) -> InboundMessage:
-    message.defects = defects[:50]
+@dataclass(slots=True)
+class _Read:
+    """What processing read from a message's headers, written on it when it is done."""
+
+    message_id: str | None
+    sender: str | None
+    subject: str | None
+    # What reading found wrong or left out; processing adds the attachments it dropped.
+    defects: list[str]
+
+
+def _done(message: InboundMessage, read: _Read, now: datetime) -> InboundMessage:
+    message.message_id = read.message_id
+    message.sender = read.sender
+    message.subject = read.subject
+    message.attempts += 1
+    message.defects = read.defects[:50]
     message.state = InboundState.processed
     message.processed_at = now
     message.last_error = None

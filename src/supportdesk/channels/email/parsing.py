@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
 from email.headerregistry import Address as HeaderAddress
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any, TypeVar, cast
@@ -142,12 +143,34 @@ class ParsedEmail:
         return self.to + self.cc
 
 
+class _ReadOnce(HeaderRegistry):
+    """``policy.default``'s headers, each value parsed once per message.
+
+    The standard library parses a header again (and makes a class for it) whenever it is asked for
+    one, and reading a message asks for each part's Content-Type many times over: to find the
+    boundaries, the type, the charset, the file name. Parsed headers are never changed, so the same
+    name and value may share one.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parsed: dict[tuple[str, str], BaseHeader] = {}
+
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        key = (name, value)
+        found = self._parsed.get(key)
+        if found is None:
+            found = self._parsed[key] = super().__call__(name, value)
+        return found
+
+
 def parse(raw: bytes, limits: Limits = Limits()) -> ParsedEmail:
     """Read ``raw`` (the message as received, headers and body); never raises. Every text it gives can
     be stored (see :func:`storable`)."""
     reading = _Reading(limits)
     try:
-        message = email.message_from_bytes(raw, policy=policy.default)
+        # policy.default, with a memory of the headers parsed: one per message, so it ends with it.
+        message = email.message_from_bytes(raw, policy=policy.default.clone(header_factory=_ReadOnce()))
     except Exception as error:  # noqa: BLE001  (the parser is lenient; this is the last resort)
         reading.defect(f"the message could not be read as MIME ({type(error).__name__}); kept as text")
         return _storable_copy(reading.result(None, text=raw.decode("utf-8", errors="replace")))

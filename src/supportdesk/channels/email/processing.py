@@ -9,9 +9,13 @@ admins with its reason, and processed again on request.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
+from typing import Protocol
 
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.audit.recorder import SYSTEM, act_as
@@ -27,12 +31,29 @@ from supportdesk.jobs.rules import RETRY_POLICIES
 
 _log = logging.getLogger(__name__)
 
-# The use case (channels.email.flows.process_inbound), given by whoever wires the process: it sits
-# above this module, which the outbox calls.
-Process = Callable[
-    [AsyncSession, Clock, FileStore, service.InboundRules, InboundMessage, parsing.ParsedEmail],
-    Awaitable[InboundMessage],
-]
+# Messages one process works on at once. Processing is mostly the processor's own work (reading the
+# MIME, the flows) between short queries: a few at a time keep the database busy while another one is
+# read. More only stretch every transaction by the others' turns on the event loop, hold as many
+# connections, and keep the workspace's row, which opening a ticket locks until the commit, locked for
+# that much longer while every other new ticket of the workspace waits for it (in all processes).
+CONCURRENCY = 4
+
+
+class Process(Protocol):
+    """The use case (channels.email.flows.process_inbound), given by whoever wires the process: it sits
+    above this module, which the outbox calls."""
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        clock: Clock,
+        store: FileStore,
+        settings: service.InboundRules,
+        message: InboundMessage,
+        parsed: parsing.ParsedEmail,
+        *,
+        desk: service.Desk | None = None,
+    ) -> InboundMessage: ...
 
 
 class InboundProcessor:
@@ -51,8 +72,38 @@ class InboundProcessor:
         self._clock = clock
         self._store = store
         self._rules = rules
+        # The desk of each message of the batches being processed (see prepare), by outbox message.
+        self._prepared: dict[int, service.Desk] = {}
+        self._running = asyncio.Semaphore(CONCURRENCY)
+
+    async def prepare(self, deliveries: Sequence[Delivery]) -> None:
+        """Read the desk (the workspace's e-mail settings and mailboxes) of a batch's messages once per
+        workspace, instead of once for each message. A batch takes seconds: a change of the settings
+        applies from the next one."""
+        workspaces = sorted({delivery.workspace_id for delivery in deliveries})
+        desks: dict[int, service.Desk] = {}
+        try:
+            async with self._database.unit_of_work(readonly=True) as session:
+                for workspace_id in workspaces:
+                    scope_to_workspace(session.sync_session, workspace_id)
+                    with contextlib.suppress(NoResultFound):  # the workspace is gone; its messages too
+                        desks[workspace_id] = await service.read_desk(
+                            session, workspace_id, self._rules.default_from
+                        )
+        except Exception as error:  # noqa: BLE001  (each message reads its desk, and fails, on its own)
+            _log.warning("inbound: the desks of a batch could not be read: %s", error)
+            return
+        for delivery in deliveries:
+            desk = desks.get(delivery.workspace_id)
+            if desk is not None:
+                self._prepared[delivery.message_id] = desk
 
     async def __call__(self, delivery: Delivery) -> Sent:
+        desk = self._prepared.pop(delivery.message_id, None)
+        async with self._running:
+            return await self._process_one(delivery, desk)
+
+    async def _process_one(self, delivery: Delivery, desk: service.Desk | None) -> Sent:
         message_id = delivery.payload.get("inbound_message_id")
         if not isinstance(message_id, int) or isinstance(message_id, bool):
             raise DeliveryFailed(
@@ -68,7 +119,9 @@ class InboundProcessor:
                     return Sent(provider=service.PROCESSOR)
                 raw = await service.read_raw(self._store, message)
                 parsed = await service.parse_raw(raw, self._rules.limits)
-                await self._process(session, self._clock, self._store, self._rules, message, parsed)
+                await self._process(
+                    session, self._clock, self._store, self._rules, message, parsed, desk=desk
+                )
         except FileNotFoundError:
             reason = "the message's bytes are missing from the file store"
             await self._failed(delivery, message_id, reason, last=True)

@@ -16,7 +16,7 @@ the message and written into the ticket's audit trail.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,7 +41,7 @@ from supportdesk.jobs.models import DeliveryChannel, OutboxMessage
 from supportdesk.notifications.mail import threading
 from supportdesk.tickets import attachments as ticket_attachments
 from supportdesk.tickets import participants
-from supportdesk.tickets.models import Ticket, TicketStatus
+from supportdesk.tickets.models import Priority, Ticket, TicketStatus
 from supportdesk.workspaces.models import Workspace
 
 # The outbox target of processing messages: there is one processor, not one per receiver.
@@ -128,10 +128,70 @@ def domain_of(address: str | None) -> str | None:
     return address.rpartition("@")[2].lower()
 
 
-async def own_addresses(session: AsyncSession, workspace: Workspace, default_from: str) -> frozenset[str]:
-    mailboxes = await session.execute(select(Mailbox.address))
-    known = {workspace.email_from_address, workspace.email_reply_address, default_from, *mailboxes.scalars()}
-    return frozenset(mailbox_address(address) for address in known if address)
+@dataclass(frozen=True, slots=True)
+class MailboxDefaults:
+    """What a ticket opened from a mailbox starts with (the workspace's defaults where unset)."""
+
+    default_priority: Priority | None
+    default_category: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Desk:
+    """What processing needs of a workspace and its mailboxes, the same for every message that arrives
+    there. The inbound processor reads it once for a batch of messages (see ``processing``)."""
+
+    workspace_id: int
+    reply_key: str
+    # The addresses the desk sends from and takes replies at, and the domains of the ids it makes.
+    own_addresses: frozenset[str]
+    own_domains: frozenset[str]
+    mailboxes: Mapping[int, MailboxDefaults]
+
+
+async def read_desk(session: AsyncSession, workspace_id: int, default_from: str) -> Desk:
+    """The :class:`Desk` of ``workspace_id``, in the session (scoped to it)."""
+    workspace = (
+        await session.execute(
+            select(
+                Workspace.email_from_address, Workspace.email_reply_address, Workspace.email_reply_key
+            ).where(Workspace.id == workspace_id)
+        )
+    ).one()
+    rows = (
+        await session.execute(
+            select(Mailbox.id, Mailbox.address, Mailbox.default_priority, Mailbox.default_category)
+        )
+    ).all()
+    known = {
+        workspace.email_from_address,
+        workspace.email_reply_address,
+        default_from,
+        *(row.address for row in rows),
+    }
+    return Desk(
+        workspace_id=workspace_id,
+        reply_key=workspace.email_reply_key,
+        own_addresses=frozenset(mailbox_address(address) for address in known if address),
+        own_domains=frozenset(
+            filter(None, (domain_of(workspace.email_from_address), domain_of(default_from)))
+        ),
+        mailboxes={row.id: MailboxDefaults(row.default_priority, row.default_category) for row in rows},
+    )
+
+
+async def mailbox_defaults(
+    session: AsyncSession, desk: Desk, mailbox_id: int | None
+) -> MailboxDefaults | None:
+    """The defaults of the mailbox a message arrived in: from ``desk``, or read when the mailbox is newer
+    than the desk's reading; ``None`` when the mailbox is gone."""
+    if mailbox_id is None:
+        return None
+    found = desk.mailboxes.get(mailbox_id)
+    if found is not None:
+        return found
+    mailbox = await session.get(Mailbox, mailbox_id)
+    return None if mailbox is None else MailboxDefaults(mailbox.default_priority, mailbox.default_category)
 
 
 async def _sent_ids(
@@ -191,7 +251,7 @@ async def _known_tickets(session: AsyncSession, ids: set[int]) -> dict[int, rule
 
 async def thread_facts(
     session: AsyncSession,
-    workspace: Workspace,
+    desk: Desk,
     parsed: parsing.ParsedEmail,
     recipients: Sequence[str],
     *,
@@ -203,15 +263,15 @@ async def thread_facts(
     referenced = rules.referenced_ids(parsed)
     candidates: set[int] = set()
     for message_id in referenced:
-        root = rules.root_ticket(message_id, workspace.id)
+        root = rules.root_ticket(message_id, desk.workspace_id)
         if root is not None:
             candidates.add(root)
-    sent = await _sent_ids(session, workspace.id, sender, referenced)
+    sent = await _sent_ids(session, desk.workspace_id, sender, referenced)
     candidates.update(sent.values())
     reply_ticket = None
     addresses = [*recipients, *(address.email for address in (*parsed.to, *parsed.cc))]
     for address in addresses:
-        reply_ticket = threading.ticket_of_reply_address(address, workspace.email_reply_key, workspace.id)
+        reply_ticket = threading.ticket_of_reply_address(address, desk.reply_key, desk.workspace_id)
         if reply_ticket is not None:
             candidates.add(reply_ticket)
             break
@@ -233,7 +293,7 @@ async def thread_facts(
         recent = list(rows.scalars())
         candidates.update(recent)
     return rules.ThreadFacts(
-        workspace_id=workspace.id,
+        workspace_id=desk.workspace_id,
         sent_ids=sent,
         reply_address_ticket=reply_ticket,
         tickets=await _known_tickets(session, candidates),
@@ -257,21 +317,33 @@ async def from_sender_recently(
     return int(found.scalar_one())
 
 
-async def earlier_copy(session: AsyncSession, message: InboundMessage) -> InboundMessage | None:
-    """The message with the same Message-ID that arrived first and was processed, if any."""
-    if not message.message_id:
+@dataclass(frozen=True, slots=True)
+class EarlierCopy:
+    """A message that arrived before with the same Message-ID, and the ticket it went to."""
+
+    id: int
+    ticket_id: int | None
+
+
+async def earlier_copy(
+    session: AsyncSession, message: InboundMessage, message_id: str | None
+) -> EarlierCopy | None:
+    """The message with the Message-ID ``message_id`` (``message``'s) that arrived before ``message``
+    and was processed first, if any."""
+    if not message_id:
         return None
     found = await session.execute(
-        select(InboundMessage)
+        select(InboundMessage.id, InboundMessage.ticket_id)
         .where(
-            InboundMessage.message_id == message.message_id,
+            InboundMessage.message_id == message_id,
             InboundMessage.id < message.id,
             InboundMessage.state == InboundState.processed,
         )
         .order_by(InboundMessage.id)
         .limit(1)
     )
-    return found.scalar_one_or_none()
+    row = found.first()
+    return None if row is None else EarlierCopy(int(row.id), row.ticket_id)
 
 
 # --- looking back -------------------------------------------------------------------------------
