@@ -39,6 +39,8 @@ from supportdesk.ops.metrics import Metrics, MetricsMiddleware
 from supportdesk.ops.middleware import RequestSizeLimitMiddleware, SecurityHeadersMiddleware
 from supportdesk.ops.router import router as ops_router
 from supportdesk.people.router import customers, me, users
+from supportdesk.portal.router import PORTAL_PREFIX, install_portal
+from supportdesk.portal.throttle import PortalThrottle
 from supportdesk.realtime.pubsub import build_pubsub
 from supportdesk.sla.router import router as sla_router
 from supportdesk.tickets.router import UPLOAD_PATHS, attachments_router
@@ -150,8 +152,9 @@ def create_app(
         upload_paths=re.compile(f"{UPLOAD_PATHS.pattern}|{HOOK_PATHS.pattern}"),
     )
     app.add_middleware(MetricsMiddleware)
-    # The browser's pages (under WEB_PREFIX) get a Content-Security-Policy and the other page headers.
-    app.add_middleware(SecurityHeadersMiddleware, page_prefix=WEB_PREFIX)
+    # The browser's pages (the workspace under WEB_PREFIX, the portal under PORTAL_PREFIX) get a
+    # Content-Security-Policy and the other page headers.
+    app.add_middleware(SecurityHeadersMiddleware, page_prefix=(WEB_PREFIX, PORTAL_PREFIX))
     install_problem_handlers(app)
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
@@ -159,6 +162,8 @@ def create_app(
     install_docs(app)
     # The agent workspace's pages and their static files; `/` leads to them.
     install_web(app)
+    # The customer portal's pages, in the same templates environment.
+    install_portal(app)
     return app
 
 
@@ -186,6 +191,8 @@ def bind_state(
     # The app owns its token cache: two apps in one process (tests, tools) never share checked tokens.
     app.state.token_cache = token_cache if token_cache is not None else TokenCache()
     app.state.login_throttle = LoginThrottle(settings)
+    # The portal's limits count in the same storage, so a deployment configures that once.
+    app.state.portal_throttle = PortalThrottle(settings, app.state.login_throttle.storage)
     # The CRM's answers about customers, with its cache and breaker; None when no CRM is configured.
     app.state.crm = build_crm_lookup(settings, clock, registry=app.state.metrics.registry)
     if app.state.crm is not None:

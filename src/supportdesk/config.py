@@ -226,6 +226,14 @@ class Settings(BaseSettings):
     login_attempts_per_address: str = "20/minute"
     login_failures_per_account: str = "5/15 minutes"
     login_failures_per_account_total: str = "100/hour"
+    # The customer portal: requests one client address may send through the public form, and sign-in
+    # links one e-mail address and one client address may ask for, each in a window of time.
+    portal_requests_per_address: str = "10/hour"
+    portal_sign_in_per_email: str = "5/hour"
+    portal_sign_in_per_address: str = "30/hour"
+    # Where people reach this server (https://help.example.com), for the links e-mails carry (the
+    # portal's sign-in links). Unset, a link points where the request that asked for it was sent.
+    public_url: HttpBaseUrl | None = None
     # The outbound mail providers, a JSON list; workspaces choose their chain among them by name.
     mail_providers: tuple[MailProviderSettings, ...] = ()
     mail_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 15
@@ -292,7 +300,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "login_attempts_per_address", "login_failures_per_account", "login_failures_per_account_total"
+        "login_attempts_per_address",
+        "login_failures_per_account",
+        "login_failures_per_account_total",
+        "portal_requests_per_address",
+        "portal_sign_in_per_email",
+        "portal_sign_in_per_address",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
@@ -411,6 +424,11 @@ class Settings(BaseSettings):
     @field_validator("file_store_endpoint_url")
     @classmethod
     def _file_store_endpoint(cls, value: str | None) -> str | None:
+        return None if value is None else _http_base_url(value)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
         return None if value is None else _http_base_url(value)
 
     @field_validator("file_store_region")

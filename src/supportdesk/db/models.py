@@ -9,8 +9,16 @@ from supportdesk.jobs.models import DeliveryAttempt, JobRun, OutboxMessage
 from supportdesk.notifications.mail.models import EmailTemplate
 from supportdesk.notifications.models import Notification
 from supportdesk.people.models import ApiToken, Customer, User
+from supportdesk.portal.models import PortalSession, PortalSignIn
 from supportdesk.sla.models import BusinessCalendar, SlaPolicy
-from supportdesk.tickets.models import Attachment, Comment, Ticket, TicketParticipant, TicketTag
+from supportdesk.tickets.models import (
+    Attachment,
+    Comment,
+    Ticket,
+    TicketParticipant,
+    TicketSatisfaction,
+    TicketTag,
+)
 from supportdesk.webhooks.models import WebhookSubscription
 from supportdesk.workspaces.models import Workspace
 
@@ -31,9 +39,12 @@ __all__ = [
     "Mailbox",
     "Notification",
     "OutboxMessage",
+    "PortalSession",
+    "PortalSignIn",
     "SlaPolicy",
     "Ticket",
     "TicketParticipant",
+    "TicketSatisfaction",
     "TicketTag",
     "Trigger",
     "User",

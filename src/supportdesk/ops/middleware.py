@@ -35,25 +35,26 @@ _PAGE_HEADERS = (
 class SecurityHeadersMiddleware:
     """Adds ``X-Content-Type-Options: nosniff`` to every answer, so no browser guesses a type for one.
 
-    Answers on the paths of the browser's pages (``page_prefix``: the pages and their static files)
-    carry the pages' headers too: a Content-Security-Policy without inline scripts or styles, no framing
-    and a referrer policy. The API's answers are JSON, which no browser runs, and the documentation
-    pages (``/docs``) come with inline scripts of their own, so the policy stays off them.
+    Answers on the paths of the browser's pages (``page_prefix``, one or several: the pages and their
+    static files) carry the pages' headers too: a Content-Security-Policy without inline scripts or
+    styles, no framing and a referrer policy. The API's answers are JSON, which no browser runs, and the
+    documentation pages (``/docs``) come with inline scripts of their own, so the policy stays off them.
 
     Responses that carry a secret set ``Cache-Control: no-store`` themselves; only they know.
     """
 
-    def __init__(self, app: ASGIApp, *, page_prefix: str | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, page_prefix: str | tuple[str, ...] | None = None) -> None:
         self.app = app
-        self.page_prefix = page_prefix
+        prefixes = (page_prefix,) if isinstance(page_prefix, str) else page_prefix or ()
+        self.page_prefixes = tuple(prefixes)
+        self._nested = tuple(f"{prefix}/" for prefix in prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = str(scope.get("path", ""))
-        prefix = self.page_prefix
-        is_page = prefix is not None and (path == prefix or path.startswith(f"{prefix}/"))
+        is_page = path in self.page_prefixes or path.startswith(self._nested)
         extra = _PAGE_HEADERS if is_page else (_NOSNIFF,)
 
         async def send_with_headers(message: Message) -> None:

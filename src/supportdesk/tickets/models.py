@@ -339,3 +339,43 @@ class TicketParticipant(WorkspaceScoped, Base):
         BigIntId, ForeignKey("user.id", ondelete="SET NULL"), default=None
     )
     created_at: Mapped[datetime]
+
+
+class SatisfactionRating(StrEnum):
+    good = "good"
+    bad = "bad"
+
+
+class TicketSatisfaction(WorkspaceScoped, Base):
+    """What the customer said of how their request was resolved: good or bad, and a word or two.
+
+    One row per ticket; a customer who changes their mind changes it, and the ticket's audit trail keeps
+    every answer, since the row's changes are filed under the ticket."""
+
+    __tablename__ = "ticket_satisfaction"
+    __table_args__ = (UniqueConstraint("ticket_id"),)
+    __audited__ = True
+    __audit_exclude__: ClassVar[frozenset[str]] = frozenset(
+        {"id", "ticket_id", "workspace_id", "customer_id", "updated_at"}
+    )
+    __audit_labels__: ClassVar[dict[str, str]] = {
+        "rating": "satisfaction",
+        "comment": "satisfaction_comment",
+        "rated_at": "satisfaction_rated_at",
+    }
+    __audit_is_child__ = True
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("ticket.id", ondelete="CASCADE"))
+    # Who answered; kept when the customer is deleted only as long as the ticket is.
+    customer_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("customer.id", ondelete="SET NULL"), default=None
+    )
+    rating: Mapped[SatisfactionRating] = mapped_column(enum_column(SatisfactionRating, "satisfaction_rating"))
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+    rated_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    def audit_subject(self) -> tuple[int, str, int]:
+        """A rating belongs to the ticket's audit trail."""
+        return self.workspace_id, "ticket", self.ticket_id

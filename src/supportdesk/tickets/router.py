@@ -35,7 +35,7 @@ from supportdesk.core.schemas import (
 )
 from supportdesk.idempotency.service import IdempotencyKey, idempotency_for
 from supportdesk.sla import service as sla_service
-from supportdesk.tickets import attachments, flows, participants, repository, service
+from supportdesk.tickets import attachments, flows, participants, repository, satisfaction, service
 from supportdesk.tickets.models import Attachment, Channel, Comment, Priority, Ticket, TicketStatus
 from supportdesk.tickets.schemas import (
     AttachmentOut,
@@ -45,6 +45,7 @@ from supportdesk.tickets.schemas import (
     CommentWithFilesOut,
     ParticipantCreate,
     ParticipantOut,
+    SatisfactionOut,
     TicketCreate,
     TicketSort,
     TicketUpdate,
@@ -329,6 +330,21 @@ async def list_comments(ticket_id: ObjectId, context: Viewing) -> list[CommentOu
     ticket = await service.get_ticket(context.session, ticket_id)
     comments = await service.list_comments(context.session, ticket)
     return [CommentOut.model_validate(comment) for comment in comments]
+
+
+@router.get(
+    "/{ticket_id:int}/satisfaction",
+    response_model=SatisfactionOut,
+    summary="The customer's rating of the resolution",
+)
+async def ticket_satisfaction(ticket_id: ObjectId, context: Viewing) -> SatisfactionOut:
+    """What the customer said in the portal of how their request was resolved (good or bad, with an
+    optional comment); the fields are null until they answer. Their every answer is in the audit trail."""
+    ticket = await service.get_ticket(context.session, ticket_id)
+    found = await satisfaction.satisfaction_of(context.session, ticket.id)
+    if found is None:
+        return SatisfactionOut(ticket_id=ticket.id)
+    return SatisfactionOut.model_validate(found)
 
 
 @router.get("/{ticket_id:int}/audit", response_model=list[AuditEventOut], summary="The ticket's audit trail")

@@ -19,7 +19,7 @@ from supportdesk.core.schemas import (
     Tag,
     Text,
 )
-from supportdesk.tickets.models import Channel, Priority, TicketStatus
+from supportdesk.tickets.models import Channel, Priority, SatisfactionRating, TicketStatus
 
 Title = Annotated[str, Text(strip_whitespace=True, min_length=1, max_length=300)]
 Description = Annotated[str, Text(max_length=100_000)]
@@ -106,6 +106,17 @@ class CommentOut(ResponseModel):
 
 class CommentWithFilesOut(CommentOut):
     attachments: list[AttachmentOut]
+
+
+class SatisfactionOut(ResponseModel):
+    """What the customer said of the resolution; every field is null until they answer."""
+
+    ticket_id: int
+    rating: SatisfactionRating | None = None
+    comment: str | None = None
+    customer_id: int | None = None
+    rated_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 class ParticipantCreate(RequestModel):

@@ -18,6 +18,11 @@ import secrets
 # The cookie holding the value the login form's token is computed from, while nobody is signed in.
 LOGIN_COOKIE = "supportdesk_login"
 FIELD = "csrf_token"
+# The customer portal's purposes (decision 0055): forms of a customer signed in to the portal, keyed by
+# their portal session's secret, and the forms shown before that (the request form, asking for a
+# sign-in link, using one), keyed by a random value in a cookie of the portal's own.
+PORTAL_PURPOSE = "portal"
+PORTAL_VISIT_PURPOSE = "portal-visit"
 
 
 def form_token(secret_key: str, purpose: str, credential: str) -> str:

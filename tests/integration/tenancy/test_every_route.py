@@ -52,6 +52,7 @@ SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any] | Form | None] = {
     ("GET", "/api/v1/tickets/{ticket_id}/comments"): None,
     ("POST", "/api/v1/tickets/{ticket_id}/comments"): {"content": "Hello from elsewhere"},
     ("GET", "/api/v1/tickets/{ticket_id}/audit"): None,
+    ("GET", "/api/v1/tickets/{ticket_id}/satisfaction"): None,
     ("POST", "/api/v1/tickets/{ticket_id}/attachments"): Form(
         {"content": "Files from elsewhere"}, [("files", ("a.txt", b"hello", "text/plain"))]
     ),

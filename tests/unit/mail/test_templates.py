@@ -20,11 +20,20 @@ def test_every_default_wording_is_valid_in_its_kinds_language(kind: EmailKind) -
     templates.check(kind, templates.DEFAULTS[kind])
 
 
-@pytest.mark.parametrize("kind", list(EmailKind), ids=str)
+@pytest.mark.parametrize(
+    "kind", [kind for kind in EmailKind if "ticket" in templates.PLACEHOLDERS[kind]], ids=str
+)
 def test_every_default_subject_names_the_ticket(kind: EmailKind) -> None:
     rendered = templates.render(kind, templates.DEFAULTS[kind], templates.SAMPLE)
     assert "[#1042]" in rendered.subject
     assert "Cannot export my invoices" in rendered.subject
+
+
+def test_the_sign_in_mail_is_about_no_ticket_and_names_the_workspace() -> None:
+    kind = EmailKind.portal_sign_in
+    rendered = templates.render(kind, templates.DEFAULTS[kind], templates.SAMPLE)
+    assert "ticket" not in templates.PLACEHOLDERS[kind]
+    assert rendered.subject == "Your link to sign in to Acme Support"
 
 
 def test_a_reply_shows_the_agents_words_and_name() -> None:

@@ -145,6 +145,37 @@ def draft(
     )
 
 
+def standalone_draft(
+    kind: EmailKind,
+    rendered: Rendered,
+    *,
+    identity: Identity,
+    to: str,
+    dedupe_key: str,
+    now: datetime,
+    from_name: str,
+) -> Draft:
+    """The e-mail ``rendered`` for ``to`` about no ticket (a sign-in link): its own conversation, with no
+    subject token and no reply address, since nothing answers it."""
+    key = threading.message_key(identity.workspace_id, dedupe_key)
+    return Draft(
+        kind=kind,
+        to=to,
+        subject=" ".join(rendered.subject.split()),
+        text=rendered.text,
+        html=rendered.html,
+        from_address=identity.from_address,
+        from_name=identity.from_name or from_name,
+        reply_to=None,
+        key=key,
+        thread=key,
+        thread_topic=" ".join(rendered.subject.split()),
+        thread_index=threading.thread_index(key, now, now),
+        providers=identity.providers,
+        created_at=now,
+    )
+
+
 # Notifications are machine-made (RFC 3834): auto-responders must not answer them. An agent's reply is
 # a person's message, but out-of-office answers to it are noise all the same (Outlook honours this).
 _AUTOMATIC = frozenset(set(EmailKind) - {EmailKind.agent_reply})

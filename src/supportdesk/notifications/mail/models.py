@@ -28,6 +28,8 @@ class EmailKind(StrEnum):
     ticket_assigned = "ticket_assigned"
     sla_breached = "sla_breached"
     ticket_escalated = "ticket_escalated"
+    # A customer's link to sign in to the portal; about no ticket.
+    portal_sign_in = "portal_sign_in"
 
     @property
     def audience(self) -> Audience:

@@ -25,7 +25,7 @@ from supportdesk.db.caches import CacheKey, caches_of
 from supportdesk.jobs import outbox
 from supportdesk.jobs.models import DeliveryChannel
 from supportdesk.notifications.mail import templates
-from supportdesk.notifications.mail.compose import Identity, Thread, draft
+from supportdesk.notifications.mail.compose import Identity, Thread, draft, standalone_draft
 from supportdesk.notifications.mail.models import EmailKind, EmailTemplate
 from supportdesk.notifications.mail.providers import LOCAL_PROVIDER
 from supportdesk.notifications.mail.templates import Wording
@@ -127,6 +127,36 @@ async def customer_message(
         dedupe_key=key,
         payload=message.to_payload(),
         ticket_id=thread.ticket_id,
+    )
+
+
+async def sign_in_message(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    workspace_id: int,
+    to: str,
+    cause: str,
+    context: Mapping[str, Mapping[str, Any]],
+) -> outbox.Outgoing | None:
+    """The portal's sign-in e-mail to ``to``, as an outbox message for the caller to write with the link
+    it carries; ``None`` when the workspace sends no e-mail."""
+    setup = await mail_setup(session, workspace_id)
+    if not setup.enabled:
+        return None
+    kind = EmailKind.portal_sign_in
+    key = f"mail:{kind.value}:{cause}"
+    message = standalone_draft(
+        kind,
+        _rendered(setup, kind, context),
+        identity=setup.identity,
+        to=to,
+        dedupe_key=key,
+        now=clock.now(),
+        from_name=setup.workspace_name,
+    )
+    return outbox.Outgoing(
+        channel=DeliveryChannel.email, target=to, dedupe_key=key, payload=message.to_payload()
     )
 
 

@@ -48,6 +48,11 @@ PLACEHOLDERS: Mapping[EmailKind, Mapping[str, frozenset[str]]] = {
     EmailKind.ticket_assigned: _STAFF_ROOTS,
     EmailKind.sla_breached: _STAFF_ROOTS,
     EmailKind.ticket_escalated: _STAFF_ROOTS,
+    EmailKind.portal_sign_in: {
+        "workspace": frozenset({"name"}),
+        "customer": frozenset({"name", "email"}),
+        "link": frozenset({"url", "minutes"}),
+    },
 }
 LANGUAGES: Mapping[EmailKind, TemplateLanguage] = {
     kind: TemplateLanguage(noun=f"the {kind.value} template", placeholders=roots)
@@ -69,6 +74,7 @@ SAMPLE: Mapping[str, Mapping[str, Any]] = {
     "previous": {"status": "open"},
     "recipient": {"name": "Sam Carter"},
     "notification": {"message": "Ticket #1042 was assigned to you: Cannot export my invoices"},
+    "link": {"url": "https://help.example.com/portal/acme/sign-in/abc123", "minutes": 15},
 }
 
 
@@ -159,6 +165,24 @@ DEFAULTS: Mapping[EmailKind, Wording] = {
             "{{ ticket.number }}) as resolved.</p>\n"
             "<p>Were you happy with the help you got? Answer this e-mail with a word or two: it goes "
             "straight to the team. If the problem is not solved, say so and the request opens again.</p>\n"
+        ),
+    ),
+    EmailKind.portal_sign_in: Wording(
+        subject="Your link to sign in to {{ workspace.name }}",
+        text=(
+            f"{_GREETING}\n\n"
+            "here is your link to sign in and see your requests:\n\n"
+            "{{ link.url }}\n\n"
+            "It works once, for {{ link.minutes }} minutes. If you did not ask for it, you can ignore "
+            "this e-mail: nobody can sign in without the link.\n\n"
+            f"{_SIGN_OFF}\n"
+        ),
+        html=(
+            f"<p>{_GREETING}</p>\n"
+            "<p>here is your link to sign in and see your requests:</p>\n"
+            '<p><a href="{{ link.url }}">Sign in to {{ workspace.name }}</a></p>\n'
+            "<p>It works once, for {{ link.minutes }} minutes. If you did not ask for it, you can ignore "
+            "this e-mail: nobody can sign in without the link.</p>\n"
         ),
     ),
     EmailKind.ticket_assigned: _staff_wording("Assigned to you"),
