@@ -37,7 +37,7 @@ from typing import Any, Final
 
 import httpx
 import uvicorn
-from sqlalchemy import insert
+from sqlalchemy import insert, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -70,6 +70,7 @@ TICKET_TARGET_MS: Final = 100.0
 EVENT_TARGET_MS: Final = 100.0
 CONVERSATION: Final = 200
 comment_table = Base.metadata.tables["comment"]
+ticket_table = Base.metadata.tables["ticket"]
 
 
 def log(message: str) -> None:
@@ -139,6 +140,18 @@ async def load(database: Database, tickets: int) -> Desk:
     """The workspace, its agents and ``tickets`` tickets, and the ticket with the long conversation."""
     workspace_id, token, agents = await create_identity(database)
     await bulk_load(database.engine, workspace_id, agents, tickets, log, due_times=True)
+    # The loader hands the benchmark's own agent only open (unassigned) tickets: give them every
+    # seventh assigned one, so that "My tickets" lists work like everybody else's.
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            update(ticket_table)
+            .where(
+                ticket_table.c.workspace_id == workspace_id,
+                ticket_table.c.assigned_agent_id.is_not(None),
+                ticket_table.c.number % 7 == 1,
+            )
+            .values(assigned_agent_id=agents[0])
+        )
     # The newest ticket gets the conversation: customer messages, public replies and internal notes.
     ticket_id = tickets  # ids follow numbers in a fresh database
     started = datetime.now(UTC) - timedelta(hours=CONVERSATION)
@@ -159,6 +172,11 @@ async def load(database: Database, tickets: int) -> Desk:
         )
     async with database.engine.begin() as connection:
         await connection.execute(insert(comment_table), rows)
+    # A database that has run a while knows its tables' statistics; a freshly loaded one must be told
+    # to gather them, or its planner guesses as if the tables were empty.
+    async with database.engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text("ANALYZE"))
     return Desk(workspace_id, token, agents, ticket_id)
 
 

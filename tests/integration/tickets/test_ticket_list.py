@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from supportdesk.core.clock import FrozenClock
 from supportdesk.core.permissions import Role
+from supportdesk.db.session import Database
+from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.people.models import Customer
-from supportdesk.tickets.models import Channel, Priority, Ticket, TicketStatus
+from supportdesk.tickets.models import (
+    FIRST_RESPONSE_RUNNING_STATUSES,
+    RESOLUTION_RUNNING_STATUSES,
+    Channel,
+    Priority,
+    Ticket,
+    TicketStatus,
+)
 from supportdesk.workspaces.models import Workspace
 from tests.factories.people import CustomerFactory, UserFactory
 from tests.factories.tickets import TicketFactory
@@ -314,3 +324,59 @@ async def test_a_count_stops_at_its_cap(
         assert await repository.count_tickets(session, everything, cap=10) == 5
         urgent = repository.TicketFilters(urgent=True)
         assert await repository.count_tickets(session, urgent, cap=10) == 0
+
+
+def _next_due_by_hand(ticket: Ticket) -> tuple[int, datetime | None]:
+    """The order key the sla_due sort promises, worked out here without the repository: the earlier of
+    the running targets (first response until answered, unless pending work is owed elsewhere), and
+    tickets with no running target last."""
+    running = []
+    if ticket.first_responded_at is None and ticket.status in FIRST_RESPONSE_RUNNING_STATUSES:
+        running.append(ticket.first_response_due_at)
+    if ticket.status in RESOLUTION_RUNNING_STATUSES:
+        running.append(ticket.resolution_due_at)
+    due = [moment for moment in running if moment is not None]
+    return (0, min(due)) if due else (1, None)
+
+
+@pytest.mark.parametrize(
+    ("status_filter", "limit"),
+    [
+        pytest.param(None, 3, id="all-in-pages-of-3"),
+        pytest.param(None, 7, id="all-in-pages-of-7"),
+        pytest.param("open", 2, id="open-in-pages-of-2"),
+    ],
+)
+async def test_sla_due_pages_match_the_order_worked_out_by_hand_for_many_mixed_tickets(
+    agent_client: ApiClient,
+    ticket_factory: TicketFactory,
+    database: Database,
+    workspace: Workspace,
+    clock: FrozenClock,
+    status_filter: str | None,
+    limit: int,
+) -> None:
+    rng = random.Random(20261206)
+    now = clock.now()
+    statuses = list(TicketStatus)
+    tickets = [await ticket_factory(status=rng.choice(statuses)) for _ in range(30)]
+    # Due times drawn from a few hours so that ties happen, with some targets missing and some first
+    # responses given: the resolution is often the earlier target, and often the only one.
+    async with database.unit_of_work() as session:
+        scope_to_workspace(session.sync_session, workspace.id)
+        for ticket in tickets:
+            fresh = await session.get_one(Ticket, ticket.id)
+            fresh.first_response_due_at = rng.choice([None, *(now + timedelta(hours=h) for h in range(4))])
+            fresh.resolution_due_at = rng.choice([None, *(now + timedelta(hours=h) for h in range(4))])
+            fresh.first_responded_at = rng.choice([None, None, now])
+        stored = [await session.get_one(Ticket, ticket.id) for ticket in tickets]
+        expected = [
+            ticket.number
+            for ticket in sorted(stored, key=lambda ticket: (*_next_due_by_hand(ticket), ticket.id))
+            if status_filter is None or ticket.status.value == status_filter
+        ]
+
+    params = {"sort": "sla_due", "limit": limit, **({"status": status_filter} if status_filter else {})}
+    walked = [item["number"] for item in await _walk(agent_client, params)]
+
+    assert walked == expected
