@@ -14,6 +14,7 @@ The ``actor`` is the staff user whose request it is, or ``None`` when nobody on 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,7 @@ from supportdesk.automation import engine as automation_engine
 from supportdesk.automation import macros
 from supportdesk.automation.models import Macro, TriggerEvent
 from supportdesk.core.clock import Clock
+from supportdesk.core.errors import SupportdeskError
 from supportdesk.people import service as people_service
 from supportdesk.people.models import Customer, Staff
 from supportdesk.sla import service as sla_service
@@ -162,6 +164,49 @@ async def process_ticket_update(
         await automation_engine.run_triggers(session, clock, ticket, TriggerEvent.updated, actor=actor)
         await events.announce_update(session, clock, before, ticket)
     return ticket
+
+
+@dataclass(frozen=True, slots=True)
+class BulkOutcome:
+    """What a bulk change did to one ticket: changed it, found it as asked already, or was refused."""
+
+    ticket_id: int
+    number: int
+    changed: bool
+    refusal: SupportdeskError | None = None
+
+
+async def process_bulk_update(
+    session: AsyncSession,
+    clock: Clock,
+    tickets: Sequence[Ticket],
+    changes: dict[str, Any],
+    *,
+    actor: Staff,
+    add_tags: Sequence[str] = (),
+) -> list[BulkOutcome]:
+    """The same change to several tickets, in one unit of work, each through
+    :func:`process_ticket_update` (the lifecycle, SLA, triggers, notifications and announcements).
+
+    Each ticket's change runs in a savepoint of its own: one the rules refuse (a closed ticket, a
+    transition the lifecycle does not allow from its status) is left exactly as it was and named with
+    the reason, while the others change. Refusals come from the checks before anything is written or
+    announced, so a refused ticket leaves nothing behind."""
+    outcomes = []
+    for ticket in tickets:
+        # Read before the savepoint: a rolled-back savepoint expires what it touched.
+        ticket_id, number, version = ticket.id, ticket.number, ticket.version
+        own = dict(changes)
+        if add_tags:
+            own["tags"] = sorted({*ticket.tags, *add_tags})
+        try:
+            async with session.begin_nested():
+                await process_ticket_update(session, clock, ticket, own, actor=actor)
+        except SupportdeskError as refusal:
+            outcomes.append(BulkOutcome(ticket_id, number, changed=False, refusal=refusal))
+            continue
+        outcomes.append(BulkOutcome(ticket_id, number, changed=ticket.version != version))
+    return outcomes
 
 
 async def _tell_new_assignee(

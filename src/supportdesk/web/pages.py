@@ -53,6 +53,15 @@ def render(request: Request, template: str, *, status_code: int = 200, **values:
     return HTMLResponse(pages.render(template, **values), status_code=status_code, headers=PAGE_HEADERS)
 
 
+def safe_next(value: str | None) -> str:
+    """Where to go after signing in: a page of the workspace, never another site."""
+    if not value or "\\" in value:
+        return WEB_PREFIX
+    if value == WEB_PREFIX or value.startswith((f"{WEB_PREFIX}/", f"{WEB_PREFIX}?")):
+        return value
+    return WEB_PREFIX
+
+
 def to_sign_in(request: Request) -> RedirectResponse:
     """The sign-in page, which leads back to the page asked for (a GET) once the person signed in."""
     target = request.url.path

@@ -1,11 +1,14 @@
-"""The agent workspace's pages: sign in and out, the queues, and a ticket with its conversation.
+"""The agent workspace's pages: the queues with their bulk changes, and a ticket with its
+conversation; ``install_web`` adds the sign-in pages (``sign_in``), the inbox (``inbox``) and the live
+parts (``live``).
 
 Pages are rendered on the server (decision 0052) and stay out of the OpenAPI schema. They act through
 the same dependencies, flows and services as the JSON API: ``get_context`` authenticates (the session
 cookie the API's login sets), scopes the session to the caller's workspace and attributes changes to
-them; a reply goes through ``tickets.flows.process_comment`` and a change of status, priority or
-assignee through ``tickets.flows.process_ticket_update``, with the version the page showed for the
-stale-edit check. Every form carries a CSRF token (decision 0053).
+them; a reply goes through ``tickets.flows.process_comment``, a change of status, priority or
+assignee through ``tickets.flows.process_ticket_update`` (with the version the page showed for the
+stale-edit check), and a change of many tickets at once through ``tickets.flows.process_bulk_update``.
+Every form carries a CSRF token (decision 0053).
 
 Errors a page cannot answer itself become an HTML page with the error's status: an id of another
 workspace is "not found", exactly as in the API. A form that breaks a rule is shown again with the
@@ -14,10 +17,12 @@ message beside the field and what was typed still in it.
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -25,43 +30,33 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.staticfiles import StaticFiles
 
-from supportdesk.auth import service as auth_service
 from supportdesk.auth.dependencies import (
-    SESSION_COOKIE,
     Context,
-    SessionDep,
-    bearer_secret,
-    commit,
-    get_clock,
     get_context,
-    get_settings,
 )
-from supportdesk.auth.throttle import LoginThrottle
-from supportdesk.config import Settings
 from supportdesk.core.errors import (
     Conflict,
-    InvalidCredentials,
     InvalidInput,
+    NotFound,
     PreconditionFailed,
     SupportdeskError,
-    TooManyRequests,
 )
 from supportdesk.core.permissions import Action
+from supportdesk.core.schemas import MAX_ID
 from supportdesk.people import service as people_service
-from supportdesk.people.schemas import LoginRequest
 from supportdesk.realtime.stream import StreamTiming
 from supportdesk.tickets import flows, rules
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Channel, Priority, TicketStatus
 from supportdesk.tickets.schemas import CommentCreate, TicketUpdate
-from supportdesk.web import csrf, inbox, live, views
+from supportdesk.web import inbox, live, sign_in, views
 from supportdesk.web.pages import (
-    LOGIN_PATH,
     WEB_PREFIX,
     PageRoute,
     checked_form,
     chrome,
     render,
+    safe_next,
     text,
     ticket_in_range,
 )
@@ -87,157 +82,6 @@ _SAVED_NOTICES = {
 }
 
 
-# --- signing in and out ---------------------------------------------------------------------------------
-
-
-def _safe_next(value: str | None) -> str:
-    """Where to go after signing in: a page of the workspace, never another site."""
-    if not value or "\\" in value:
-        return WEB_PREFIX
-    if value == WEB_PREFIX or value.startswith((f"{WEB_PREFIX}/", f"{WEB_PREFIX}?")):
-        return value
-    return WEB_PREFIX
-
-
-@dataclass(slots=True)
-class LoginForm:
-    """The sign-in form as shown: what was typed (never the password) and what went wrong."""
-
-    email: str = ""
-    workspace: str = ""
-    next: str = WEB_PREFIX
-    error: str | None = None
-    field_errors: dict[str, str] = field(default_factory=dict)
-    ask_workspace: bool = False
-    signed_out: bool = False
-
-
-def _login_page(
-    request: Request, settings: Settings, form: LoginForm, *, status_code: int = 200
-) -> HTMLResponse:
-    # The login form's token is computed from a random value in a cookie of its own, kept as long as
-    # the browser keeps it, so that several tabs showing the form all work.
-    value = request.cookies.get(csrf.LOGIN_COOKIE) or csrf.new_login_value()
-    response = render(
-        request,
-        "login.html",
-        status_code=status_code,
-        form=form,
-        csrf_token=csrf.form_token(settings.secret_key, "login", value),
-    )
-    response.set_cookie(
-        csrf.LOGIN_COOKIE,
-        value,
-        httponly=True,
-        secure=settings.secure_cookies,
-        samesite="strict",
-        path=LOGIN_PATH,
-    )
-    return response
-
-
-@router.get("/login")
-async def login_page(request: Request, session: SessionDep) -> Response:
-    """The sign-in form; someone already signed in goes on to the workspace."""
-    settings, clock = get_settings(request), get_clock(request)
-    target = _safe_next(request.query_params.get("next"))
-    secret = request.cookies.get(SESSION_COOKIE)
-    if secret is not None:
-        caller = await auth_service.authenticate_token(
-            session, settings, clock, secret, cache=request.app.state.token_cache
-        )
-        if caller is not None:
-            return RedirectResponse(target, status_code=303)
-    signed_out = request.query_params.get("signed_out") == "1"
-    return _login_page(request, settings, LoginForm(next=target, signed_out=signed_out))
-
-
-_LOGIN_FIELD_MESSAGES = {
-    "email": "Enter your e-mail address, like name@example.com.",
-    "password": "Enter your password.",
-    "workspace": "Enter the workspace's short name.",
-}
-
-
-@router.post("/login")
-async def login(request: Request, session: SessionDep) -> Response:
-    """Check the password as the API's login does (the same throttle, the same session and cookie)."""
-    settings, clock = get_settings(request), get_clock(request)
-    posted = await request.form()
-    form = LoginForm(
-        email=text(posted, "email").strip(),
-        workspace=text(posted, "workspace").strip(),
-        next=_safe_next(text(posted, "next")),
-    )
-    form.ask_workspace = bool(form.workspace)
-    value = request.cookies.get(csrf.LOGIN_COOKIE)
-    if not csrf.token_matches(settings.secret_key, "login", value, posted.get(csrf.FIELD)):
-        form.error = "The sign-in form had expired. Please sign in again."
-        return _login_page(request, settings, form, status_code=403)
-    try:
-        body = LoginRequest.model_validate(
-            {"email": form.email, "password": text(posted, "password"), "workspace": form.workspace or None}
-        )
-    except ValidationError as error:
-        for problem in error.errors():
-            name = str(problem["loc"][0]) if problem["loc"] else "email"
-            form.field_errors.setdefault(name, _LOGIN_FIELD_MESSAGES.get(name, "Check this field."))
-        form.error = "Check the fields marked below."
-        return _login_page(request, settings, form, status_code=422)
-    throttle: LoginThrottle = request.app.state.login_throttle
-    address = request.client.host if request.client is not None else "unknown"
-    try:
-        await throttle.attempt(body.email, address)
-    except TooManyRequests as refused:
-        form.error = f"Too many sign-in attempts. Try again in {refused.retry_after} seconds."
-        refusal = _login_page(request, settings, form, status_code=429)
-        refusal.headers["Retry-After"] = str(refused.retry_after)
-        return refusal
-    try:
-        _user, issued = await auth_service.login(
-            session, settings, clock, email=body.email, password=body.password, workspace_slug=body.workspace
-        )
-    except InvalidCredentials:
-        await throttle.failed(body.email, address)
-        form.error = "The e-mail address or password is wrong."
-        return _login_page(request, settings, form, status_code=401)
-    except InvalidInput as error:
-        # The address is staff in several workspaces: the person names the one they mean.
-        form.ask_workspace = True
-        form.field_errors[error.field] = error.detail
-        form.error = "Which workspace do you want to sign in to?"
-        return _login_page(request, settings, form, status_code=422)
-    response = RedirectResponse(form.next, status_code=303)
-    # The same cookie the API's login sets (auth.router), so the pages and the API share the session.
-    response.set_cookie(
-        SESSION_COOKIE,
-        issued.secret,
-        max_age=settings.session_ttl_hours * 3600,
-        httponly=True,
-        secure=settings.secure_cookies,
-        samesite="strict",
-        path="/",
-    )
-    response.delete_cookie(csrf.LOGIN_COOKIE, path=LOGIN_PATH)
-    await commit(session, response)
-    await throttle.succeeded(body.email, address)
-    return response
-
-
-@router.post("/logout")
-async def logout(request: Request, context: SignedIn) -> Response:
-    """End this browser's session, as the API's logout does, and show the sign-in form."""
-    await checked_form(request, context.settings)
-    # The form's token matched, so the request carries the credential it was computed from.
-    secret = bearer_secret(request) or ""
-    await auth_service.logout(
-        context.session, context.settings, context.clock, user=context.user, secret=secret
-    )
-    response = RedirectResponse(f"{LOGIN_PATH}?signed_out=1", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return await context.commit(response)
-
-
 # --- queues ---------------------------------------------------------------------------------------------
 
 
@@ -258,7 +102,7 @@ async def queues(request: Request, context: SignedIn) -> Response:
             filters = replace(filters, text=found.title)
     settings = context.settings
     page_size = min(settings.page_size_default, settings.page_size_max)
-    notices = []
+    notices = _bulk_notices(request.query_params)
     if listing.ignored:
         notices.append(f"Ignored what was not understood in: {', '.join(listing.ignored)}.")
     try:
@@ -316,6 +160,112 @@ async def queues(request: Request, context: SignedIn) -> Response:
             now=now,
         ),
     )
+
+
+# --- bulk changes in a queue ---------------------------------------------------------------------------
+
+# Tickets one bulk change takes at most: two pages of a queue.
+MAX_BULK = 100
+_BULK_PARAMS = ("changed", "same", "refused", "missing", "bulk")
+_BULK_PROBLEMS = {
+    "none-chosen": "Choose the tickets to change first.",
+    "no-change": "Choose what to change: a status, a priority, an assignee or a tag.",
+    "invalid": "That change is not possible: choose the values from the lists, and a tag of letters, "
+    "digits, dots, dashes or underscores.",
+}
+_REFUSAL_CODE = re.compile(r"^(\d{1,18})\.([a-z-]{1,40})$")
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _bulk_notices(params: Mapping[str, str]) -> list[str]:
+    """What the last bulk change did, as the queue it returns to says it."""
+    problem = _BULK_PROBLEMS.get(params.get("bulk", ""))
+    if problem is not None:
+        return [problem]
+    notices = []
+    counts = {name: params.get(name, "") for name in ("changed", "same", "missing")}
+    if counts["changed"].isdigit() and len(counts["changed"]) < 4:
+        notices.append(f"{_plural(int(counts['changed']), 'ticket', 'tickets')} changed.")
+    if counts["same"].isdigit() and len(counts["same"]) < 4 and int(counts["same"]):
+        notices.append(f"{_plural(int(counts['same']), 'ticket was', 'tickets were')} already so.")
+    if counts["missing"].isdigit() and len(counts["missing"]) < 4 and int(counts["missing"]):
+        notices.append(f"{_plural(int(counts['missing']), 'ticket was', 'tickets were')} not found.")
+    refused = [
+        match
+        for item in params.get("refused", "").split(",")[:MAX_BULK]
+        if (match := _REFUSAL_CODE.match(item)) is not None
+    ]
+    if refused:
+        named = ", ".join(f"#{match[1]} ({match[2].replace('-', ' ')})" for match in refused)
+        notices.append(f"Not changed, refused by the ticket's rules: {named}. Open one to see why.")
+    return notices
+
+
+def _back_to(target: str, **values: str) -> str:
+    """The queue page ``target`` (a page of the workspace) with the bulk change's outcome in its query."""
+    parts = urlsplit(safe_next(target))
+    kept = [(name, value) for name, value in parse_qsl(parts.query) if name not in _BULK_PARAMS]
+    query = urlencode([*kept, *((name, value) for name, value in values.items() if value)])
+    return urlunsplit(("", "", parts.path, query, ""))
+
+
+def _chosen_ids(form: FormData) -> list[int]:
+    ids = []
+    for value in form.getlist("ticket"):
+        if isinstance(value, str) and value.isdigit() and len(value) <= 18 and 0 < int(value) <= MAX_ID:
+            ids.append(int(value))
+    return list(dict.fromkeys(ids))[:MAX_BULK]
+
+
+@router.post("/bulk")
+async def bulk_change(request: Request, context: SignedIn) -> Response:
+    """One change (status, priority, assignee, or a tag added) to the tickets chosen in a queue,
+    through the bulk flow; back to the queue, which says what was changed and what was refused."""
+    form = await checked_form(request, context.settings)
+    context.require(Action.update_ticket)
+    back = text(form, "back")
+    ids = _chosen_ids(form)
+    if not ids:
+        return RedirectResponse(_back_to(back, bulk="none-chosen"), status_code=303)
+    assignee = text(form, "bulk_assignee")
+    values = _update_values(
+        Changes(
+            status=text(form, "bulk_status") or None,
+            priority=text(form, "bulk_priority") or None,
+            # Empty leaves the assignee alone; "none" takes the tickets from whoever has them.
+            assignee=None if not assignee else "" if assignee == "none" else assignee,
+        )
+    )
+    tag = text(form, "bulk_tag").strip()
+    if not values and not tag:
+        return RedirectResponse(_back_to(back, bulk="no-change"), status_code=303)
+    try:
+        body = TicketUpdate.model_validate({**values, **({"tags": [tag]} if tag else {})})
+    except ValidationError:
+        return RedirectResponse(_back_to(back, bulk="invalid"), status_code=303)
+    changes = body.model_dump(exclude_unset=True)
+    add_tags = changes.pop("tags", None) or []
+    tickets = []
+    for ticket_id in ids:
+        # Another workspace's id, or a ticket deleted meanwhile, is not found like any other.
+        with contextlib.suppress(NotFound):
+            tickets.append(await ticket_service.get_ticket(context.session, ticket_id))
+    outcomes = await flows.process_bulk_update(
+        context.session, context.clock, tickets, changes, actor=context.user, add_tags=add_tags
+    )
+    target = _back_to(
+        back,
+        changed=str(sum(outcome.changed for outcome in outcomes)),
+        same=str(sum(not outcome.changed and outcome.refusal is None for outcome in outcomes)),
+        missing=str(len(ids) - len(tickets)),
+        refused=",".join(
+            f"{outcome.number}.{outcome.refusal.code}" for outcome in outcomes if outcome.refusal is not None
+        ),
+    )
+    return await context.commit(RedirectResponse(target, status_code=303))
 
 
 # --- a ticket -------------------------------------------------------------------------------------------
@@ -541,6 +491,7 @@ def install_web(app: FastAPI) -> None:
     app.state.stream_timing = StreamTiming()
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIRECTORY), name="web-static")
     app.include_router(root_router)
+    app.include_router(sign_in.router)
     app.include_router(router)
     app.include_router(live.router)
     app.include_router(inbox.router)

@@ -214,3 +214,25 @@ async def test_the_common_moves_work_from_the_keyboard_and_are_listed_on_questio
     await page.keyboard.press("g")
     await page.keyboard.press("q")
     await expect(page).to_have_url(re.compile(r"/app$"))
+
+
+async def test_an_agent_changes_several_tickets_at_once_from_the_queue(
+    agent_page: Page, workspace_server: WorkspaceServer, screenshots: Path
+) -> None:
+    page, api = agent_page, workspace_server.api()
+    marker = uuid.uuid4().hex[:6]
+    tickets = [workspace_server.create_ticket(title=f"Bulk {marker} {n}") for n in range(2)]
+    await page.goto(f"/app?queue=all&sort=-created_at&q=Bulk+{marker}")
+
+    for ticket in tickets:
+        await page.get_by_label(f"Choose #{ticket['number']}").check()
+    await expect(page.locator("#bulk-count")).to_have_text("2 tickets chosen:")
+    await page.locator("#bulk-priority").select_option("low")
+    await page.get_by_label("Add tag").fill(f"bulk-{marker}")
+    await page.screenshot(path=screenshots / "queue-bulk.png", full_page=True)
+    await page.get_by_role("button", name="Apply to chosen").click()
+
+    await expect(page.get_by_role("status").filter(has_text="changed")).to_have_text("2 tickets changed.")
+    for ticket in tickets:
+        stored = api.get(f"/api/v1/tickets/{ticket['id']}").json()
+        assert (stored["priority"], stored["tags"]) == ("low", [f"bulk-{marker}"])

@@ -97,7 +97,8 @@
 
   function keepsPart(part) {
     if (part.tagName === "FORM") return hasUnsavedChoices(part);
-    return false;
+    // Tickets chosen for a bulk change stay chosen: the list waits until the change is made.
+    return part.querySelector("input[name=ticket]:checked") !== null;
   }
 
   // What has the focus inside a part, so that the same link or field has it again after the swap.
@@ -186,6 +187,7 @@
         });
         if (added) announce(added === 1 ? "1 ticket arrived in this list." : added + " tickets arrived in this list.");
         composerSaw();
+        if (bulkShown) bulkShown();
         localiseTimes();
         updateCountdowns();
         document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
@@ -344,6 +346,41 @@
     window.setTimeout(function () { toast.remove(); }, 8000);
   }
 
+  // Bulk changes: the count of chosen tickets, and a box that chooses every ticket on the page.
+  var bulkShown = null;
+
+  function setUpBulk() {
+    var form = document.getElementById("bulk");
+    if (!form) return;
+    var count = document.getElementById("bulk-count");
+    function boxes() {
+      return Array.prototype.slice.call(document.querySelectorAll("input[name=ticket]"));
+    }
+    function show() {
+      var chosen = boxes().filter(function (box) { return box.checked; }).length;
+      count.textContent = chosen === 1 ? "1 ticket chosen:" : chosen + " tickets chosen:";
+      form.classList.toggle("has-chosen", chosen > 0);
+      var all = document.getElementById("choose-all");
+      if (all) {
+        all.checked = chosen > 0 && chosen === boxes().length;
+        all.indeterminate = chosen > 0 && chosen < boxes().length;
+      }
+    }
+    document.addEventListener("change", function (event) {
+      var target = event.target;
+      if (target.id === "choose-all") {
+        boxes().forEach(function (box) { box.checked = target.checked; });
+      }
+      if (target.id === "choose-all" || target.name === "ticket") show();
+    });
+    bulkShown = function () {
+      var all = document.getElementById("choose-all");
+      if (all) all.hidden = false;
+      show();
+    };
+    bulkShown();
+  }
+
   function setUpQueueLive(handlers) {
     handlers.ticket = refreshSoon;
     handlers.resync = refreshSoon;
@@ -488,6 +525,7 @@
     setUpComposer();
     setUpLive();
     setUpShortcuts();
+    setUpBulk();
     if (document.querySelector("time[data-countdown]")) {
       window.setInterval(updateCountdowns, 15000);
     }
