@@ -445,8 +445,9 @@ def ticket_rows(
     due_times: bool = False,
 ) -> list[dict[str, Any]]:
     """Tickets ``start`` to ``stop - 1``; two tickets share each second, to exercise the id tie-break.
-    With ``due_times``, each has the SLA due times a policy would give it (first response within 4 to
-    28 hours, resolution within 3 days), so lists ordered or filtered by SLA have work to do."""
+    With ``due_times``, each has the SLA due and at-risk times a policy would give it (first response
+    within 4 to 28 hours, resolution within 3 days), so lists ordered or filtered by SLA have work to
+    do."""
     statuses = list(TicketStatus)
     priorities = list(Priority)
     channels = list(Channel)
@@ -482,6 +483,9 @@ def ticket_rows(
                     {
                         "first_response_due_at": created + timedelta(hours=4 + number % 25),
                         "resolution_due_at": created + timedelta(days=3),
+                        # At risk with a quarter of the target left, as the SLA clocks set it.
+                        "first_response_at_risk_at": created + timedelta(hours=(4 + number % 25) * 0.75),
+                        "resolution_at_risk_at": created + timedelta(days=3 * 0.75),
                     }
                     if due_times
                     else {}

@@ -197,6 +197,21 @@ Index(
     postgresql_where=resolution_running(),
     sqlite_where=resolution_running(),
 )
+# The moments running targets fall at risk: the "SLA at risk" queue walks those already passed.
+Index(
+    "ix_ticket_first_response_at_risk",
+    Ticket.workspace_id,
+    Ticket.first_response_at_risk_at,
+    postgresql_where=first_response_running(),
+    sqlite_where=first_response_running(),
+)
+Index(
+    "ix_ticket_resolution_at_risk",
+    Ticket.workspace_id,
+    Ticket.resolution_at_risk_at,
+    postgresql_where=resolution_running(),
+    sqlite_where=resolution_running(),
+)
 Index(
     "ix_ticket_agent_assignment",
     Ticket.workspace_id,
