@@ -16,6 +16,8 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from supportdesk.channels.email import service as email_service
+from supportdesk.channels.email.models import InboundMessage, InboundOutcome
 from supportdesk.core.emails import validate_email_detailed
 from supportdesk.core.pagination import encode_cursor
 from supportdesk.core.permissions import Role
@@ -25,9 +27,17 @@ from supportdesk.people.models import CustomerSnapshot, User
 from supportdesk.sla import service as sla_service
 from supportdesk.sla.rules import SlaState
 from supportdesk.sla.schemas import SlaTargetOut
-from supportdesk.tickets import attachments, repository
+from supportdesk.tickets import attachments, participants, repository
 from supportdesk.tickets import service as ticket_service
-from supportdesk.tickets.models import Attachment, Channel, Comment, Priority, Ticket, TicketStatus
+from supportdesk.tickets.models import (
+    Attachment,
+    Channel,
+    Comment,
+    Priority,
+    Ticket,
+    TicketParticipant,
+    TicketStatus,
+)
 from supportdesk.tickets.schemas import TicketSort
 from supportdesk.tickets.views import TicketOut, ticket_out
 from supportdesk.web.pages import COUNT_CAP, capped
@@ -38,6 +48,9 @@ ACTIVE_STATUSES: tuple[TicketStatus, ...] = (
     TicketStatus.assigned,
     TicketStatus.in_progress,
     TicketStatus.pending,
+)
+_CONVERSATION_OUTCOMES = frozenset(
+    {InboundOutcome.new_ticket, InboundOutcome.reply, InboundOutcome.follow_up}
 )
 RUNNING_STATES = frozenset({SlaState.ok, SlaState.at_risk, SlaState.breached})
 
@@ -310,6 +323,25 @@ def assignable(staff: Sequence[User]) -> list[User]:
     return [member for member in staff if member.is_active and member.role != Role.viewer]
 
 
+# How the pages word the rule that brought an e-mail to its ticket (channels.email.rules.ThreadRule).
+THREAD_RULES: Mapping[str, str] = {
+    "our-message-id": "it answers one of our e-mails (In-Reply-To or References)",
+    "reply-address": "it was sent to this ticket's own reply address",
+    "subject-token": "its subject names this ticket's number",
+    "same-sender-and-subject": "the same sender wrote with the same subject shortly before",
+    "new-ticket": "it matched no ticket, so it opened this one",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EmailFacts:
+    """Where an e-mail in the conversation came from and why it was threaded onto this ticket."""
+
+    sender: str
+    rule: str
+    evidence: str
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One message of a ticket's conversation."""
@@ -320,6 +352,22 @@ class Entry:
     content: str
     anchor: str
     files: list[Attachment] = field(default_factory=list)
+    email: EmailFacts | None = None
+
+
+def email_facts(messages: Sequence[InboundMessage]) -> dict[int | None, EmailFacts]:
+    """The e-mails that arrived on a ticket, by the comment each became (``None``: the request that
+    opened the ticket); duplicates and machine-made mail became no message of the conversation."""
+    facts: dict[int | None, EmailFacts] = {}
+    for message in messages:
+        if message.thread_rule is None or message.outcome not in _CONVERSATION_OUTCOMES:
+            continue
+        facts[message.comment_id] = EmailFacts(
+            sender=message.sender or "an unknown sender",
+            rule=THREAD_RULES.get(message.thread_rule, message.thread_rule),
+            evidence=message.thread_evidence or "",
+        )
+    return facts
 
 
 def conversation(
@@ -328,6 +376,7 @@ def conversation(
     files: Sequence[Attachment],
     names: Mapping[int, str],
     customer: CustomerSnapshot | None,
+    emails: Mapping[int | None, EmailFacts] | None = None,
 ) -> list[Entry]:
     """The ticket's request and its comments, oldest first, each with its author and files."""
     customer_name = (customer.name or customer.email) if customer else (ticket.customer_email or "Customer")
@@ -336,7 +385,16 @@ def conversation(
         by_comment.setdefault(attachment.comment_id, []).append(attachment)
     entries = []
     if ticket.description.strip():
-        entries.append(Entry("request", customer_name, ticket.created_at, ticket.description, "request"))
+        entries.append(
+            Entry(
+                "request",
+                customer_name,
+                ticket.created_at,
+                ticket.description,
+                "request",
+                email=(emails or {}).get(None),
+            )
+        )
     for comment in comments:
         if comment.author_customer_id is not None:
             kind, author = "customer", customer_name
@@ -354,6 +412,7 @@ def conversation(
                 comment.content,
                 f"comment-{comment.id}",
                 by_comment.get(comment.id, []),
+                email=(emails or {}).get(comment.id),
             )
         )
     return entries
@@ -369,6 +428,8 @@ class TicketPage:
     names: dict[int, str]
     customer: CustomerSnapshot | None
     other_tickets: list[TicketOut]
+    # Who else receives the agents' public replies by e-mail (tickets.participants).
+    participants: list[TicketParticipant] = field(default_factory=list)
     # The newest comment shown: the composer sends it back, so a reply written while someone else
     # wrote on the ticket is stopped once and shown what it missed.
     last_comment_id: int = 0
@@ -394,9 +455,11 @@ async def ticket_page(session: AsyncSession, ticket_id: int, now: datetime) -> T
             limit=6,
         )
         others = [ticket_out(other, setup, now) for other in page.items if other.id != ticket.id][:5]
+    emails = email_facts(await email_service.list_messages(session, ticket_id=ticket.id, limit=500))
     return TicketPage(
         ticket=ticket_out(ticket, setup, now),
-        entries=conversation(ticket, comments, files, names, customer),
+        entries=conversation(ticket, comments, files, names, customer, emails),
+        participants=await participants.list_participants(session, ticket.id),
         staff=staff,
         names=names,
         customer=customer,

@@ -109,9 +109,14 @@ async def test_the_stream_carries_the_workspaces_ticket_changes_and_nothing_of_a
 
 
 async def test_a_browser_that_reconnects_is_told_to_read_its_page_again(
-    short_streams: StreamTiming, agent_browser: PageClient
+    app: FastAPI, agent_browser: PageClient
 ) -> None:
-    response = await agent_browser.get("/app/events", headers={"Last-Event-ID": "1a2b3c4d-7"})
+    usual = app.state.stream_timing
+    app.state.stream_timing = StreamTiming(heartbeat=0.1, lifetime=0.2)
+    try:
+        response = await agent_browser.get("/app/events", headers={"Last-Event-ID": "1a2b3c4d-7"})
+    finally:
+        app.state.stream_timing = usual
 
     assert [event.name for event in parse_events(response.text)] == ["resync"]
 
