@@ -49,7 +49,7 @@ from supportdesk.tickets import flows, rules
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Channel, Priority, TicketStatus
 from supportdesk.tickets.schemas import CommentCreate, TicketUpdate
-from supportdesk.web import inbox, live, sign_in, views
+from supportdesk.web import admin, inbox, live, sign_in, views
 from supportdesk.web.pages import (
     WEB_PREFIX,
     PageRoute,
@@ -495,3 +495,4 @@ def install_web(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(live.router)
     app.include_router(inbox.router)
+    app.include_router(admin.router)
