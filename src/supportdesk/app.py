@@ -39,7 +39,8 @@ from supportdesk.ops.metrics import Metrics, MetricsMiddleware
 from supportdesk.ops.middleware import RequestSizeLimitMiddleware, SecurityHeadersMiddleware
 from supportdesk.ops.router import router as ops_router
 from supportdesk.people.router import customers, me, users
-from supportdesk.portal.router import PORTAL_PREFIX, install_portal
+from supportdesk.portal.pages import PORTAL_PREFIX
+from supportdesk.portal.router import install_portal
 from supportdesk.portal.throttle import PortalThrottle
 from supportdesk.realtime.pubsub import build_pubsub
 from supportdesk.sla.router import router as sla_router

@@ -55,16 +55,16 @@ class LoginThrottle:
     def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
         self.storage = storage if storage is not None else storage_for(settings)
         self._limiter = FixedWindowRateLimiter(self.storage)
-        self._per_address = _named(settings.login_attempts_per_address, "login-address")
-        self._per_account = _named(settings.login_failures_per_account, "login-account-address")
-        self._per_account_total = _named(settings.login_failures_per_account_total, "login-account")
+        self._per_address = named_limit(settings.login_attempts_per_address, "login-address")
+        self._per_account = named_limit(settings.login_failures_per_account, "login-account-address")
+        self._per_account_total = named_limit(settings.login_failures_per_account_total, "login-account")
 
     async def attempt(self, email: str, address: str) -> None:
         """Count an attempt from ``address``; raise :class:`TooManyRequests` if it may not be made now.
 
         Called before the password is checked, so a refused attempt costs no hashing.
         """
-        account = _account(email)
+        account = account_key(email)
         if not await self._limiter.hit(self._per_address, address):
             await self._refuse(self._per_address, address)
         if not await self._limiter.test(self._per_account, account, address):
@@ -74,13 +74,13 @@ class LoginThrottle:
 
     async def failed(self, email: str, address: str) -> None:
         """Count a failed attempt against the account."""
-        account = _account(email)
+        account = account_key(email)
         await self._limiter.hit(self._per_account, account, address)
         await self._limiter.hit(self._per_account_total, account)
 
     async def succeeded(self, email: str, address: str) -> None:
         """Forget the account's failures from this address: its owner has just proved who they are."""
-        await self._limiter.clear(self._per_account, _account(email), address)
+        await self._limiter.clear(self._per_account, account_key(email), address)
 
     async def reset(self) -> None:
         """Forget every counter (tests call this; in production the windows simply run out)."""
@@ -94,21 +94,26 @@ class LoginThrottle:
             await closable.aclose()
 
     async def _refuse(self, item: RateLimitItem, *identifiers: str) -> None:
-        # The storage counts windows in its own time (the system's, or the Redis server's), so the wait is
-        # measured against the same time base, not against the application's clock.
-        reset_at = (await self._limiter.get_window_stats(item, *identifiers)).reset_time
-        retry_after = max(1, math.ceil(reset_at - time.time()))
-        raise TooManyRequests(
-            f"Too many login attempts; try again in {retry_after} seconds", retry_after=retry_after
-        )
+        await refuse(self._limiter, item, *identifiers, what="login attempts")
 
 
-def _named(limit: str, namespace: str) -> RateLimitItem:
+def named_limit(limit: str, namespace: str) -> RateLimitItem:
+    """A limit written ``<count>/<period>`` with a namespace of its own, so two limits of the same size
+    never share a counter."""
     item = parse_rate_limit(limit)
     return type(item)(item.amount, item.multiples, namespace=namespace)
 
 
-def _account(email: str) -> str:
-    # The look-up compares addresses exactly; the throttle folds case so that spelling an address
-    # differently does not buy a fresh budget.
+async def refuse(limiter: FixedWindowRateLimiter, item: RateLimitItem, *identifiers: str, what: str) -> None:
+    """Raise :class:`TooManyRequests` for ``item``'s window, saying when to try again."""
+    # The storage counts windows in its own time (the system's, or the Redis server's), so the wait is
+    # measured against the same time base, not against the application's clock.
+    reset_at = (await limiter.get_window_stats(item, *identifiers)).reset_time
+    retry_after = max(1, math.ceil(reset_at - time.time()))
+    raise TooManyRequests(f"Too many {what}; try again in {retry_after} seconds", retry_after=retry_after)
+
+
+def account_key(email: str) -> str:
+    """An address as the counters know it. The look-up compares addresses exactly; the counters fold
+    case, so that spelling an address differently does not buy a fresh budget."""
     return email.strip().lower()

@@ -7,28 +7,12 @@ which addresses the desk knows."""
 
 from __future__ import annotations
 
-import math
-import time
-
 from limits import RateLimitItem
-from limits import parse as parse_rate_limit
 from limits.aio.storage import Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 
+from supportdesk.auth.throttle import account_key, named_limit, refuse
 from supportdesk.config import Settings
-from supportdesk.core.errors import TooManyRequests
-
-
-def limit_item(limit: str, namespace: str) -> RateLimitItem:
-    """A limit written ``<count>/<period>`` with a namespace of its own, so two limits of the same size
-    never share a counter."""
-    item = parse_rate_limit(limit)
-    return type(item)(item.amount, item.multiples, namespace=namespace)
-
-
-def folded(email: str) -> str:
-    """An address as the counters know it: spelling it in other letters buys no fresh budget."""
-    return email.strip().lower()
 
 
 class PortalThrottle:
@@ -36,9 +20,9 @@ class PortalThrottle:
 
     def __init__(self, settings: Settings, storage: Storage) -> None:
         self._limiter = FixedWindowRateLimiter(storage)
-        self._requests = limit_item(settings.portal_requests_per_address, "portal-request-address")
-        self._sign_in_email = limit_item(settings.portal_sign_in_per_email, "portal-sign-in-email")
-        self._sign_in_address = limit_item(settings.portal_sign_in_per_address, "portal-sign-in-address")
+        self._requests = named_limit(settings.portal_requests_per_address, "portal-request-address")
+        self._sign_in_email = named_limit(settings.portal_sign_in_per_email, "portal-sign-in-email")
+        self._sign_in_address = named_limit(settings.portal_sign_in_per_address, "portal-sign-in-address")
 
     async def request(self, workspace: str, client: str) -> None:
         """Count a request sent through ``workspace``'s form from ``client``; raise
@@ -52,14 +36,8 @@ class PortalThrottle:
         of every address it names."""
         if not await self._limiter.hit(self._sign_in_address, workspace, client):
             await self._refuse(self._sign_in_address, workspace, client)
-        if not await self._limiter.hit(self._sign_in_email, workspace, folded(email)):
-            await self._refuse(self._sign_in_email, workspace, folded(email))
+        if not await self._limiter.hit(self._sign_in_email, workspace, account_key(email)):
+            await self._refuse(self._sign_in_email, workspace, account_key(email))
 
     async def _refuse(self, item: RateLimitItem, *identifiers: str) -> None:
-        # The storage counts windows in its own time base (the system's or Redis's), as the login
-        # throttle does.
-        reset_at = (await self._limiter.get_window_stats(item, *identifiers)).reset_time
-        retry_after = max(1, math.ceil(reset_at - time.time()))
-        raise TooManyRequests(
-            f"Too many requests; try again in {retry_after} seconds", retry_after=retry_after
-        )
+        await refuse(self._limiter, item, *identifiers, what="requests")
