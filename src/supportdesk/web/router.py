@@ -18,11 +18,10 @@ message beside the field and what was typed still in it.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -34,6 +33,7 @@ from supportdesk.auth.dependencies import (
     Context,
     get_context,
 )
+from supportdesk.automation import macros as macro_service
 from supportdesk.core.errors import (
     Conflict,
     InvalidInput,
@@ -49,14 +49,13 @@ from supportdesk.tickets import flows, rules
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Channel, Priority, TicketStatus
 from supportdesk.tickets.schemas import CommentCreate, TicketUpdate
-from supportdesk.web import admin, inbox, live, sign_in, views
+from supportdesk.web import admin, bulk, inbox, live, sign_in, views
 from supportdesk.web.pages import (
     WEB_PREFIX,
     PageRoute,
     checked_form,
     chrome,
     render,
-    safe_next,
     text,
     ticket_in_range,
 )
@@ -75,6 +74,7 @@ async def root() -> RedirectResponse:
 
 
 _SAVED_NOTICES = {
+    "macro": "Macro applied.",
     "update": "Changes saved.",
     "reply": "Reply sent.",
     "note": "Internal note added.",
@@ -102,7 +102,7 @@ async def queues(request: Request, context: SignedIn) -> Response:
             filters = replace(filters, text=found.title)
     settings = context.settings
     page_size = min(settings.page_size_default, settings.page_size_max)
-    notices = _bulk_notices(request.query_params)
+    notices = bulk.bulk_notices(request.query_params)
     if listing.ignored:
         notices.append(f"Ignored what was not understood in: {', '.join(listing.ignored)}.")
     try:
@@ -164,62 +164,8 @@ async def queues(request: Request, context: SignedIn) -> Response:
 
 # --- bulk changes in a queue ---------------------------------------------------------------------------
 
+
 # Tickets one bulk change takes at most: two pages of a queue.
-MAX_BULK = 100
-_BULK_PARAMS = ("changed", "same", "refused", "missing", "bulk")
-_BULK_PROBLEMS = {
-    "none-chosen": "Choose the tickets to change first.",
-    "no-change": "Choose what to change: a status, a priority, an assignee or a tag.",
-    "invalid": "That change is not possible: choose the values from the lists, and a tag of letters, "
-    "digits, dots, dashes or underscores.",
-}
-_REFUSAL_CODE = re.compile(r"^(\d{1,18})\.([a-z-]{1,40})$")
-
-
-def _plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
-
-
-def _bulk_notices(params: Mapping[str, str]) -> list[str]:
-    """What the last bulk change did, as the queue it returns to says it."""
-    problem = _BULK_PROBLEMS.get(params.get("bulk", ""))
-    if problem is not None:
-        return [problem]
-    notices = []
-    counts = {name: params.get(name, "") for name in ("changed", "same", "missing")}
-    if counts["changed"].isdigit() and len(counts["changed"]) < 4:
-        notices.append(f"{_plural(int(counts['changed']), 'ticket', 'tickets')} changed.")
-    if counts["same"].isdigit() and len(counts["same"]) < 4 and int(counts["same"]):
-        notices.append(f"{_plural(int(counts['same']), 'ticket was', 'tickets were')} already so.")
-    if counts["missing"].isdigit() and len(counts["missing"]) < 4 and int(counts["missing"]):
-        notices.append(f"{_plural(int(counts['missing']), 'ticket was', 'tickets were')} not found.")
-    refused = [
-        match
-        for item in params.get("refused", "").split(",")[:MAX_BULK]
-        if (match := _REFUSAL_CODE.match(item)) is not None
-    ]
-    if refused:
-        named = ", ".join(f"#{match[1]} ({match[2].replace('-', ' ')})" for match in refused)
-        notices.append(f"Not changed, refused by the ticket's rules: {named}. Open one to see why.")
-    return notices
-
-
-def _back_to(target: str, **values: str) -> str:
-    """The queue page ``target`` (a page of the workspace) with the bulk change's outcome in its query."""
-    parts = urlsplit(safe_next(target))
-    kept = [(name, value) for name, value in parse_qsl(parts.query) if name not in _BULK_PARAMS]
-    query = urlencode([*kept, *((name, value) for name, value in values.items() if value)])
-    return urlunsplit(("", "", parts.path, query, ""))
-
-
-def _chosen_ids(form: FormData) -> list[int]:
-    ids = []
-    for value in form.getlist("ticket"):
-        if isinstance(value, str) and value.isdigit() and len(value) <= 18 and 0 < int(value) <= MAX_ID:
-            ids.append(int(value))
-    return list(dict.fromkeys(ids))[:MAX_BULK]
-
-
 @router.post("/bulk")
 async def bulk_change(request: Request, context: SignedIn) -> Response:
     """One change (status, priority, assignee, or a tag added) to the tickets chosen in a queue,
@@ -227,9 +173,9 @@ async def bulk_change(request: Request, context: SignedIn) -> Response:
     form = await checked_form(request, context.settings)
     context.require(Action.update_ticket)
     back = text(form, "back")
-    ids = _chosen_ids(form)
+    ids = bulk.chosen_ids(form)
     if not ids:
-        return RedirectResponse(_back_to(back, bulk="none-chosen"), status_code=303)
+        return RedirectResponse(bulk.bulk_return(back, bulk="none-chosen"), status_code=303)
     assignee = text(form, "bulk_assignee")
     values = _update_values(
         Changes(
@@ -241,11 +187,11 @@ async def bulk_change(request: Request, context: SignedIn) -> Response:
     )
     tag = text(form, "bulk_tag").strip()
     if not values and not tag:
-        return RedirectResponse(_back_to(back, bulk="no-change"), status_code=303)
+        return RedirectResponse(bulk.bulk_return(back, bulk="no-change"), status_code=303)
     try:
         body = TicketUpdate.model_validate({**values, **({"tags": [tag]} if tag else {})})
     except ValidationError:
-        return RedirectResponse(_back_to(back, bulk="invalid"), status_code=303)
+        return RedirectResponse(bulk.bulk_return(back, bulk="invalid"), status_code=303)
     changes = body.model_dump(exclude_unset=True)
     add_tags = changes.pop("tags", None) or []
     tickets = []
@@ -256,7 +202,7 @@ async def bulk_change(request: Request, context: SignedIn) -> Response:
     outcomes = await flows.process_bulk_update(
         context.session, context.clock, tickets, changes, actor=context.user, add_tags=add_tags
     )
-    target = _back_to(
+    target = bulk.bulk_return(
         back,
         changed=str(sum(outcome.changed for outcome in outcomes)),
         same=str(sum(not outcome.changed and outcome.refusal is None for outcome in outcomes)),
@@ -475,6 +421,33 @@ async def update_ticket(ticket_id: int, request: Request, context: SignedIn) -> 
         changes.error = error.detail
         return await _refused(request, context, ticket_id, error, changes=changes)
     target = f"{WEB_PREFIX}/tickets/{ticket_id}?saved=update"
+    return await context.commit(RedirectResponse(target, status_code=303))
+
+
+@router.post("/tickets/{ticket_id:int}/macro")
+async def apply_macro(ticket_id: int, request: Request, context: SignedIn) -> Response:
+    """Apply one of the workspace's macros (its reply and its actions) through the macro flow the API
+    uses, refused when the ticket changed since the page showed it."""
+    ticket_id = ticket_in_range(ticket_id)
+    form = await checked_form(request, context.settings)
+    context.require(Action.apply_macro)
+    chosen, version_text = text(form, "macro"), text(form, "version")
+    if not chosen.isdigit() or len(chosen) > 18 or not 0 < int(chosen) <= MAX_ID:
+        error = InvalidInput("macro", "Choose a macro to apply.")
+        return await _refused(request, context, ticket_id, error, changes=Changes(error=error.detail))
+    # Another workspace's macro is not found, as in the API.
+    macro = await macro_service.get_macro(context.session, int(chosen))
+    ticket = await ticket_service.get_ticket(context.session, ticket_id)
+    expected = int(version_text) if version_text.isdigit() and len(version_text) <= 18 else None
+    try:
+        await flows.process_macro(
+            context.session, context.clock, ticket, macro, actor=context.user, expected_version=expected
+        )
+    except PreconditionFailed as error:
+        return await _refused(request, context, ticket_id, error, changes=Changes(stale=True))
+    except SupportdeskError as error:
+        return await _refused(request, context, ticket_id, error, changes=Changes(error=error.detail))
+    target = f"{WEB_PREFIX}/tickets/{ticket_id}?saved=macro"
     return await context.commit(RedirectResponse(target, status_code=303))
 
 

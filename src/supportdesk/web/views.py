@@ -16,6 +16,8 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from supportdesk.automation import macros as macro_service
+from supportdesk.automation.models import Macro
 from supportdesk.channels.email import service as email_service
 from supportdesk.channels.email.models import InboundMessage, InboundOutcome
 from supportdesk.core.emails import validate_email_detailed
@@ -430,6 +432,8 @@ class TicketPage:
     other_tickets: list[TicketOut]
     # Who else receives the agents' public replies by e-mail (tickets.participants).
     participants: list[TicketParticipant] = field(default_factory=list)
+    # The workspace's macros, by name, for the composer's macro menu.
+    macros: list[Macro] = field(default_factory=list)
     # The newest comment shown: the composer sends it back, so a reply written while someone else
     # wrote on the ticket is stopped once and shown what it missed.
     last_comment_id: int = 0
@@ -460,6 +464,7 @@ async def ticket_page(session: AsyncSession, ticket_id: int, now: datetime) -> T
         ticket=ticket_out(ticket, setup, now),
         entries=conversation(ticket, comments, files, names, customer, emails),
         participants=await participants.list_participants(session, ticket.id),
+        macros=await macro_service.list_macros(session),
         staff=staff,
         names=names,
         customer=customer,
