@@ -151,15 +151,7 @@ async def create_policy(
     if (replay := await idempotency.replay()) is not None:
         return replay
     policy = await config_service.create_policy(
-        context.session,
-        context.clock,
-        workspace_id=context.workspace_id,
-        name=body.name,
-        tier=body.tier,
-        category=body.category,
-        calendar_id=body.calendar_id,
-        first_response_minutes=body.first_response_minutes.stored(),
-        resolution_minutes=body.resolution_minutes.stored(),
+        context.session, context.clock, workspace_id=context.workspace_id, **body.service_fields()
     )
     headers = created_headers(policy.version, f"/api/v1/sla/policies/{policy.id}")
     response = model_response(PolicyOut.model_validate(policy), status_code=201, headers=headers)

@@ -191,6 +191,17 @@ class PolicyCreate(RequestModel):
     first_response_minutes: PriorityMinutes = Field(default_factory=PriorityMinutes)
     resolution_minutes: PriorityMinutes = Field(default_factory=PriorityMinutes)
 
+    def service_fields(self) -> dict[str, Any]:
+        """The policy as ``config_service.create_policy`` takes it: targets as stored overrides."""
+        return {
+            "name": self.name,
+            "tier": self.tier,
+            "category": self.category,
+            "calendar_id": self.calendar_id,
+            "first_response_minutes": self.first_response_minutes.stored(),
+            "resolution_minutes": self.resolution_minutes.stored(),
+        }
+
 
 class PolicyUpdate(PatchModel):
     """A partial update; a targets object given replaces the stored one whole."""

@@ -266,23 +266,13 @@ async def add_policy(request: Request, context: SignedIn) -> Response:
         return await _policies_page(request, context, form=form, status_code=422)
     try:
         await config_service.create_policy(
-            context.session,
-            context.clock,
-            workspace_id=context.workspace_id,
-            name=body.name,
-            tier=body.tier,
-            category=body.category,
-            calendar_id=body.calendar_id,
-            first_response_minutes=body.first_response_minutes.stored(),
-            resolution_minutes=body.resolution_minutes.stored(),
+            context.session, context.clock, workspace_id=context.workspace_id, **body.service_fields()
         )
     except SupportdeskError as refusal:
         await context.session.rollback()
         # A refused calendar or category is named beside its own field; anything else beside the name.
-        field_name = {"calendar_id": "calendar"}.get(
-            getattr(refusal, "field", ""), getattr(refusal, "field", "")
-        )
-        form.errors[field_name if field_name in {"calendar", "category", "tier"} else "name"] = refusal.detail
+        shown = {"calendar_id": "calendar", "category": "category", "tier": "tier"}
+        form.errors[shown.get(str(getattr(refusal, "field", "")), "name")] = refusal.detail
         return await _policies_page(request, context, form=form, status_code=refusal.status_code)
     return await context.commit(RedirectResponse(f"{POLICIES_PATH}?saved=added", status_code=303))
 
