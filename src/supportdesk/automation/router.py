@@ -68,16 +68,7 @@ async def create_trigger(
     if (replay := await idempotency.replay()) is not None:
         return replay
     trigger = await triggers.create_trigger(
-        context.session,
-        context.clock,
-        workspace_id=context.workspace_id,
-        name=body.name,
-        event=body.event,
-        conditions=body.conditions,
-        any_conditions=body.any_conditions,
-        actions=body.actions,
-        is_active=body.is_active,
-        position=body.position,
+        context.session, context.clock, workspace_id=context.workspace_id, **body.service_fields()
     )
     headers = created_headers(trigger.version, f"/api/v1/triggers/{trigger.id}")
     response = model_response(TriggerOut.model_validate(trigger), status_code=201, headers=headers)
@@ -127,13 +118,7 @@ async def create_macro(
     if (replay := await idempotency.replay()) is not None:
         return replay
     macro = await macros.create_macro(
-        context.session,
-        context.clock,
-        workspace_id=context.workspace_id,
-        name=body.name,
-        actions=body.actions,
-        reply=body.reply,
-        reply_public=body.reply_public,
+        context.session, context.clock, workspace_id=context.workspace_id, **body.service_fields()
     )
     headers = created_headers(macro.version, f"/api/v1/macros/{macro.id}")
     response = model_response(MacroOut.model_validate(macro), status_code=201, headers=headers)

@@ -52,6 +52,10 @@ class TriggerCreate(RequestModel):
     is_active: StrictBoolean = True
     position: Position = Field(default=0, description="Triggers run in position order, then by id.")
 
+    def service_fields(self) -> dict[str, Any]:
+        """The trigger as ``triggers.create_trigger`` takes it: conditions and actions as models."""
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
 
 class TriggerUpdate(PatchModel):
     name: Name | None = None
@@ -101,6 +105,10 @@ class MacroCreate(RequestModel):
     reply_public: StrictBoolean = Field(default=True, description="Post the reply publicly, or as a note.")
 
     _reply = field_validator("reply")(_checked_reply)
+
+    def service_fields(self) -> dict[str, Any]:
+        """The macro as ``macros.create_macro`` takes it: actions as models."""
+        return {name: getattr(self, name) for name in type(self).model_fields}
 
 
 class MacroUpdate(PatchModel):

@@ -15,7 +15,6 @@ from supportdesk.core.http import (
     IfMatch,
     created_headers,
     model_response,
-    named_fields,
     parse_if_match,
     versioned_response,
 )
@@ -76,15 +75,7 @@ async def create_calendar(
     if (replay := await idempotency.replay()) is not None:
         return replay
     calendar = await config_service.create_calendar(
-        context.session,
-        context.clock,
-        workspace_id=context.workspace_id,
-        name=body.name,
-        timezone=body.timezone,
-        weekly_hours=body.weekly_hours.stored(),
-        holiday_country=body.holiday_country,
-        holiday_subdivision=body.holiday_subdivision,
-        custom_holidays=body.custom_holidays,
+        context.session, context.clock, workspace_id=context.workspace_id, **body.service_fields()
     )
     headers = created_headers(calendar.version, f"/api/v1/sla/calendars/{calendar.id}")
     response = model_response(CalendarOut.model_validate(calendar), status_code=201, headers=headers)
@@ -108,11 +99,8 @@ async def update_calendar(
 ) -> Response:
     expected = parse_if_match(if_match)
     calendar = await config_service.get_calendar(context.session, calendar_id)
-    changes = named_fields(body)
-    if body.weekly_hours is not None:
-        changes["weekly_hours"] = body.weekly_hours.stored()
     calendar = await config_service.update_calendar(
-        context.session, context.clock, calendar, changes, expected_version=expected
+        context.session, context.clock, calendar, body.changes(), expected_version=expected
     )
     return await context.commit(versioned_response(CalendarOut.model_validate(calendar), calendar.version))
 
@@ -176,12 +164,8 @@ async def update_policy(
 ) -> Response:
     expected = parse_if_match(if_match)
     policy = await config_service.get_policy(context.session, policy_id)
-    changes = named_fields(body)
-    for key in ("first_response_minutes", "resolution_minutes"):
-        if (targets := getattr(body, key)) is not None:
-            changes[key] = targets.stored()
     policy = await config_service.update_policy(
-        context.session, context.clock, policy, changes, expected_version=expected
+        context.session, context.clock, policy, body.changes(), expected_version=expected
     )
     return await context.commit(versioned_response(PolicyOut.model_validate(policy), policy.version))
 

@@ -15,6 +15,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from supportdesk.core.http import named_fields
 from supportdesk.core.schemas import BodyId, Category, Integer, PatchModel, RequestModel, ResponseModel, Text
 from supportdesk.people.models import Tier
 from supportdesk.sla import rules
@@ -122,6 +123,17 @@ class CalendarCreate(RequestModel):
     holiday_subdivision: HolidaySubdivision | None = None
     custom_holidays: CustomHolidays = Field(default_factory=list)
 
+    def service_fields(self) -> dict[str, Any]:
+        """The calendar as ``config_service.create_calendar`` takes it: weekly hours as stored pairs."""
+        return {
+            "name": self.name,
+            "timezone": self.timezone,
+            "weekly_hours": self.weekly_hours.stored(),
+            "holiday_country": self.holiday_country,
+            "holiday_subdivision": self.holiday_subdivision,
+            "custom_holidays": self.custom_holidays,
+        }
+
 
 class CalendarUpdate(PatchModel):
     __nullable__ = frozenset({"holiday_country", "holiday_subdivision"})
@@ -132,6 +144,14 @@ class CalendarUpdate(PatchModel):
     holiday_country: HolidayCountry | None = None
     holiday_subdivision: HolidaySubdivision | None = None
     custom_holidays: CustomHolidays | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The fields given, as ``config_service.update_calendar`` takes them: weekly hours as stored
+        pairs."""
+        changes = named_fields(self)
+        if self.weekly_hours is not None:
+            changes["weekly_hours"] = self.weekly_hours.stored()
+        return changes
 
 
 class OpeningHoursOut(ResponseModel):
@@ -214,6 +234,14 @@ class PolicyUpdate(PatchModel):
     calendar_id: BodyId | None = None
     first_response_minutes: PriorityMinutes | None = None
     resolution_minutes: PriorityMinutes | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The fields given, as ``config_service.update_policy`` takes them: targets as stored overrides."""
+        changes = named_fields(self)
+        for key in ("first_response_minutes", "resolution_minutes"):
+            if (targets := getattr(self, key)) is not None:
+                changes[key] = targets.stored()
+        return changes
 
 
 class TargetsOut(ResponseModel):
