@@ -155,3 +155,112 @@ async def test_policy_forms_without_their_token_change_nothing(
 
     assert refused.status_code == 403
     assert await _policies(admin_client) == []
+
+
+async def test_an_admin_changes_a_policy_and_an_empty_target_goes_back_to_the_built_in_one(
+    admin_browser: PageClient, admin_client: ApiClient
+) -> None:
+    created = (
+        await admin_client.post(
+            "/api/v1/sla/policies",
+            json={"name": "Rush", "tier": "premium", "first_response_minutes": {"critical": 15}},
+        )
+    ).json()
+
+    page = await admin_browser.get(f"/app/admin/sla/{created['id']}")
+    response = await admin_browser.submit(
+        f"/app/admin/sla/{created['id']}",
+        _form(
+            name="Rush hour", tier="enterprise", version=str(created["version"]), **{"resolution.low": "600"}
+        ),
+    )
+
+    assert page.status_code == 200
+    assert (
+        'name="first_response.critical" type="number" min="1" step="1" inputmode="numeric" value="15"'
+        in page.text
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/app/admin/sla?saved=changed"
+    [policy] = await _policies(admin_client)
+    assert (policy["name"], policy["tier"]) == ("Rush hour", "enterprise")
+    assert policy["first_response_minutes"] == {}
+    assert policy["resolution_minutes"] == {"low": 600}
+
+
+@pytest.mark.parametrize(
+    ("fields", "shown"),
+    [
+        pytest.param({"name": ""}, 'id="policy-name-error"', id="no-name"),
+        pytest.param({"resolution.low": "soon"}, 'id="resolution-low-error"', id="not-a-number"),
+        pytest.param({"calendar": "999999"}, 'id="policy-calendar-error"', id="unknown-calendar"),
+        pytest.param({"version": "1", "stale": "yes"}, 'id="policy-problem"', id="stale-version"),
+        pytest.param({"version": ""}, 'id="policy-problem"', id="no-version"),
+    ],
+)
+async def test_a_refused_change_is_explained_and_what_was_typed_is_kept(
+    admin_browser: PageClient, admin_client: ApiClient, fields: dict[str, str], shown: str
+) -> None:
+    created = (await admin_client.post("/api/v1/sla/policies", json={"name": "Keep me"})).json()
+    stale = "stale" in fields
+    fields = {key: value for key, value in fields.items() if key != "stale"}
+    if stale:
+        changed = await admin_client.patch(f"/api/v1/sla/policies/{created['id']}", json={"name": "Changed"})
+        assert changed.status_code == 200, changed.text
+    form = _form(
+        **{"name": "Renamed", "version": str(created["version"]), "first_response.low": "600", **fields}
+    )
+
+    response = await admin_browser.submit(f"/app/admin/sla/{created['id']}", form)
+
+    assert response.status_code in {412, 422}
+    assert shown in response.text
+    assert (
+        'name="first_response.low" type="number" min="1" step="1" inputmode="numeric" value="600"'
+        in response.text
+    )
+    [policy] = await _policies(admin_client)
+    assert policy["first_response_minutes"] == {}
+
+
+async def test_only_admins_may_change_a_policy(
+    page_client_factory: PageClientFactory, admin_client: ApiClient
+) -> None:
+    browser = await page_client_factory(role=Role.agent)
+    created = (await admin_client.post("/api/v1/sla/policies", json={"name": "Keep me"})).json()
+
+    answers = [
+        await browser.get(f"/app/admin/sla/{created['id']}"),
+        await browser.submit(f"/app/admin/sla/{created['id']}", _form(name="Mine", version="1")),
+    ]
+
+    assert [answer.status_code for answer in answers] == [403, 403]
+    assert [policy["name"] for policy in await _policies(admin_client)] == ["Keep me"]
+
+
+async def test_another_workspaces_policy_cannot_be_opened_or_changed(
+    admin_browser: PageClient, other_admin_client: ApiClient
+) -> None:
+    theirs = (await other_admin_client.post("/api/v1/sla/policies", json={"name": "Theirs"})).json()
+
+    answers = [
+        await admin_browser.get(f"/app/admin/sla/{theirs['id']}"),
+        await admin_browser.submit(f"/app/admin/sla/{theirs['id']}", _form(name="Mine", version="1")),
+        await admin_browser.get("/app/admin/sla/9007199254740993"),
+    ]
+
+    assert [answer.status_code for answer in answers] == [404, 404, 404]
+    assert [policy["name"] for policy in await _policies(other_admin_client)] == ["Theirs"]
+
+
+async def test_a_policy_change_without_its_token_changes_nothing(
+    admin_browser: PageClient, admin_client: ApiClient
+) -> None:
+    created = (await admin_client.post("/api/v1/sla/policies", json={"name": "Keep me"})).json()
+
+    refused = await admin_browser.post(
+        f"/app/admin/sla/{created['id']}", data={"csrf_token": "forged", **_form(name="Mine", version="1")}
+    )
+
+    assert refused.status_code == 403
+    assert [policy["name"] for policy in await _policies(admin_client)] == ["Keep me"]
