@@ -28,7 +28,7 @@ from tests.fixtures.database import (
     BACKENDS,
     TEST_SECRET_KEY,
     create_postgres_database,
-    drop_postgres_database,
+    drop_postgres_databases,
 )
 
 WORKSPACE = "live"
@@ -335,8 +335,7 @@ class LiveServers:
         for process in self.processes:
             process.terminate()
             process.wait(timeout=10)
-        for name in self.databases:
-            await drop_postgres_database(name)
+        await drop_postgres_databases(self.databases)
 
 
 def _wait_until_ready(server: subprocess.Popen[bytes], base_url: str) -> None:

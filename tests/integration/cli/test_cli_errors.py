@@ -4,7 +4,6 @@ non-zero exit status; ``--debug`` shows the traceback instead."""
 from __future__ import annotations
 
 import socket
-import uuid
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from alembic.util.exc import CommandError
 
 from supportdesk.db import migrate
 from supportdesk.workspaces import service as workspace_service
-from tests.fixtures.database import create_postgres_database, drop_postgres_database
+from tests.fixtures.database import postgres_server_url
 
 from .conftest import Cli, single_error_line
 
@@ -55,10 +54,7 @@ def closed_port() -> int:
 @pytest.fixture
 async def server_url() -> str:
     """The local PostgreSQL server's URL without a database (skipped when no server is reachable)."""
-    name = f"supportdesk_probe_{uuid.uuid4().hex[:8]}"
-    url = await create_postgres_database(name)
-    await drop_postgres_database(name)
-    return url.rsplit("/", 1)[0]
+    return await postgres_server_url()
 
 
 async def test_db_current_says_not_migrated_in_plain_words(cli: Cli) -> None:
