@@ -19,7 +19,14 @@ from supportdesk.core.errors import Conflict
 from supportdesk.core.pagination import decode_cursor_as, encode_cursor, split_page
 from supportdesk.db.lookups import get_in_workspace
 from supportdesk.jobs import outbox
-from supportdesk.jobs.models import DeliveryAttempt, DeliveryChannel, DeliveryState, OutboxMessage
+from supportdesk.jobs.models import (
+    OPEN_STATES,
+    DeliveryAttempt,
+    DeliveryChannel,
+    DeliveryState,
+    OutboxMessage,
+)
+from supportdesk.jobs.schemas import DeliveryOut
 
 _SORT = "-id"
 
@@ -80,6 +87,25 @@ async def attempts_of(session: AsyncSession, message_ids: Sequence[int]) -> dict
     for attempt in (await session.execute(query)).scalars():
         found[attempt.message_id].append(attempt)
     return found
+
+
+def delivery_out(message: OutboxMessage, attempts: Sequence[DeliveryAttempt] = ()) -> DeliveryOut:
+    """A message as the log shows it: the lease or retry time only while it is still open, and what
+    the latest of ``attempts`` got."""
+    view = DeliveryOut.model_validate(message)
+    if message.state not in OPEN_STATES:
+        view.next_attempt_at = None
+    if attempts:
+        view.last_status_code = attempts[-1].status_code
+        view.last_duration_ms = attempts[-1].duration_ms
+    return view
+
+
+async def delivery_views(session: AsyncSession, rows: Sequence[OutboxMessage]) -> list[DeliveryOut]:
+    """A page of messages as the log shows them, each with what its latest attempt got (one query for
+    the page); the API and the admin pages show the same."""
+    attempts = await attempts_of(session, [row.id for row in rows])
+    return [delivery_out(row, attempts[row.id]) for row in rows]
 
 
 async def retry_delivery(session: AsyncSession, clock: Clock, message: OutboxMessage) -> OutboxMessage:

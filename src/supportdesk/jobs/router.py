@@ -14,13 +14,7 @@ from supportdesk.core.permissions import Action
 from supportdesk.core.schemas import MAX_ID, ObjectId, QueryText
 from supportdesk.idempotency.service import IdempotencyKey, idempotency_for
 from supportdesk.jobs import deliveries
-from supportdesk.jobs.models import (
-    OPEN_STATES,
-    DeliveryAttempt,
-    DeliveryChannel,
-    DeliveryState,
-    OutboxMessage,
-)
+from supportdesk.jobs.models import DeliveryChannel, DeliveryState, OutboxMessage
 from supportdesk.jobs.schemas import DeliveryAttemptOut, DeliveryDetailOut, DeliveryOut
 
 router = APIRouter(prefix="/admin/deliveries", tags=["deliveries"])
@@ -28,29 +22,16 @@ router = APIRouter(prefix="/admin/deliveries", tags=["deliveries"])
 Managing = Annotated[Context, Depends(allowed(Action.manage_deliveries))]
 
 
-def delivery_out(message: OutboxMessage, attempts: Sequence[DeliveryAttempt] = ()) -> DeliveryOut:
-    """A message as the list shows it: the lease or retry time only while it is still open, and what
-    the latest of ``attempts`` got."""
-    view = DeliveryOut.model_validate(message)
-    if message.state not in OPEN_STATES:
-        view.next_attempt_at = None
-    if attempts:
-        view.last_status_code = attempts[-1].status_code
-        view.last_duration_ms = attempts[-1].duration_ms
-    return view
-
-
 async def delivery_page(context: Context, rows: Sequence[OutboxMessage]) -> list[DeliveryOut]:
     """A page of messages, each with what its latest attempt got (one query for the page)."""
-    attempts = await deliveries.attempts_of(context.session, [row.id for row in rows])
-    return [delivery_out(row, attempts[row.id]) for row in rows]
+    return await deliveries.delivery_views(context.session, rows)
 
 
 async def delivery_detail(context: Context, message: OutboxMessage) -> DeliveryDetailOut:
     """A message with its payload and every attempt."""
     attempts = (await deliveries.attempts_of(context.session, [message.id]))[message.id]
     return DeliveryDetailOut(
-        **delivery_out(message, attempts).model_dump(),
+        **deliveries.delivery_out(message, attempts).model_dump(),
         payload=message.payload,
         attempt_log=[DeliveryAttemptOut.model_validate(attempt) for attempt in attempts],
     )

@@ -15,15 +15,15 @@ from starlette.datastructures import UploadFile
 
 from supportdesk.auth.dependencies import Context, allowed
 from supportdesk.channels.email import intake, mailboxes, service
-from supportdesk.channels.email.models import InboundMessage, InboundSource, InboundState, Mailbox
+from supportdesk.channels.email.models import InboundSource, InboundState
 from supportdesk.channels.email.schemas import (
     InboundMessageDetail,
     InboundMessageOut,
     MailboxCreate,
-    MailboxOut,
     MailboxUpdate,
     MailboxWithHook,
-    ThreadReasonOut,
+    mailbox_out,
+    message_out,
 )
 from supportdesk.config import Settings
 from supportdesk.core.clock import Clock
@@ -54,23 +54,9 @@ Watching = Annotated[Context, Depends(allowed(Action.manage_deliveries))]
 Viewing = Annotated[Context, Depends(allowed(Action.view_ticket))]
 
 
-# Secrets are never sent back: the answer says only whether one is set.
-_SECRETS = {"has_hook_signing_key": "hook_signing_key", "has_imap_password": "imap_password"}
-
-
-def _mailbox_out(mailbox: Mailbox) -> MailboxWithHook:
-    return MailboxWithHook.model_validate(
-        {
-            **{name: getattr(mailbox, name) for name in MailboxOut.model_fields if name not in _SECRETS},
-            **{name: getattr(mailbox, secret) is not None for name, secret in _SECRETS.items()},
-            "hook_path": f"/api/v1/mail/inbound/{mailbox.hook_token}",
-        }
-    )
-
-
 @mailboxes_router.get("", response_model=list[MailboxWithHook], summary="List the mailboxes (admins)")
 async def list_mailboxes(context: Managing) -> list[MailboxWithHook]:
-    return [_mailbox_out(mailbox) for mailbox in await mailboxes.list_mailboxes(context.session)]
+    return [mailbox_out(mailbox) for mailbox in await mailboxes.list_mailboxes(context.session)]
 
 
 @mailboxes_router.post("", status_code=201, response_model=MailboxWithHook, summary="Add a mailbox (admins)")
@@ -79,13 +65,13 @@ async def create_mailbox(body: MailboxCreate, context: Managing) -> Response:
         context.session, context.clock, workspace_id=context.workspace_id, **body.model_dump()
     )
     headers = created_headers(mailbox.version, f"/api/v1/admin/mailboxes/{mailbox.id}")
-    return await context.commit(model_response(_mailbox_out(mailbox), status_code=201, headers=headers))
+    return await context.commit(model_response(mailbox_out(mailbox), status_code=201, headers=headers))
 
 
 @mailboxes_router.get("/{mailbox_id:int}", response_model=MailboxWithHook, summary="Get a mailbox (admins)")
 async def get_mailbox(mailbox_id: ObjectId, context: Managing) -> Response:
     mailbox = await mailboxes.get_mailbox(context.session, mailbox_id)
-    return versioned_response(_mailbox_out(mailbox), mailbox.version)
+    return versioned_response(mailbox_out(mailbox), mailbox.version)
 
 
 @mailboxes_router.patch("/{mailbox_id:int}", response_model=MailboxWithHook, summary="Change a mailbox")
@@ -97,7 +83,7 @@ async def update_mailbox(
     mailbox = await mailboxes.update_mailbox(
         context.session, context.clock, mailbox, named_fields(body), expected_version=expected
     )
-    return await context.commit(versioned_response(_mailbox_out(mailbox), mailbox.version))
+    return await context.commit(versioned_response(mailbox_out(mailbox), mailbox.version))
 
 
 @mailboxes_router.post(
@@ -108,7 +94,7 @@ async def update_mailbox(
 async def rotate_hook_token(mailbox_id: ObjectId, context: Managing) -> Response:
     mailbox = await mailboxes.get_mailbox(context.session, mailbox_id)
     mailbox = await mailboxes.rotate_hook_token(context.session, context.clock, mailbox)
-    return await context.commit(versioned_response(_mailbox_out(mailbox), mailbox.version))
+    return await context.commit(versioned_response(mailbox_out(mailbox), mailbox.version))
 
 
 @mailboxes_router.delete("/{mailbox_id:int}", status_code=204, summary="Delete a mailbox (admins)")
@@ -119,14 +105,6 @@ async def delete_mailbox(mailbox_id: ObjectId, context: Managing) -> Response:
 
 
 # --- arrived messages ---------------------------------------------------------------------------
-
-
-def message_out(message: InboundMessage) -> InboundMessageOut:
-    fields = {
-        name: getattr(message, name) for name in InboundMessageOut.model_fields if name != "thread_reason"
-    }
-    reason = ThreadReasonOut(rule=message.thread_rule, evidence=message.thread_evidence)
-    return InboundMessageOut.model_validate({**fields, "thread_reason": reason})
 
 
 @inbound_router.get("", response_model=list[InboundMessageOut], summary="Arrived e-mails, newest first")

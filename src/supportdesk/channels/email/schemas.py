@@ -7,7 +7,14 @@ from typing import Annotated
 
 from pydantic import Field
 
-from supportdesk.channels.email.models import ImapSecurity, InboundOutcome, InboundSource, InboundState
+from supportdesk.channels.email.models import (
+    ImapSecurity,
+    InboundMessage,
+    InboundOutcome,
+    InboundSource,
+    InboundState,
+    Mailbox,
+)
 from supportdesk.core.schemas import (
     Category,
     EmailAddress,
@@ -105,6 +112,21 @@ class MailboxWithHook(MailboxOut):
     )
 
 
+# Secrets are never sent back: the answer says only whether one is set.
+_SECRETS = {"has_hook_signing_key": "hook_signing_key", "has_imap_password": "imap_password"}
+
+
+def mailbox_out(mailbox: Mailbox) -> MailboxWithHook:
+    """A mailbox as admins see it: whether each secret is set, never the secret itself."""
+    return MailboxWithHook.model_validate(
+        {
+            **{name: getattr(mailbox, name) for name in MailboxOut.model_fields if name not in _SECRETS},
+            **{name: getattr(mailbox, secret) is not None for name, secret in _SECRETS.items()},
+            "hook_path": f"/api/v1/mail/inbound/{mailbox.hook_token}",
+        }
+    )
+
+
 class ThreadReasonOut(ResponseModel):
     rule: str | None = Field(
         description="our-message-id, reply-address, subject-token, same-sender-and-subject or new-ticket."
@@ -141,3 +163,12 @@ class InboundMessageDetail(InboundMessageOut):
     reply: str = Field(description="What the sender wrote, without the quoted history.")
     quoted: str = Field(description="The quoted history and signature split off the reply.")
     attachments: list[str]
+
+
+def message_out(message: InboundMessage) -> InboundMessageOut:
+    """An arrived e-mail as admins see it, with why it was threaded where it went."""
+    fields = {
+        name: getattr(message, name) for name in InboundMessageOut.model_fields if name != "thread_reason"
+    }
+    reason = ThreadReasonOut(rule=message.thread_rule, evidence=message.thread_evidence)
+    return InboundMessageOut.model_validate({**fields, "thread_reason": reason})

@@ -7,68 +7,41 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from supportdesk.auth.dependencies import Context, allowed
-from supportdesk.core.errors import InvalidInput
 from supportdesk.core.http import model_response
 from supportdesk.core.permissions import Action
 from supportdesk.notifications.mail import service, templates
-from supportdesk.notifications.mail.models import EmailKind, EmailTemplate
-from supportdesk.notifications.mail.schemas import EmailPreviewOut, EmailTemplateIn, EmailTemplateOut
-from supportdesk.notifications.mail.templates import TemplateRefused, Wording
+from supportdesk.notifications.mail.models import EmailKind
+from supportdesk.notifications.mail.schemas import (
+    EmailPreviewOut,
+    EmailTemplateIn,
+    EmailTemplateOut,
+    template_out,
+)
+from supportdesk.notifications.mail.templates import Wording
 
 router = APIRouter(prefix="/email-templates", tags=["e-mail"])
 
 Managing = Annotated[Context, Depends(allowed(Action.manage_workspace))]
 
 
-def _out(kind: EmailKind, own: EmailTemplate | None) -> EmailTemplateOut:
-    wording = Wording(own.subject, own.text_body, own.html_body) if own else templates.DEFAULTS[kind]
-    names = templates.PLACEHOLDERS[kind]
-    return EmailTemplateOut(
-        kind=kind,
-        audience=kind.audience,
-        customized=own is not None,
-        subject=wording.subject,
-        text_body=wording.text,
-        html_body=wording.html,
-        placeholders=[f"{root}.{name}" for root, fields in names.items() for name in sorted(fields)],
-        updated_at=own.updated_at if own else None,
-    )
-
-
-def _checked(kind: EmailKind, body: EmailTemplateIn) -> Wording:
-    wording = Wording(body.subject, body.text_body, body.html_body)
-    for field, source, html in (
-        ("subject", wording.subject, False),
-        ("text_body", wording.text, False),
-        ("html_body", wording.html, True),
-    ):
-        if source is None:
-            continue
-        try:
-            templates.LANGUAGES[kind].check(source, templates.SAMPLE, html=html)
-        except TemplateRefused as refused:
-            raise InvalidInput(field, refused.message, reason=refused.reason) from None
-    return wording
-
-
 @router.get("", response_model=list[EmailTemplateOut], summary="Every kind of e-mail and its wording")
 async def list_templates(context: Managing) -> list[EmailTemplateOut]:
     own = {row.kind: row for row in await service.own_templates(context.session)}
-    return [_out(kind, own.get(kind)) for kind in EmailKind]
+    return [template_out(kind, own.get(kind)) for kind in EmailKind]
 
 
 @router.get("/{kind}", response_model=EmailTemplateOut, summary="The wording of one kind of e-mail")
 async def get_template(kind: EmailKind, context: Managing) -> EmailTemplateOut:
-    return _out(kind, await service.own_template(context.session, kind))
+    return template_out(kind, await service.own_template(context.session, kind))
 
 
 @router.put(
     "/{kind}", response_model=EmailTemplateOut, summary="Give one kind of e-mail the workspace's wording"
 )
 async def put_template(kind: EmailKind, body: EmailTemplateIn, context: Managing) -> Response:
-    wording = _checked(kind, body)
+    wording = templates.checked(kind, Wording(body.subject, body.text_body, body.html_body))
     saved = await service.save_template(context.session, context.clock, context.workspace_id, kind, wording)
-    return await context.commit(model_response(_out(kind, saved)))
+    return await context.commit(model_response(template_out(kind, saved)))
 
 
 @router.delete("/{kind}", status_code=204, summary="Go back to the default wording of one kind of e-mail")
@@ -86,7 +59,7 @@ async def preview_template(
     kind: EmailKind, context: Managing, body: EmailTemplateIn | None = None
 ) -> EmailPreviewOut:
     if body is not None:
-        wording = _checked(kind, body)
+        wording = templates.checked(kind, Wording(body.subject, body.text_body, body.html_body))
     else:
         own = await service.own_template(context.session, kind)
         wording = Wording(own.subject, own.text_body, own.html_body) if own else templates.DEFAULTS[kind]

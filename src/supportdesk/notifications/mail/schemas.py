@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Annotated
 
 from supportdesk.core.schemas import RequestModel, ResponseModel, Text
-from supportdesk.notifications.mail.models import Audience, EmailKind
+from supportdesk.notifications.mail import templates
+from supportdesk.notifications.mail.models import Audience, EmailKind, EmailTemplate
 
 Subject = Annotated[str, Text(strip_whitespace=True, min_length=1, max_length=500)]
 TextBody = Annotated[str, Text(strip_whitespace=False, min_length=1, max_length=20_000)]
@@ -25,6 +26,24 @@ class EmailTemplateOut(ResponseModel):
     html_body: str | None
     placeholders: list[str]
     updated_at: datetime | None
+
+
+def template_out(kind: EmailKind, own: EmailTemplate | None) -> EmailTemplateOut:
+    """One kind of e-mail as the workspace sends it: its own wording (``own``), or the default."""
+    wording = (
+        templates.Wording(own.subject, own.text_body, own.html_body) if own else templates.DEFAULTS[kind]
+    )
+    names = templates.PLACEHOLDERS[kind]
+    return EmailTemplateOut(
+        kind=kind,
+        audience=kind.audience,
+        customized=own is not None,
+        subject=wording.subject,
+        text_body=wording.text,
+        html_body=wording.html,
+        placeholders=[f"{root}.{name}" for root, fields in names.items() for name in sorted(fields)],
+        updated_at=own.updated_at if own else None,
+    )
 
 
 class EmailTemplateIn(RequestModel):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from supportdesk.core.errors import InvalidInput
 from supportdesk.core.templates import TemplateLanguage, TemplateRefused
 from supportdesk.notifications.mail.models import EmailKind
 
@@ -24,6 +25,7 @@ __all__ = [
     "TemplateRefused",
     "Wording",
     "check",
+    "checked",
     "render",
 ]
 
@@ -221,6 +223,23 @@ def check(kind: EmailKind, wording: Wording) -> None:
     language.check(wording.text, SAMPLE)
     if wording.html is not None:
         language.check(wording.html, SAMPLE, html=True)
+
+
+def checked(kind: EmailKind, wording: Wording) -> Wording:
+    """``wording``, once its kind's language allows each part; a refused part raises
+    :class:`~supportdesk.core.errors.InvalidInput` naming the part as the API's body names it."""
+    for field, source, html in (
+        ("subject", wording.subject, False),
+        ("text_body", wording.text, False),
+        ("html_body", wording.html, True),
+    ):
+        if source is None:
+            continue
+        try:
+            LANGUAGES[kind].check(source, SAMPLE, html=html)
+        except TemplateRefused as refused:
+            raise InvalidInput(field, refused.message, reason=refused.reason) from None
+    return wording
 
 
 def render(kind: EmailKind, wording: Wording, context: Mapping[str, Mapping[str, Any]]) -> Rendered:
