@@ -15,10 +15,14 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
+from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile
 
+from supportdesk.config import Settings
 from supportdesk.core.clock import Clock
 from supportdesk.core.errors import InvalidInput, SupportdeskError
 from supportdesk.core.storage import FileStore, safe_filename
@@ -57,6 +61,15 @@ class AttachmentRules:
     max_bytes: int
     max_count: int
     scan_command: str | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> AttachmentRules:
+        """The limits and the scanner the server's settings give every way files come in."""
+        return cls(
+            max_bytes=settings.attachment_max_bytes,
+            max_count=settings.attachment_max_count,
+            scan_command=settings.attachment_scan_command,
+        )
 
 
 def served_as(content_type: str) -> tuple[str, str]:
@@ -117,6 +130,20 @@ async def scan(uploads: Sequence[Upload], command: str | None) -> None:
                 raise AttachmentInfected(f"{safe_filename(upload.filename)} was refused by the virus scanner")
             if status != 0:
                 raise ScannerFailed(f"The scanner ended with status {status}")
+
+
+async def read_uploads(files: Sequence[UploadFile], rules: AttachmentRules) -> list[Upload]:
+    """The files of a posted form, checked (count, sizes, the scanner when one is configured) before
+    anything is kept; the API's upload and the pages' forms take files through this one door."""
+    check_count(len(files), rules)
+    uploads = []
+    for file in files:
+        # One byte more than allowed is enough to refuse the file without reading all of it.
+        data = await file.read(rules.max_bytes + 1)
+        uploads.append(Upload(file.filename or "attachment", file.content_type or "", data))
+    check_uploads(uploads, rules)
+    await scan(uploads, rules.scan_command)
+    return uploads
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,3 +209,17 @@ async def get_attachment(session: AsyncSession, attachment_id: int) -> Attachmen
 async def content_of(store: FileStore, attachment: Attachment) -> Iterator[bytes]:
     """The attachment's bytes from the store, a piece at a time."""
     return await asyncio.to_thread(store.chunks, attachment.sha256)
+
+
+async def download(store: FileStore, attachment: Attachment) -> StreamingResponse:
+    """The answer that hands over an attachment's bytes: pictures of a few safe types shown inline,
+    everything else a download of bytes (see :func:`served_as`), streamed from the store so a large
+    file is never held whole."""
+    chunks = await content_of(store, attachment)
+    media_type, disposition = served_as(attachment.content_type)
+    headers = {
+        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(attachment.filename)}",
+        "Content-Length": str(attachment.size),
+        "Cache-Control": "private, max-age=0",
+    }
+    return StreamingResponse(chunks, media_type=media_type, headers=headers)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
-from fastapi.responses import StreamingResponse
 
 from supportdesk.audit import service as audit_service
 from supportdesk.audit.schemas import AuditEventOut
@@ -244,14 +242,6 @@ def _attachment_out(attachment: Attachment) -> AttachmentOut:
     )
 
 
-def _upload_rules(settings: Settings) -> attachments.AttachmentRules:
-    return attachments.AttachmentRules(
-        max_bytes=settings.attachment_max_bytes,
-        max_count=settings.attachment_max_count,
-        scan_command=settings.attachment_scan_command,
-    )
-
-
 @router.post(
     "/{ticket_id:int}/attachments",
     status_code=201,
@@ -272,15 +262,7 @@ async def add_comment_with_files(
     """A comment and its files in one multipart form: checked (count, sizes, the virus scanner when one
     is configured) before anything is kept, then kept together or not at all."""
     settings: Settings = request.app.state.settings
-    rules = _upload_rules(settings)
-    attachments.check_count(len(files), rules)
-    uploads = []
-    for file in files:
-        # One byte more than allowed is enough to refuse the file without reading all of it.
-        data = await file.read(rules.max_bytes + 1)
-        uploads.append(attachments.Upload(file.filename or "attachment", file.content_type or "", data))
-    attachments.check_uploads(uploads, rules)
-    await attachments.scan(uploads, rules.scan_command)
+    uploads = await attachments.read_uploads(files, attachments.AttachmentRules.of(settings))
     ticket, comment = await _comment_on(context, ticket_id, content, is_public)
     kept = await attachments.attach(
         context.session, context.clock, request.app.state.file_store, comment, uploads
@@ -314,15 +296,7 @@ async def download_attachment(attachment_id: ObjectId, context: Viewing, request
     bytes, so that nothing a customer sent can run as a page of this site (the security headers add
     ``X-Content-Type-Options: nosniff`` to every answer, so no browser second-guesses the type)."""
     attachment = await attachments.get_attachment(context.session, attachment_id)
-    chunks = await attachments.content_of(request.app.state.file_store, attachment)
-    media_type, disposition = attachments.served_as(attachment.content_type)
-    headers = {
-        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(attachment.filename)}",
-        "Content-Length": str(attachment.size),
-        "Cache-Control": "private, max-age=0",
-    }
-    # Streamed from the store (its reads run in a worker thread), so a large file is never held whole.
-    return StreamingResponse(chunks, media_type=media_type, headers=headers)
+    return await attachments.download(request.app.state.file_store, attachment)
 
 
 @router.get("/{ticket_id:int}/comments", response_model=list[CommentOut], summary="List a ticket's comments")

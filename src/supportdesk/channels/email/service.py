@@ -383,11 +383,7 @@ def inbound_rules(settings: Settings) -> InboundRules:
     """What processing takes from the server's settings."""
     return InboundRules(
         limits=parsing.Limits(max_attachment_bytes=settings.attachment_max_bytes),
-        attachment_rules=ticket_attachments.AttachmentRules(
-            max_bytes=settings.attachment_max_bytes,
-            max_count=settings.attachment_max_count,
-            scan_command=settings.attachment_scan_command,
-        ),
+        attachment_rules=ticket_attachments.AttachmentRules.of(settings),
         thread_window=timedelta(hours=settings.mail_thread_window_hours),
         sender_hourly_limit=settings.mail_sender_hourly_limit,
         trusted_servers=frozenset(server.lower() for server in settings.mail_trusted_servers),
