@@ -13,7 +13,7 @@ from supportdesk.core.clock import FrozenClock
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.jobs import outbox
-from supportdesk.jobs.models import DeliveryChannel, OutboxMessage
+from supportdesk.jobs.models import DeliveryAttempt, DeliveryChannel, DeliveryState, OutboxMessage
 from supportdesk.webhooks import service as webhooks
 from supportdesk.webhooks.models import WebhookEvent, WebhookSubscription
 from supportdesk.webhooks.targets import TargetPolicy
@@ -21,6 +21,7 @@ from supportdesk.workspaces.models import Workspace
 
 SubscriptionFactory = Callable[..., Awaitable[WebhookSubscription]]
 WebhookMessageFactory = Callable[..., Awaitable[OutboxMessage]]
+FailedDelivery = Callable[..., Awaitable[None]]
 _counter = itertools.count(1)
 
 
@@ -72,3 +73,30 @@ def webhook_message_factory(database: Database, clock: FrozenClock) -> WebhookMe
             return (await session.execute(query)).scalar_one()
 
     return make
+
+
+@pytest.fixture
+def failed_delivery(database: Database, clock: FrozenClock) -> FailedDelivery:
+    """Record that a message gave up after one attempt the receiver answered with ``status_code``:
+    ``await failed_delivery(message, status_code=500, duration_ms=120)``."""
+
+    async def fail(message: OutboxMessage, *, status_code: int = 500, duration_ms: int = 120) -> None:
+        async with database.unit_of_work() as session:
+            scope_to_workspace(session.sync_session, message.workspace_id)
+            stored = await session.get_one(OutboxMessage, message.id)
+            stored.state, stored.attempts = DeliveryState.dead, 1
+            stored.last_error = f"HTTP {status_code}"
+            session.add(
+                DeliveryAttempt(
+                    workspace_id=message.workspace_id,
+                    message_id=message.id,
+                    number=1,
+                    started_at=clock.now(),
+                    duration_ms=duration_ms,
+                    succeeded=False,
+                    status_code=status_code,
+                    error=f"HTTP {status_code}",
+                )
+            )
+
+    return fail
