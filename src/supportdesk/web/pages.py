@@ -5,6 +5,7 @@ a missing sign-in into the sign-in page and an error into an HTML page, the CSRF
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlencode
@@ -12,7 +13,7 @@ from urllib.parse import urlencode
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 from supportdesk.auth.dependencies import Context, bearer_secret
 from supportdesk.config import Settings
@@ -24,6 +25,8 @@ from supportdesk.web import csrf
 from supportdesk.web.templating import Pages
 
 WEB_PREFIX = "/app"
+# The pages' forms that carry files: they take as large a body as the API's upload does (app.py).
+UPLOAD_PATHS = re.compile(r"^/app/tickets/\d+/comments$")
 LOGIN_PATH = f"{WEB_PREFIX}/login"
 # Counts on the pages (queues, unread notifications) read at most this many rows; more shows as "99+".
 # A badge needs no more precision than that, and reading a bounded number keeps every page's cost
@@ -103,6 +106,9 @@ class PageRoute(APIRoute):
                 return to_sign_in(request)
             except SupportdeskError as error:
                 return error_page(request, error)
+            finally:
+                # A form the page read itself is not closed by FastAPI: its files' temporary copies are.
+                await request.close()
 
         return page_handler
 
@@ -118,6 +124,16 @@ def text(form: FormData, name: str) -> str:
     """A posted field's text; empty when it is missing or a file."""
     value = form.get(name)
     return value if isinstance(value, str) else ""
+
+
+def chosen_files(form: FormData, name: str = "files") -> list[UploadFile]:
+    """The files chosen in a form's file field. A browser sends a field where nothing was chosen as one
+    part without a name and without bytes; that part is no file."""
+    return [
+        value
+        for value in form.getlist(name)
+        if isinstance(value, UploadFile) and (value.filename or value.size)
+    ]
 
 
 def session_token(request: Request, settings: Settings) -> str:

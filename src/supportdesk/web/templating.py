@@ -16,6 +16,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from supportdesk.tickets.attachments import served_as
+
 PACKAGE_DIRECTORY = Path(str(files("supportdesk.web")))
 TEMPLATES_DIRECTORY = PACKAGE_DIRECTORY / "templates"
 STATIC_DIRECTORY = PACKAGE_DIRECTORY / "static"
@@ -109,6 +111,9 @@ def build_environment(static: StaticFiles) -> Environment:
     environment.filters["duration"] = format_duration
     environment.filters["label"] = label
     environment.filters["filesize"] = format_size
+    # Whether an attachment of this declared type is a picture its download route serves inline: only
+    # those are shown as thumbnails, since every other type is served as bytes to download.
+    environment.filters["picture"] = lambda content_type: served_as(content_type)[1] == "inline"
     environment.globals["until"] = until
     return environment
 

@@ -10,7 +10,7 @@ import re
 import uuid
 from pathlib import Path
 
-from playwright.async_api import Page, expect
+from playwright.async_api import FilePayload, Page, expect
 
 from tests.fixtures.browser import AGENT_EMAIL, AGENT_NAME, AGENT_PASSWORD, WorkspaceServer
 
@@ -236,3 +236,40 @@ async def test_an_agent_changes_several_tickets_at_once_from_the_queue(
     for ticket in tickets:
         stored = api.get(f"/api/v1/tickets/{ticket['id']}").json()
         assert (stored["priority"], stored["tags"]) == ("low", [f"bulk-{marker}"])
+
+
+async def test_an_agent_attaches_a_file_to_a_reply_and_copies_a_colleague_of_the_customer(
+    agent_page: Page, workspace_server: WorkspaceServer, screenshots: Path
+) -> None:
+    page, api = agent_page, workspace_server.api()
+    ticket = workspace_server.create_ticket(
+        title=f"Export format {uuid.uuid4().hex[:6]}", assigned_agent_id=workspace_server.agent_id
+    )
+    await page.goto(f"/app/tickets/{ticket['id']}")
+
+    await page.get_by_label("Message").fill("The corrected export is attached.")
+    await page.get_by_label("Attach files").set_input_files(
+        [FilePayload(name="export.csv", mimeType="text/csv", buffer=b"id,total\n1,42\n")]
+    )
+    await page.get_by_role("button", name="Send reply").click()
+    await expect(page.get_by_role("status")).to_have_text("Reply sent.")
+    reply = page.locator(".message-reply").last
+    link = reply.get_by_role("link", name="export.csv")
+    await expect(link).to_be_visible()
+    async with page.expect_download() as started:
+        await link.click()
+    download = await started.value
+    assert download.suggested_filename == "export.csv"
+    saved = await download.path()
+    assert saved.read_bytes() == b"id,total\n1,42\n"
+
+    await page.get_by_label("E-mail address").fill("lee.chen@example.com")
+    await page.get_by_role("button", name="Add participant").click()
+    await expect(page.get_by_role("status")).to_have_text("Participant added.")
+    await expect(page.locator("#participants")).to_contain_text("lee.chen@example.com")
+    await page.screenshot(path=screenshots / "ticket-with-files.png", full_page=True)
+
+    [stored] = api.get(f"/api/v1/tickets/{ticket['id']}/attachments").json()
+    assert (stored["filename"], stored["size"]) == ("export.csv", 14)
+    participants = api.get(f"/api/v1/tickets/{ticket['id']}/participants").json()
+    assert [one["email"] for one in participants] == ["lee.chen@example.com"]

@@ -112,7 +112,7 @@ async def test_the_page_shows_the_ticket_its_sla_and_its_conversation(
     kinds = re.findall(r'<li class="message message-(\w+)"', text)
     assert kinds == ["request", "customer", "reply", "note"]
     assert "Internal note" in text
-    assert re.search(r'href="/api/v1/attachments/\d+/content">export.log</a>', text)
+    assert re.search(r'href="/api/v1/attachments/\d+/content" download="export.log">export.log</a>', text)
     assert "2 KB" in text
     assert "Maria Lopez" in text
     assert "Initech" in text
