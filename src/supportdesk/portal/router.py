@@ -240,8 +240,14 @@ async def mark_solved(ticket_id: int, portal: PortalDep) -> Response:
     ticket = await service.customer_ticket(portal.session, customer.id, ticket_in_range(ticket_id))
     if rules.can_mark_solved(ticket.status):
         try:
+            # The customer answers "how did we do?" on the page they are on, so no e-mail asks it again.
             await flows.process_ticket_update(
-                portal.session, portal.clock, ticket, {"status": TicketStatus.resolved}, actor=None
+                portal.session,
+                portal.clock,
+                ticket,
+                {"status": TicketStatus.resolved},
+                actor=None,
+                by_customer=True,
             )
         except SupportdeskError as error:
             return await _refused(portal, ticket.id, error.status_code, TicketForms(error=error.detail))

@@ -57,18 +57,21 @@ def update_events(before: Before, ticket: Ticket) -> list[WebhookEvent]:
     return events
 
 
-def customer_mail_for(before: TicketStatus, after: TicketStatus) -> EmailKind | None:
+def customer_mail_for(
+    before: TicketStatus, after: TicketStatus, *, by_customer: bool = False
+) -> EmailKind | None:
     """The e-mail a change of status sends the customer, if any.
 
     The customer hears of what concerns them: a resolution (with the question whether they are
     satisfied), a ticket waiting for their answer, and a closing they did not see coming. The desk's
     own steps (assigned, in progress) are not worth an e-mail, nor is a reopening, which mostly follows
-    the customer's own reply.
+    the customer's own reply. A resolution the customer made themselves (``by_customer``: "my problem
+    is solved" in the portal) sends nothing: the page they did it on asks how the desk did already.
     """
     if after == before:
         return None
     if after == TicketStatus.resolved:
-        return EmailKind.satisfaction_request
+        return None if by_customer else EmailKind.satisfaction_request
     if after == TicketStatus.pending:
         return EmailKind.status_changed
     if after == TicketStatus.closed:
@@ -162,16 +165,18 @@ async def announce_created(session: AsyncSession, clock: Clock, ticket: Ticket) 
     await outbox.enqueue(session, clock, ticket.workspace_id, messages)
 
 
-async def announce_update(session: AsyncSession, clock: Clock, before: Before, ticket: Ticket) -> None:
+async def announce_update(
+    session: AsyncSession, clock: Clock, before: Before, ticket: Ticket, *, by_customer: bool = False
+) -> None:
     """The events of a change to ``ticket``, with the previous values of the fields that changed, and
-    the customer's e-mail about a change of status."""
+    the customer's e-mail about a change of status (see :func:`customer_mail_for` for ``by_customer``)."""
     events = update_events(before, ticket)
     if not events:
         return
     _tell_desk(session, ticket, "updated")
     cause = f"ticket:{ticket.id}:v{ticket.version}"
     messages: list[outbox.Outgoing] = []
-    kind = customer_mail_for(before.status, ticket.status)
+    kind = customer_mail_for(before.status, ticket.status, by_customer=by_customer)
     if kind is not None:
         previous = {"previous": {"status": _status_text(before.status)}}
         messages += await _customer_mail(session, clock, ticket, kind, cause=cause, extra=previous)

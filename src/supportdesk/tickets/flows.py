@@ -153,8 +153,11 @@ async def process_ticket_update(
     *,
     actor: Staff | None,
     expected_version: int | None = None,
+    by_customer: bool = False,
 ) -> Ticket:
-    """Apply a partial update and, if anything changed, run the ``updated`` triggers and announce it."""
+    """Apply a partial update and, if anything changed, run the ``updated`` triggers and announce it.
+    ``by_customer`` is a change the customer made themselves (in the portal), which their e-mail does
+    not tell them about again."""
     before = events.Before.of(ticket)
     ticket = await ticket_service.update_ticket(
         session, clock, ticket, changes, actor=actor, expected_version=expected_version
@@ -162,7 +165,7 @@ async def process_ticket_update(
     if ticket.version != before.version:
         await _tell_new_assignee(session, clock, before.assigned_agent_id, ticket, actor)
         await automation_engine.run_triggers(session, clock, ticket, TriggerEvent.updated, actor=actor)
-        await events.announce_update(session, clock, before, ticket)
+        await events.announce_update(session, clock, before, ticket, by_customer=by_customer)
     return ticket
 
 

@@ -29,3 +29,17 @@ pytestmark = pytest.mark.unit
 )
 def test_the_customer_hears_of_what_concerns_them(before: S, after: S, expected: EmailKind | None) -> None:
     assert customer_mail_for(before, after) == expected
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        pytest.param(S.in_progress, S.resolved, None, id="solved-in-the-portal-asks-nothing-again"),
+        pytest.param(S.open, S.resolved, None, id="solved-before-anyone-answered"),
+        pytest.param(S.assigned, S.pending, EmailKind.status_changed, id="other-changes-still-announced"),
+    ],
+)
+def test_a_resolution_the_customer_made_sends_no_survey(
+    before: S, after: S, expected: EmailKind | None
+) -> None:
+    assert customer_mail_for(before, after, by_customer=True) == expected
