@@ -40,12 +40,14 @@ from supportdesk.ops.middleware import RequestSizeLimitMiddleware, SecurityHeade
 from supportdesk.ops.router import router as ops_router
 from supportdesk.people.router import customers, me, users
 from supportdesk.portal.pages import PORTAL_PREFIX
+from supportdesk.portal.pages import UPLOAD_PATHS as PORTAL_UPLOAD_PATHS
 from supportdesk.portal.router import install_portal
 from supportdesk.portal.throttle import PortalThrottle
 from supportdesk.realtime.pubsub import build_pubsub
 from supportdesk.sla.router import router as sla_router
 from supportdesk.tickets.router import UPLOAD_PATHS, attachments_router
 from supportdesk.tickets.router import router as tickets_router
+from supportdesk.web.pages import UPLOAD_PATHS as PAGE_UPLOAD_PATHS
 from supportdesk.web.pages import WEB_PREFIX
 from supportdesk.web.router import install_web
 from supportdesk.webhooks.router import router as webhooks_router
@@ -148,9 +150,14 @@ def create_app(
     app.add_middleware(
         RequestSizeLimitMiddleware,
         max_bytes=settings.max_request_bytes,
-        # An upload may carry as many files of the largest size as a comment may have, and its form.
+        # An upload (the API's, or a page's form with files) may carry as many files of the largest size
+        # as a comment may have, and its form.
         upload_max_bytes=settings.attachment_max_bytes * settings.attachment_max_count + 1024 * 1024,
-        upload_paths=re.compile(f"{UPLOAD_PATHS.pattern}|{HOOK_PATHS.pattern}"),
+        upload_paths=re.compile(
+            "|".join(
+                paths.pattern for paths in (UPLOAD_PATHS, HOOK_PATHS, PAGE_UPLOAD_PATHS, PORTAL_UPLOAD_PATHS)
+            )
+        ),
     )
     app.add_middleware(MetricsMiddleware)
     # The browser's pages (the workspace under WEB_PREFIX, the portal under PORTAL_PREFIX) get a

@@ -5,6 +5,7 @@ missing sign-in with the sign-in page, rendering with the forms' CSRF tokens, an
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -29,6 +30,8 @@ from supportdesk.web.pages import FormExpired, render
 from supportdesk.workspaces import service as workspace_service
 
 PORTAL_PREFIX = "/portal"
+# The portal's forms that carry files: they take as large a body as the API's upload does (app.py).
+UPLOAD_PATHS = re.compile(r"^/portal/[^/]+/(requests|tickets/\d+/reply)$")
 # The customer's portal session. Its path is the workspace's portal, so a customer of two workspaces
 # holds one session for each, and neither is ever sent to the other's pages or to the staff's.
 SESSION_COOKIE = "supportdesk_portal"
@@ -150,6 +153,9 @@ class PortalRoute(APIRoute):
                 return RedirectResponse(f"{PORTAL_PREFIX}/{slug}/sign-in", status_code=303)
             except SupportdeskError as error:
                 return error_page(request, error)
+            finally:
+                # A form the page read itself is not closed by FastAPI: its files' temporary copies are.
+                await request.close()
 
         return page_handler
 

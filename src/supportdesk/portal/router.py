@@ -20,7 +20,8 @@ from pydantic import ValidationError
 
 from supportdesk.auth.dependencies import commit
 from supportdesk.core.errors import SupportdeskError, TooManyRequests
-from supportdesk.portal import forms, rules, service, sign_in
+from supportdesk.core.storage import safe_filename
+from supportdesk.portal import files, forms, rules, service, sign_in
 from supportdesk.portal.pages import (
     Portal,
     PortalDep,
@@ -33,7 +34,7 @@ from supportdesk.portal.pages import (
     wait_words,
 )
 from supportdesk.portal.throttle import PortalThrottle
-from supportdesk.tickets import flows, satisfaction
+from supportdesk.tickets import attachments, flows, satisfaction
 from supportdesk.tickets.models import Channel, Ticket, TicketStatus
 from supportdesk.tickets.schemas import CommentAuthor
 from supportdesk.web.pages import text, ticket_in_range
@@ -57,7 +58,14 @@ class RequestDraft:
 
 
 def _form_page(portal: Portal, draft: RequestDraft, *, status_code: int = 200) -> HTMLResponse:
-    return page(portal, "portal/form.html", status_code=status_code, draft=draft, section="new")
+    return page(
+        portal,
+        "portal/form.html",
+        status_code=status_code,
+        draft=draft,
+        section="new",
+        upload_limits=attachments.AttachmentRules.of(portal.settings),
+    )
 
 
 @router.get("")
@@ -108,6 +116,15 @@ async def send_request(portal: PortalDep) -> Response:
         draft.field_errors = forms.field_errors(error)
         draft.error = "Please check the fields marked below."
         return _form_page(portal, draft, status_code=422)
+    try:
+        uploads = await files.uploads_of(portal, posted)
+    except SupportdeskError as error:
+        draft.field_errors = {"files": error.detail}
+        draft.error = "Please check the fields marked below."
+        return _form_page(portal, draft, status_code=error.status_code)
+    # The files go into the store before the ticket is written: opening one holds the workspace's row
+    # until the commit, and other tickets of the workspace wait for it meanwhile.
+    kept = await attachments.keep(portal.request.app.state.file_store, uploads)
     ticket = await flows.process_new_ticket(
         portal.session,
         portal.clock,
@@ -119,6 +136,19 @@ async def send_request(portal: PortalDep) -> Response:
         customer_name=body.name,
         channel=Channel.portal,
     )
+    if kept:
+        # A file belongs to a comment: the request's files come as the customer's first message, as
+        # those of an e-mail that opens a ticket do.
+        names = ", ".join(safe_filename(upload.filename) for upload in uploads)
+        comment = await flows.process_comment(
+            portal.session,
+            portal.clock,
+            ticket,
+            actor=None,
+            content=f"Attached to the request: {names}",
+            author=CommentAuthor.customer,
+        )
+        attachments.record(portal.session, portal.clock, comment, kept)
     response = RedirectResponse(f"{portal.base}/received?number={ticket.number}", status_code=303)
     return await commit(portal.session, response)
 
@@ -151,6 +181,8 @@ class TicketForms:
 
     reply: str = ""
     reply_error: str | None = None
+    # Why the reply's files were refused; the files are chosen again (a page cannot fill a file field).
+    files_error: str | None = None
     rating: str = ""
     comment: str = ""
     rating_error: str | None = None
@@ -183,6 +215,7 @@ async def _ticket_page(
         can_reply=rules.can_reply(ticket.status),
         can_mark_solved=rules.can_mark_solved(ticket.status),
         can_rate=rules.can_rate(ticket.status),
+        upload_limits=attachments.AttachmentRules.of(portal.settings),
         notice=_NOTICES.get(portal.request.query_params.get("saved", "")),
         section="tickets",
     )
@@ -217,7 +250,12 @@ async def reply(ticket_id: int, portal: PortalDep) -> Response:
         shown.reply_error = "Write your reply first."
         return await _refused(portal, ticket.id, 422, shown)
     try:
-        await flows.process_comment(
+        uploads = await files.uploads_of(portal, posted)
+    except SupportdeskError as error:
+        shown.files_error = error.detail
+        return await _refused(portal, ticket.id, error.status_code, shown)
+    try:
+        comment = await flows.process_comment(
             portal.session,
             portal.clock,
             ticket,
@@ -225,6 +263,10 @@ async def reply(ticket_id: int, portal: PortalDep) -> Response:
             content=body.message,
             author=CommentAuthor.customer,
         )
+        if uploads:
+            await attachments.attach(
+                portal.session, portal.clock, portal.request.app.state.file_store, comment, uploads
+            )
     except SupportdeskError as error:
         # Said above the page: the reply form may be gone (a request closed meanwhile).
         shown.error = error.detail
@@ -286,3 +328,4 @@ def install_portal(app: FastAPI) -> None:
     """Serve the portal's pages, with the templates and static files ``install_web`` sets up."""
     app.include_router(sign_in.router)
     app.include_router(router)
+    app.include_router(files.router)

@@ -9,7 +9,7 @@ the router commits, and the sign-in e-mail goes into the outbox in the same tran
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from supportdesk.portal import rules
 from supportdesk.portal.models import PortalSession, PortalSignIn
 from supportdesk.portal.rules import LinkState, Purpose
 from supportdesk.tickets import service as ticket_service
-from supportdesk.tickets.models import Comment, Ticket
+from supportdesk.tickets.models import Attachment, Comment, Ticket
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,12 +207,13 @@ SUPPORT = "Support"
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One message of the public conversation as the customer sees it."""
+    """One message of the public conversation as the customer sees it, with its files."""
 
     author: str
     by_customer: bool
     content: str
     created_at: datetime
+    files: list[Attachment] = field(default_factory=list)
 
 
 async def public_conversation(session: AsyncSession, ticket: Ticket) -> list[Entry]:
@@ -229,6 +230,16 @@ async def public_conversation(session: AsyncSession, ticket: Ticket) -> list[Ent
     if staff_ids:
         rows = await session.execute(select(User.id, User.name).where(User.id.in_(staff_ids)))
         names = {row.id: row.name for row in rows}
+    files: dict[int, list[Attachment]] = {}
+    if comments:
+        # Read by the public comments' ids, so an internal note's files are never read either.
+        query_files = (
+            select(Attachment)
+            .where(Attachment.comment_id.in_([comment.id for comment in comments]))
+            .order_by(Attachment.id)
+        )
+        for attachment in (await session.execute(query_files)).scalars():
+            files.setdefault(attachment.comment_id, []).append(attachment)
     entries = []
     for comment in comments:
         by_customer = comment.author_customer_id is not None
@@ -238,5 +249,30 @@ async def public_conversation(session: AsyncSession, ticket: Ticket) -> list[Ent
             author = names.get(comment.author_user_id) or SUPPORT
         else:
             author = SUPPORT
-        entries.append(Entry(author, by_customer, comment.content, comment.created_at))
+        entries.append(
+            Entry(author, by_customer, comment.content, comment.created_at, files.get(comment.id, []))
+        )
     return entries
+
+
+async def public_attachment(
+    session: AsyncSession, customer_id: int, ticket_id: int, attachment_id: int
+) -> Attachment:
+    """The file ``attachment_id`` of the customer's ticket ``ticket_id``, on a public comment; a file of
+    an internal note, of another ticket or of another customer's is not found, like one that does not
+    exist."""
+    ticket = await customer_ticket(session, customer_id, ticket_id)
+    query = (
+        select(Attachment)
+        .join(Comment, Comment.id == Attachment.comment_id)
+        .where(
+            Attachment.id == attachment_id,
+            Attachment.ticket_id == ticket.id,
+            Comment.ticket_id == ticket.id,
+            Comment.is_public.is_(True),
+        )
+    )
+    found = (await session.execute(query)).scalar_one_or_none()
+    if found is None:
+        raise NotFound("No such file")
+    return found

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import httpx
-from playwright.async_api import Page, expect
+from playwright.async_api import FilePayload, Page, expect
 
 from tests.e2e.conftest import WORKSPACE
 from tests.fixtures.browser import AGENT_NAME, WorkspaceServer
@@ -22,6 +22,24 @@ LINK = re.compile(r"https?://[^\s]+/portal/[^\s/]+/sign-in/[A-Za-z0-9_-]+")
 
 def _address() -> str:
     return f"portal.{uuid.uuid4().hex[:10]}@example.com"
+
+
+async def _sign_in_by_link(page: Page, workspace_server: WorkspaceServer, address: str) -> None:
+    """Ask for a sign-in link from the page a signed-out customer is sent to, and use the mailed link."""
+    await page.goto(f"{PORTAL}/tickets")
+    await expect(page).to_have_url(re.compile(rf"{PORTAL}/sign-in$"))
+    await page.get_by_label("Your e-mail address").fill(address)
+    await page.get_by_role("button", name="E-mail me a sign-in link").click()
+    await expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+
+    mail = await workspace_server.mail_to(address, "Your link to sign in")
+    body = mail.get_body(("plain",))
+    assert body is not None
+    found = LINK.search(body.get_content())
+    assert found is not None, body.get_content()
+    await page.goto(found.group(0))
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="My requests")).to_be_visible()
 
 
 async def test_a_visitor_sends_a_request_and_gets_its_acknowledgement(
@@ -42,6 +60,8 @@ async def test_a_visitor_sends_a_request_and_gets_its_acknowledgement(
     await page.keyboard.type(subject)
     await page.keyboard.press("Tab")
     await page.keyboard.type("The download button does nothing since Monday.")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_label("Attach files")).to_be_focused()
     await page.keyboard.press("Tab")
     await expect(page.get_by_role("button", name="Send request")).to_be_focused()
     await page.keyboard.press("Enter")
@@ -82,20 +102,7 @@ async def test_a_customer_signs_in_by_link_follows_the_conversation_and_rates_th
             )
             assert created.status_code == 201, created.text
 
-    await page.goto(f"{PORTAL}/tickets")
-    await expect(page).to_have_url(re.compile(rf"{PORTAL}/sign-in$"))
-    await page.get_by_label("Your e-mail address").fill(address)
-    await page.get_by_role("button", name="E-mail me a sign-in link").click()
-    await expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
-
-    mail = await workspace_server.mail_to(address, "Your link to sign in")
-    body = mail.get_body(("plain",))
-    assert body is not None
-    found = LINK.search(body.get_content())
-    assert found is not None, body.get_content()
-    await page.goto(found.group(0))
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("heading", name="My requests")).to_be_visible()
+    await _sign_in_by_link(page, workspace_server, address)
 
     await page.get_by_role("link", name=re.compile(re.escape(title))).click()
     await expect(page.get_by_role("heading", name=re.compile(re.escape(title)))).to_be_visible()
@@ -121,3 +128,61 @@ async def test_a_customer_signs_in_by_link_follows_the_conversation_and_rates_th
     rating = api.get(f"/api/v1/tickets/{ticket['id']}/satisfaction").json()
     assert (rating["rating"], rating["comment"]) == ("good", "Quick and clear.")
     assert api.get(f"/api/v1/tickets/{ticket['id']}").json()["status"] == "resolved"
+
+
+async def test_a_visitor_attaches_a_file_to_the_request(
+    page: Page, workspace_server: WorkspaceServer
+) -> None:
+    address, subject = _address(), f"Broken invoice {uuid.uuid4().hex[:6]}"
+    await page.goto(PORTAL)
+
+    await page.get_by_label("Your e-mail address").fill(address)
+    await page.get_by_label("Subject").fill(subject)
+    await page.get_by_label("Your message").fill("The invoice shows the wrong total; here it is.")
+    await page.get_by_label("Attach files").set_input_files(
+        [FilePayload(name="invoice.pdf", mimeType="application/pdf", buffer=b"%PDF-1.4 total 42")]
+    )
+    await page.get_by_role("button", name="Send request").click()
+    await expect(page.get_by_role("heading", name="Thank you, we have your request")).to_be_visible()
+
+    api = workspace_server.api()
+    [ticket] = api.get("/api/v1/tickets", params={"q": address}).json()["items"]
+    assert ticket["title"] == subject
+    [stored] = api.get(f"/api/v1/tickets/{ticket['id']}/attachments").json()
+    assert (stored["filename"], stored["size"]) == ("invoice.pdf", 17)
+
+
+async def test_a_customer_sees_and_downloads_the_file_an_agent_sent_but_not_a_notes(
+    page: Page, workspace_server: WorkspaceServer, screenshots: Path
+) -> None:
+    address, title = _address(), f"Export format {uuid.uuid4().hex[:6]}"
+    ticket = workspace_server.create_ticket(title=title, customer_email=address)
+    agent = httpx.AsyncClient(
+        base_url=workspace_server.base_url,
+        headers={"Authorization": f"Bearer {workspace_server.agent_session}"},
+        timeout=10,
+    )
+    async with agent:
+        for content, public, name in (
+            ("Here is the corrected export.", "true", "export.csv"),
+            ("Internal: cost estimate", "false", "internal-costs.txt"),
+        ):
+            sent = await agent.post(
+                f"/api/v1/tickets/{ticket['id']}/attachments",
+                data={"content": content, "is_public": public},
+                files=[("files", (name, b"id,total\n1,42\n", "text/csv"))],
+            )
+            assert sent.status_code == 201, sent.text
+
+    await _sign_in_by_link(page, workspace_server, address)
+    await page.get_by_role("link", name=re.compile(re.escape(title))).click()
+    link = page.get_by_role("link", name="export.csv")
+    await expect(link).to_be_visible()
+    await expect(page.locator("main")).not_to_contain_text("internal-costs")
+    await page.screenshot(path=screenshots / "portal-ticket-files.png", full_page=True)
+    async with page.expect_download() as started:
+        await link.click()
+    download = await started.value
+
+    assert download.suggested_filename == "export.csv"
+    assert (await download.path()).read_bytes() == b"id,total\n1,42\n"

@@ -21,6 +21,7 @@ from supportdesk.jobs.models import DeliveryChannel, OutboxMessage
 from supportdesk.people.models import Customer
 from supportdesk.portal import service as portal_service
 from supportdesk.workspaces.models import Workspace
+from tests.fixtures.uploads import Files
 
 PORTAL = "/portal/acme"
 _FORM = re.compile(
@@ -42,11 +43,15 @@ class PortalBrowser(httpx.AsyncClient):
 
     customer: Customer | None = None
 
-    async def fill(self, page_path: str, action: str, fields: dict[str, str]) -> httpx.Response:
-        """Open ``page_path`` and send its form that posts to ``action`` with ``fields``."""
+    async def fill(
+        self, page_path: str, action: str, fields: dict[str, str], files: Files | None = None
+    ) -> httpx.Response:
+        """Open ``page_path`` and send its form that posts to ``action`` with ``fields`` (and ``files``,
+        as a multipart form, as a browser sends a form that takes files)."""
         shown = await self.get(page_path)
         assert shown.status_code == 200, shown.text
-        return await self.post(action, data={"csrf_token": token_for(shown.text, action), **fields})
+        data = {"csrf_token": token_for(shown.text, action), **fields}
+        return await self.post(action, data=data, files=files)
 
 
 def portal_browser(app: FastAPI) -> PortalBrowser:
