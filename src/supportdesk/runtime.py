@@ -26,6 +26,7 @@ from supportdesk.jobs.models import DeliveryChannel
 from supportdesk.jobs.scheduler import ScheduledJob
 from supportdesk.notifications.mail.delivery import MailSender
 from supportdesk.notifications.mail.providers import build_providers
+from supportdesk.portal import tasks as portal_tasks
 from supportdesk.realtime.pubsub import build_pubsub
 from supportdesk.webhooks.delivery import WebhookSender
 from supportdesk.webhooks.sending import WebhookClient
@@ -35,8 +36,9 @@ from supportdesk.webhooks.targets import TargetPolicy
 def default_jobs(settings: Settings) -> list[ScheduledJob]:
     """The jobs to schedule; each domain's time-based jobs are registered here.
 
-    They run at ``settings.scheduler_tick_seconds``: each handles everything due at its tick, so a
-    missed tick only delays. Every process must register the same names, since claims are made per name.
+    They run at ``settings.scheduler_tick_seconds`` (the portal's housekeeping, which nobody waits
+    for, hourly): each handles everything due at its tick, so a missed tick only delays. Every process
+    must register the same names, since claims are made per name.
     """
     every = timedelta(seconds=settings.scheduler_tick_seconds)
     return [
@@ -44,6 +46,11 @@ def default_jobs(settings: Settings) -> list[ScheduledJob]:
         ScheduledJob("sla.escalate", every, AcrossWorkspaces("escalated", tasks.escalate_overdue_tickets)),
         ScheduledJob("tickets.auto_close", every, AcrossWorkspaces("closed", tasks.auto_close_resolved)),
         ScheduledJob("tickets.remind_pending", every, AcrossWorkspaces("reminded", tasks.remind_pending)),
+        ScheduledJob(
+            "portal.purge_expired",
+            portal_tasks.PURGE_EVERY,
+            AcrossWorkspaces("purged", portal_tasks.purge_expired),
+        ),
     ]
 
 
