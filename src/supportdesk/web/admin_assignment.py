@@ -23,7 +23,7 @@ from supportdesk.auth.dependencies import Context, get_context
 from supportdesk.core.errors import SupportdeskError
 from supportdesk.core.permissions import Action
 from supportdesk.people import service as people_service
-from supportdesk.web.admin_edits import whole_number
+from supportdesk.web.admin_parts import typed_number
 from supportdesk.web.pages import WEB_PREFIX, PageRoute, checked_form, chrome, render, text
 from supportdesk.workspaces import service as workspace_service
 from supportdesk.workspaces.models import AssignmentStrategy, Workspace
@@ -89,7 +89,7 @@ class AssignmentForm:
             "category_strategies": {
                 category: chosen for category, chosen in self.categories.items() if chosen
             },
-            "agent_capacity": whole_number(self.capacity),
+            "agent_capacity": typed_number(self.capacity),
         }
 
     def refused_by_schema(self, error: ValidationError) -> None:

@@ -34,14 +34,13 @@ from supportdesk.web.admin_edits import (
     STALE,
     attempt,
     describe_entry,
-    in_range,
     json_list,
     posted_version,
     refused_field,
     schema_errors,
     shown_json,
-    whole_number,
 )
+from supportdesk.web.admin_parts import in_range, typed_number
 from supportdesk.web.pages import WEB_PREFIX, PageRoute, checked_form, chrome, render, text
 
 TRIGGERS_PATH = f"{WEB_PREFIX}/admin/triggers"
@@ -139,7 +138,7 @@ class TriggerForm(DefinitionForm):
         return {
             "name": self.name,
             "event": self.event,
-            "position": whole_number(self.position) if self.position else 0,
+            "position": typed_number(self.position) if self.position else 0,
             "is_active": self.is_active,
             **self.read_lists(),
         }
@@ -279,7 +278,7 @@ async def add_trigger(request: Request, context: SignedIn) -> Response:
 async def trigger_page(trigger_id: int, request: Request, context: SignedIn) -> Response:
     """The form that changes one trigger, showing it as stored."""
     context.require(Action.manage_automation)
-    trigger = await triggers.get_trigger(context.session, in_range(trigger_id, "No such trigger"))
+    trigger = await triggers.get_trigger(context.session, in_range(trigger_id, "trigger"))
     return await _trigger_page(request, context, trigger, TriggerForm.of(trigger), trigger.version, 200)
 
 
@@ -289,7 +288,7 @@ async def _change_trigger(
     # A whole form (``form``) or only the switch (None: the posted ``is_active``) changes the trigger.
     context.require(Action.manage_automation)
     # Another workspace's trigger is not found, as in the API.
-    trigger = await triggers.get_trigger(context.session, in_range(trigger_id, "No such trigger"))
+    trigger = await triggers.get_trigger(context.session, in_range(trigger_id, "trigger"))
     version = posted_version(posted)
     shown = form or TriggerForm.of(trigger)
     if version is None:
@@ -331,7 +330,7 @@ async def delete_trigger(trigger_id: int, request: Request, context: SignedIn) -
     """Delete a trigger, as ``DELETE /api/v1/triggers/{id}`` does."""
     await checked_form(request, context.settings)
     context.require(Action.manage_automation)
-    trigger = await triggers.get_trigger(context.session, in_range(trigger_id, "No such trigger"))
+    trigger = await triggers.get_trigger(context.session, in_range(trigger_id, "trigger"))
     await triggers.delete_trigger(context.session, trigger)
     return await context.commit(_saved(TRIGGERS_PATH, "deleted"))
 
@@ -386,7 +385,7 @@ async def add_macro(request: Request, context: SignedIn) -> Response:
 async def macro_page(macro_id: int, request: Request, context: SignedIn) -> Response:
     """The form that changes one macro, showing it as stored."""
     context.require(Action.manage_automation)
-    macro = await macros.get_macro(context.session, in_range(macro_id, "No such macro"))
+    macro = await macros.get_macro(context.session, in_range(macro_id, "macro"))
     return await _macro_page(request, context, macro, MacroForm.of(macro), macro.version, 200)
 
 
@@ -396,7 +395,7 @@ async def change_macro(macro_id: int, request: Request, context: SignedIn) -> Re
     posted = await checked_form(request, context.settings)
     context.require(Action.manage_automation)
     # Another workspace's macro is not found, as in the API.
-    macro = await macros.get_macro(context.session, in_range(macro_id, "No such macro"))
+    macro = await macros.get_macro(context.session, in_range(macro_id, "macro"))
     form = MacroForm.posted(posted)
     version = posted_version(posted)
     if version is None:
@@ -421,6 +420,6 @@ async def delete_macro(macro_id: int, request: Request, context: SignedIn) -> Re
     """Delete a macro, as ``DELETE /api/v1/macros/{id}`` does."""
     await checked_form(request, context.settings)
     context.require(Action.manage_automation)
-    macro = await macros.get_macro(context.session, in_range(macro_id, "No such macro"))
+    macro = await macros.get_macro(context.session, in_range(macro_id, "macro"))
     await macros.delete_macro(context.session, macro)
     return await context.commit(_saved(MACROS_PATH, "deleted"))

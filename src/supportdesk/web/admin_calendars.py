@@ -26,7 +26,8 @@ from supportdesk.sla import config_service
 from supportdesk.sla.models import BusinessCalendar
 from supportdesk.sla.schemas import CalendarCreate, CalendarUpdate
 from supportdesk.sla.service import WEEKDAYS
-from supportdesk.web.admin_edits import MISSING_VERSION, STALE, attempt, in_range, posted_version
+from supportdesk.web.admin_edits import MISSING_VERSION, STALE, attempt, posted_version
+from supportdesk.web.admin_parts import in_range
 from supportdesk.web.pages import WEB_PREFIX, PageRoute, checked_form, chrome, render, text
 
 CALENDARS_PATH = f"{WEB_PREFIX}/admin/sla/calendars"
@@ -236,7 +237,7 @@ async def _calendar_page(
 async def calendar_page(calendar_id: int, request: Request, context: SignedIn) -> Response:
     """The form that changes one calendar, showing it as stored."""
     context.require(Action.manage_sla)
-    calendar = await config_service.get_calendar(context.session, in_range(calendar_id, "No such calendar"))
+    calendar = await config_service.get_calendar(context.session, in_range(calendar_id, "calendar"))
     return await _calendar_page(request, context, calendar)
 
 
@@ -246,7 +247,7 @@ async def change_calendar(calendar_id: int, request: Request, context: SignedIn)
     posted = await checked_form(request, context.settings)
     context.require(Action.manage_sla)
     # Another workspace's calendar is not found, as in the API.
-    calendar = await config_service.get_calendar(context.session, in_range(calendar_id, "No such calendar"))
+    calendar = await config_service.get_calendar(context.session, in_range(calendar_id, "calendar"))
     form = CalendarForm.posted(posted)
     version = posted_version(posted)
     if version is None:
@@ -273,7 +274,7 @@ async def delete_calendar(calendar_id: int, request: Request, context: SignedIn)
     """Delete a calendar, as ``DELETE /api/v1/sla/calendars/{id}`` does: not while a policy counts in it."""
     await checked_form(request, context.settings)
     context.require(Action.manage_sla)
-    calendar = await config_service.get_calendar(context.session, in_range(calendar_id, "No such calendar"))
+    calendar = await config_service.get_calendar(context.session, in_range(calendar_id, "calendar"))
     try:
         await config_service.delete_calendar(context.session, calendar)
     except SupportdeskError as refusal:

@@ -16,8 +16,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from supportdesk.auth.dependencies import Context
-from supportdesk.core.errors import NotFound, SupportdeskError
-from supportdesk.core.schemas import MAX_ID
+from supportdesk.core.errors import SupportdeskError
 from supportdesk.web.pages import text
 
 # Shown when an edit form carries a version older than the stored one: what was typed stays in the form,
@@ -31,25 +30,10 @@ Body = TypeVar("Body")
 _MAX_DIGITS = 18
 
 
-def in_range(value: int, message: str) -> int:
-    """An id from a page's path; one no row can have is not found, as in the API."""
-    if not 0 < value <= MAX_ID:
-        raise NotFound(message)
-    return value
-
-
 def posted_version(form: FormData) -> int | None:
     """The version the edit form showed, or None when it is missing or not a number."""
     typed = text(form, "version")
     return int(typed) if typed.isdigit() and len(typed) <= _MAX_DIGITS else None
-
-
-def whole_number(typed: str) -> int | str | None:
-    """A typed number for a schema to check: empty is None, digits are a number, anything else stays as
-    typed so that the schema refuses it."""
-    if not typed:
-        return None
-    return int(typed) if typed.isdigit() and len(typed) <= _MAX_DIGITS else typed
 
 
 def json_list(typed: str) -> tuple[list[Any], str | None]:

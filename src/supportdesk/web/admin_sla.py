@@ -30,10 +30,9 @@ from supportdesk.web.admin_edits import (
     MISSING_VERSION,
     STALE,
     attempt,
-    in_range,
     posted_version,
-    whole_number,
 )
+from supportdesk.web.admin_parts import in_range, typed_number
 from supportdesk.web.pages import WEB_PREFIX, PageRoute, checked_form, chrome, render, text
 from supportdesk.workspaces import service as workspace_service
 
@@ -104,11 +103,11 @@ class PolicyForm:
             "name": self.name,
             "tier": self.tier or None,
             "category": self.category or None,
-            "calendar_id": whole_number(self.calendar),
+            "calendar_id": typed_number(self.calendar),
         }
         for target in _TARGETS:
             body[f"{target}_minutes"] = {
-                priority.value: whole_number(typed)
+                priority.value: typed_number(typed)
                 for priority in Priority
                 if (typed := self.minutes.get(f"{target}.{priority.value}", ""))
             }
@@ -226,7 +225,7 @@ async def _policy_page(
 async def policy_page(policy_id: int, request: Request, context: SignedIn) -> Response:
     """The form that changes one SLA policy, showing it as stored."""
     context.require(Action.manage_sla)
-    policy = await config_service.get_policy(context.session, in_range(policy_id, "No such SLA policy"))
+    policy = await config_service.get_policy(context.session, in_range(policy_id, "SLA policy"))
     return await _policy_page(request, context, policy)
 
 
@@ -237,7 +236,7 @@ async def change_policy(policy_id: int, request: Request, context: SignedIn) -> 
     posted = await checked_form(request, context.settings)
     context.require(Action.manage_sla)
     # Another workspace's policy is not found, as in the API.
-    policy = await config_service.get_policy(context.session, in_range(policy_id, "No such SLA policy"))
+    policy = await config_service.get_policy(context.session, in_range(policy_id, "SLA policy"))
     form = PolicyForm.posted(posted)
     version = posted_version(posted)
     if version is None:
@@ -262,6 +261,6 @@ async def delete_policy(policy_id: int, request: Request, context: SignedIn) -> 
     """Delete an SLA policy, as ``DELETE /api/v1/sla/policies/{id}`` does."""
     await checked_form(request, context.settings)
     context.require(Action.manage_sla)
-    policy = await config_service.get_policy(context.session, in_range(policy_id, "No such SLA policy"))
+    policy = await config_service.get_policy(context.session, in_range(policy_id, "SLA policy"))
     await config_service.delete_policy(context.session, policy)
     return await context.commit(RedirectResponse(f"{POLICIES_PATH}?saved=deleted", status_code=303))

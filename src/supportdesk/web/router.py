@@ -1,13 +1,14 @@
 """The agent workspace's pages: the queues with their bulk changes, and a ticket with its
-conversation; ``install_web`` adds the sign-in pages (``sign_in``), the inbox (``inbox``) and the live
-parts (``live``).
+conversation (rendered by ``ticket_page``); ``install_web`` adds the sign-in pages (``sign_in``), the
+inbox (``inbox``), the live parts (``live``) and the ticket's participants form (``ticket_page``).
 
 Pages are rendered on the server (decision 0052) and stay out of the OpenAPI schema. They act through
 the same dependencies, flows and services as the JSON API: ``get_context`` authenticates (the session
 cookie the API's login sets), scopes the session to the caller's workspace and attributes changes to
-them; a reply goes through ``tickets.flows.process_comment``, a change of status, priority or
-assignee through ``tickets.flows.process_ticket_update`` (with the version the page showed for the
-stale-edit check), and a change of many tickets at once through ``tickets.flows.process_bulk_update``.
+them; a reply goes through ``tickets.flows.process_comment`` (its files through the API upload's
+checks and ``tickets.attachments``), a change of status, priority or assignee through
+``tickets.flows.process_ticket_update`` (with the version the page showed for the stale-edit check),
+and a change of many tickets at once through ``tickets.flows.process_bulk_update``.
 Every form carries a CSRF token (decision 0053).
 
 Errors a page cannot answer itself become an HTML page with the error's status: an id of another
@@ -19,12 +20,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.staticfiles import StaticFiles
@@ -45,21 +46,39 @@ from supportdesk.core.permissions import Action
 from supportdesk.core.schemas import MAX_ID
 from supportdesk.people import service as people_service
 from supportdesk.realtime.stream import StreamTiming
-from supportdesk.tickets import flows, rules
+from supportdesk.tickets import attachments, flows
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import Channel, Priority, TicketStatus
 from supportdesk.tickets.schemas import CommentCreate, TicketUpdate
-from supportdesk.web import admin, bulk, inbox, live, sign_in, views
+from supportdesk.web import (
+    admin,
+    admin_assignment,
+    admin_automation,
+    admin_calendars,
+    admin_deliveries,
+    admin_email,
+    admin_mailboxes,
+    admin_sla,
+    admin_webhooks,
+    bulk,
+    inbox,
+    live,
+    sign_in,
+    views,
+)
 from supportdesk.web.pages import (
     WEB_PREFIX,
     PageRoute,
     checked_form,
+    chosen_files,
     chrome,
     render,
     text,
     ticket_in_range,
 )
 from supportdesk.web.templating import STATIC_DIRECTORY, STATIC_PATH, Pages
+from supportdesk.web.ticket_page import SAVED_NOTICES, Changes, Composer, refused, ticket_response
+from supportdesk.web.ticket_page import router as participants_router
 from supportdesk.workspaces import service as workspace_service
 
 router = APIRouter(prefix=WEB_PREFIX, include_in_schema=False, route_class=PageRoute)
@@ -71,15 +90,6 @@ SignedIn = Annotated[Context, Depends(get_context)]
 async def root() -> RedirectResponse:
     """The workspace is the site's front page."""
     return RedirectResponse(WEB_PREFIX, status_code=307)
-
-
-_SAVED_NOTICES = {
-    "macro": "Macro applied.",
-    "update": "Changes saved.",
-    "reply": "Reply sent.",
-    "note": "Internal note added.",
-    "nothing": "Nothing was changed.",
-}
 
 
 # --- queues ---------------------------------------------------------------------------------------------
@@ -217,81 +227,11 @@ async def bulk_change(request: Request, context: SignedIn) -> Response:
 # --- a ticket -------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Composer:
-    """The reply form as shown: what was typed and what went wrong with it."""
-
-    content: str = ""
-    visibility: str = "public"
-    error: str | None = None
-    # Who wrote on the ticket since the page was shown, when that stopped the reply.
-    missed: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Changes:
-    """The status, priority and assignee form as shown, when it is shown back after a refusal."""
-
-    status: str | None = None
-    priority: str | None = None
-    assignee: str | None = None
-    error: str | None = None
-    stale: bool = False
-
-
-async def _ticket_response(
-    request: Request,
-    context: Context,
-    ticket_id: int,
-    *,
-    status_code: int = 200,
-    composer: Composer | None = None,
-    changes: Changes | None = None,
-    notice: str | None = None,
-) -> HTMLResponse:
-    now = context.clock.now()
-    shown = await views.ticket_page(context.session, ticket_id, now)
-    ticket = shown.ticket
-    changes = changes or Changes()
-    statuses = [ticket.status, *sorted(rules.TRANSITIONS[ticket.status], key=list(TicketStatus).index)]
-    return render(
-        request,
-        "ticket.html",
-        status_code=status_code,
-        **await chrome(
-            request,
-            context,
-            ticket=ticket,
-            page=shown,
-            composer=composer or Composer(),
-            changes=changes,
-            chosen_status=changes.status or ticket.status.value,
-            chosen_priority=changes.priority or ticket.priority.value,
-            chosen_assignee=(
-                changes.assignee if changes.assignee is not None else str(ticket.assigned_agent_id or "")
-            ),
-            statuses=statuses,
-            priorities=list(Priority),
-            assignees=views.assignable(shown.staff),
-            notice=notice,
-            now=now,
-        ),
-    )
-
-
 @router.get("/tickets/{ticket_id:int}")
 async def ticket_page(ticket_id: int, request: Request, context: SignedIn) -> Response:
     """A ticket: its state and SLA, the conversation, the reply composer and the properties form."""
-    notice = _SAVED_NOTICES.get(request.query_params.get("saved", ""))
-    return await _ticket_response(request, context, ticket_in_range(ticket_id), notice=notice)
-
-
-async def _refused(
-    request: Request, context: Context, ticket_id: int, error: SupportdeskError, **forms: Any
-) -> HTMLResponse:
-    """The ticket page again after a refused change, read afresh: nothing of the change is kept."""
-    await context.session.rollback()
-    return await _ticket_response(request, context, ticket_id, status_code=error.status_code, **forms)
+    notice = SAVED_NOTICES.get(request.query_params.get("saved", ""))
+    return await ticket_response(request, context, ticket_in_range(ticket_id), notice=notice)
 
 
 @router.post("/tickets/{ticket_id:int}/comments")
@@ -316,7 +256,7 @@ async def add_comment(ticket_id: int, request: Request, context: SignedIn) -> Re
             "that cannot be stored."
         )
         error = InvalidInput("content", composer.error)
-        return await _refused(request, context, ticket_id, error, composer=composer)
+        return await refused(request, context, ticket_id, error, composer=composer)
     ticket = await ticket_service.get_ticket(context.session, ticket_id)
     seen = text(form, "seen")
     if seen.isdigit() and len(seen) <= 18:
@@ -325,7 +265,15 @@ async def add_comment(ticket_id: int, request: Request, context: SignedIn) -> Re
             # Sent once more from the page shown now (which names the newest comment), it is posted.
             conflict = Conflict(f"{_names(composer.missed)} wrote on this ticket while you were writing.")
             composer.error = conflict.detail
-            return await _refused(request, context, ticket_id, conflict, composer=composer)
+            return await refused(request, context, ticket_id, conflict, composer=composer)
+    try:
+        # The API's upload rules and messages: too many files, one too large, one the scanner refused.
+        uploads = await attachments.read_uploads(
+            chosen_files(form), attachments.AttachmentRules.of(context.settings)
+        )
+    except SupportdeskError as error:
+        composer.files_error = error.detail
+        return await refused(request, context, ticket_id, error, composer=composer)
     try:
         comment = await flows.process_comment(
             context.session,
@@ -337,7 +285,11 @@ async def add_comment(ticket_id: int, request: Request, context: SignedIn) -> Re
         )
     except (InvalidInput, ticket_service.TicketClosed) as error:
         composer.error = error.detail
-        return await _refused(request, context, ticket_id, error, composer=composer)
+        return await refused(request, context, ticket_id, error, composer=composer)
+    if uploads:
+        await attachments.attach(
+            context.session, context.clock, request.app.state.file_store, comment, uploads
+        )
     saved = "reply" if body.is_public else "note"
     target = f"{WEB_PREFIX}/tickets/{ticket_id}?saved={saved}#comment-{comment.id}"
     return await context.commit(RedirectResponse(target, status_code=303))
@@ -389,7 +341,7 @@ async def update_ticket(ticket_id: int, request: Request, context: SignedIn) -> 
     version_text = text(form, "version")
     if not version_text.isdigit() or len(version_text) > 18:
         changes.error = "The form was missing the ticket's version; reload the page and try again."
-        return await _refused(
+        return await refused(
             request, context, ticket_id, InvalidInput("version", changes.error), changes=changes
         )
     try:
@@ -399,7 +351,7 @@ async def update_ticket(ticket_id: int, request: Request, context: SignedIn) -> 
         changes.error = (
             f"Choose a valid value for: {', '.join(_FIELD_NAMES.get(name, name) for name in names)}."
         )
-        return await _refused(
+        return await refused(
             request, context, ticket_id, InvalidInput("form", changes.error), changes=changes
         )
     ticket = await ticket_service.get_ticket(context.session, ticket_id)
@@ -414,12 +366,12 @@ async def update_ticket(ticket_id: int, request: Request, context: SignedIn) -> 
         )
     except PreconditionFailed as error:
         changes.stale = True
-        return await _refused(request, context, ticket_id, error, changes=changes)
+        return await refused(request, context, ticket_id, error, changes=changes)
     except SupportdeskError as error:
         # A refusal of the update's rules: a transition the lifecycle does not allow, a ticket that
         # needs an agent, an agent who cannot take tickets, a role that may not reassign.
         changes.error = error.detail
-        return await _refused(request, context, ticket_id, error, changes=changes)
+        return await refused(request, context, ticket_id, error, changes=changes)
     target = f"{WEB_PREFIX}/tickets/{ticket_id}?saved=update"
     return await context.commit(RedirectResponse(target, status_code=303))
 
@@ -434,7 +386,7 @@ async def apply_macro(ticket_id: int, request: Request, context: SignedIn) -> Re
     chosen, version_text = text(form, "macro"), text(form, "version")
     if not chosen.isdigit() or len(chosen) > 18 or not 0 < int(chosen) <= MAX_ID:
         error = InvalidInput("macro", "Choose a macro to apply.")
-        return await _refused(request, context, ticket_id, error, changes=Changes(error=error.detail))
+        return await refused(request, context, ticket_id, error, changes=Changes(error=error.detail))
     # Another workspace's macro is not found, as in the API.
     macro = await macro_service.get_macro(context.session, int(chosen))
     ticket = await ticket_service.get_ticket(context.session, ticket_id)
@@ -444,9 +396,9 @@ async def apply_macro(ticket_id: int, request: Request, context: SignedIn) -> Re
             context.session, context.clock, ticket, macro, actor=context.user, expected_version=expected
         )
     except PreconditionFailed as error:
-        return await _refused(request, context, ticket_id, error, changes=Changes(stale=True))
+        return await refused(request, context, ticket_id, error, changes=Changes(stale=True))
     except SupportdeskError as error:
-        return await _refused(request, context, ticket_id, error, changes=Changes(error=error.detail))
+        return await refused(request, context, ticket_id, error, changes=Changes(error=error.detail))
     target = f"{WEB_PREFIX}/tickets/{ticket_id}?saved=macro"
     return await context.commit(RedirectResponse(target, status_code=303))
 
@@ -466,6 +418,15 @@ def install_web(app: FastAPI) -> None:
     app.include_router(root_router)
     app.include_router(sign_in.router)
     app.include_router(router)
+    app.include_router(participants_router)
     app.include_router(live.router)
     app.include_router(inbox.router)
     app.include_router(admin.router)
+    app.include_router(admin_sla.router)
+    app.include_router(admin_calendars.router)
+    app.include_router(admin_assignment.router)
+    app.include_router(admin_automation.router)
+    app.include_router(admin_webhooks.router)
+    app.include_router(admin_mailboxes.router)
+    app.include_router(admin_email.router)
+    app.include_router(admin_deliveries.router)

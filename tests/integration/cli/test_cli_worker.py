@@ -186,6 +186,8 @@ async def test_once_runs_the_registered_help_desk_jobs(cli: Cli, frozen: FrozenC
         f"sla.escalate {tick} ran escalated=0",
         f"tickets.auto_close {tick} ran closed=0",
         f"tickets.remind_pending {tick} ran reminded=0",
+        # Hourly, so it last fell due at the top of the hour.
+        "portal.purge_expired 2026-03-02T09:00:00+00:00 ran purged=0",
     ]
 
 
