@@ -172,11 +172,13 @@ async def load(database: Database, tickets: int) -> Desk:
         )
     async with database.engine.begin() as connection:
         await connection.execute(insert(comment_table), rows)
-    # A database that has run a while knows its tables' statistics; a freshly loaded one must be told
-    # to gather them, or its planner guesses as if the tables were empty.
+    # A database that has run a while has been vacuumed and knows its tables' statistics; a freshly
+    # loaded one must be told to do both, or its planner guesses as if the tables were empty and
+    # believes no page of them is all-visible, so that no index can answer a count on its own.
     async with database.engine.connect() as connection:
         await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(text("ANALYZE"))
+        postgres = connection.dialect.name == "postgresql"
+        await connection.execute(text("VACUUM ANALYZE" if postgres else "ANALYZE"))
     return Desk(workspace_id, token, agents, ticket_id)
 
 

@@ -168,6 +168,8 @@ class Ticket(WorkspaceScoped, Base):
 # the planner can match them (PostgreSQL uses a partial index only when the query implies its predicate).
 FIRST_RESPONSE_RUNNING_STATUSES = (TicketStatus.open, TicketStatus.assigned, TicketStatus.pending)
 RESOLUTION_RUNNING_STATUSES = (TicketStatus.open, TicketStatus.assigned, TicketStatus.in_progress)
+# Statuses of tickets somebody still has to act on: what an agent's "My tickets" lists.
+ACTIVE_STATUSES = (TicketStatus.open, TicketStatus.assigned, TicketStatus.in_progress, TicketStatus.pending)
 
 
 def first_response_running() -> ColumnElement[bool]:
@@ -176,6 +178,11 @@ def first_response_running() -> ColumnElement[bool]:
         Ticket.first_responded_at.is_(None),
         Ticket.status.in_([status.value for status in FIRST_RESPONSE_RUNNING_STATUSES]),
     )
+
+
+def active() -> ColumnElement[bool]:
+    """Somebody still has to act on the ticket (:data:`ACTIVE_STATUSES`)."""
+    return Ticket.status.in_([status.value for status in ACTIVE_STATUSES])
 
 
 def resolution_running() -> ColumnElement[bool]:
@@ -209,6 +216,35 @@ Index(
     "ix_ticket_resolution_at_risk",
     Ticket.workspace_id,
     Ticket.resolution_at_risk_at,
+    postgresql_where=resolution_running(),
+    sqlite_where=resolution_running(),
+)
+# Each agent's active tickets: "My tickets" and its count on every page of the workspace. The index holds
+# only those, so counting them (up to the badge's cap) reads the index alone, where the planner would
+# otherwise scan the table from the start for an agent's tickets, which are the recent ones at its end.
+Index(
+    "ix_ticket_active_assignee",
+    Ticket.workspace_id,
+    Ticket.assigned_agent_id,
+    postgresql_where=active(),
+    sqlite_where=active(),
+)
+# The same agent's running targets in due order: "My tickets" sorted SLA due first reads each clock's
+# next due tickets of the agent from these. Walking the workspace's due-time indexes instead and
+# skipping other agents' tickets reads all of them when the agent has none of that clock running.
+Index(
+    "ix_ticket_assignee_first_response_due",
+    Ticket.workspace_id,
+    Ticket.assigned_agent_id,
+    Ticket.first_response_due_at,
+    postgresql_where=first_response_running(),
+    sqlite_where=first_response_running(),
+)
+Index(
+    "ix_ticket_assignee_resolution_due",
+    Ticket.workspace_id,
+    Ticket.assigned_agent_id,
+    Ticket.resolution_due_at,
     postgresql_where=resolution_running(),
     sqlite_where=resolution_running(),
 )

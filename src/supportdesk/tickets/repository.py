@@ -311,13 +311,23 @@ def _filtered(query: Select[Ticket], filters: TicketFilters) -> Select[Ticket]:
 async def count_tickets(session: AsyncSession, filters: TicketFilters, *, cap: int) -> int:
     """How many tickets match ``filters``, counting no further than ``cap + 1``: a queue's badge says
     "99+" and need not make the database count a hundred thousand rows."""
+    (count,) = await count_each(session, [filters], cap=cap)
+    return count
+
+
+async def count_each(session: AsyncSession, each: Sequence[TicketFilters], *, cap: int) -> list[int]:
+    """How many tickets match each of ``each``, as :func:`count_tickets` counts, in one statement: a
+    page shows the count of every queue, and one round trip costs less than one per queue."""
     workspace_id = required_workspace_id(session.sync_session)
-    matching = _filtered(
-        select(_ticket_table.c.id).where(_ticket_table.c.workspace_id == workspace_id), filters
-    )
-    counted = select(func.count()).select_from(matching.limit(cap + 1).subquery())
+    counts = []
+    for filters in each:
+        matching = _filtered(
+            select(_ticket_table.c.id).where(_ticket_table.c.workspace_id == workspace_id), filters
+        )
+        counts.append(select(func.count()).select_from(matching.limit(cap + 1).subquery()).scalar_subquery())
     connection = await session.connection()
-    return int((await connection.execute(counted)).scalar_one())
+    row = (await connection.execute(select(*counts))).one()
+    return [int(count) for count in row]
 
 
 async def list_tickets(

@@ -32,6 +32,7 @@ from supportdesk.sla.schemas import SlaTargetOut
 from supportdesk.tickets import attachments, participants, repository
 from supportdesk.tickets import service as ticket_service
 from supportdesk.tickets.models import (
+    ACTIVE_STATUSES,
     Attachment,
     Channel,
     Comment,
@@ -44,13 +45,6 @@ from supportdesk.tickets.schemas import TicketSort
 from supportdesk.tickets.views import TicketOut, ticket_out
 from supportdesk.web.pages import COUNT_CAP, capped
 
-# Statuses of tickets somebody still has to act on.
-ACTIVE_STATUSES: tuple[TicketStatus, ...] = (
-    TicketStatus.open,
-    TicketStatus.assigned,
-    TicketStatus.in_progress,
-    TicketStatus.pending,
-)
 _CONVERSATION_OUTCOMES = frozenset(
     {InboundOutcome.new_ticket, InboundOutcome.reply, InboundOutcome.follow_up}
 )
@@ -222,11 +216,9 @@ def list_filters(request: ListRequest, user_id: int, now: datetime) -> repositor
 
 async def queue_counts(session: AsyncSession, user_id: int, now: datetime) -> dict[str, str]:
     """How many tickets each queue holds, up to :data:`COUNT_CAP` (then ``99+``)."""
-    counts: dict[str, str] = {}
-    for queue in QUEUES:
-        count = await repository.count_tickets(session, queue_filters(queue.key, user_id, now), cap=COUNT_CAP)
-        counts[queue.key] = capped(count)
-    return counts
+    each = [queue_filters(queue.key, user_id, now) for queue in QUEUES]
+    counts = await repository.count_each(session, each, cap=COUNT_CAP)
+    return {queue.key: capped(count) for queue, count in zip(QUEUES, counts, strict=True)}
 
 
 async def find_ticket_by_number(session: AsyncSession, number: int) -> int | None:

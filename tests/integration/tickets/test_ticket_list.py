@@ -324,6 +324,8 @@ async def test_a_count_stops_at_its_cap(
         assert await repository.count_tickets(session, everything, cap=10) == 5
         urgent = repository.TicketFilters(urgent=True)
         assert await repository.count_tickets(session, urgent, cap=10) == 0
+        # Several counts in one statement are the counts one by one, in the order asked.
+        assert await repository.count_each(session, [urgent, everything, urgent], cap=3) == [0, 4, 0]
 
 
 def _next_due_by_hand(ticket: Ticket) -> tuple[int, datetime | None]:

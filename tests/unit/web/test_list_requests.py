@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from supportdesk.tickets.models import Channel, Priority, TicketStatus
+from supportdesk.tickets.models import ACTIVE_STATUSES, Channel, Priority, TicketStatus
 from supportdesk.tickets.schemas import TicketSort
 from supportdesk.web.views import (
-    ACTIVE_STATUSES,
     ListRequest,
     list_filters,
     parse_list_request,
