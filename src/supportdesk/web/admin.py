@@ -21,7 +21,8 @@ from supportdesk.core.permissions import Action, Role
 from supportdesk.core.schemas import MAX_ID
 from supportdesk.people import service as people_service
 from supportdesk.people.schemas import UserCreate
-from supportdesk.web.pages import WEB_PREFIX, PageRoute, checked_form, chrome, render, text
+from supportdesk.web.admin_parts import admin_page
+from supportdesk.web.pages import WEB_PREFIX, PageRoute, checked_form, text
 
 STAFF_PATH = f"{WEB_PREFIX}/admin/staff"
 _NOTICES = {
@@ -60,20 +61,16 @@ async def _staff_page(
 ) -> HTMLResponse:
     staff = await people_service.list_users(context.session)
     notice = _NOTICES.get(request.query_params.get("saved", ""))
-    return render(
+    return await admin_page(
         request,
+        context,
         "admin_staff.html",
         status_code=status_code,
-        **await chrome(
-            request,
-            context,
-            section="admin",
-            staff=sorted(staff, key=lambda member: (not member.is_active, member.name.lower())),
-            roles=list(Role),
-            form=form or NewStaff(),
-            problem=problem,
-            notice=notice,
-        ),
+        staff=sorted(staff, key=lambda member: (not member.is_active, member.name.lower())),
+        roles=list(Role),
+        form=form or NewStaff(),
+        problem=problem,
+        notice=notice,
     )
 
 

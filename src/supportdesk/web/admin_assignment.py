@@ -23,8 +23,8 @@ from supportdesk.auth.dependencies import Context, get_context
 from supportdesk.core.errors import SupportdeskError
 from supportdesk.core.permissions import Action
 from supportdesk.people import service as people_service
-from supportdesk.web.admin_parts import typed_number
-from supportdesk.web.pages import WEB_PREFIX, PageRoute, checked_form, chrome, render, text
+from supportdesk.web.admin_parts import admin_page, typed_number
+from supportdesk.web.pages import WEB_PREFIX, PageRoute, checked_form, text
 from supportdesk.workspaces import service as workspace_service
 from supportdesk.workspaces.models import AssignmentStrategy, Workspace
 from supportdesk.workspaces.schemas import WorkspaceUpdate
@@ -106,23 +106,19 @@ async def _assignment_page(
 ) -> HTMLResponse:
     workspace = await workspace_service.get_workspace(context.session, context.workspace_id)
     staff = await people_service.list_users(context.session)
-    return render(
+    return await admin_page(
         request,
+        context,
         "admin_assignment.html",
         status_code=status_code,
-        **await chrome(
-            request,
-            context,
-            section="admin",
-            form=form or AssignmentForm.of(workspace),
-            categories=workspace.categories,
-            strategies=STRATEGIES,
-            agents=sorted(
-                (member for member in staff if member.is_active and member.role in ASSIGNABLE_ROLES),
-                key=lambda member: member.name.lower(),
-            ),
-            notice=_NOTICES.get(request.query_params.get("saved", "")),
+        form=form or AssignmentForm.of(workspace),
+        categories=workspace.categories,
+        strategies=STRATEGIES,
+        agents=sorted(
+            (member for member in staff if member.is_active and member.role in ASSIGNABLE_ROLES),
+            key=lambda member: member.name.lower(),
         ),
+        notice=_NOTICES.get(request.query_params.get("saved", "")),
     )
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
@@ -40,8 +40,8 @@ from supportdesk.web.admin_edits import (
     schema_errors,
     shown_json,
 )
-from supportdesk.web.admin_parts import in_range, typed_number
-from supportdesk.web.pages import WEB_PREFIX, PageRoute, checked_form, chrome, render, text
+from supportdesk.web.admin_parts import admin_page, in_range, saved, typed_number
+from supportdesk.web.pages import WEB_PREFIX, PageRoute, checked_form, text
 
 TRIGGERS_PATH = f"{WEB_PREFIX}/admin/triggers"
 MACROS_PATH = f"{WEB_PREFIX}/admin/macros"
@@ -198,23 +198,15 @@ def _vocabulary() -> dict[str, Any]:
 async def _page(
     request: Request, context: Context, template: str, *, status_code: int = 200, **values: Any
 ) -> HTMLResponse:
-    return render(
+    return await admin_page(
         request,
+        context,
         template,
         status_code=status_code,
-        **await chrome(
-            request,
-            context,
-            section="admin",
-            notice=_NOTICES.get(request.query_params.get("saved", "")),
-            **_vocabulary(),
-            **values,
-        ),
+        notice=_NOTICES.get(request.query_params.get("saved", "")),
+        **_vocabulary(),
+        **values,
     )
-
-
-def _saved(path: str, notice: str) -> RedirectResponse:
-    return RedirectResponse(f"{path}?saved={notice}", status_code=303)
 
 
 # --- triggers --------------------------------------------------------------------------------------
@@ -271,7 +263,7 @@ async def add_trigger(request: Request, context: SignedIn) -> Response:
     )
     if refused is not None:
         return await _triggers_page(request, context, form=form, status_code=refused)
-    return await context.commit(_saved(TRIGGERS_PATH, "added"))
+    return await context.commit(saved(TRIGGERS_PATH, "added"))
 
 
 @router.get("/admin/triggers/{trigger_id:int}")
@@ -307,7 +299,7 @@ async def _change_trigger(
         trigger = await triggers.get_trigger(context.session, trigger_id)
         return await _trigger_page(request, context, trigger, shown, version, refused)
     notice = "changed" if form is not None else ("on" if values["is_active"] else "off")
-    return await context.commit(_saved(TRIGGERS_PATH, notice))
+    return await context.commit(saved(TRIGGERS_PATH, notice))
 
 
 @router.post("/admin/triggers/{trigger_id:int}")
@@ -332,7 +324,7 @@ async def delete_trigger(trigger_id: int, request: Request, context: SignedIn) -
     context.require(Action.manage_automation)
     trigger = await triggers.get_trigger(context.session, in_range(trigger_id, "trigger"))
     await triggers.delete_trigger(context.session, trigger)
-    return await context.commit(_saved(TRIGGERS_PATH, "deleted"))
+    return await context.commit(saved(TRIGGERS_PATH, "deleted"))
 
 
 # --- macros ----------------------------------------------------------------------------------------
@@ -378,7 +370,7 @@ async def add_macro(request: Request, context: SignedIn) -> Response:
     )
     if refused is not None:
         return await _macros_page(request, context, form=form, status_code=refused)
-    return await context.commit(_saved(MACROS_PATH, "added"))
+    return await context.commit(saved(MACROS_PATH, "added"))
 
 
 @router.get("/admin/macros/{macro_id:int}")
@@ -412,7 +404,7 @@ async def change_macro(macro_id: int, request: Request, context: SignedIn) -> Re
     if refused is not None:
         macro = await macros.get_macro(context.session, macro_id)
         return await _macro_page(request, context, macro, form, version, refused)
-    return await context.commit(_saved(MACROS_PATH, "changed"))
+    return await context.commit(saved(MACROS_PATH, "changed"))
 
 
 @router.post("/admin/macros/{macro_id:int}/delete")
@@ -422,4 +414,4 @@ async def delete_macro(macro_id: int, request: Request, context: SignedIn) -> Re
     context.require(Action.manage_automation)
     macro = await macros.get_macro(context.session, in_range(macro_id, "macro"))
     await macros.delete_macro(context.session, macro)
-    return await context.commit(_saved(MACROS_PATH, "deleted"))
+    return await context.commit(saved(MACROS_PATH, "deleted"))

@@ -27,8 +27,8 @@ from supportdesk.sla.models import BusinessCalendar
 from supportdesk.sla.schemas import CalendarCreate, CalendarUpdate
 from supportdesk.sla.service import WEEKDAYS
 from supportdesk.web.admin_edits import MISSING_VERSION, STALE, attempt, posted_version
-from supportdesk.web.admin_parts import in_range
-from supportdesk.web.pages import WEB_PREFIX, PageRoute, checked_form, chrome, render, text
+from supportdesk.web.admin_parts import admin_page, in_range
+from supportdesk.web.pages import WEB_PREFIX, PageRoute, checked_form, text
 
 CALENDARS_PATH = f"{WEB_PREFIX}/admin/sla/calendars"
 _NOTICES = {
@@ -154,25 +154,21 @@ async def _calendars_page(
     session = context.session
     calendars = await config_service.list_calendars(session)
     policies = await config_service.list_policies(session)
-    return render(
+    return await admin_page(
         request,
+        context,
         "admin_calendars.html",
         status_code=status_code,
-        **await chrome(
-            request,
-            context,
-            section="admin",
-            calendars=calendars,
-            used_by={
-                calendar.id: [policy.name for policy in policies if policy.calendar_id == calendar.id]
-                for calendar in calendars
-            },
-            weekdays=WEEKDAYS,
-            opening_hours=opening_hours,
-            form=form or _new_calendar(),
-            problem=problem,
-            notice=_NOTICES.get(request.query_params.get("saved", "")),
-        ),
+        calendars=calendars,
+        used_by={
+            calendar.id: [policy.name for policy in policies if policy.calendar_id == calendar.id]
+            for calendar in calendars
+        },
+        weekdays=WEEKDAYS,
+        opening_hours=opening_hours,
+        form=form or _new_calendar(),
+        problem=problem,
+        notice=_NOTICES.get(request.query_params.get("saved", "")),
     )
 
 
@@ -217,19 +213,15 @@ async def _calendar_page(
     version: int | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    return render(
+    return await admin_page(
         request,
+        context,
         "admin_calendar.html",
         status_code=status_code,
-        **await chrome(
-            request,
-            context,
-            section="admin",
-            calendar=calendar,
-            version=calendar.version if version is None else version,
-            weekdays=WEEKDAYS,
-            form=form or CalendarForm.of(calendar),
-        ),
+        calendar=calendar,
+        version=calendar.version if version is None else version,
+        weekdays=WEEKDAYS,
+        form=form or CalendarForm.of(calendar),
     )
 
 

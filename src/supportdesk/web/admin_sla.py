@@ -32,8 +32,8 @@ from supportdesk.web.admin_edits import (
     attempt,
     posted_version,
 )
-from supportdesk.web.admin_parts import in_range, typed_number
-from supportdesk.web.pages import WEB_PREFIX, PageRoute, checked_form, chrome, render, text
+from supportdesk.web.admin_parts import admin_page, in_range, typed_number
+from supportdesk.web.pages import WEB_PREFIX, PageRoute, checked_form, text
 from supportdesk.workspaces import service as workspace_service
 
 POLICIES_PATH = f"{WEB_PREFIX}/admin/sla"
@@ -154,19 +154,15 @@ async def _form_values(context: Context) -> dict[str, Any]:
 async def _policies_page(
     request: Request, context: Context, *, form: PolicyForm | None = None, status_code: int = 200
 ) -> HTMLResponse:
-    return render(
+    return await admin_page(
         request,
+        context,
         "admin_sla.html",
         status_code=status_code,
-        **await chrome(
-            request,
-            context,
-            section="admin",
-            policies=await config_service.list_policies(context.session),
-            form=form or PolicyForm(),
-            notice=_POLICY_NOTICES.get(request.query_params.get("saved", "")),
-            **await _form_values(context),
-        ),
+        policies=await config_service.list_policies(context.session),
+        form=form or PolicyForm(),
+        notice=_POLICY_NOTICES.get(request.query_params.get("saved", "")),
+        **await _form_values(context),
     )
 
 
@@ -205,19 +201,15 @@ async def _policy_page(
     version: int | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    return render(
+    return await admin_page(
         request,
+        context,
         "admin_sla_policy.html",
         status_code=status_code,
-        **await chrome(
-            request,
-            context,
-            section="admin",
-            policy=policy,
-            version=policy.version if version is None else version,
-            form=form or PolicyForm.of(policy),
-            **await _form_values(context),
-        ),
+        policy=policy,
+        version=policy.version if version is None else version,
+        form=form or PolicyForm.of(policy),
+        **await _form_values(context),
     )
 
 
