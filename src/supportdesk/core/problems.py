@@ -17,7 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from supportdesk.core.errors import SupportdeskError, TooManyRequests
+from supportdesk.core.errors import InvalidInput, NotFound, SupportdeskError, TooManyRequests
 from supportdesk.core.schemas import drop_null_variant
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -157,6 +157,16 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
         detail=f"Invalid fields: {fields}",
         errors=errors,
     )
+
+
+def page_refusal(error: RequestValidationError) -> SupportdeskError:
+    """What a page shows for a request FastAPI could not read: a path that names nothing (an unknown
+    kind, an id that is not a number) is not found, as a missing item is; anything else is invalid."""
+    first = error.errors()[0] if error.errors() else {}
+    if any(item.get("loc", ("",))[0] == "path" for item in error.errors()):
+        return NotFound("No such page")
+    field = _field_name(tuple(first.get("loc", ())))
+    return InvalidInput(field, f"{field}: {first.get('msg', 'invalid')}")
 
 
 def _path_pattern(template: str, operations: dict[str, Any]) -> re.Pattern[str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +23,7 @@ from supportdesk.auth.dependencies import get_clock, get_database, get_settings
 from supportdesk.config import Settings
 from supportdesk.core.clock import Clock
 from supportdesk.core.errors import NotFound, SupportdeskError, TooManyRequests
+from supportdesk.core.problems import page_refusal
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.people.models import Customer
 from supportdesk.portal import rules, service
@@ -151,6 +153,8 @@ class PortalRoute(APIRoute):
             except NotSignedIn:
                 slug = request.path_params.get("workspace_slug", "")
                 return RedirectResponse(f"{PORTAL_PREFIX}/{slug}/sign-in", status_code=303)
+            except RequestValidationError as error:
+                return error_page(request, page_refusal(error))
             except SupportdeskError as error:
                 return error_page(request, error)
             finally:

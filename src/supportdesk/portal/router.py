@@ -23,10 +23,12 @@ from supportdesk.core.errors import SupportdeskError, TooManyRequests
 from supportdesk.core.storage import safe_filename
 from supportdesk.portal import files, forms, rules, service, sign_in
 from supportdesk.portal.pages import (
+    PORTAL_PREFIX,
     Portal,
     PortalDep,
     client_address,
     customer_form,
+    error_page,
     page,
     portal_router,
     too_many,
@@ -37,7 +39,7 @@ from supportdesk.portal.throttle import PortalThrottle
 from supportdesk.tickets import attachments, flows, satisfaction
 from supportdesk.tickets.models import Channel, Ticket, TicketStatus
 from supportdesk.tickets.schemas import CommentAuthor
-from supportdesk.web.pages import text, ticket_in_range
+from supportdesk.web.pages import answer_unknown_paths_with, text, ticket_in_range
 
 router = portal_router()
 
@@ -329,3 +331,4 @@ def install_portal(app: FastAPI) -> None:
     app.include_router(sign_in.router)
     app.include_router(router)
     app.include_router(files.router)
+    answer_unknown_paths_with(app, PORTAL_PREFIX, error_page)

@@ -5,26 +5,33 @@ a missing sign-in into the sign-in page and an error into an HTML page, the CSRF
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from supportdesk.auth.dependencies import Context, bearer_secret
 from supportdesk.config import Settings
 from supportdesk.core.errors import NotAuthenticated, NotFound, SupportdeskError
 from supportdesk.core.permissions import Action, check_permission
+from supportdesk.core.problems import page_refusal
 from supportdesk.core.schemas import MAX_ID
 from supportdesk.notifications import service as notification_service
 from supportdesk.web import csrf
 from supportdesk.web.templating import Pages
 
 WEB_PREFIX = "/app"
+
+ErrorPage = Callable[[Request, SupportdeskError], HTMLResponse]
+"""Renders a refusal as an HTML page of one part of the site."""
 # The pages' forms that carry files: they take as large a body as the API's upload does (app.py).
 UPLOAD_PATHS = re.compile(r"^/app/tickets/\d+/comments$")
 LOGIN_PATH = f"{WEB_PREFIX}/login"
@@ -93,6 +100,22 @@ def _error_detail(error: SupportdeskError) -> str:
     return error.detail
 
 
+def answer_unknown_paths_with(app: FastAPI, prefix: str, page: ErrorPage) -> None:
+    """Answer a path under ``prefix`` that names no page with ``page`` rather than the API's problem
+    document: whoever asked followed a link in a browser. Other paths keep the app's answer."""
+    answer_otherwise = app.exception_handlers[StarletteHTTPException]
+
+    async def answer(request: Request, error: Exception) -> Response:
+        path = request.url.path
+        status = getattr(error, "status_code", 500)
+        if status == 404 and (path == prefix or path.startswith(f"{prefix}/")):
+            return page(request, NotFound("No such page"))
+        answered = answer_otherwise(request, error)
+        return await answered if inspect.isawaitable(answered) else answered
+
+    app.add_exception_handler(StarletteHTTPException, answer)
+
+
 class PageRoute(APIRoute):
     """A page's route: no credentials lead to the sign-in page, and an error to an HTML page."""
 
@@ -104,6 +127,8 @@ class PageRoute(APIRoute):
                 return await handler(request)
             except NotAuthenticated:
                 return to_sign_in(request)
+            except RequestValidationError as error:
+                return error_page(request, page_refusal(error))
             except SupportdeskError as error:
                 return error_page(request, error)
             finally:

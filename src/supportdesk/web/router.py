@@ -69,9 +69,11 @@ from supportdesk.web import (
 from supportdesk.web.pages import (
     WEB_PREFIX,
     PageRoute,
+    answer_unknown_paths_with,
     checked_form,
     chosen_files,
     chrome,
+    error_page,
     render,
     text,
     ticket_in_range,
@@ -430,3 +432,4 @@ def install_web(app: FastAPI) -> None:
     app.include_router(admin_mailboxes.router)
     app.include_router(admin_email.router)
     app.include_router(admin_deliveries.router)
+    answer_unknown_paths_with(app, WEB_PREFIX, error_page)

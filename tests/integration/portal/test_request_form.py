@@ -178,3 +178,21 @@ async def test_a_workspace_nobody_has_is_not_found(visitor: PortalBrowser) -> No
         assert answer.status_code in (404, 303), path
         if answer.status_code == 404:
             assert "Not found" in answer.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(f"{PORTAL}/nowhere", id="no-such-page"),
+        pytest.param(f"{PORTAL}/tickets/not-a-number", id="id-not-a-number"),
+        pytest.param(f"{PORTAL}/tickets/1/files/not-a-number", id="file-id-not-a-number"),
+    ],
+)
+async def test_a_wrong_link_in_the_portal_shows_the_portals_not_found_page(
+    visitor: PortalBrowser, path: str
+) -> None:
+    page = await visitor.get(path)
+
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "There is nothing here. The link may be wrong or out of date." in page.text

@@ -164,8 +164,10 @@ async def test_an_unknown_kind_of_email_is_refused(
         ),
     ]
 
-    # The kind is checked as the API checks it, before anything is read.
-    assert [answer.status_code for answer in answers] == [422, 422]
+    # The kind is checked as the API checks it, before anything is read or written; a person who
+    # followed such a link gets the page that says nothing is there.
+    assert [answer.status_code for answer in answers] == [404, 404]
+    assert all("There is nothing here in your workspace." in answer.text for answer in answers)
     assert [item["customized"] for item in (await admin_client.get("/api/v1/email-templates")).json()] == [
         False
     ] * 8
