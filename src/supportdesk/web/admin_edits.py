@@ -17,6 +17,7 @@ from starlette.datastructures import FormData
 
 from supportdesk.auth.dependencies import Context
 from supportdesk.core.errors import SupportdeskError
+from supportdesk.web.admin_parts import settle, typed_number
 from supportdesk.web.pages import text
 
 # Shown when an edit form carries a version older than the stored one: what was typed stays in the form,
@@ -26,14 +27,12 @@ STALE = (
 )
 MISSING_VERSION = "The form was missing its version; reload the page and try again."
 Body = TypeVar("Body")
-# The longest run of digits read as a number; anything longer goes to the schema as typed, to be refused.
-_MAX_DIGITS = 18
 
 
 def posted_version(form: FormData) -> int | None:
     """The version the edit form showed, or None when it is missing or not a number."""
-    typed = text(form, "version")
-    return int(typed) if typed.isdigit() and len(typed) <= _MAX_DIGITS else None
+    typed = typed_number(text(form, "version"))
+    return typed if isinstance(typed, int) else None
 
 
 def json_list(typed: str) -> tuple[list[Any], str | None]:
@@ -124,19 +123,21 @@ async def attempt(
     save: Callable[[Body], Awaitable[object]],
 ) -> int | None:
     """Build the API's body from ``form`` and save it through the service: None once saved, else the
-    status to show the form again with, its refusals beside the fields. A service's refusal undoes what
-    the unit of work had written."""
-    try:
+    status to show the form again with, its refusals beside the fields."""
+
+    async def change() -> int | None:
         body = build()
-    except ValidationError as error:
+        if form.errors:
+            return 422
+        await save(body)
+        return None
+
+    async def by_schema(error: ValidationError) -> int:
         form.refused_by_schema(error)
         return 422
-    if form.errors:
-        return 422
-    try:
-        await save(body)
-    except SupportdeskError as refusal:
-        await context.session.rollback()
+
+    async def by_service(refusal: SupportdeskError) -> int:
         form.refused_by_service(refusal)
         return refusal.status_code
-    return None
+
+    return await settle(context, change, by_schema, by_service)

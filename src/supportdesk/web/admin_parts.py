@@ -22,6 +22,7 @@ from supportdesk.web.pages import chrome, render, text
 from supportdesk.web.templating import label
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 # The longest run of digits read as a number; anything longer goes to the schema as typed, to be refused.
 _MAX_DIGITS = 18
@@ -116,6 +117,23 @@ def options(values: Iterable[object], first: str | None = None) -> list[tuple[st
 Refused = Callable[[int, dict[str, str], str], Awaitable[Response]]
 
 
+async def settle(
+    context: Context,
+    change: Callable[[], Awaitable[T]],
+    by_schema: Callable[[ValidationError], Awaitable[R]],
+    by_service: Callable[[SupportdeskError], Awaitable[R]],
+) -> T | R:
+    """What ``change`` returns, or what ``by_schema`` or ``by_service`` make of its refusal. A service's
+    refusal is rolled back first, so that nothing it wrote is kept and the page reads what was stored."""
+    try:
+        return await change()
+    except ValidationError as error:
+        return await by_schema(error)
+    except SupportdeskError as refusal:
+        await context.session.rollback()
+        return await by_service(refusal)
+
+
 async def attempt(
     context: Context,
     change: Callable[[], Awaitable[T]],
@@ -126,14 +144,14 @@ async def attempt(
     names: Mapping[str, str] = {},
 ) -> T | Response:
     """What ``change`` (which validates the API's body and calls the service) returns, or the page
-    ``refused`` shows when the schema or the service refuses it; a refused change is rolled back, so
-    the page is read as it was before."""
-    try:
-        return await change()
-    except ValidationError as error:
+    ``refused`` shows, with a message beside each field, when the schema or the service refuses it."""
+
+    async def by_schema(error: ValidationError) -> Response:
         return await refused(422, field_errors(error, messages, fallback=fallback, names=names), "")
-    except SupportdeskError as refusal:
-        await context.session.rollback()
+
+    async def by_service(refusal: SupportdeskError) -> Response:
         field_name = refusal_field(refusal, messages, fallback, names)
         errors = {field_name: refusal.detail} if field_name else {}
         return await refused(refusal.status_code, errors, refusal.detail)
+
+    return await settle(context, change, by_schema, by_service)
