@@ -4,6 +4,7 @@ tickets answering "not found" to every page and form."""
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -118,6 +119,11 @@ async def test_the_page_shows_the_ticket_its_sla_and_its_conversation(
     assert "Initech" in text
     assert f'href="/app/tickets/{earlier.id}"' in text
     assert f'name="version" value="{(await _stored(database, ticket)).version}"' in text
+    # The customer panel leads to the queue of everything this customer asked.
+    every = re.search(r'<a href="(/app\?[^"]+)">Every ticket of this customer</a>', text)
+    assert every is not None
+    listed = await agent_browser.get(html.unescape(every.group(1)))
+    assert set(re.findall(r'<tr data-ticket="(\d+)">', listed.text)) == {str(ticket.id), str(earlier.id)}
 
 
 async def test_an_agent_replies_and_writes_notes_through_the_comment_flow(
