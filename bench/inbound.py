@@ -50,6 +50,7 @@ import cProfile
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -65,6 +66,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, Final
 
+import sqlalchemy.event
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -714,12 +716,56 @@ async def wait_processed(bench: Bench, after_id: int, expected: int, args: argpa
         await asyncio.sleep(POLL_SECONDS)
 
 
+class Statements:
+    """The SQL statements a part's worker sends, by kind: the first words of each, with the tables it
+    names (the benchmark's own polling counted apart, by the ``WHERE`` it uses)."""
+
+    def __init__(self) -> None:
+        self.kinds: Counter[str] = Counter()
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        self.kinds[statement_kind(statement)] += 1
+
+    def report(self, messages: int) -> dict[str, Any]:
+        counted = {kind: count for kind, count in self.kinds.items() if not kind.startswith("BEGIN")}
+        return {
+            "per_message": round(sum(counted.values()) / messages, 2),
+            "transactions_per_message": round(
+                sum(count for kind, count in self.kinds.items() if kind.startswith("BEGIN")) / messages, 2
+            ),
+            "by_kind_per_message": {
+                kind: round(count / messages, 2)
+                for kind, count in sorted(counted.items(), key=lambda item: -item[1])
+            },
+        }
+
+
+_SQL_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN)\s+\"?(\w+)", re.IGNORECASE)
+
+
+def statement_kind(statement: str) -> str:
+    """``SELECT tickets`` or ``INSERT comments``: the statement's verb and the tables it names."""
+    verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "?"
+    tables = list(dict.fromkeys(_SQL_TABLE.findall(statement)))
+    return " ".join([verb, *tables])
+
+
 async def drain(
-    bench: Bench, after_id: int, expected: int, args: argparse.Namespace, *, profile: Path | None = None
+    bench: Bench,
+    after_id: int,
+    expected: int,
+    args: argparse.Namespace,
+    *,
+    profile: Path | None = None,
+    statements: Statements | None = None,
 ) -> dict[str, Any]:
-    """Process what arrived after ``after_id`` with this process's worker; returns the rate and CPU."""
+    """Process what arrived after ``after_id`` with this process's worker; returns the rate and CPU.
+    With ``statements``, the worker's SQL statements are counted into it (the polling's are too, a few
+    a tenth of a second, and reported apart by the caller)."""
     acks_before = await count_channel(bench, DeliveryChannel.email)
     machine_started = Machine.now()
+    if statements is not None:
+        sqlalchemy.event.listen(bench.database.engine.sync_engine, "before_cursor_execute", statements)
     worker = await start_worker(bench, args, profile=profile is not None)
     try:
         ended = await wait_processed(bench, after_id, expected, args)
@@ -728,6 +774,8 @@ async def drain(
         shares = machine_started.shares(Machine.now(), bench.backend, cpu)
     finally:
         await stop_worker(worker)
+        if statements is not None:
+            sqlalchemy.event.remove(bench.database.engine.sync_engine, "before_cursor_execute", statements)
     if worker.profiler is not None and profile is not None:
         worker.profiler.dump_stats(str(profile))
         with profile.with_suffix(".txt").open("w") as out:
@@ -790,7 +838,10 @@ async def direct(bench: Bench, args: argparse.Namespace, rng: random.Random) -> 
     if args.profile:
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         profile = RESULTS_DIR / f"profile-inbound-{args.stamp}-{bench.backend}.prof"
-    processed = await drain(bench, after, accepted["accepted"], args, profile=profile)
+    statements = Statements() if args.statements else None
+    processed = await drain(bench, after, accepted["accepted"], args, profile=profile, statements=statements)
+    if statements is not None:
+        processed["statements"] = statements.report(accepted["accepted"])
     both = accepted["seconds"] + processed["seconds"]
     return {
         "mix": describe(mails),
@@ -1254,6 +1305,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="recreated, then dropped")
     parser.add_argument(
         "--profile", action="store_true", help="profile the direct part's processing (cProfile)"
+    )
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="count the SQL statements of the direct part's processing, per message and by kind",
     )
     parser.add_argument("--no-json", action="store_true", help="do not write bench/results/inbound-*.json")
     # The SMTP clients' child process; not for direct use.
