@@ -21,11 +21,14 @@ from supportdesk.channels.email import parsing, rules
 from supportdesk.channels.email.models import InboundMessage, InboundOutcome, InboundState
 from supportdesk.channels.email.service import (
     Desk,
+    History,
     InboundRules,
     earlier_copy,
     from_sender_recently,
+    header_id_of,
     mailbox_defaults,
     read_desk,
+    sender_of,
     thread_facts,
 )
 from supportdesk.core.clock import Clock
@@ -105,31 +108,39 @@ async def process_inbound(
     parsed: parsing.ParsedEmail,
     *,
     desk: Desk | None = None,
+    history: History | None = None,
 ) -> InboundMessage:
     """Make of ``message`` what it is, in the session's unit of work (scoped to its workspace).
     ``desk`` is what the workspace's settings and mailboxes were when the caller read them for a batch
-    of messages; without it they are read here."""
+    of messages; without it they are read here. ``history`` is what earlier messages say about this one
+    when the caller read it with the message (``service.load_message``); without it, it is read here."""
     now = clock.now()
     if desk is None:
         desk = await read_desk(session, message.workspace_id, settings.default_from)
-    sender = parsed.sender.email.lower() if parsed.sender else (message.envelope_sender or "").lower()
+    sender = sender_of(parsed, message.envelope_sender)
     # What the headers say is written on the message at the end, with what became of it: the ticket
     # flows below flush several times, and each flush would otherwise update the message's row again.
     read = _Read(
-        message_id=(parsed.message_id or "")[:500] or None,
+        message_id=header_id_of(parsed),
         sender=sender[:254] or None,
         subject=parsed.subject[:300] or None,
         defects=[*parsed.defects, *(f"{item.what} dropped: {item.reason}" for item in parsed.dropped)],
     )
 
-    earlier = await earlier_copy(session, message, read.message_id)
+    if history is not None:
+        earlier = history.earlier
+    else:
+        earlier = await earlier_copy(session, message, read.message_id)
     if earlier is not None:
         message.outcome = InboundOutcome.duplicate
         message.ticket_id = earlier.ticket_id
         message.thread_evidence = f"the same Message-ID arrived before as message {earlier.id}"
         return _done(message, read, now)
 
-    recently = await from_sender_recently(session, message, sender, now) if sender else 0
+    if history is not None:
+        recently = history.from_sender_recently
+    else:
+        recently = await from_sender_recently(session, message, sender, now) if sender else 0
     machine = rules.automated(
         parsed,
         own_domains=desk.own_domains,
@@ -152,7 +163,7 @@ async def process_inbound(
     if sender:
         # A person wrote from the address: it works again, whatever bounced before.
         customer = await people_service.clear_bouncing(session, clock, sender)
-    facts = await thread_facts(
+    facts, candidates = await thread_facts(
         session, desk, parsed, message.recipients, now=now, window=settings.thread_window
     )
     reason = rules.decide_thread(parsed, facts, now=now, window=settings.thread_window)
@@ -164,7 +175,10 @@ async def process_inbound(
     text = (parsed.reply or parsed.text).strip()
     ticket: Ticket | None = None
     if reason.ticket_id is not None:
-        ticket = await ticket_service.get_ticket(session, reason.ticket_id)
+        # Read with its tags among the candidates (the session keeps only a weak reference to it).
+        ticket = candidates.get(reason.ticket_id) or await ticket_service.get_ticket(
+            session, reason.ticket_id
+        )
     comment: Comment | None = None
     if ticket is not None and ticket.status != TicketStatus.closed:
         comment = await _add_reply(session, clock, ticket, sender, text or _NO_SUBJECT)

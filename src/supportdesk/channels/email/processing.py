@@ -53,6 +53,7 @@ class Process(Protocol):
         parsed: parsing.ParsedEmail,
         *,
         desk: service.Desk | None = None,
+        history: service.History | None = None,
     ) -> InboundMessage: ...
 
 
@@ -109,18 +110,34 @@ class InboundProcessor:
             raise DeliveryFailed(
                 "the job names no inbound message", permanent=True, provider=service.PROCESSOR
             )
+        # The bytes are read and parsed before the transaction, when the job names them: the message's
+        # row is then read together with what earlier messages say about it, in one statement.
+        parsed = await self._parsed_beforehand(delivery)
         try:
             async with self._database.unit_of_work() as session:
                 scope_to_workspace(session.sync_session, delivery.workspace_id)
                 act_as(session.sync_session, SYSTEM, self._clock)
-                message = await session.get(InboundMessage, message_id)
+                history: service.History | None = None
+                if parsed is not None:
+                    found = await service.load_message(session, message_id, parsed, self._clock.now())
+                    message, history = found if found is not None else (None, None)
+                else:
+                    message = await session.get(InboundMessage, message_id)
                 if message is None or message.state != InboundState.received:
                     # Deleted with its workspace, or done by an earlier attempt whose answer was lost.
                     return Sent(provider=service.PROCESSOR)
-                raw = await service.read_raw(self._store, message)
-                parsed = await service.parse_raw(raw, self._rules.limits)
+                if parsed is None:
+                    raw = await service.read_raw(self._store, message.raw_sha256)
+                    parsed = await service.parse_raw(raw, self._rules.limits)
                 await self._process(
-                    session, self._clock, self._store, self._rules, message, parsed, desk=desk
+                    session,
+                    self._clock,
+                    self._store,
+                    self._rules,
+                    message,
+                    parsed,
+                    desk=desk,
+                    history=history,
                 )
         except FileNotFoundError:
             reason = "the message's bytes are missing from the file store"
@@ -133,6 +150,19 @@ class InboundProcessor:
             await self._failed(delivery, message_id, reason, last=last)
             raise DeliveryFailed(reason, permanent=last, provider=service.PROCESSOR) from error
         return Sent(provider=service.PROCESSOR)
+
+    async def _parsed_beforehand(self, delivery: Delivery) -> parsing.ParsedEmail | None:
+        """The message the job names by its bytes, parsed; ``None`` when the job names none (queued by an
+        earlier release) or the bytes are missing, which processing then finds out for itself (the
+        message may be gone, and then that is no failure)."""
+        digest = delivery.payload.get(service.RAW_KEY)
+        if not isinstance(digest, str):
+            return None
+        try:
+            raw = await service.read_raw(self._store, digest)
+        except FileNotFoundError:
+            return None
+        return await service.parse_raw(raw, self._rules.limits)
 
     async def _failed(self, delivery: Delivery, message_id: int, reason: str, *, last: bool) -> None:
         """Keep the failure on the message (in a unit of work of its own: the one that failed is gone)."""

@@ -124,7 +124,7 @@ async def get_inbound(message_id: ObjectId, context: Watching, request: Request)
     """The message as the desk read it, the quoted history it split off included."""
     message = await service.get_message(context.session, message_id)
     settings: Settings = request.app.state.settings
-    raw = await service.read_raw(request.app.state.file_store, message)
+    raw = await service.read_raw(request.app.state.file_store, message.raw_sha256)
     parsed = await service.parse_raw(raw, service.inbound_rules(settings).limits)
     return InboundMessageDetail.model_validate(
         {
@@ -145,7 +145,7 @@ async def get_inbound(message_id: ObjectId, context: Watching, request: Request)
 )
 async def get_inbound_raw(message_id: ObjectId, context: Watching, request: Request) -> Response:
     message = await service.get_message(context.session, message_id)
-    raw = await service.read_raw(request.app.state.file_store, message)
+    raw = await service.read_raw(request.app.state.file_store, message.raw_sha256)
     # A download, never shown as a page: the bytes are a stranger's.
     headers = {"Content-Disposition": f'attachment; filename="message-{message.id}.eml"'}
     return Response(raw, media_type="message/rfc822", headers=headers)

@@ -20,8 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from supportdesk.channels.email import parsing, rules
 from supportdesk.channels.email.mailboxes import mailbox_address
@@ -48,6 +49,11 @@ from supportdesk.workspaces.models import Workspace
 PROCESSOR = "mail-in"
 # How many of a sender's e-mails from the desk are searched for the Message-ID a reply names.
 _SENT_LOOKBACK = 200
+# The key of a processing job's payload that names the message's bytes in the file store (jobs queued
+# by earlier releases name only the message).
+RAW_KEY = "raw_sha256"
+# The window of the per-sender rate limit.
+_RATE_WINDOW = timedelta(hours=1)
 
 
 # --- arrival ------------------------------------------------------------------------------------
@@ -87,13 +93,16 @@ async def record_arrival(
     )
     session.add(message)
     await session.flush()
-    await outbox.enqueue(session, clock, arrival.workspace_id, [_processing(message.id)])
+    await outbox.enqueue(session, clock, arrival.workspace_id, [_processing(message)])
     return message
 
 
-def _processing(message_id: int, round_: int = 0) -> outbox.Outgoing:
-    key = f"mail-in:{message_id}" if round_ == 0 else f"mail-in:{message_id}:again:{round_}"
-    return outbox.Outgoing(DeliveryChannel.inbound, PROCESSOR, key, {"inbound_message_id": message_id})
+def _processing(message: InboundMessage, round_: int = 0) -> outbox.Outgoing:
+    key = f"mail-in:{message.id}" if round_ == 0 else f"mail-in:{message.id}:again:{round_}"
+    # The job names the message's bytes too, so the processor reads and parses them before it opens its
+    # transaction (and then reads the message row together with what it needs of earlier messages).
+    payload = {"inbound_message_id": message.id, RAW_KEY: message.raw_sha256}
+    return outbox.Outgoing(DeliveryChannel.inbound, PROCESSOR, key, payload)
 
 
 # --- processing ---------------------------------------------------------------------------------
@@ -111,8 +120,9 @@ class InboundRules:
     default_from: str
 
 
-async def read_raw(store: FileStore, message: InboundMessage) -> bytes:
-    return await asyncio.to_thread(store.get, message.raw_sha256)
+async def read_raw(store: FileStore, digest: str) -> bytes:
+    """The bytes of a message, by their digest (``InboundMessage.raw_sha256``)."""
+    return await asyncio.to_thread(store.get, digest)
 
 
 async def parse_raw(raw: bytes, limits: parsing.Limits) -> parsing.ParsedEmail:
@@ -120,6 +130,16 @@ async def parse_raw(raw: bytes, limits: parsing.Limits) -> parsing.ParsedEmail:
     if len(raw) > 256 * 1024:
         return await asyncio.to_thread(parsing.parse, raw, limits)
     return parsing.parse(raw, limits)
+
+
+def sender_of(parsed: parsing.ParsedEmail, envelope_sender: str | None) -> str:
+    """Who sent a message, in lower case: its From, else the envelope's sender ("" when neither)."""
+    return parsed.sender.email.lower() if parsed.sender else (envelope_sender or "").lower()
+
+
+def header_id_of(parsed: parsing.ParsedEmail) -> str | None:
+    """A message's Message-ID as it is stored and compared (the column's length)."""
+    return (parsed.message_id or "")[:500] or None
 
 
 def domain_of(address: str | None) -> str | None:
@@ -225,28 +245,16 @@ async def _sent_ids(
     return found
 
 
-async def _known_tickets(session: AsyncSession, ids: set[int]) -> dict[int, rules.KnownTicket]:
-    if not ids:
-        return {}
-    rows = await session.execute(
-        select(
-            Ticket.id, Ticket.number, Ticket.title, Ticket.customer_email, Ticket.status, Ticket.updated_at
-        ).where(Ticket.id.in_(sorted(ids)))
+def _known(ticket: Ticket, participants: frozenset[str]) -> rules.KnownTicket:
+    return rules.KnownTicket(
+        id=ticket.id,
+        number=ticket.number,
+        subject=ticket.title,
+        customer_email=ticket.customer_email,
+        participants=participants,
+        closed=ticket.status == TicketStatus.closed,
+        last_activity_at=ticket.updated_at,
     )
-    found = rows.all()
-    copied = await participants.participant_addresses(session, (row.id for row in found))
-    return {
-        row.id: rules.KnownTicket(
-            id=row.id,
-            number=row.number,
-            subject=row.title,
-            customer_email=row.customer_email,
-            participants=copied.get(row.id, frozenset()),
-            closed=row.status == TicketStatus.closed,
-            last_activity_at=row.updated_at,
-        )
-        for row in found
-    }
 
 
 async def thread_facts(
@@ -257,63 +265,92 @@ async def thread_facts(
     *,
     now: datetime,
     window: timedelta,
-) -> rules.ThreadFacts:
-    """Look up what the threading rules need for ``parsed``, in its workspace."""
+) -> tuple[rules.ThreadFacts, dict[int, Ticket]]:
+    """Look up what the threading rules need for ``parsed``, in its workspace, and the candidate tickets.
+
+    The candidates (those the ids and the reply address name, the subject token's and the sender's
+    recent ones) are read in one statement, as the tickets themselves with their tags: the one a reply
+    lands on is not read again."""
     sender = parsed.sender.email.lower() if parsed.sender else ""
     referenced = rules.referenced_ids(parsed)
-    candidates: set[int] = set()
+    named: set[int] = set()
     for message_id in referenced:
         root = rules.root_ticket(message_id, desk.workspace_id)
         if root is not None:
-            candidates.add(root)
+            named.add(root)
     sent = await _sent_ids(session, desk.workspace_id, sender, referenced)
-    candidates.update(sent.values())
+    named.update(sent.values())
     reply_ticket = None
     addresses = [*recipients, *(address.email for address in (*parsed.to, *parsed.cc))]
     for address in addresses:
         reply_ticket = threading.ticket_of_reply_address(address, desk.reply_key, desk.workspace_id)
         if reply_ticket is not None:
-            candidates.add(reply_ticket)
+            named.add(reply_ticket)
             break
-    token_ticket = None
     number = rules.subject_token_number(parsed.subject)
+    wanted: list[ColumnElement[bool]] = [Ticket.id.in_(sorted(named))] if named else []
     if number is not None:
-        found = await session.execute(select(Ticket.id).where(Ticket.number == number))
-        token_ticket = found.scalar_one_or_none()
-        if token_ticket is not None:
-            candidates.add(token_ticket)
-    recent: list[int] = []
+        wanted.append(Ticket.number == number)
+    recent_ids = None
     if sender:
-        rows = await session.execute(
+        recent_ids = (
             select(Ticket.id)
             .where(Ticket.customer_email == sender, Ticket.updated_at >= now - window)
             .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
             .limit(5)
         )
-        recent = list(rows.scalars())
-        candidates.update(recent)
-    return rules.ThreadFacts(
+        wanted.append(Ticket.id.in_(recent_ids))
+    found: list[tuple[Ticket, bool]] = []
+    if wanted:
+        # Which rows are among the sender's recent ones comes with them; their order is made again here,
+        # by the same keys as the query's.
+        recent_flag = Ticket.id.in_(recent_ids) if recent_ids is not None else literal(False)
+        rows = await session.execute(
+            select(Ticket, recent_flag.label("recent"))
+            .where(or_(*wanted))
+            .options(selectinload(Ticket.tag_rows))
+        )
+        found = [(row[0], bool(row[1])) for row in rows.all()]
+    recent = [
+        ticket.id
+        for ticket, _ in sorted(
+            (item for item in found if item[1]),
+            key=lambda item: (item[0].updated_at, item[0].id),
+            reverse=True,
+        )
+    ]
+    token_ticket = next((ticket.id for ticket, _ in found if ticket.number == number), None)
+    copied = (
+        await participants.participant_addresses(session, (ticket.id for ticket, _ in found)) if found else {}
+    )
+    facts = rules.ThreadFacts(
         workspace_id=desk.workspace_id,
         sent_ids=sent,
         reply_address_ticket=reply_ticket,
-        tickets=await _known_tickets(session, candidates),
+        tickets={ticket.id: _known(ticket, copied.get(ticket.id, frozenset())) for ticket, _ in found},
         token_ticket=token_ticket,
         recent_of_sender=recent,
+    )
+    return facts, {ticket.id: ticket for ticket, _ in found}
+
+
+def _from_sender_recently(sender: str, message_id: int, now: datetime) -> Select[int]:
+    """How many other messages ``sender`` sent within the rate window before ``now``."""
+    return (
+        select(func.count())
+        .select_from(InboundMessage)
+        .where(
+            InboundMessage.sender == sender,
+            InboundMessage.received_at >= now - _RATE_WINDOW,
+            InboundMessage.id != message_id,
+        )
     )
 
 
 async def from_sender_recently(
     session: AsyncSession, message: InboundMessage, sender: str, now: datetime
 ) -> int:
-    found = await session.execute(
-        select(func.count())
-        .select_from(InboundMessage)
-        .where(
-            InboundMessage.sender == sender,
-            InboundMessage.received_at >= now - timedelta(hours=1),
-            InboundMessage.id != message.id,
-        )
-    )
+    found = await session.execute(_from_sender_recently(sender, message.id, now))
     return int(found.scalar_one())
 
 
@@ -325,6 +362,21 @@ class EarlierCopy:
     ticket_id: int | None
 
 
+def _earlier_copies(header_id: str, message_id: int) -> Select[int, int | None]:
+    """The messages with the Message-ID ``header_id`` that arrived before message ``message_id`` and were
+    processed, the first first."""
+    return (
+        select(InboundMessage.id, InboundMessage.ticket_id)
+        .where(
+            InboundMessage.message_id == header_id,
+            InboundMessage.id < message_id,
+            InboundMessage.state == InboundState.processed,
+        )
+        .order_by(InboundMessage.id)
+        .limit(1)
+    )
+
+
 async def earlier_copy(
     session: AsyncSession, message: InboundMessage, message_id: str | None
 ) -> EarlierCopy | None:
@@ -332,18 +384,50 @@ async def earlier_copy(
     and was processed first, if any."""
     if not message_id:
         return None
-    found = await session.execute(
-        select(InboundMessage.id, InboundMessage.ticket_id)
-        .where(
-            InboundMessage.message_id == message_id,
-            InboundMessage.id < message.id,
-            InboundMessage.state == InboundState.processed,
-        )
-        .order_by(InboundMessage.id)
-        .limit(1)
-    )
-    row = found.first()
+    row = (await session.execute(_earlier_copies(message_id, message.id))).first()
     return None if row is None else EarlierCopy(int(row.id), row.ticket_id)
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What earlier messages say about one being processed: the copy of it processed before, if any, and
+    how many other messages its sender sent within the rate window."""
+
+    earlier: EarlierCopy | None
+    from_sender_recently: int
+
+
+async def load_message(
+    session: AsyncSession, message_id: int, parsed: parsing.ParsedEmail, now: datetime
+) -> tuple[InboundMessage, History | None] | None:
+    """The inbound message ``message_id`` (``None`` when it is gone), read in one statement with its
+    :class:`History`, which ``parsed`` (its bytes, read beforehand) says how to find. The history is
+    ``None`` when the message names no sender of its own (then it is the envelope's, known only once the
+    row is read): processing looks it up itself."""
+    if parsed.sender is None:
+        message = await session.get(InboundMessage, message_id)
+        return None if message is None else (message, None)
+    header_id = header_id_of(parsed)
+    earlier = _earlier_copies(header_id, message_id) if header_id else None
+    # Not correlated: each subquery reads other rows of the table the statement reads the message from.
+    query = select(
+        InboundMessage,
+        _from_sender_recently(sender_of(parsed, None), message_id, now).correlate(None).scalar_subquery(),
+        *(
+            (
+                earlier.with_only_columns(InboundMessage.id).correlate(None).scalar_subquery(),
+                earlier.with_only_columns(InboundMessage.ticket_id).correlate(None).scalar_subquery(),
+            )
+            if earlier is not None
+            else ()
+        ),
+    ).where(InboundMessage.id == message_id)
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    message, recently, *copy = row
+    found = EarlierCopy(int(copy[0]), copy[1]) if copy and copy[0] is not None else None
+    return message, History(earlier=found, from_sender_recently=int(recently))
 
 
 # --- looking back -------------------------------------------------------------------------------
@@ -375,7 +459,7 @@ async def reprocess(session: AsyncSession, clock: Clock, message: InboundMessage
     message.state = InboundState.received
     message.last_error = None
     await session.flush()
-    await outbox.enqueue(session, clock, message.workspace_id, [_processing(message.id, message.attempts)])
+    await outbox.enqueue(session, clock, message.workspace_id, [_processing(message, message.attempts)])
     return message
 
 
