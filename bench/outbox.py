@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import pstats
 import re
 import subprocess
 import sys
@@ -221,9 +222,21 @@ async def creates(
             cursors=[],
             server_version="",
         )
-    server = await start_server("supportdesk", url, fixtures["quiet"].workspace_id, work_dir, None)
+    profiles = {kind: profile_path(args, backend, kind) for kind in ("quiet", "announced", "before")}
+    if profiles["quiet"] is not None:
+        # Starting a server costs about as much CPU as a thousand tickets: profiled on its own, it is
+        # taken out of the profiles of the servers that answer the tickets.
+        stop_server(await start_server("supportdesk", url, 0, work_dir, startup_profile(profiles["quiet"])))
+    server = await start_server(
+        "supportdesk", url, fixtures["quiet"].workspace_id, work_dir, profiles["quiet"]
+    )
     others: dict[str, ServerProcess] = {}
     try:
+        if args.profile is not None:
+            # A profile per kind needs a server per kind: the announced workspace gets one of its own.
+            others["announced"] = await start_server(
+                "supportdesk", url, fixtures["announced"].workspace_id, work_dir, profiles["announced"]
+            )
         if args.baseline_checkout is not None:
             # The desk before the outbox, in a database of its own that its own code migrated.
             baseline_url = (
@@ -232,7 +245,7 @@ async def creates(
                 else (f"{url}_baseline")
             )
             fixtures["before"], others["before"] = await baseline_server(
-                args.baseline_checkout, baseline_url, backend, work_dir
+                args.baseline_checkout, baseline_url, backend, work_dir, profiles["before"]
             )
         # Every ticket is a customer's, so that the announced ones are acknowledged by e-mail as well.
         results = await alternating_creates(
@@ -259,6 +272,21 @@ async def creates(
         # time on an address that does not answer.
         await session.execute(delete(OutboxMessage).execution_options(synchronize_session=False))
     summaries = {kind: result.summary() for kind, result in results.items()}
+    if args.profile is not None:
+        # Every request a server answered, warm-up included, is in its profile.
+        warmups = 50 + 10 * (args.create_rounds - 1)
+        answered = args.creates * args.create_rounds + warmups
+        compare_profiles(
+            {kind: profiles[kind] for kind in results},
+            answered,
+            args.profile,
+            backend,
+            startups={
+                "quiet": startup_profile(profiles["quiet"]),
+                "announced": startup_profile(profiles["quiet"]),
+                "before": startup_profile(profiles["before"]),
+            },
+        )
     return {
         **{
             kind: {
@@ -285,8 +313,85 @@ async def creates(
     }
 
 
+def profile_path(args: argparse.Namespace, backend: str, kind: str) -> Path | None:
+    """Where the server of ``kind`` writes its profile, when the run profiles."""
+    if args.profile is None:
+        return None
+    args.profile.mkdir(parents=True, exist_ok=True)
+    return Path(args.profile).resolve() / f"create-{backend}-{kind}.prof"
+
+
+def startup_profile(path: Path | None) -> Path | None:
+    """Where the profile of starting and stopping the server whose profile is ``path`` goes."""
+    return path.with_suffix(".startup.prof") if path is not None else None
+
+
+def own_times(path: Path, requests: int, startup: Path | None = None) -> dict[str, float]:
+    """Own CPU time per request (µs) of each function in the profile at ``path``, less what the
+    profile of the server's start (``startup``) shows of it."""
+    times: dict[str, float] = {}
+    for found, sign in ((path, 1), (startup, -1)):
+        if found is None or not found.exists():
+            continue
+        stats = pstats.Stats(str(found))
+        for (filename, line, name), (_calls, _primitive, own, _cumulative, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+            # The same function of two checkouts has two file names: keep the part inside the package.
+            where = filename.split("/site-packages/")[-1].split("/src/")[-1]
+            # Built-ins are named with their object's address, which differs from process to process.
+            key = f"{where}:{line}({re.sub(' at 0x[0-9a-f]+', '', name)})"
+            times[key] = times.get(key, 0.0) + sign * own * 1e6 / requests
+    return times
+
+
+def compare_profiles(
+    profiles: dict[str, Path | None],
+    requests: int,
+    directory: Path,
+    backend: str,
+    startups: dict[str, Path | None] | None = None,
+) -> None:
+    """Write, for each pair of kinds (announced against quiet, quiet against before), the functions whose
+    own CPU time per ticket differs most, and the total per package."""
+    found = {
+        kind: own_times(path, requests, (startups or {}).get(kind))
+        for kind, path in profiles.items()
+        if path is not None
+    }
+    pairs = [
+        (a, b)
+        for a, b in (("announced", "quiet"), ("quiet", "before"), ("announced", "before"))
+        if a in found and b in found
+    ]
+    for more, less in pairs:
+        out = directory / f"create-{backend}-{more}-vs-{less}.txt"
+        a, b = found[more], found[less]
+        keys = set(a) | set(b)
+        differences = sorted(((a.get(key, 0.0) - b.get(key, 0.0), key) for key in keys), reverse=True)
+        packages: dict[str, float] = {}
+        for difference, key in differences:
+            package = "/".join(key.split(":")[0].split("/")[:2])
+            packages[package] = packages.get(package, 0.0) + difference
+        lines = [
+            f"{more}: {sum(a.values()):.0f} µs of CPU per ticket, {less}: {sum(b.values()):.0f} µs",
+            "",
+            "by package (difference, µs per ticket):",
+            *(
+                f"{value:9.1f}  {name}"
+                for value, name in sorted(((v, k) for k, v in packages.items()), reverse=True)[:25]
+            ),
+            "",
+            "functions costing more (µs per ticket):",
+            *(f"{difference:9.1f}  {key}" for difference, key in differences[:60]),
+            "",
+            "functions costing less (µs per ticket):",
+            *(f"{difference:9.1f}  {key}" for difference, key in differences[::-1][:30]),
+        ]
+        out.write_text("\n".join(lines) + "\n")
+        log(f"[{backend}] profile difference: {out}")
+
+
 async def baseline_server(
-    checkout: Path, url: str, backend: str, work_dir: Path
+    checkout: Path, url: str, backend: str, work_dir: Path, profile: Path | None = None
 ) -> tuple[Fixture, ServerProcess]:
     """A server of another build (``checkout``, installed with ``make install``) on a database its own
     commands migrate and fill with a workspace, an admin and a token: the desk before the outbox."""
@@ -312,25 +417,33 @@ async def baseline_server(
     token = run("tokens", "create", "admin@before.example.com", "--workspace", "before").split()[-1]
     listed = json.loads(run("workspaces", "list", "--json"))
     workspace_id = next(int(item["id"]) for item in listed if item["slug"] == "before")
-    port = free_port()
-    log_path = work_dir / f"server-before-{port}.log"
-    process = spawn(
-        [
-            str(checkout / ".venv" / "bin" / "python"),
-            str(checkout / "bench" / "api.py"),
-            "--serve",
-            "supportdesk",
-            "--database-url",
-            url,
-            "--port",
-            str(port),
-            "--workspace-id",
-            str(workspace_id),
-        ],
-        log_path,
-    )
-    server = ServerProcess(app="supportdesk", port=port, process=process, log_path=log_path)
-    await wait_until_healthy(server)
+
+    async def start(profile: Path | None) -> ServerProcess:
+        port = free_port()
+        log_path = work_dir / f"server-before-{port}.log"
+        process = spawn(
+            [
+                str(checkout / ".venv" / "bin" / "python"),
+                str(checkout / "bench" / "api.py"),
+                "--serve",
+                "supportdesk",
+                "--database-url",
+                url,
+                "--port",
+                str(port),
+                "--workspace-id",
+                str(workspace_id),
+                *(["--profile-out", str(profile)] if profile is not None else []),
+            ],
+            log_path,
+        )
+        server = ServerProcess(app="supportdesk", port=port, process=process, log_path=log_path)
+        await wait_until_healthy(server)
+        return server
+
+    if profile is not None:
+        stop_server(await start(startup_profile(profile)))
+    server = await start(profile)
     fixture = Fixture(
         backend=backend,
         database_url=url,
@@ -611,6 +724,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=Path,
         help="a checkout of the build before the outbox (installed with make install): its creation rate "
         "is measured in the same rounds, on a database of its own",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="a folder: each kind of creation runs on a server of its own under cProfile (CPU time), "
+        "which writes its profile there with the per-function difference per ticket between kinds; "
+        "the rates of such a run are not comparable with a normal one",
     )
     parser.add_argument("--receiver", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
