@@ -18,6 +18,7 @@ from supportdesk.core.permissions import Role
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.jobs.models import DeliveryChannel, OutboxMessage
+from supportdesk.notifications.mail.compose import Draft
 from supportdesk.tickets.models import Priority
 from supportdesk.workspaces.models import Workspace
 from tests.factories.people import UserFactory
@@ -28,14 +29,15 @@ pytestmark = pytest.mark.integration
 
 
 async def mails(database: Database) -> list[dict[str, Any]]:
-    """The payload of every e-mail in the outbox, oldest first."""
+    """The payload of every e-mail in the outbox, oldest first, rendered as the worker renders it."""
     async with database.unit_of_work(readonly=True) as session:
         query = (
             select(OutboxMessage)
             .where(OutboxMessage.channel == DeliveryChannel.email)
             .order_by(OutboxMessage.id)
         )
-        return [row.payload for row in (await session.execute(query)).scalars()]
+        rows = (await session.execute(query)).scalars()
+        return [Draft.from_payload(row.payload).render().to_payload() for row in rows]
 
 
 def kinds(found: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -197,9 +199,10 @@ async def test_the_workspaces_own_template_is_used_from_the_next_change_on(
     assert response.status_code == 200, response.text
 
     ticket = await open_ticket(admin_client, title="Second")
-    mail = (await mails(database))[-1]
+    first, mail = await mails(database)
     assert mail["subject"] == f"[#{ticket['number']}] We got it: Second", "the ticket token is always there"
     assert (mail["text"], mail["html"]) == ("Dear Maria, thanks.", None)
+    assert first["text"].startswith("Hello Maria,"), "mail written before the change keeps its wording"
 
 
 async def test_breaches_and_escalations_are_mailed_to_the_staff_they_concern(

@@ -18,6 +18,7 @@ from supportdesk.core.clock import FrozenClock
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.jobs.models import DeliveryChannel, OutboxMessage
+from supportdesk.notifications.mail.compose import Draft
 from supportdesk.people.models import Customer
 from supportdesk.portal import service as portal_service
 from supportdesk.workspaces.models import Workspace
@@ -66,14 +67,18 @@ async def visitor(app: FastAPI, workspace: Workspace) -> AsyncIterator[PortalBro
 
 
 async def emails(database: Database, kind: str | None = None) -> list[dict[str, Any]]:
-    """The e-mails written to the outbox, oldest first (their payloads), of ``kind`` if given."""
+    """The e-mails written to the outbox, oldest first (their payloads, rendered as the worker renders
+    them), of ``kind`` if given."""
     async with database.unit_of_work(readonly=True) as session:
         query = (
             select(OutboxMessage)
             .where(OutboxMessage.channel == DeliveryChannel.email)
             .order_by(OutboxMessage.id)
         )
-        payloads = [dict(row.payload) for row in (await session.execute(query)).scalars()]
+        payloads = [
+            Draft.from_payload(row.payload).render().to_payload()
+            for row in (await session.execute(query)).scalars()
+        ]
     return [payload for payload in payloads if kind is None or payload["kind"] == kind]
 
 

@@ -9,10 +9,10 @@ from email import message_from_bytes, policy
 import pytest
 
 from supportdesk.jobs.channels import DeliveryFailed
-from supportdesk.notifications.mail import threading
-from supportdesk.notifications.mail.compose import Draft, Identity, Thread, complete, draft
+from supportdesk.notifications.mail import templates, threading
+from supportdesk.notifications.mail.compose import Composition, Draft, Identity, Thread, complete, draft
 from supportdesk.notifications.mail.models import EmailKind
-from supportdesk.notifications.mail.templates import Rendered
+from supportdesk.notifications.mail.templates import Rendered, Wording
 
 pytestmark = pytest.mark.unit
 
@@ -128,3 +128,60 @@ def test_the_mime_message_parses_with_its_threading_headers_and_both_bodies() ->
     assert parsed["From"] == "Acme Support <help@acme.test>"
     assert parsed.get_body(("plain",)).get_content().strip() == "Hello"  # type: ignore[union-attr]
     assert parsed.get_body(("html",)).get_content().strip() == "<p>Hello</p>"  # type: ignore[union-attr]
+
+
+VALUES: dict[str, dict[str, object]] = {
+    "workspace": {"name": "Acme Support"},
+    "ticket": {"number": 12, "title": "Printer on fire", "status": "open", "priority": "high"},
+    "customer": {"name": "Maria", "email": "maria@example.com"},
+}
+
+
+def composed(wording: Wording, values: dict[str, dict[str, object]] = VALUES) -> Draft:
+    return draft(
+        EmailKind.ticket_received,
+        Composition(wording=wording, values=values, number=12),
+        identity=identity(),
+        thread=THREAD,
+        to="maria@example.com",
+        dedupe_key="mail:ticket_received:ticket:77:created",
+        now=CREATED,
+        from_name="Acme Support",
+    )
+
+
+def test_a_tickets_email_is_kept_unrendered_and_rendered_when_it_is_sent() -> None:
+    stored = composed(templates.DEFAULTS[EmailKind.ticket_received])
+    payload = stored.to_payload()
+    assert "subject" not in payload, "the outbox row keeps the wording and values, not the text"
+    assert payload["wording"]["subject"] == templates.DEFAULTS[EmailKind.ticket_received].subject
+
+    email = complete(Draft.from_payload(payload), "desk@example.net")
+    assert email.subject == "[#12] Printer on fire"
+    assert email.text.startswith("Hello Maria,")
+    assert email.html is not None
+    assert "<strong>Printer on fire</strong>" in email.html
+
+
+def test_every_attempt_renders_the_same_bytes_from_the_stored_wording() -> None:
+    own = Wording(subject="Got it: {{ ticket.title }}", text="Dear {{ customer.name }}.", html=None)
+    stored = composed(own).to_payload()
+    first = complete(Draft.from_payload(stored), "desk@example.net")
+    again = complete(Draft.from_payload(dict(stored)), "desk@example.net")
+    assert first == again
+    assert first.to_mime().as_bytes() == again.to_mime().as_bytes()
+    assert (first.subject, first.text) == ("[#12] Got it: Printer on fire", "Dear Maria.")
+
+
+def test_a_wording_these_values_trip_is_sent_in_the_default_wording() -> None:
+    tripping = Wording(subject="{{ ticket.number > 'x' }}", text="Hi", html=None)
+    email = complete(Draft.from_payload(composed(tripping).to_payload()), "desk@example.net")
+    assert email.subject == "[#12] Printer on fire"
+    assert email.text.startswith("Hello Maria,")
+
+
+def test_an_email_rendered_when_the_change_happened_is_sent_as_it_was() -> None:
+    rendered = drafted(EmailKind.ticket_received).to_payload()
+    assert rendered["subject"] == "[#12] Printer on fire", "written rendered, as before 0056"
+    email = complete(Draft.from_payload(rendered), "desk@example.net")
+    assert (email.subject, email.text) == ("[#12] Printer on fire", "Hello")

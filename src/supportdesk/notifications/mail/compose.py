@@ -1,15 +1,18 @@
-"""From a rendered template to the message the worker sends. Pure functions.
+"""From a template to the message the worker sends. Pure functions.
 
 A :class:`Draft` is what the outbox row holds: written when the change commits, with everything the
-workspace decides (wording, addresses, threading). :func:`complete` adds what the server decides when the
-message leaves (the sender address of a workspace without its own, and the Message-ID domain that
-follows from it), so a retry after a configuration fix still sends, and sends the same Message-ID.
+workspace decides (wording, addresses, threading). A ticket's e-mail keeps its wording and the values it
+is rendered with (a :class:`Composition`), and the worker renders it when it sends: every attempt
+renders the same wording with the same values, so it sends the same bytes, and a template edited later
+changes only later mail (decision 0056). :func:`complete` adds what the server decides when the message
+leaves (the sender address of a workspace without its own, and the Message-ID domain that follows from
+it), so a retry after a configuration fix still sends, and sends the same Message-ID.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +20,7 @@ from supportdesk.jobs.channels import DeliveryFailed
 from supportdesk.notifications.mail import threading
 from supportdesk.notifications.mail.message import OutgoingEmail
 from supportdesk.notifications.mail.models import Audience, EmailKind
-from supportdesk.notifications.mail.templates import Rendered
+from supportdesk.notifications.mail.templates import Rendered, Wording, render_or_default
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +46,29 @@ class Thread:
 
 
 @dataclass(frozen=True, slots=True)
+class Composition:
+    """What an e-mail about a ticket says before it is rendered: the wording of its kind (the workspace's
+    own or the default, as it was when the change happened), the values for its placeholders, and the
+    ticket number its subject carries."""
+
+    wording: Wording
+    values: Mapping[str, Mapping[str, Any]]
+    number: int
+
+    def render(self, kind: EmailKind) -> Rendered:
+        rendered = render_or_default(kind, self.wording, self.values)
+        subject = threading.with_subject_token(rendered.subject, self.number)
+        return Rendered(subject=subject, text=rendered.text, html=rendered.html)
+
+
+@dataclass(frozen=True, slots=True)
 class Draft:
-    """One e-mail as its outbox row keeps it."""
+    """One e-mail as its outbox row keeps it: rendered already, or (a ticket's e-mail) its
+    :class:`Composition`, which :meth:`rendered` renders."""
 
     kind: EmailKind
     to: str
-    subject: str
-    text: str
-    html: str | None
+    content: Rendered | Composition
     from_address: str | None
     from_name: str | None
     reply_to: str | None
@@ -61,13 +79,31 @@ class Draft:
     providers: tuple[str, ...]
     created_at: datetime
 
+    def rendered(self) -> Rendered:
+        """The subject and bodies to send."""
+        if isinstance(self.content, Rendered):
+            return self.content
+        return self.content.render(self.kind)
+
+    def render(self) -> Draft:
+        """This draft with its content rendered."""
+        return replace(self, content=self.rendered())
+
     def to_payload(self) -> dict[str, Any]:
+        content = self.content
+        if isinstance(content, Rendered):
+            body: dict[str, Any] = {"subject": content.subject, "text": content.text, "html": content.html}
+        else:
+            wording = content.wording
+            body = {
+                "wording": {"subject": wording.subject, "text": wording.text, "html": wording.html},
+                "values": content.values,
+                "number": content.number,
+            }
         return {
             "kind": self.kind.value,
             "to": self.to,
-            "subject": self.subject,
-            "text": self.text,
-            "html": self.html,
+            **body,
             "from_address": self.from_address,
             "from_name": self.from_name,
             "reply_to": self.reply_to,
@@ -81,12 +117,21 @@ class Draft:
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> Draft:
+        content: Rendered | Composition
+        wording = payload.get("wording")
+        if wording is None:
+            # Rendered when the change happened: every e-mail written before 0056, and sign-in links.
+            content = Rendered(subject=payload["subject"], text=payload["text"], html=payload.get("html"))
+        else:
+            content = Composition(
+                wording=Wording(wording["subject"], wording["text"], wording.get("html")),
+                values=payload["values"],
+                number=payload["number"],
+            )
         return cls(
             kind=EmailKind(payload["kind"]),
             to=payload["to"],
-            subject=payload["subject"],
-            text=payload["text"],
-            html=payload.get("html"),
+            content=content,
             from_address=payload.get("from_address"),
             from_name=payload.get("from_name"),
             reply_to=payload.get("reply_to"),
@@ -101,7 +146,7 @@ class Draft:
 
 def draft(
     kind: EmailKind,
-    rendered: Rendered,
+    content: Rendered | Composition,
     *,
     identity: Identity,
     thread: Thread,
@@ -110,7 +155,8 @@ def draft(
     now: datetime,
     from_name: str,
 ) -> Draft:
-    """The e-mail ``rendered`` for ``to`` about ``thread``'s ticket.
+    """The e-mail ``content`` for ``to`` about ``thread``'s ticket: a :class:`Composition`, which the
+    worker renders, or an e-mail rendered already (whose subject then gets the ticket's token now).
 
     The acknowledgement of a new ticket is the conversation's first message and carries the root
     Message-ID; every other message refers to it. Customers reply to the ticket's own address when the
@@ -127,12 +173,13 @@ def draft(
         reply_to = threading.ticket_reply_address(
             identity.reply_address, identity.reply_key, identity.workspace_id, thread.ticket_id
         )
+    if isinstance(content, Rendered):
+        subject = threading.with_subject_token(content.subject, thread.number)
+        content = Rendered(subject=subject, text=content.text, html=content.html)
     return Draft(
         kind=kind,
         to=to,
-        subject=threading.with_subject_token(rendered.subject, thread.number),
-        text=rendered.text,
-        html=rendered.html,
+        content=content,
         from_address=identity.from_address,
         from_name=identity.from_name or from_name,
         reply_to=reply_to,
@@ -161,9 +208,7 @@ def standalone_draft(
     return Draft(
         kind=kind,
         to=to,
-        subject=" ".join(rendered.subject.split()),
-        text=rendered.text,
-        html=rendered.html,
+        content=Rendered(subject=" ".join(rendered.subject.split()), text=rendered.text, html=rendered.html),
         from_address=identity.from_address,
         from_name=identity.from_name or from_name,
         reply_to=None,
@@ -182,7 +227,7 @@ _AUTOMATIC = frozenset(set(EmailKind) - {EmailKind.agent_reply})
 
 
 def complete(draft: Draft, default_from: str) -> OutgoingEmail:
-    """The message to send: the workspace's sender address, or the server's when it has none."""
+    """The message to send, rendered: the workspace's sender address, or the server's when it has none."""
     from_address = draft.from_address or default_from
     local, at, domain = from_address.rpartition("@")
     if not (local and at and domain):
@@ -199,14 +244,15 @@ def complete(draft: Draft, default_from: str) -> OutgoingEmail:
         headers["References"] = root
     if draft.kind in _AUTOMATIC:
         headers["Auto-Submitted"] = "auto-generated"
+    rendered = draft.rendered()
     return OutgoingEmail(
         from_address=from_address,
         from_name=draft.from_name,
         to=(draft.to,),
         reply_to=draft.reply_to,
-        subject=draft.subject,
-        text=draft.text,
-        html=draft.html,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
         message_id=threading.message_id(draft.key, domain),
         sent_at=draft.created_at,
         headers=headers,

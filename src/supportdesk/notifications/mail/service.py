@@ -3,7 +3,8 @@
 The flows ask :func:`customer_message` for the e-mail a change to a ticket owes its customer and write
 it with the change's other outbox messages; recording a staff notification calls :func:`mail_staff`
 for the recipients who want e-mail too. Both compose the message at once, in the flow's unit of work,
-so it commits or rolls back with the change. What they read of the workspace (sender identity, its
+so it commits or rolls back with the change; the worker renders it from the wording and values the
+outbox row keeps (decision 0056). What they read of the workspace (sender identity, its
 own templates) is kept per process while the workspace's delivery revision holds, as webhook
 subscriptions are.
 """
@@ -25,7 +26,7 @@ from supportdesk.db.caches import CacheKey, caches_of
 from supportdesk.jobs import outbox
 from supportdesk.jobs.models import DeliveryChannel
 from supportdesk.notifications.mail import templates
-from supportdesk.notifications.mail.compose import Identity, Thread, draft, standalone_draft
+from supportdesk.notifications.mail.compose import Composition, Identity, Thread, draft, standalone_draft
 from supportdesk.notifications.mail.models import EmailKind, EmailTemplate
 from supportdesk.notifications.mail.providers import LOCAL_PROVIDER
 from supportdesk.notifications.mail.templates import Wording
@@ -79,17 +80,15 @@ async def mail_setup(session: AsyncSession, workspace_id: int) -> MailSetup:
     return found
 
 
-def _rendered(
-    setup: MailSetup, kind: EmailKind, context: Mapping[str, Mapping[str, Any]]
-) -> templates.Rendered:
-    context = {"workspace": {"name": setup.workspace_name}, **context}
-    wording = setup.wording(kind)
-    try:
-        return templates.render(kind, wording, context)
-    except templates.TemplateRefused:
-        # A workspace's own template was checked when saved, but a value can still trip it (a filter
-        # on an empty one): the default wording says the same, and the customer is told either way.
-        return templates.render(kind, templates.DEFAULTS[kind], context)
+def _values(setup: MailSetup, context: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    return {"workspace": {"name": setup.workspace_name}, **context}
+
+
+def _composition(
+    setup: MailSetup, kind: EmailKind, number: int, context: Mapping[str, Mapping[str, Any]]
+) -> Composition:
+    # Kept unrendered in the outbox row: the worker renders it (decision 0056).
+    return Composition(wording=setup.wording(kind), values=_values(setup, context), number=number)
 
 
 async def customer_message(
@@ -113,7 +112,7 @@ async def customer_message(
     key = f"mail:{kind.value}:{cause}"
     message = draft(
         kind,
-        _rendered(setup, kind, context),
+        _composition(setup, kind, thread.number, context),
         identity=setup.identity,
         thread=thread,
         to=to,
@@ -148,7 +147,7 @@ async def sign_in_message(
     key = f"mail:{kind.value}:{cause}"
     message = standalone_draft(
         kind,
-        _rendered(setup, kind, context),
+        templates.render_or_default(kind, setup.wording(kind), _values(setup, context)),
         identity=setup.identity,
         to=to,
         dedupe_key=key,
@@ -208,7 +207,7 @@ async def mail_staff(
         key = f"mail:{mail.kind.value}:t{mail.thread.ticket_id}:u{recipient.id}:{now.isoformat()}"
         message = draft(
             mail.kind,
-            _rendered(setup, mail.kind, context),
+            _composition(setup, mail.kind, mail.thread.number, context),
             identity=setup.identity,
             thread=mail.thread,
             to=recipient.email,

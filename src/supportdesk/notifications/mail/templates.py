@@ -27,6 +27,7 @@ __all__ = [
     "check",
     "checked",
     "render",
+    "render_or_default",
 ]
 
 _TICKET = frozenset({"number", "title", "status", "priority"})
@@ -260,3 +261,16 @@ def render(kind: EmailKind, wording: Wording, context: Mapping[str, Mapping[str,
             workspace=escape(str(values["workspace"]["name"])),
         )
     return Rendered(subject=subject, text=text, html=html)
+
+
+def render_or_default(kind: EmailKind, wording: Wording, values: Mapping[str, Mapping[str, Any]]) -> Rendered:
+    """:func:`render`, or the default wording of ``kind`` where ``wording`` cannot render these values.
+
+    A workspace's own template was checked when saved, but a value can still trip it (a filter on an
+    empty one): the default wording says the same, and the recipient is told either way. The outcome
+    depends only on the wording and the values, so every attempt at sending one e-mail renders the
+    same."""
+    try:
+        return render(kind, wording, values)
+    except TemplateRefused:
+        return render(kind, DEFAULTS[kind], values)
