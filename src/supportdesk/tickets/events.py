@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from supportdesk.core.clock import Clock
 from supportdesk.core.pushes import Push, push_after_commit
@@ -93,13 +95,15 @@ async def _customer_mail(
     cause: str,
     extra: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[outbox.Outgoing]:
-    """The e-mail ``kind`` to the ticket's customer, when it has one."""
+    """The e-mail ``kind`` to the ticket's customer, when it has one and the workspace sends e-mail."""
     if ticket.customer_email is None:
+        return []
+    if not (await mail.mail_setup(session, ticket.workspace_id)).enabled:
+        # Asked first, from this process's cache: a workspace that sends no e-mail looks nobody up.
         return []
     name = None
     if ticket.customer_id is not None:
-        # From the session's identity map when the flow found or created the customer (no query).
-        customer = await session.get(Customer, ticket.customer_id)
+        customer = await _customer(session, ticket.customer_id)
         if customer is not None and customer.email_bounced_at is not None:
             # Mail to the address came back undeliverable: more of it would only bounce again and hurt
             # the sender's reputation. The mark goes when the customer writes again or gets a new address.
@@ -117,6 +121,19 @@ async def _customer_mail(
         context=context,
     )
     return [message] if message is not None else []
+
+
+# What the customer's e-mail reads of the customer (it must be loaded to be read without a query).
+_READ_OF_CUSTOMER = frozenset({"name", "email_bounced_at"})
+
+
+async def _customer(session: AsyncSession, customer_id: int) -> Customer | None:
+    """The customer with ``customer_id``: from the session's identity map when the flow found or created
+    it, without the trip into the session's greenlet that ``get`` takes even then, or else read."""
+    found = session.identity_map.get(identity_key(Customer, customer_id))
+    if isinstance(found, Customer) and not inspect(found).unloaded & _READ_OF_CUSTOMER:
+        return found
+    return await session.get(Customer, customer_id)
 
 
 def _previous(before: Before, ticket: Ticket) -> dict[str, Any]:
