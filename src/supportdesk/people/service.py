@@ -415,10 +415,17 @@ async def update_customer(
     return customer
 
 
-async def clear_bouncing(session: AsyncSession, clock: Clock, address: str) -> Customer | None:
+async def clear_bouncing(
+    session: AsyncSession,
+    clock: Clock,
+    address: str,
+    *,
+    found: Customer | Literal["not-looked-up"] | None = NOT_LOOKED_UP,
+) -> Customer | None:
     """Forget that mail to ``address`` bounced: its owner just wrote from it. Returns the customer with
-    ``address``, if there is one (what :func:`find_or_create_customer` takes as ``found``)."""
-    customer = await find_customer_by_email(session, address.lower())
+    ``address``, if there is one (what :func:`find_or_create_customer` takes as ``found``). A caller that
+    looked the address up in this unit of work already passes what it found as ``found``."""
+    customer = await find_customer_by_email(session, address.lower()) if isinstance(found, str) else found
     if customer is not None and customer.email_bounced_at is not None:
         customer.email_bounced_at = None
         customer.email_bounce_reason = None

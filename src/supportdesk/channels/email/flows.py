@@ -162,7 +162,12 @@ async def process_inbound(
     customer = None
     if sender:
         # A person wrote from the address: it works again, whatever bounced before.
-        customer = await people_service.clear_bouncing(session, clock, sender)
+        customer = await people_service.clear_bouncing(
+            session,
+            clock,
+            sender,
+            found=history.customer if history is not None else people_service.NOT_LOOKED_UP,
+        )
     facts, candidates = await thread_facts(
         session, desk, parsed, message.recipients, now=now, window=settings.thread_window
     )

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from supportdesk.channels.email import parsing, rules
 from supportdesk.channels.email.mailboxes import mailbox_address
@@ -40,9 +40,9 @@ from supportdesk.db.lookups import get_in_workspace
 from supportdesk.jobs import outbox
 from supportdesk.jobs.models import DeliveryChannel, OutboxMessage
 from supportdesk.notifications.mail import threading
+from supportdesk.people.models import Customer
 from supportdesk.tickets import attachments as ticket_attachments
-from supportdesk.tickets import participants
-from supportdesk.tickets.models import Priority, Ticket, TicketStatus
+from supportdesk.tickets.models import Priority, Ticket, TicketParticipant, TicketStatus
 from supportdesk.workspaces.models import Workspace
 
 # The outbox target of processing messages: there is one processor, not one per receiver.
@@ -269,8 +269,8 @@ async def thread_facts(
     """Look up what the threading rules need for ``parsed``, in its workspace, and the candidate tickets.
 
     The candidates (those the ids and the reply address name, the subject token's and the sender's
-    recent ones) are read in one statement, as the tickets themselves with their tags: the one a reply
-    lands on is not read again."""
+    recent ones) are read in one statement, as the tickets themselves with their tags, and with their
+    participants' addresses: the one a reply lands on is not read again."""
     sender = parsed.sender.email.lower() if parsed.sender else ""
     referenced = rules.referenced_ids(parsed)
     named: set[int] = set()
@@ -298,40 +298,44 @@ async def thread_facts(
             .where(Ticket.customer_email == sender, Ticket.updated_at >= now - window)
             .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
             .limit(5)
+            .correlate(None)
         )
         wanted.append(Ticket.id.in_(recent_ids))
-    found: list[tuple[Ticket, bool]] = []
+    found: dict[int, Ticket] = {}
+    recent_rows: list[Ticket] = []
+    copied: dict[int, set[str]] = {}
     if wanted:
-        # Which rows are among the sender's recent ones comes with them; their order is made again here,
-        # by the same keys as the query's.
+        # One statement: the tickets with their tags, whether each is among the sender's recent ones
+        # (their order is made again here, by the query's keys) and the address of each participant.
         recent_flag = Ticket.id.in_(recent_ids) if recent_ids is not None else literal(False)
         rows = await session.execute(
-            select(Ticket, recent_flag.label("recent"))
+            select(Ticket, recent_flag.label("recent"), TicketParticipant.email)
+            .outerjoin(TicketParticipant, TicketParticipant.ticket_id == Ticket.id)
             .where(or_(*wanted))
-            .options(selectinload(Ticket.tag_rows))
+            .options(joinedload(Ticket.tag_rows))
         )
-        found = [(row[0], bool(row[1])) for row in rows.all()]
+        for ticket, is_recent, participant in rows.unique().all():
+            if ticket.id not in found:
+                found[ticket.id] = ticket
+                if is_recent:
+                    recent_rows.append(ticket)
+            if participant is not None:
+                copied.setdefault(ticket.id, set()).add(participant)
     recent = [
-        ticket.id
-        for ticket, _ in sorted(
-            (item for item in found if item[1]),
-            key=lambda item: (item[0].updated_at, item[0].id),
-            reverse=True,
-        )
+        ticket.id for ticket in sorted(recent_rows, key=lambda one: (one.updated_at, one.id), reverse=True)
     ]
-    token_ticket = next((ticket.id for ticket, _ in found if ticket.number == number), None)
-    copied = (
-        await participants.participant_addresses(session, (ticket.id for ticket, _ in found)) if found else {}
-    )
+    token_ticket = next((ticket.id for ticket in found.values() if ticket.number == number), None)
     facts = rules.ThreadFacts(
         workspace_id=desk.workspace_id,
         sent_ids=sent,
         reply_address_ticket=reply_ticket,
-        tickets={ticket.id: _known(ticket, copied.get(ticket.id, frozenset())) for ticket, _ in found},
+        tickets={
+            ticket.id: _known(ticket, frozenset(copied.get(ticket.id, ()))) for ticket in found.values()
+        },
         token_ticket=token_ticket,
         recent_of_sender=recent,
     )
-    return facts, {ticket.id: ticket for ticket, _ in found}
+    return facts, found
 
 
 def _from_sender_recently(sender: str, message_id: int, now: datetime) -> Select[int]:
@@ -390,11 +394,13 @@ async def earlier_copy(
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """What earlier messages say about one being processed: the copy of it processed before, if any, and
-    how many other messages its sender sent within the rate window."""
+    """What the desk knows already of a message being processed: the copy of it processed before, if
+    any, how many other messages its sender sent within the rate window, and the customer with the
+    sender's address (``None`` when there is none yet)."""
 
     earlier: EarlierCopy | None
     from_sender_recently: int
+    customer: Customer | None
 
 
 async def load_message(
@@ -408,26 +414,32 @@ async def load_message(
         message = await session.get(InboundMessage, message_id)
         return None if message is None else (message, None)
     header_id = header_id_of(parsed)
+    sender = sender_of(parsed, None)
     earlier = _earlier_copies(header_id, message_id) if header_id else None
     # Not correlated: each subquery reads other rows of the table the statement reads the message from.
-    query = select(
-        InboundMessage,
-        _from_sender_recently(sender_of(parsed, None), message_id, now).correlate(None).scalar_subquery(),
-        *(
-            (
-                earlier.with_only_columns(InboundMessage.id).correlate(None).scalar_subquery(),
-                earlier.with_only_columns(InboundMessage.ticket_id).correlate(None).scalar_subquery(),
-            )
-            if earlier is not None
-            else ()
-        ),
-    ).where(InboundMessage.id == message_id)
+    query = (
+        select(
+            InboundMessage,
+            Customer,
+            _from_sender_recently(sender, message_id, now).correlate(None).scalar_subquery(),
+            *(
+                (
+                    earlier.with_only_columns(InboundMessage.id).correlate(None).scalar_subquery(),
+                    earlier.with_only_columns(InboundMessage.ticket_id).correlate(None).scalar_subquery(),
+                )
+                if earlier is not None
+                else ()
+            ),
+        )
+        .outerjoin(Customer, Customer.email == sender)
+        .where(InboundMessage.id == message_id)
+    )
     row = (await session.execute(query)).first()
     if row is None:
         return None
-    message, recently, *copy = row
+    message, customer, recently, *copy = row
     found = EarlierCopy(int(copy[0]), copy[1]) if copy and copy[0] is not None else None
-    return message, History(earlier=found, from_sender_recently=int(recently))
+    return message, History(earlier=found, from_sender_recently=int(recently), customer=customer)
 
 
 # --- looking back -------------------------------------------------------------------------------
