@@ -79,7 +79,14 @@ from supportdesk.web.pages import (
     ticket_in_range,
 )
 from supportdesk.web.templating import STATIC_DIRECTORY, STATIC_PATH, Pages
-from supportdesk.web.ticket_page import SAVED_NOTICES, Changes, Composer, refused, ticket_response
+from supportdesk.web.ticket_page import (
+    SAVED_NOTICES,
+    Changes,
+    Composer,
+    refused,
+    ticket_response,
+    typed_tags,
+)
 from supportdesk.web.ticket_page import router as participants_router
 from supportdesk.workspaces import service as workspace_service
 
@@ -308,9 +315,13 @@ def _changes_from(form: FormData) -> Changes:
     (sent beside it as ``shown_<field>``). Only those are sent to the update, and only those are kept
     when the form is shown again, so a refused form never carries back values nobody chose."""
     changes = Changes()
-    for name in ("status", "priority", "assignee"):
+    for name in ("status", "priority", "assignee", "category"):
         if name in form and text(form, name) != text(form, f"shown_{name}"):
             setattr(changes, name, text(form, name))
+    # Tags differ when the set of them does, not when only the spacing or the order was retyped.
+    typed, shown = ({tag.lower() for tag in typed_tags(text(form, name))} for name in ("tags", "shown_tags"))
+    if "tags" in form and typed != shown:
+        changes.tags = text(form, "tags")
     return changes
 
 
@@ -321,6 +332,10 @@ def _update_values(changes: Changes) -> dict[str, Any]:
         values["status"] = changes.status
     if changes.priority is not None:
         values["priority"] = changes.priority
+    if changes.category is not None:
+        values["category"] = changes.category
+    if changes.tags is not None:
+        values["tags"] = typed_tags(changes.tags)
     if changes.assignee is not None:
         # Empty is "nobody"; anything but an id is left as it came, for the update's schema to refuse.
         assignee = changes.assignee
@@ -331,8 +346,9 @@ def _update_values(changes: Changes) -> dict[str, Any]:
 
 @router.post("/tickets/{ticket_id:int}/update")
 async def update_ticket(ticket_id: int, request: Request, context: SignedIn) -> Response:
-    """Change status, priority and assignee through the update flow the API uses, refused when the
-    ticket changed since the page showed it (the version it showed, as the API's If-Match)."""
+    """Change status, priority, assignee, category and tags through the update flow the API uses,
+    refused when the ticket changed since the page showed it (the version it showed, as the API's
+    If-Match)."""
     ticket_id = ticket_in_range(ticket_id)
     form = await checked_form(request, context.settings)
     context.require(Action.update_ticket)
@@ -409,6 +425,8 @@ _FIELD_NAMES: Mapping[str, str] = {
     "status": "status",
     "priority": "priority",
     "assigned_agent_id": "assignee",
+    "category": "category",
+    "tags": "tags (letters, digits and . : - _, at most 20)",
 }
 
 

@@ -7,6 +7,8 @@ on the ticket's public replies, through the participants service the API uses.""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -23,6 +25,7 @@ from supportdesk.tickets.models import Priority, TicketStatus
 from supportdesk.tickets.schemas import ParticipantCreate
 from supportdesk.web import views
 from supportdesk.web.pages import WEB_PREFIX, PageRoute, checked_form, chrome, render, text, ticket_in_range
+from supportdesk.workspaces import service as workspace_service
 
 # What the page says after a form was saved, by the ``saved`` query parameter the form leads back with.
 SAVED_NOTICES = {
@@ -50,11 +53,14 @@ class Composer:
 
 @dataclass(slots=True)
 class Changes:
-    """The status, priority and assignee form as shown, when it is shown back after a refusal."""
+    """The properties form (status, priority, assignee, category and tags) as shown, when it is shown
+    back after a refusal: the fields the person changed, as typed."""
 
     status: str | None = None
     priority: str | None = None
     assignee: str | None = None
+    category: str | None = None
+    tags: str | None = None
     error: str | None = None
     stale: bool = False
 
@@ -66,6 +72,16 @@ class ParticipantDraft:
     email: str = ""
     name: str = ""
     error: str | None = None
+
+
+def shown_tags(tags: Sequence[str]) -> str:
+    """A ticket's tags as the properties form shows them: separated by commas."""
+    return ", ".join(tags)
+
+
+def typed_tags(typed: str) -> list[str]:
+    """The tags typed into the properties form: separated by commas or spaces, each once, in order."""
+    return list(dict.fromkeys(tag for tag in re.split(r"[,\s]+", typed) if tag))
 
 
 async def ticket_response(
@@ -85,6 +101,11 @@ async def ticket_response(
     ticket = shown.ticket
     changes = changes or Changes()
     statuses = [ticket.status, *sorted(rules.TRANSITIONS[ticket.status], key=list(TicketStatus).index)]
+    workspace = await workspace_service.get_workspace(context.session, context.workspace_id)
+    # A category the workspace has since dropped stays on its tickets, so it stays choosable there.
+    categories = list(workspace.categories)
+    if ticket.category not in categories:
+        categories.insert(0, ticket.category)
     return render(
         request,
         "ticket.html",
@@ -102,8 +123,11 @@ async def ticket_response(
             chosen_assignee=(
                 changes.assignee if changes.assignee is not None else str(ticket.assigned_agent_id or "")
             ),
+            chosen_category=changes.category or ticket.category,
+            chosen_tags=changes.tags if changes.tags is not None else shown_tags(ticket.tags),
             statuses=statuses,
             priorities=list(Priority),
+            categories=categories,
             assignees=views.assignable(shown.staff),
             upload_limits=attachments.AttachmentRules.of(context.settings),
             notice=notice,

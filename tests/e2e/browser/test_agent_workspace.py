@@ -100,13 +100,15 @@ async def test_an_agent_finds_a_new_ticket_in_the_queue_replies_and_moves_it_on(
     await expect(note).to_contain_text("page size of the export job")
 
     await page.get_by_label("Status").select_option("in_progress")
+    await page.get_by_label("Tags").fill("export, billing")
     await page.get_by_role("button", name="Save changes").click()
     await expect(page.get_by_role("status")).to_have_text("Changes saved.")
     await expect(page.locator("#ticket-status")).to_have_text("In progress")
+    await expect(page.get_by_label("Tags")).to_have_value("billing, export")
     await page.screenshot(path=screenshots / "ticket.png", full_page=True)
 
     stored = api.get(f"/api/v1/tickets/{ticket['id']}").json()
-    assert stored["status"] == "in_progress"
+    assert (stored["status"], stored["tags"]) == ("in_progress", ["billing", "export"])
     comments = api.get(f"/api/v1/tickets/{ticket['id']}/comments").json()
     assert [(comment["is_public"], comment["author_user_id"]) for comment in comments] == [
         (True, workspace_server.agent_id),

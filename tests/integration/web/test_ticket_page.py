@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pytest
@@ -35,6 +35,8 @@ class Stored:
     version: int
     first_responded_at: datetime | None
     comments: list[tuple[int, str, bool, int | None]]  # id, content, public, author
+    category: str = "general"
+    tags: list[str] = field(default_factory=list)
 
 
 async def _stored(database: Database, ticket: Ticket) -> Stored:
@@ -50,6 +52,8 @@ async def _stored(database: Database, ticket: Ticket) -> Stored:
             fresh.version,
             fresh.first_responded_at,
             [(one.id, one.content, one.is_public, one.author_user_id) for one in comments],
+            fresh.category,
+            list(fresh.tags),
         )
 
 
@@ -59,6 +63,8 @@ def _form(ticket: Ticket, **changes: str) -> dict[str, str]:
         "status": ticket.status.value,
         "priority": ticket.priority.value,
         "assignee": str(ticket.assigned_agent_id or ""),
+        "category": ticket.category,
+        "tags": ", ".join(ticket.tags),
     }
     return {
         "version": str(ticket.version),
@@ -206,6 +212,37 @@ async def test_status_priority_and_assignee_change_through_the_update_flow(
     assert stored.first_responded_at is not None  # the flow's rules ran: work started
 
 
+async def test_category_and_tags_change_through_the_update_flow(
+    agent_browser: PageClient, ticket_factory: TicketFactory, database: Database
+) -> None:
+    ticket = await ticket_factory(category="general", tags=["billing"])
+    page = await agent_browser.get(f"/app/tickets/{ticket.id}")
+    assert '<option value="general" selected>' in page.text
+    assert 'name="tags" type="text" value="billing"' in page.text
+
+    response = await agent_browser.submit(
+        f"/app/tickets/{ticket.id}/update", _form(ticket, category="technical", tags="VIP,  export export")
+    )
+
+    assert response.headers["location"] == f"/app/tickets/{ticket.id}?saved=update"
+    stored = await _stored(database, ticket)
+    assert (stored.category, stored.tags) == ("technical", ["export", "vip"])
+    assert stored.version == ticket.version + 1
+
+
+async def test_tags_retyped_in_another_order_change_nothing(
+    agent_browser: PageClient, ticket_factory: TicketFactory, database: Database
+) -> None:
+    ticket = await ticket_factory(tags=["billing", "vip"])
+
+    response = await agent_browser.submit(
+        f"/app/tickets/{ticket.id}/update", _form(ticket, tags="vip  billing")
+    )
+
+    assert response.headers["location"] == f"/app/tickets/{ticket.id}?saved=nothing"
+    assert (await _stored(database, ticket)).version == ticket.version
+
+
 async def test_a_form_that_changes_nothing_changes_nothing(
     agent_browser: PageClient, ticket_factory: TicketFactory, database: Database
 ) -> None:
@@ -251,6 +288,8 @@ async def test_a_stale_change_is_refused_with_a_warning_and_the_choice_kept(
         ),
         pytest.param({"assignee": "someone"}, 422, "Choose a valid value for: assignee.", id="bad-assignee"),
         pytest.param({"assignee": "999999"}, 422, "No active staff user has this id.", id="unknown-agent"),
+        pytest.param({"category": "gardening"}, 422, "Unknown category; use one of", id="unknown-category"),
+        pytest.param({"tags": "fine, not/fine"}, 422, "Choose a valid value for: tags", id="bad-tag"),
     ],
 )
 async def test_a_refused_change_is_said_on_the_page(
