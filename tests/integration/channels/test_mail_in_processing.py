@@ -5,6 +5,8 @@ releases queued them, are processed all the same; and another workspace's messag
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -17,6 +19,7 @@ from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.jobs.background import Background
 from supportdesk.jobs.models import DeliveryChannel, OutboxMessage
 from supportdesk.workspaces.models import Workspace
+from tests.fixtures.app import ApiClient
 from tests.integration.channels.conftest import Deliver, SendRaw, email, inbound
 
 pytestmark = pytest.mark.integration
@@ -128,3 +131,23 @@ async def test_another_workspaces_messages_are_no_copy_and_count_for_no_rate(
         email("Mine", "First time here.", headers={"Message-ID": "<elsewhere@mail.example.com>"})
     )
     assert arrived.outcome == InboundOutcome.new_ticket
+
+
+async def test_the_heuristic_finds_a_ticket_of_an_address_no_customer_has_any_more(
+    admin_client: ApiClient, deliver: Deliver, clock: FrozenClock
+) -> None:
+    # The customer moved to another address; the ticket keeps the one it was opened from, and mail from
+    # that address still finds it by sender and subject (the statement that reads the message says
+    # whether the sender has a recent ticket, not whether a customer has the address).
+    (opened,) = await deliver(email("Printer on fire", "Room 4."))
+    ticket = (await admin_client.get(f"/api/v1/tickets/{opened.ticket_id}")).json()
+    customer = (await admin_client.get(f"/api/v1/customers/{ticket['customer_id']}")).json()
+    moved = await admin_client.patch(
+        f"/api/v1/customers/{customer['id']}",
+        json={"email": "maria.lopez@example.com"},
+        headers={"If-Match": f'"v{customer["version"]}"'},
+    )
+    assert moved.status_code == 200, moved.text
+    clock.advance(timedelta(hours=2))
+    (arrived,) = await deliver(email("Re: Printer on fire", "Any news?"))
+    assert (arrived.ticket_id, arrived.thread_rule) == (opened.ticket_id, "same-sender-and-subject")

@@ -169,7 +169,13 @@ async def process_inbound(
             found=history.customer if history is not None else people_service.NOT_LOOKED_UP,
         )
     facts, candidates = await thread_facts(
-        session, desk, parsed, message.recipients, now=now, window=settings.thread_window
+        session,
+        desk,
+        parsed,
+        message.recipients,
+        now=now,
+        window=settings.thread_window,
+        sender_has_recent=history.sender_has_recent if history is not None else None,
     )
     reason = rules.decide_thread(parsed, facts, now=now, window=settings.thread_window)
     thread_evidence = reason.evidence[:1000]

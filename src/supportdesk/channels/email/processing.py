@@ -119,7 +119,13 @@ class InboundProcessor:
                 act_as(session.sync_session, SYSTEM, self._clock)
                 history: service.History | None = None
                 if parsed is not None:
-                    found = await service.load_message(session, message_id, parsed, self._clock.now())
+                    found = await service.load_message(
+                        session,
+                        message_id,
+                        parsed,
+                        now=self._clock.now(),
+                        window=self._rules.thread_window,
+                    )
                     message, history = found if found is not None else (None, None)
                 else:
                     message = await session.get(InboundMessage, message_id)

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -257,6 +257,11 @@ def _known(ticket: Ticket, participants: frozenset[str]) -> rules.KnownTicket:
     )
 
 
+def _recent_of_sender(sender: str, since: datetime) -> Select[int]:
+    """The sender's tickets active since ``since`` (the heuristic's candidates)."""
+    return select(Ticket.id).where(Ticket.customer_email == sender, Ticket.updated_at >= since)
+
+
 async def thread_facts(
     session: AsyncSession,
     desk: Desk,
@@ -265,12 +270,15 @@ async def thread_facts(
     *,
     now: datetime,
     window: timedelta,
+    sender_has_recent: bool | None = None,
 ) -> tuple[rules.ThreadFacts, dict[int, Ticket]]:
     """Look up what the threading rules need for ``parsed``, in its workspace, and the candidate tickets.
 
     The candidates (those the ids and the reply address name, the subject token's and the sender's
     recent ones) are read in one statement, as the tickets themselves with their tags, and with their
-    participants' addresses: the one a reply lands on is not read again."""
+    participants' addresses: the one a reply lands on is not read again. ``sender_has_recent`` is whether
+    the caller found any ticket of the sender's active within ``window`` (``None``: not looked at); when
+    it found none and nothing else names a ticket, no statement is sent."""
     sender = parsed.sender.email.lower() if parsed.sender else ""
     referenced = rules.referenced_ids(parsed)
     named: set[int] = set()
@@ -292,10 +300,9 @@ async def thread_facts(
     if number is not None:
         wanted.append(Ticket.number == number)
     recent_ids = None
-    if sender:
+    if sender and sender_has_recent is not False:
         recent_ids = (
-            select(Ticket.id)
-            .where(Ticket.customer_email == sender, Ticket.updated_at >= now - window)
+            _recent_of_sender(sender, now - window)
             .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
             .limit(5)
             .correlate(None)
@@ -401,10 +408,17 @@ class History:
     earlier: EarlierCopy | None
     from_sender_recently: int
     customer: Customer | None
+    # Whether any ticket of the sender's was active within the threading window.
+    sender_has_recent: bool
 
 
 async def load_message(
-    session: AsyncSession, message_id: int, parsed: parsing.ParsedEmail, now: datetime
+    session: AsyncSession,
+    message_id: int,
+    parsed: parsing.ParsedEmail,
+    *,
+    now: datetime,
+    window: timedelta,
 ) -> tuple[InboundMessage, History | None] | None:
     """The inbound message ``message_id`` (``None`` when it is gone), read in one statement with its
     :class:`History`, which ``parsed`` (its bytes, read beforehand) says how to find. The history is
@@ -422,6 +436,7 @@ async def load_message(
             InboundMessage,
             Customer,
             _from_sender_recently(sender, message_id, now).correlate(None).scalar_subquery(),
+            exists(_recent_of_sender(sender, now - window)).correlate(None),
             *(
                 (
                     earlier.with_only_columns(InboundMessage.id).correlate(None).scalar_subquery(),
@@ -437,9 +452,15 @@ async def load_message(
     row = (await session.execute(query)).first()
     if row is None:
         return None
-    message, customer, recently, *copy = row
+    message, customer, recently, has_recent, *copy = row
     found = EarlierCopy(int(copy[0]), copy[1]) if copy and copy[0] is not None else None
-    return message, History(earlier=found, from_sender_recently=int(recently), customer=customer)
+    history = History(
+        earlier=found,
+        from_sender_recently=int(recently),
+        customer=customer,
+        sender_has_recent=bool(has_recent),
+    )
+    return message, history
 
 
 # --- looking back -------------------------------------------------------------------------------
