@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from supportdesk.automation.models import TriggerEvent
 from supportdesk.channels.email import service
 from supportdesk.channels.email.models import InboundMessage, InboundOutcome, InboundSource, InboundState
 from supportdesk.core.clock import FrozenClock
@@ -19,6 +20,7 @@ from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.jobs.background import Background
 from supportdesk.jobs.models import DeliveryChannel, OutboxMessage
 from supportdesk.workspaces.models import Workspace
+from tests.factories.automation import TriggerFactory
 from tests.fixtures.app import ApiClient
 from tests.integration.channels.conftest import Deliver, SendRaw, email, inbound
 
@@ -151,3 +153,21 @@ async def test_the_heuristic_finds_a_ticket_of_an_address_no_customer_has_any_mo
     clock.advance(timedelta(hours=2))
     (arrived,) = await deliver(email("Re: Printer on fire", "Any news?"))
     assert (arrived.ticket_id, arrived.thread_rule) == (opened.ticket_id, "same-sender-and-subject")
+
+
+async def test_a_trigger_made_between_two_replies_runs_for_the_second(
+    admin_client: ApiClient, deliver: Deliver, trigger_factory: TriggerFactory
+) -> None:
+    # The configuration's revisions come with the message's row: a reply's triggers are those of the
+    # moment it is processed, not those the process built for the reply before.
+    (opened,) = await deliver(email("Printer on fire", "Room 4."))
+    subject = f"Re: [#{(await admin_client.get(f'/api/v1/tickets/{opened.ticket_id}')).json()['number']}]"
+    (first,) = await deliver(email(subject, "Any news?"))
+    await trigger_factory(
+        event=TriggerEvent.commented, actions=[{"type": "add_tags", "tags": ["customer-waits"]}]
+    )
+    (second,) = await deliver(email(subject, "Hello?"))
+
+    assert (first.outcome, second.outcome) == (InboundOutcome.reply, InboundOutcome.reply)
+    ticket = (await admin_client.get(f"/api/v1/tickets/{opened.ticket_id}")).json()
+    assert ticket["tags"] == ["customer-waits"]

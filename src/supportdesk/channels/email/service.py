@@ -43,6 +43,7 @@ from supportdesk.notifications.mail import threading
 from supportdesk.people.models import Customer
 from supportdesk.tickets import attachments as ticket_attachments
 from supportdesk.tickets.models import Priority, Ticket, TicketParticipant, TicketStatus
+from supportdesk.workspaces import revisions
 from supportdesk.workspaces.models import Workspace
 
 # The outbox target of processing messages: there is one processor, not one per receiver.
@@ -421,7 +422,8 @@ async def load_message(
     window: timedelta,
 ) -> tuple[InboundMessage, History | None] | None:
     """The inbound message ``message_id`` (``None`` when it is gone), read in one statement with its
-    :class:`History`, which ``parsed`` (its bytes, read beforehand) says how to find. The history is
+    :class:`History`, which ``parsed`` (its bytes, read beforehand) says how to find, and with its
+    workspace's configuration revisions (remembered for the unit of work). The history is
     ``None`` when the message names no sender of its own (then it is the envelope's, known only once the
     row is read): processing looks it up itself."""
     if parsed.sender is None:
@@ -435,6 +437,9 @@ async def load_message(
         select(
             InboundMessage,
             Customer,
+            Workspace.sla_revision,
+            Workspace.automation_revision,
+            Workspace.delivery_revision,
             _from_sender_recently(sender, message_id, now).correlate(None).scalar_subquery(),
             exists(_recent_of_sender(sender, now - window)).correlate(None),
             *(
@@ -446,13 +451,18 @@ async def load_message(
                 else ()
             ),
         )
+        .join(Workspace, Workspace.id == InboundMessage.workspace_id)
         .outerjoin(Customer, Customer.email == sender)
         .where(InboundMessage.id == message_id)
     )
     row = (await session.execute(query)).first()
     if row is None:
         return None
-    message, customer, recently, has_recent, *copy = row
+    message, customer, sla, automation, delivery, recently, has_recent, *copy = row
+    # The configuration's revisions, which the triggers and SLA clocks of a reply would read otherwise.
+    revisions.remember(
+        session, message.workspace_id, revisions.Revisions(int(sla), int(automation), int(delivery))
+    )
     found = EarlierCopy(int(copy[0]), copy[1]) if copy and copy[0] is not None else None
     history = History(
         earlier=found,
