@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import Field, computed_field
+from sqlalchemy import event, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from supportdesk.core.schemas import ResponseModel
 from supportdesk.sla import service as sla_service
@@ -64,7 +66,31 @@ def ticket_out(
     return view
 
 
+# Views built in the session's transaction, by ticket id: (the ticket's version, its view).
+_BUILT = "ticket_views"
+
+
 async def ticket_view(session: AsyncSession, ticket: Ticket, now: datetime) -> TicketOut:
-    """The API view of a ticket with its SLA as of ``now``."""
+    """The API view of a ticket with its SLA as of ``now``.
+
+    Built once per version of the ticket in a transaction: a change's announcement and the answer to
+    the request that made it show the same view (its SLA as of the announcement, a moment before the
+    answer), instead of validating the ticket twice. A ticket with changes not yet flushed is built
+    anew each time, and a commit or rollback forgets every view."""
+    built: dict[int, tuple[int, TicketOut]] = session.info.setdefault(_BUILT, {})
+    unchanged = not inspect(ticket).modified
+    kept = built.get(ticket.id)
+    if kept is not None and unchanged and kept[0] == ticket.version:
+        return kept[1]
     setup = await sla_service.load_setup(session, ticket.workspace_id)
-    return ticket_out(ticket, setup, now)
+    view = ticket_out(ticket, setup, now)
+    if unchanged:
+        built[ticket.id] = (ticket.version, view)
+    return view
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_views(session: Session, *_previous: object) -> None:
+    session.info.pop(_BUILT, None)
