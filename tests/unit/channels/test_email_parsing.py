@@ -14,6 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from supportdesk.channels.email.parsing import (
+    _READ_REPLIES,
+    _REPLIES,
     Address,
     Limits,
     decode_text,
@@ -534,3 +536,36 @@ def test_the_text_parts_of_a_mixed_message_are_read_in_order_around_its_files() 
 
     assert parsed.text.split() == ["First", "part.", "Second", "part."]
     assert [attachment.filename for attachment in parsed.attachments] == ["a.bin"]
+
+
+_REPLY_TEXTS = [
+    "Just this.",
+    "Thanks!\n\nOn Mon, 1 Dec 2026 at 10:00, Desk <desk@acme.example.com> wrote:\n> Your ticket\n> is open",
+    "Danke.\n\nAm 01.12.2026 um 10:00 schrieb Desk <desk@acme.example.com>:\n> Ihr Ticket",
+    "Merci\n\nLe lun. 1 déc. 2026 à 10:00, Desk <desk@acme.example.com> a écrit :\n> Bonjour",
+    "It works now.\n\nBest regards,\nMaria Lopez\nACME Ltd.",
+    "Yes\n\nSent from my iPhone",
+    "See below\n-----Original Message-----\nFrom: Desk\nSent: Monday\nSubject: Hi\n\nHello",
+    "Reply above\n________________________________\nFrom: Desk <desk@acme.example.com>\nSent: Monday\n\nOld",
+    "Confidential: this e-mail and any attachment is meant for its addressee only.\nHello",
+]
+
+
+@pytest.mark.parametrize("text", _REPLY_TEXTS, ids=lambda text: text.split("\n", 1)[0][:20])
+def test_the_reply_parser_with_its_patterns_built_once_reads_as_the_library_does(text: str) -> None:
+    assert _READ_REPLIES.parse_reply(text) == _REPLIES.parse_reply(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    lines=st.lists(
+        st.one_of(
+            st.text(max_size=60),
+            st.sampled_from(["> quoted", "On Monday Maria wrote:", "Regards,", "-- ", "Sent from my phone"]),
+        ),
+        max_size=12,
+    )
+)
+def test_any_text_is_split_by_the_prepared_reply_parser_as_by_the_librarys(lines: list[str]) -> None:
+    text = "\n".join(lines)
+    assert _READ_REPLIES.parse_reply(text) == _REPLIES.parse_reply(text)

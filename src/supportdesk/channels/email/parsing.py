@@ -31,6 +31,7 @@ from typing import Any, TypeVar, cast
 import nh3
 from mailparser_reply import EmailReplyParser
 from mailparser_reply.constants import MAIL_LANGUAGES
+from mailparser_reply.parser import EmailMessage as ReplyReading
 
 from supportdesk.core.storage import safe_filename
 
@@ -64,6 +65,32 @@ _QUOTE_HEADER = re.compile(r"^[^\n>][^\n]*:[ \t]*\n(?:[ \t]*\n)*>", re.MULTILINE
 _TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
 # Every language the reply parser knows, so a German or Japanese "On ... wrote:" is found as well.
 _REPLIES = EmailReplyParser(languages=sorted(MAIL_LANGUAGES))
+
+
+class _Replies:
+    """The reply parser's reading of a text, with its patterns built once.
+
+    mail-parser-reply builds and compiles its three patterns (the "wrote:" lines, signatures, disclaimers
+    of every language) again for every message it reads; they depend only on the languages, so one
+    reading of an empty text builds them and every message's reading is handed them ready."""
+
+    def __init__(self, parser: EmailReplyParser) -> None:
+        self._languages = tuple(parser.languages)
+        ready = ReplyReading(text="", languages=list(self._languages))
+        self._patterns = {
+            "_header_regex": ready.HEADER_REGEX,
+            "_disclaimers_regex": ready.DISCLAIMERS_REGEX,
+            "_signature_regex": ready.SIGNATURE_REGEX,
+        }
+
+    def parse_reply(self, text: str) -> str | None:
+        """What ``EmailReplyParser.parse_reply`` gives for ``text``."""
+        reading = ReplyReading(text=text, languages=list(self._languages), **self._patterns)
+        reply = reading.read().latest_reply
+        return reply if isinstance(reply, str) else None
+
+
+_READ_REPLIES = _Replies(_REPLIES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,7 +487,7 @@ def split_reply(text: str) -> tuple[str, str]:
     line, is left alone.
     """
     try:
-        reply = (_REPLIES.parse_reply(text) or "").strip()
+        reply = (_READ_REPLIES.parse_reply(text) or "").strip()
     except Exception:  # noqa: BLE001  (a parser error leaves the fallback below to decide)
         reply = ""
     if reply and reply != text.strip():
