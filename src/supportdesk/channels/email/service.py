@@ -19,8 +19,9 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -258,7 +259,9 @@ def _known(ticket: Ticket, participants: frozenset[str]) -> rules.KnownTicket:
     )
 
 
-def _recent_of_sender(sender: str, since: datetime) -> Select[int]:
+def _recent_of_sender(
+    sender: str | BindParameter[str], since: datetime | BindParameter[datetime]
+) -> Select[int]:
     """The sender's tickets active since ``since`` (the heuristic's candidates)."""
     return select(Ticket.id).where(Ticket.customer_email == sender, Ticket.updated_at >= since)
 
@@ -346,23 +349,45 @@ async def thread_facts(
     return facts, found
 
 
-def _from_sender_recently(sender: str, message_id: int, now: datetime) -> Select[int]:
-    """How many other messages ``sender`` sent within the rate window before ``now``."""
-    return (
-        select(func.count())
-        .select_from(InboundMessage)
-        .where(
-            InboundMessage.sender == sender,
-            InboundMessage.received_at >= now - _RATE_WINDOW,
-            InboundMessage.id != message_id,
-        )
+# The statements that read an inbound message and what earlier messages say of it are built once, with
+# the message's values as parameters: processing sends one for every message, and building it anew cost
+# as much CPU as sending it.
+_SENDER: BindParameter[str] = bindparam("sender")
+_MESSAGE: BindParameter[int] = bindparam("message")
+_HEADER_ID: BindParameter[str] = bindparam("header_id")
+_RATE_SINCE: BindParameter[datetime] = bindparam("rate_since")
+_THREAD_SINCE: BindParameter[datetime] = bindparam("thread_since")
+
+# How many other messages the sender sent within the rate window.
+_FROM_SENDER_RECENTLY = (
+    select(func.count())
+    .select_from(InboundMessage)
+    .where(
+        InboundMessage.sender == _SENDER,
+        InboundMessage.received_at >= _RATE_SINCE,
+        InboundMessage.id != _MESSAGE,
     )
+)
+# The messages with the same Message-ID that arrived before and were processed, the first first.
+_EARLIER_COPIES = (
+    select(InboundMessage.id, InboundMessage.ticket_id)
+    .where(
+        InboundMessage.message_id == _HEADER_ID,
+        InboundMessage.id < _MESSAGE,
+        InboundMessage.state == InboundState.processed,
+    )
+    .order_by(InboundMessage.id)
+    .limit(1)
+)
 
 
 async def from_sender_recently(
     session: AsyncSession, message: InboundMessage, sender: str, now: datetime
 ) -> int:
-    found = await session.execute(_from_sender_recently(sender, message.id, now))
+    found = await session.execute(
+        _FROM_SENDER_RECENTLY,
+        {"sender": sender, "rate_since": now - _RATE_WINDOW, "message": message.id},
+    )
     return int(found.scalar_one())
 
 
@@ -374,21 +399,6 @@ class EarlierCopy:
     ticket_id: int | None
 
 
-def _earlier_copies(header_id: str, message_id: int) -> Select[int, int | None]:
-    """The messages with the Message-ID ``header_id`` that arrived before message ``message_id`` and were
-    processed, the first first."""
-    return (
-        select(InboundMessage.id, InboundMessage.ticket_id)
-        .where(
-            InboundMessage.message_id == header_id,
-            InboundMessage.id < message_id,
-            InboundMessage.state == InboundState.processed,
-        )
-        .order_by(InboundMessage.id)
-        .limit(1)
-    )
-
-
 async def earlier_copy(
     session: AsyncSession, message: InboundMessage, message_id: str | None
 ) -> EarlierCopy | None:
@@ -396,7 +406,8 @@ async def earlier_copy(
     and was processed first, if any."""
     if not message_id:
         return None
-    row = (await session.execute(_earlier_copies(message_id, message.id))).first()
+    found = await session.execute(_EARLIER_COPIES, {"header_id": message_id, "message": message.id})
+    row = found.first()
     return None if row is None else EarlierCopy(int(row.id), row.ticket_id)
 
 
@@ -411,6 +422,38 @@ class History:
     customer: Customer | None
     # Whether any ticket of the sender's was active within the threading window.
     sender_has_recent: bool
+
+
+def _message_with_history(*, earlier: bool) -> Select[Any]:
+    """The statement :func:`load_message` sends: with the earlier copy's subqueries when the message has
+    a Message-ID. The subqueries are not correlated: each reads other rows of the table the statement
+    reads the message from."""
+    copies = (
+        (
+            _EARLIER_COPIES.with_only_columns(InboundMessage.id).correlate(None).scalar_subquery(),
+            _EARLIER_COPIES.with_only_columns(InboundMessage.ticket_id).correlate(None).scalar_subquery(),
+        )
+        if earlier
+        else ()
+    )
+    return (
+        select(
+            InboundMessage,
+            Customer,
+            Workspace.sla_revision,
+            Workspace.automation_revision,
+            Workspace.delivery_revision,
+            _FROM_SENDER_RECENTLY.correlate(None).scalar_subquery(),
+            exists(_recent_of_sender(_SENDER, _THREAD_SINCE)).correlate(None),
+            *copies,
+        )
+        .join(Workspace, Workspace.id == InboundMessage.workspace_id)
+        .outerjoin(Customer, Customer.email == _SENDER)
+        .where(InboundMessage.id == _MESSAGE)
+    )
+
+
+_MESSAGE_WITH_HISTORY = {earlier: _message_with_history(earlier=earlier) for earlier in (False, True)}
 
 
 async def load_message(
@@ -430,32 +473,14 @@ async def load_message(
         message = await session.get(InboundMessage, message_id)
         return None if message is None else (message, None)
     header_id = header_id_of(parsed)
-    sender = sender_of(parsed, None)
-    earlier = _earlier_copies(header_id, message_id) if header_id else None
-    # Not correlated: each subquery reads other rows of the table the statement reads the message from.
-    query = (
-        select(
-            InboundMessage,
-            Customer,
-            Workspace.sla_revision,
-            Workspace.automation_revision,
-            Workspace.delivery_revision,
-            _from_sender_recently(sender, message_id, now).correlate(None).scalar_subquery(),
-            exists(_recent_of_sender(sender, now - window)).correlate(None),
-            *(
-                (
-                    earlier.with_only_columns(InboundMessage.id).correlate(None).scalar_subquery(),
-                    earlier.with_only_columns(InboundMessage.ticket_id).correlate(None).scalar_subquery(),
-                )
-                if earlier is not None
-                else ()
-            ),
-        )
-        .join(Workspace, Workspace.id == InboundMessage.workspace_id)
-        .outerjoin(Customer, Customer.email == sender)
-        .where(InboundMessage.id == message_id)
-    )
-    row = (await session.execute(query)).first()
+    parameters = {
+        "message": message_id,
+        "sender": sender_of(parsed, None),
+        "rate_since": now - _RATE_WINDOW,
+        "thread_since": now - window,
+        **({"header_id": header_id} if header_id else {}),
+    }
+    row = (await session.execute(_MESSAGE_WITH_HISTORY[header_id is not None], parameters)).first()
     if row is None:
         return None
     message, customer, sla, automation, delivery, recently, has_recent, *copy = row
