@@ -4,6 +4,7 @@ generated messages. Whatever arrives, reading never raises and nothing is silent
 from __future__ import annotations
 
 import dataclasses
+import random
 import re
 import struct
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from supportdesk.channels.email import parsing
 from supportdesk.channels.email.parsing import (
     _READ_REPLIES,
     _REPLIES,
@@ -569,3 +571,74 @@ def test_the_reply_parser_with_its_patterns_built_once_reads_as_the_library_does
 def test_any_text_is_split_by_the_prepared_reply_parser_as_by_the_librarys(lines: list[str]) -> None:
     text = "\n".join(lines)
     assert _READ_REPLIES.parse_reply(text) == _REPLIES.parse_reply(text)
+
+
+def _read_both_ways(raw: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``raw`` read with its base64 runs set aside and read whole: the same message, the same reading."""
+    monkeypatch.setattr(parsing, "HOLLOW_FROM", 0)
+    hollowed, hollowed_tree = parse(raw), parsing._message_from_bytes(raw)
+    monkeypatch.setattr(parsing, "HOLLOW_FROM", 10**12)
+    whole, whole_tree = parse(raw), parsing._message_from_bytes(raw)
+    assert hollowed == whole
+    assert hollowed_tree.as_bytes() == whole_tree.as_bytes()
+    assert [type(defect) for defect in hollowed_tree.defects] == [type(d) for d in whole_tree.defects]
+
+
+def _with_files(files: list[bytes], *, forwarded: bool, crlf: bool) -> bytes:
+    built = message("See the files.")
+    for number, data in enumerate(files):
+        built.add_attachment(data, maintype="application", subtype="pdf", filename=f"file-{number}.pdf")
+    if forwarded:
+        outer = message("Forwarding this.")
+        outer.add_attachment(built)
+        built = outer
+    raw = built.as_bytes()
+    return raw.replace(b"\n", b"\r\n") if crlf else raw
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=12_000), max_size=3),
+    forwarded=st.booleans(),
+    crlf=st.booleans(),
+    seed=st.integers(min_value=0, max_value=2**32),
+)
+def test_a_large_message_is_read_the_same_with_its_base64_set_aside(
+    sizes: list[int], forwarded: bool, crlf: bool, seed: int
+) -> None:
+    rng = random.Random(seed)
+    raw = _with_files([rng.randbytes(size) for size in sizes], forwarded=forwarded, crlf=crlf)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _read_both_ways(raw, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(_with_files([bytes(range(256)) * 40], forwarded=False, crlf=True), id="one-file"),
+        pytest.param(_with_files([b"\0" * 9000, b"x" * 9000], forwarded=True, crlf=False), id="forwarded"),
+        pytest.param(
+            b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+            + (b"A" * 76 + b"\r\n") * 80
+            + b"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--\r\n"
+            + (b"B" * 76 + b"\r\n") * 80,
+            id="runs-in-the-preamble-and-epilogue",
+        ),
+        pytest.param(
+            b"From: a@example.com\r\nContent-Type: text/plain\r\n\r\n" + (b"C" * 76 + b"\n") * 100,
+            id="base64-looking-text",
+        ),
+        pytest.param(
+            b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+            b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + (b"D" * 76 + b"\r\n") * 70
+            + b"not=base64\r\n",
+            id="unterminated-multipart",
+        ),
+    ],
+)
+def test_odd_large_messages_are_read_the_same_with_their_base64_set_aside(
+    raw: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert parsing._BASE64_RUN.search(raw), "each of these messages has a run to set aside"
+    _read_both_ways(raw, monkeypatch)

@@ -18,6 +18,7 @@ import dataclasses
 import email
 import html
 import re
+import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -196,14 +197,68 @@ def parse(raw: bytes, limits: Limits = Limits()) -> ParsedEmail:
     be stored (see :func:`storable`)."""
     reading = _Reading(limits)
     try:
-        # policy.default, with a memory of the headers parsed: one per message, so it ends with it.
-        message = email.message_from_bytes(raw, policy=policy.default.clone(header_factory=_ReadOnce()))
+        message = _message_from_bytes(raw)
     except Exception as error:  # noqa: BLE001  (the parser is lenient; this is the last resort)
         reading.defect(f"the message could not be read as MIME ({type(error).__name__}); kept as text")
         return _storable_copy(reading.result(None, text=raw.decode("utf-8", errors="replace")))
     for defect in message.defects:
         reading.defect(f"message: {type(defect).__name__}")
     return _storable_copy(reading.result(message))
+
+
+# Messages from this size on have their long runs of base64 lines set aside while the standard library
+# reads their structure (see _message_from_bytes).
+HOLLOW_FROM = 32 * 1024
+# A run of at least this many full lines of base64 (76 characters, as every mail program writes it).
+_BASE64_RUN = re.compile(rb"(?:^[A-Za-z0-9+/]{76}(?:\r\n|\n)){64,}", re.MULTILINE)
+
+
+def _message_from_bytes(raw: bytes) -> EmailMessage:
+    """``raw`` read by the standard library with ``policy.default`` (and a memory of the headers parsed:
+    one per message, so it ends with it).
+
+    Its parser reads a message line by line in Python, and most of a large message is the base64 lines
+    of its files: a 200 KB attachment is 3,500 lines, each matched against the part's boundary. Such
+    runs of lines hold no boundary and no header, so in a large message each is replaced by one line
+    naming it before parsing, and put back in every part's text afterwards: the parts, their payloads
+    and the defects found are the same as when the whole message is read."""
+    message_policy = policy.default.clone(header_factory=_ReadOnce())
+    if len(raw) < HOLLOW_FROM:
+        return email.message_from_bytes(raw, policy=message_policy)
+    token = secrets.token_hex(16)
+    runs: list[bytes] = []
+
+    def set_aside(found: re.Match[bytes]) -> bytes:
+        runs.append(found.group())
+        ending = b"\r\n" if found.group().endswith(b"\r\n") else b"\n"
+        return f"{token}{len(runs) - 1:08d}".encode("ascii") + ending
+
+    hollow = _BASE64_RUN.sub(set_aside, raw)
+    message = email.message_from_bytes(hollow, policy=message_policy)
+    if not runs:
+        return message
+    # The parser reads bytes as ASCII with surrogate escapes; the runs are ASCII, so they go back as such.
+    texts = [run.decode("ascii") for run in runs]
+    # The parser strips the line ending of a preamble's last line; that run goes back without its own.
+    placeholder = re.compile(re.escape(token) + r"(\d{8})(\r\n|\n)?")
+
+    def run_of(found: re.Match[str]) -> str:
+        text = texts[int(found.group(1))]
+        return text if found.group(2) else text.removesuffix("\n").removesuffix("\r")
+
+    def put_back(text: str) -> str:
+        return placeholder.sub(run_of, text) if token in text else text
+
+    for part in message.walk():
+        # A part's text as read; given back without a charset, set_payload changes nothing else.
+        payload = None if part.is_multipart() else part.get_payload()
+        if isinstance(payload, str):
+            part.set_payload(put_back(payload))
+        for edge in ("preamble", "epilogue"):
+            value = getattr(part, edge, None)
+            if isinstance(value, str):
+                setattr(part, edge, put_back(value))
+    return message
 
 
 _T = TypeVar("_T")
