@@ -20,6 +20,7 @@ import json
 import os
 import pstats
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,7 +37,9 @@ from sqlalchemy import delete, func, select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.api import (
+    CUSTOMERS_PER_RUN,
     DEFAULT_POSTGRES_URL,
+    DESCRIPTION,
     Fixture,
     ServerProcess,
     alternating_creates,
@@ -61,7 +64,7 @@ from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.jobs import outbox
 from supportdesk.jobs.models import DeliveryChannel, DeliveryState, OutboxMessage
 from supportdesk.notifications.mail import templates
-from supportdesk.notifications.mail.compose import Identity, Thread, draft
+from supportdesk.notifications.mail.compose import Composition, Identity, Thread, draft
 from supportdesk.notifications.mail.models import EmailKind
 from supportdesk.people import service as people_service
 from supportdesk.runtime import build_background
@@ -222,6 +225,7 @@ async def creates(
             cursors=[],
             server_version="",
         )
+    instructions: dict[str, float] = {}
     profiles = {kind: profile_path(args, backend, kind) for kind in ("quiet", "announced", "before")}
     if profiles["quiet"] is not None:
         # Starting a server costs about as much CPU as a thousand tickets: profiled on its own, it is
@@ -258,6 +262,16 @@ async def creates(
             concurrency=args.create_concurrency,
             servers=others,
         )
+        if args.instructions:
+            instructions = {
+                kind: count_instructions(
+                    fixture,
+                    args.baseline_checkout if kind == "before" else None,
+                    args.instructions,
+                    work_dir,
+                )
+                for kind, fixture in fixtures.items()
+            }
     finally:
         stop_server(server)
         for other in others.values():
@@ -303,6 +317,15 @@ async def creates(
             }
             for kind in summaries
         },
+        **(
+            {
+                "instructions_per_ticket_millions": {
+                    kind: round(value / 1e6, 3) for kind, value in instructions.items()
+                }
+            }
+            if instructions
+            else {}
+        ),
         "outbox_messages_written": written,
         "ratio": results["announced"].throughput / results["quiet"].throughput,
         **(
@@ -311,6 +334,120 @@ async def creates(
             else {}
         ),
     }
+
+
+# Runs in a child under callgrind with the Python of the build measured (today's or the baseline
+# checkout's), so it uses nothing but that build's app and the standard library.
+INSTRUCTIONS_CHILD: Final = """
+import asyncio, json, os, subprocess, sys
+from supportdesk.app import create_app
+from supportdesk.config import Settings
+
+token, count, warmup, customers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+description = sys.argv[5]
+priorities = ["low", "medium", "high", "critical"]
+
+
+def counting(on):
+    switch = "--instr=" + ("on" if on else "off")
+    subprocess.run(["callgrind_control", switch, str(os.getpid())], check=True, capture_output=True)
+
+
+async def create(app, index):
+    body = {
+        "title": f"Cannot log in after the password reset ({index})",
+        "description": description,
+        "priority": priorities[index % 4],
+        "customer_email": f"customer{index % customers}@example.org",
+    }
+    data = json.dumps(body).encode()
+    headers = [
+        (b"host", b"bench"),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(data)).encode()),
+        (b"authorization", f"Bearer {token}".encode()),
+    ]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/api/v1/tickets", "raw_path": b"/api/v1/tickets",
+        "query_string": b"", "root_path": "", "headers": headers,
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+    }
+    sent = []
+    status = []
+
+    async def receive():
+        if not sent:
+            sent.append(True)
+            return {"type": "http.request", "body": data, "more_body": False}
+        await asyncio.Event().wait()
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await app(scope, receive, send)
+    if status != [201]:
+        raise SystemExit(f"create answered {status}")
+
+
+async def main():
+    app = create_app(Settings())
+    async with app.router.lifespan_context(app):
+        for index in range(warmup):
+            await create(app, 1_000_000 + index)
+        counting(True)
+        for index in range(count):
+            await create(app, 2_000_000 + index)
+        counting(False)
+
+
+asyncio.run(main())
+"""
+
+
+def count_instructions(fixture: Fixture, checkout: Path | None, count: int, work_dir: Path) -> float:
+    """Instructions per ticket created in ``fixture``'s workspace by the build of ``checkout`` (today's
+    when ``None``), counted by callgrind over ``count`` creations sent straight into the app, one at a
+    time, after a warm-up that has met every customer once. PostgreSQL's own work is not counted."""
+    script = work_dir / "instructions_child.py"
+    script.write_text(INSTRUCTIONS_CHILD)
+    out_file = work_dir / "callgrind.out"
+    python = str(checkout / ".venv" / "bin" / "python") if checkout is not None else sys.executable
+    environment = {
+        **os.environ,
+        "SUPPORTDESK_DATABASE_URL": fixture.database_url,
+        "SUPPORTDESK_SECRET_KEY": bench_settings(fixture.database_url).secret_key,
+        "SUPPORTDESK_ENV": "production",
+        "SUPPORTDESK_AUTO_MIGRATE": "false",
+        "SUPPORTDESK_LOG_LEVEL": "warning",
+        "SUPPORTDESK_BACKGROUND": "off",
+        "SUPPORTDESK_SCHEDULER": "off",
+    }
+    done = subprocess.run(  # noqa: S603  (the bench's own child)
+        [
+            shutil.which("valgrind") or "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={out_file}",
+            python,
+            str(script),
+            fixture.token,
+            str(count),
+            str(CUSTOMERS_PER_RUN),
+            str(CUSTOMERS_PER_RUN),
+            DESCRIPTION,
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    collected = re.search(r"Collected : (\d+)", done.stderr)
+    out_file.unlink(missing_ok=True)
+    if done.returncode != 0 or collected is None:
+        raise RuntimeError(f"callgrind child failed:\n{done.stderr[-3000:]}")
+    return int(collected.group(1)) / count
 
 
 def profile_path(args: argparse.Namespace, backend: str, kind: str) -> Path | None:
@@ -593,19 +730,23 @@ async def wait_for_port(port: int, seconds: float = 20.0) -> None:
 
 
 def mail_messages(workspace_id: int, numbers: Iterable[int], clock: Clock) -> list[outbox.Outgoing]:
-    """A customer's acknowledgement of ticket ``number`` for each number, rendered from the default
-    template; the local part of each one's Message-ID is its payload's ``key``."""
+    """A customer's acknowledgement of ticket ``number`` for each number, in the default wording, kept
+    unrendered as the flows keep it (the worker renders it when it sends); the local part of each one's
+    Message-ID is its payload's ``key``."""
     identity = Identity(workspace_id, "help@bench.example.com", "Bench Support", None, "k" * 32, ())
-    rendered = templates.render(
-        EmailKind.ticket_received, templates.DEFAULTS[EmailKind.ticket_received], templates.SAMPLE
-    )
+    wording = templates.DEFAULTS[EmailKind.ticket_received]
     messages = []
     for number in numbers:
         key = f"mail:ticket_received:ticket:{number}:created"
         thread = Thread(number + 1, number + 1, f"Bench ticket {number}", clock.now())
+        values = {
+            "workspace": templates.SAMPLE["workspace"],
+            "ticket": {**templates.SAMPLE["ticket"], "number": number + 1, "title": thread.title},
+            "customer": templates.SAMPLE["customer"],
+        }
         drafted = draft(
             EmailKind.ticket_received,
-            rendered,
+            Composition(wording=wording, values=values, number=number + 1),
             identity=identity,
             thread=thread,
             to=f"customer{number}@example.org",
@@ -731,6 +872,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="a folder: each kind of creation runs on a server of its own under cProfile (CPU time), "
         "which writes its profile there with the per-function difference per ticket between kinds; "
         "the rates of such a run are not comparable with a normal one",
+    )
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after the rounds, count the instructions of N creations of each kind under callgrind "
+        "(needs valgrind; PostgreSQL's own work is not counted)",
     )
     parser.add_argument("--receiver", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
