@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import itertools
 from typing import Any
 
 import pytest
@@ -72,3 +74,27 @@ def shared_server_group(nodeid: str) -> str | None:
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> SharedServerScheduling:
     return SharedServerScheduling(config, log)
+
+
+# The garbage collector's cost, measured on tests/integration/tickets with coverage: 4.4 s of 45 s of
+# CPU with Python's defaults, 1.3 s with the settings below. Each full collection walked every object
+# the run keeps for good (modules, the models' metadata, the collected tests, the session's apps and
+# servers), a few hundred thousand of them, to free a test's few cycles. Moved into the permanent
+# generation once they are known to survive, they are no longer walked; a test's own garbage is still
+# freed, by reference counting at once and by the collector's younger generations.
+_COLLECT_AND_FREEZE_EVERY = 100
+_finished_tests = itertools.count(1)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze what collection leaves behind, and collect less often than after every 700 objects."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    """Every hundred tests, free what is garbage and freeze what the run has kept since."""
+    if next(_finished_tests) % _COLLECT_AND_FREEZE_EVERY == 0:
+        gc.collect()
+        gc.freeze()
