@@ -60,6 +60,6 @@ def test_the_draft_threads_on_its_own_and_cannot_be_answered() -> None:
     email = complete(draft, "desk@example.com")
 
     assert draft.reply_to is None
-    assert "[#" not in draft.subject
+    assert "[#" not in draft.rendered().subject
     assert "In-Reply-To" not in email.headers
     assert email.headers["Auto-Submitted"] == "auto-generated"
