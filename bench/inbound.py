@@ -1038,6 +1038,8 @@ async def processes(bench: Bench, args: argparse.Namespace, rng: random.Random) 
             "per_second": round(len(mails) / seconds, 1),
             "workers_cpu_ms_per_message": round(1000 * cpu / len(mails), 3),
             **shares,
+            # Jobs that took a second attempt: a failure (a lock timeout, a deadlock) costs its CPU twice.
+            "jobs_tried_again": await inbound_jobs_tried_again(bench, after),
             "check": await check(bench, mails),
         }
     return result
