@@ -14,16 +14,17 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, event, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
 from supportdesk.core.clock import Clock
 from supportdesk.db.session import WORK_BELL_KEY, Database
@@ -106,7 +107,7 @@ async def enqueue_at(
     return len(rows)
 
 
-# The columns enqueue_at writes, in the order the driver's statements take them.
+# The columns enqueue_at writes, as PostgreSQL's statement names them.
 _COLUMNS = (
     "workspace_id",
     "channel",
@@ -133,86 +134,101 @@ _PG_FROM_JSON = (
 )
 
 
-# Per driver, built once from the first engine's dialect: what they hold depends on no setting of an engine.
-_SQLITE_FORMS: dict[str, tuple[str, tuple[str, ...]]] = {}
-_PROCESSORS: dict[str, dict[str, Any]] = {}
-
-
-def _sqlite_form(dialect: Dialect) -> tuple[str, tuple[str, ...]]:
-    """SQLite's statement as the driver takes it (SQLAlchemy's own, compiled once), and the keys of its
-    parameters in their order."""
-    form = _SQLITE_FORMS.get(dialect.driver)
-    if form is None:
-        compiled = _INSERTS["sqlite"].compile(dialect=dialect, column_keys=list(_COLUMNS))
-        form = _SQLITE_FORMS[dialect.driver] = (compiled.string, tuple(compiled.positiontup or ()))
-    return form
-
-
 def _as_json(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+def unwatched_driver(connection: Connection | None) -> Any:
+    """The driver's own connection under ``connection``, for a statement SQLAlchemy need not see, or
+    ``None`` where someone watches the SQL sent (a test counting statements, an engine that echoes)
+    and SQLAlchemy must send it.
+
+    A statement sent this way gives up its events, the echo and the translation of the driver's errors
+    into SQLAlchemy's; an error in one is a bug, answered 500 either way, and rolls the whole
+    transaction back (decision 0058)."""
+    if connection is None or connection.engine.echo or connection.dispatch.before_cursor_execute:
+        return None
+    return connection.connection.driver_connection
+
+
+# SQLAlchemy's own SQLite statements compiled once for the keys given, with each parameter's key and
+# its column's bind processor in the statement's order: the values written are those SQLAlchemy writes.
+_SQLITE_FORMS: dict[tuple[Insert, tuple[str, ...]], tuple[str, tuple[tuple[str, Any], ...]]] = {}
+
+
+async def insert_in_one_trip(
+    connection: Connection | None, statement: Insert, rows: Sequence[Mapping[str, Any]]
+) -> bool:
+    """Run ``statement`` (a Core ``INSERT`` of one table, without ``RETURNING``) for ``rows`` with
+    aiosqlite's own ``executemany``, in the transaction SQLite has open: one trip to aiosqlite's thread,
+    where SQLAlchemy's cursor takes three (making it, the statement, closing it). ``False``, with nothing
+    written, on another driver, outside a transaction or where the SQL is watched."""
+    driver = unwatched_driver(connection)
+    if (
+        connection is None
+        or driver is None
+        or connection.dialect.driver != "aiosqlite"
+        or not driver.in_transaction
+    ):
+        return False
+    keys = tuple(rows[0])
+    form = _SQLITE_FORMS.get((statement, keys))
+    if form is None:
+        compiled = statement.compile(dialect=connection.dialect, column_keys=list(keys))
+        table = cast(Table, statement.table)
+        processors = tuple(
+            (key, table.c[key].type._cached_bind_processor(connection.dialect))
+            for key in compiled.positiontup or ()
+        )
+        form = _SQLITE_FORMS[(statement, keys)] = (compiled.string, processors)
+    sql, processors = form
+    await driver.executemany(
+        sql,
+        [
+            tuple(row[key] if process is None else process(row[key]) for key, process in processors)
+            for row in rows
+        ],
+    )
+    return True
+
+
+# PostgreSQL's bind processors of the outbox's columns but the payload, which is part of the one JSON
+# parameter; built once from the first engine's dialect (they depend on no setting of an engine).
+_PG_PROCESSORS: dict[str, Any] = {}
+
+
 async def _insert_through_driver(connection: Connection | None, rows: list[dict[str, Any]]) -> bool:
     """Write ``rows`` with the driver itself, in the transaction the session's connection has open;
-    ``False`` (nothing written) where that is not possible or someone watches the SQL sent.
+    ``False`` (nothing written) where that is not possible or someone watches the SQL sent (see
+    :func:`unwatched_driver`).
 
     Every ticket opened or changed writes its announcements here, and SQLAlchemy's way costs more than
-    the rows: on SQLite three trips to aiosqlite's thread (a cursor, the statement, its closing) where
-    one does, on PostgreSQL an ``executemany``. The statement's own events, the engine's echo and the
-    translation of driver errors are what is given up, so a connection whose statements are watched
-    (a test counting them, an engine that echoes) takes SQLAlchemy's way; an error here is a bug,
-    answered 500 either way, and rolls the whole transaction back."""
-    if connection is None or connection.engine.echo or connection.dispatch.before_cursor_execute:
+    the rows: on SQLite three trips to aiosqlite's thread where one does (:func:`insert_in_one_trip`),
+    on PostgreSQL an ``executemany`` where one statement with one parameter does."""
+    driver = unwatched_driver(connection)
+    if connection is None or driver is None:
         return False
-    dialect = connection.dialect
-    driver: Any = connection.connection.driver_connection
-    if driver is None:
-        return False
-    if dialect.driver == "asyncpg" and driver.is_in_transaction():
+    if connection.dialect.driver == "asyncpg" and driver.is_in_transaction():
+        if not _PG_PROCESSORS:
+            _PG_PROCESSORS.update(
+                (
+                    key,
+                    None
+                    if key == "payload"
+                    else _table.c[key].type._cached_bind_processor(connection.dialect),
+                )
+                for key in _COLUMNS
+            )
         given = [
             {
-                key: _as_json(value if process is None else process(value))
-                for key, value, process in _each(row, dialect)
+                key: _as_json(value if (process := _PG_PROCESSORS[key]) is None else process(value))
+                for key, value in row.items()
             }
             for row in rows
         ]
         await driver.execute(_PG_FROM_JSON, json.dumps(given))
         return True
-    if dialect.driver == "aiosqlite" and driver.in_transaction:
-        sql, keys = _sqlite_form(dialect)
-        await driver.executemany(
-            sql,
-            [
-                tuple(
-                    value if process is None else process(value)
-                    for _, value, process in _each(row, dialect, keys)
-                )
-                for row in rows
-            ],
-        )
-        return True
-    return False
-
-
-def _processors(dialect: Dialect) -> dict[str, Any]:
-    """Each column's bind processor for ``dialect``: the values written are those SQLAlchemy writes.
-    PostgreSQL's payload is left as it is, to be part of the one JSON parameter."""
-    processors = _PROCESSORS.get(dialect.driver)
-    if processors is None:
-        processors = _PROCESSORS[dialect.driver] = {
-            key: None
-            if key == "payload" and dialect.name == "postgresql"
-            else _table.c[key].type._cached_bind_processor(dialect)
-            for key in _COLUMNS
-        }
-    return processors
-
-
-def _each(
-    row: dict[str, Any], dialect: Dialect, keys: Sequence[str] = _COLUMNS
-) -> Iterator[tuple[str, Any, Any]]:
-    processors = _processors(dialect)
-    return ((key, row[key], processors[key]) for key in keys)
+    return await insert_in_one_trip(connection, _INSERTS["sqlite"], rows)
 
 
 def mark_written(session: AsyncSession) -> None:
