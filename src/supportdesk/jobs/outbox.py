@@ -40,6 +40,8 @@ from supportdesk.jobs.models import (
 from supportdesk.jobs.rules import RETRY_POLICIES, retry_delay
 
 _log = logging.getLogger("supportdesk.outbox")
+# SQLAlchemy logs every statement at INFO here, whether set by `echo` or by the logging configuration.
+_ENGINE_LOG = logging.getLogger("sqlalchemy.engine.Engine")
 
 _table = cast(Table, OutboxMessage.__table__)
 _attempts = cast(Table, DeliveryAttempt.__table__)
@@ -140,13 +142,18 @@ def _as_json(value: Any) -> Any:
 
 def unwatched_driver(connection: Connection | None) -> Any:
     """The driver's own connection under ``connection``, for a statement SQLAlchemy need not see, or
-    ``None`` where someone watches the SQL sent (a test counting statements, an engine that echoes)
-    and SQLAlchemy must send it.
+    ``None`` where someone watches the SQL sent (a test counting statements, an engine that echoes or
+    logs its statements) and SQLAlchemy must send it.
 
     A statement sent this way gives up its events, the echo and the translation of the driver's errors
     into SQLAlchemy's; an error in one is a bug, answered 500 either way, and rolls the whole
     transaction back (decision 0058)."""
-    if connection is None or connection.engine.echo or connection.dispatch.before_cursor_execute:
+    if (
+        connection is None
+        or connection.engine.echo
+        or _ENGINE_LOG.isEnabledFor(logging.INFO)
+        or connection.dispatch.before_cursor_execute
+    ):
         return None
     return connection.connection.driver_connection
 
