@@ -159,8 +159,42 @@ def unwatched_driver(connection: Connection | None) -> Any:
 
 
 # SQLAlchemy's own SQLite statements compiled once for the keys given, with each parameter's key and
-# its column's bind processor in the statement's order: the values written are those SQLAlchemy writes.
-_SQLITE_FORMS: dict[tuple[Insert, tuple[str, ...]], tuple[str, tuple[tuple[str, Any], ...]]] = {}
+# its column's bind processor in the statement's order (the values written are those SQLAlchemy
+# writes), and each returned column's result processor.
+_SQLITE_FORMS: dict[
+    tuple[Insert, tuple[str, ...]], tuple[str, tuple[tuple[str, Any], ...], tuple[Any, ...]]
+] = {}
+
+
+def _sqlite_driver(connection: Connection | None) -> Any:
+    """aiosqlite's connection under ``connection`` while SQLite has a transaction open and nobody
+    watches the SQL sent (:func:`unwatched_driver`), else ``None``."""
+    driver = unwatched_driver(connection)
+    if connection is None or driver is None or connection.dialect.driver != "aiosqlite":
+        return None
+    return driver if driver.in_transaction else None
+
+
+def _sqlite_form(
+    connection: Connection, statement: Insert, keys: tuple[str, ...]
+) -> tuple[str, tuple[tuple[str, Any], ...], tuple[Any, ...]]:
+    form = _SQLITE_FORMS.get((statement, keys))
+    if form is None:
+        dialect = connection.dialect
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        table = cast(Table, statement.table)
+        binds = tuple(
+            (key, table.c[key].type._cached_bind_processor(dialect)) for key in compiled.positiontup or ()
+        )
+        returned = tuple(
+            column.type._cached_result_processor(dialect, None) for column in compiled.returning or ()
+        )
+        form = _SQLITE_FORMS[(statement, keys)] = (compiled.string, binds, returned)
+    return form
+
+
+def _bound(binds: tuple[tuple[str, Any], ...], row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[key] if process is None else process(row[key]) for key, process in binds)
 
 
 async def insert_in_one_trip(
@@ -170,33 +204,28 @@ async def insert_in_one_trip(
     aiosqlite's own ``executemany``, in the transaction SQLite has open: one trip to aiosqlite's thread,
     where SQLAlchemy's cursor takes three (making it, the statement, closing it). ``False``, with nothing
     written, on another driver, outside a transaction or where the SQL is watched."""
-    driver = unwatched_driver(connection)
-    if (
-        connection is None
-        or driver is None
-        or connection.dialect.driver != "aiosqlite"
-        or not driver.in_transaction
-    ):
+    driver = _sqlite_driver(connection)
+    if connection is None or driver is None:
         return False
-    keys = tuple(rows[0])
-    form = _SQLITE_FORMS.get((statement, keys))
-    if form is None:
-        compiled = statement.compile(dialect=connection.dialect, column_keys=list(keys))
-        table = cast(Table, statement.table)
-        processors = tuple(
-            (key, table.c[key].type._cached_bind_processor(connection.dialect))
-            for key in compiled.positiontup or ()
-        )
-        form = _SQLITE_FORMS[(statement, keys)] = (compiled.string, processors)
-    sql, processors = form
-    await driver.executemany(
-        sql,
-        [
-            tuple(row[key] if process is None else process(row[key]) for key, process in processors)
-            for row in rows
-        ],
-    )
+    sql, binds, _ = _sqlite_form(connection, statement, tuple(rows[0]))
+    await driver.executemany(sql, [_bound(binds, row) for row in rows])
     return True
+
+
+async def insert_returning_in_one_trip(
+    connection: Connection | None, statement: Insert, row: Mapping[str, Any]
+) -> tuple[Any, ...] | None:
+    """:func:`insert_in_one_trip` of one row with ``statement``'s ``RETURNING``: the values returned,
+    as SQLAlchemy's result processors make them, or ``None`` with nothing written. The statement and
+    fetching its row take one trip where SQLAlchemy's cursor takes four."""
+    driver = _sqlite_driver(connection)
+    if connection is None or driver is None:
+        return None
+    sql, binds, returned = _sqlite_form(connection, statement, tuple(row))
+    [values] = await driver.execute_fetchall(sql, _bound(binds, row))
+    return tuple(
+        value if process is None else process(value) for process, value in zip(returned, values, strict=True)
+    )
 
 
 # PostgreSQL's bind processors of the outbox's columns but the payload, which is part of the one JSON

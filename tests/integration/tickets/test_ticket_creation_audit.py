@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.audit.models import ActorType, AuditAction, AuditEvent
-from supportdesk.audit.recorder import SYSTEM, act_as
 from supportdesk.core.clock import FrozenClock
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import CrossWorkspaceWrite, scope_to_workspace
@@ -23,7 +22,6 @@ from supportdesk.tickets.models import Ticket
 from supportdesk.workspaces.models import Workspace
 from tests.fixtures.app import ApiClient
 from tests.fixtures.clock import FROZEN_AT
-from tests.fixtures.statements import statements_run
 
 
 async def _ticket_events(database: Database, ticket_id: int) -> list[AuditEvent]:
@@ -119,42 +117,3 @@ async def test_a_ticket_is_never_written_into_another_workspace(
 
     await session.rollback()
     assert await session.scalar(select(func.count()).select_from(Ticket)) == 0
-
-
-async def test_the_created_event_written_in_one_trip_is_the_one_sqlalchemy_writes(
-    session: AsyncSession, workspace: Workspace, clock: FrozenClock
-) -> None:
-    # On SQLite the event goes to the driver directly unless the SQL is watched; PostgreSQL writes it in
-    # the ticket's own statement either way.
-    scope_to_workspace(session.sync_session, workspace.id)
-    act_as(session.sync_session, SYSTEM, clock)
-
-    async def opened() -> Ticket:
-        return await ticket_flows.open_ticket(
-            session,
-            clock,
-            workspace_id=workspace.id,
-            title="Export stops at a thousand rows",
-            description="Every time",
-            customer_email="zoe@example.org",
-            auto_assign=False,
-        )
-
-    direct = await opened()
-    with statements_run(await session.connection()) as watched:
-        through_sqlalchemy = await opened()
-    dialect = (await session.connection()).dialect.name
-    assert watched[-1] == ("WITH" if dialect == "postgresql" else "INSERT")
-
-    found = []
-    for ticket in (direct, through_sqlalchemy):
-        query = select(AuditEvent).where(
-            AuditEvent.object_type == "ticket", AuditEvent.object_id == ticket.id
-        )
-        [event] = (await session.execute(query)).scalars()
-        changes = dict(event.changes)
-        assert changes.pop("number") == [None, ticket.number]
-        found.append(
-            (event.workspace_id, event.actor_type, event.actor_id, event.action, event.created_at, changes)
-        )
-    assert found[0] == found[1]
