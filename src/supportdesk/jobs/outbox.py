@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, event, func, insert, select, tuple_, update
+from sqlalchemy import Select, Table, bindparam, event, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -158,43 +158,39 @@ def unwatched_driver(connection: Connection | None) -> Any:
     return connection.connection.driver_connection
 
 
-# SQLAlchemy's own SQLite statements compiled once for the keys given, with each parameter's key and
-# its column's bind processor in the statement's order (the values written are those SQLAlchemy
-# writes), and each returned column's result processor.
-_SQLITE_FORMS: dict[
-    tuple[Insert, tuple[str, ...]], tuple[str, tuple[tuple[str, Any], ...], tuple[Any, ...]]
-] = {}
+# SQLAlchemy's own statements compiled once per driver for the keys given: the SQL, each parameter's
+# key (or the constant SQLAlchemy binds itself) with its type's bind processor in the statement's
+# order, so that the values sent are those SQLAlchemy sends, and each returned column's result
+# processor.
+_Form = tuple[str, tuple[tuple[str | None, Any, Any], ...], tuple[Any, ...]]
+_FORMS: dict[tuple[Insert | Select[Any], tuple[str, ...], str], _Form] = {}
 
 
-def _sqlite_driver(connection: Connection | None) -> Any:
-    """aiosqlite's connection under ``connection`` while SQLite has a transaction open and nobody
-    watches the SQL sent (:func:`unwatched_driver`), else ``None``."""
-    driver = unwatched_driver(connection)
-    if connection is None or driver is None or connection.dialect.driver != "aiosqlite":
-        return None
-    return driver if driver.in_transaction else None
-
-
-def _sqlite_form(
-    connection: Connection, statement: Insert, keys: tuple[str, ...]
-) -> tuple[str, tuple[tuple[str, Any], ...], tuple[Any, ...]]:
-    form = _SQLITE_FORMS.get((statement, keys))
+def _form(connection: Connection, statement: Insert | Select[Any], keys: tuple[str, ...]) -> _Form:
+    dialect = connection.dialect
+    form = _FORMS.get((statement, keys, dialect.driver))
     if form is None:
-        dialect = connection.dialect
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
-        table = cast(Table, statement.table)
-        binds = tuple(
-            (key, table.c[key].type._cached_bind_processor(dialect)) for key in compiled.positiontup or ()
-        )
+        binds = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            given = name if name in keys else None
+            binds.append(
+                (given, None if given else bind.effective_value, bind.type._cached_bind_processor(dialect))
+            )
         returned = tuple(
-            column.type._cached_result_processor(dialect, None) for column in compiled.returning or ()
+            column.type._cached_result_processor(dialect, None) for column in statement.exported_columns
         )
-        form = _SQLITE_FORMS[(statement, keys)] = (compiled.string, binds, returned)
+        form = _FORMS[(statement, keys, dialect.driver)] = (compiled.string, tuple(binds), returned)
     return form
 
 
-def _bound(binds: tuple[tuple[str, Any], ...], row: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(row[key] if process is None else process(row[key]) for key, process in binds)
+def _bound(binds: tuple[tuple[str | None, Any, Any], ...], row: Mapping[str, Any]) -> tuple[Any, ...]:
+    values = (constant if key is None else row[key] for key, constant, _ in binds)
+    return tuple(
+        value if process is None else process(value)
+        for value, (_, _, process) in zip(values, binds, strict=True)
+    )
 
 
 async def insert_in_one_trip(
@@ -204,25 +200,37 @@ async def insert_in_one_trip(
     aiosqlite's own ``executemany``, in the transaction SQLite has open: one trip to aiosqlite's thread,
     where SQLAlchemy's cursor takes three (making it, the statement, closing it). ``False``, with nothing
     written, on another driver, outside a transaction or where the SQL is watched."""
-    driver = _sqlite_driver(connection)
-    if connection is None or driver is None:
+    driver = unwatched_driver(connection)
+    if connection is None or driver is None or connection.dialect.driver != "aiosqlite":
         return False
-    sql, binds, _ = _sqlite_form(connection, statement, tuple(rows[0]))
+    if not driver.in_transaction:
+        return False
+    sql, binds, _ = _form(connection, statement, tuple(rows[0]))
     await driver.executemany(sql, [_bound(binds, row) for row in rows])
     return True
 
 
-async def insert_returning_in_one_trip(
-    connection: Connection | None, statement: Insert, row: Mapping[str, Any]
+async def fetch_row_in_one_trip(
+    connection: Connection | None, statement: Insert | Select[Any], row: Mapping[str, Any]
 ) -> tuple[Any, ...] | None:
-    """:func:`insert_in_one_trip` of one row with ``statement``'s ``RETURNING``: the values returned,
-    as SQLAlchemy's result processors make them, or ``None`` with nothing written. The statement and
-    fetching its row take one trip where SQLAlchemy's cursor takes four."""
-    driver = _sqlite_driver(connection)
+    """Run ``statement``, which writes and returns one row (``INSERT ... RETURNING``, or a ``WITH`` of
+    inserts selecting the row), with the driver's own call, in the transaction it has open: its values
+    as SQLAlchemy's result processors make them, or ``None``, with nothing sent, on another driver,
+    outside a transaction or where the SQL is watched. On SQLite one trip to aiosqlite's thread where
+    SQLAlchemy's cursor takes four; on PostgreSQL asyncpg's ``fetchrow`` without SQLAlchemy's
+    execution around it."""
+    driver = unwatched_driver(connection)
     if connection is None or driver is None:
         return None
-    sql, binds, returned = _sqlite_form(connection, statement, tuple(row))
-    [values] = await driver.execute_fetchall(sql, _bound(binds, row))
+    name = connection.dialect.driver
+    if name == "aiosqlite" and driver.in_transaction:
+        sql, binds, returned = _form(connection, statement, tuple(row))
+        [values] = await driver.execute_fetchall(sql, _bound(binds, row))
+    elif name == "asyncpg" and driver.is_in_transaction():
+        sql, binds, returned = _form(connection, statement, tuple(row))
+        values = await driver.fetchrow(sql, *_bound(binds, row))
+    else:
+        return None
     return tuple(
         value if process is None else process(value) for process, value in zip(returned, values, strict=True)
     )

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    Insert,
     Select,
     Table,
     and_,
@@ -66,10 +67,15 @@ _INSERT_TICKET = select(Ticket).from_statement(insert(_ticket_table).returning(*
 
 
 @functools.cache
-def _insert_ticket_and_event(keys: tuple[str, ...], with_note: bool) -> ExecutableReturnsRows:
+def _ticket_and_event(keys: tuple[str, ...], with_note: bool) -> Select[Any]:
     # Built once for the columns creation sets (always the same): PostgreSQL's one-statement form.
     also = (notifications.insert_note_about,) if with_note else ()
-    return select(Ticket).from_statement(insert_with_created_event(Ticket, keys, also=also))
+    return insert_with_created_event(Ticket, keys, also=also)
+
+
+@functools.cache
+def _insert_ticket_and_event(keys: tuple[str, ...], with_note: bool) -> ExecutableReturnsRows:
+    return select(Ticket).from_statement(_ticket_and_event(keys, with_note))
 
 
 async def insert_ticket(
@@ -99,7 +105,11 @@ async def insert_ticket(
             parameters |= notifications.note_parameters(note, values["created_at"])
     else:
         statement, parameters = _INSERT_TICKET, values
-    ticket = None if in_one_statement else await _insert_in_one_trip(session, values)
+    ticket = await _written_by_the_driver(
+        session,
+        _ticket_and_event(tuple(values), note is not None) if in_one_statement else _RETURNING_TICKET,
+        parameters,
+    )
     if ticket is None:
         ticket = (await session.execute(statement, parameters, execution_options=named)).scalar_one()
     set_committed_value(ticket, "tag_rows", [])
@@ -123,17 +133,18 @@ _RETURNING_TICKET = insert(_ticket_table).returning(*_ticket_table.c)
 _TICKET_KEYS = tuple(column.key for column in _ticket_table.c)
 
 
-async def _insert_in_one_trip(session: AsyncSession, values: dict[str, Any]) -> Ticket | None:
-    """SQLite: the new ticket written and read back in one trip to aiosqlite's thread, and put in the
-    session as if loaded (``None``, with nothing written, where the driver's way is not taken; see
-    ``outbox.insert_returning_in_one_trip``). SQLAlchemy's statement and its loading of the row into a
-    ``Ticket`` cost each ticket opened on SQLite some 0.9 M instructions more (docs/performance.md)."""
+async def _written_by_the_driver(
+    session: AsyncSession, statement: Select[Any] | Insert, parameters: dict[str, Any]
+) -> Ticket | None:
+    """The new ticket written by ``statement`` and read back with the driver's own call, put in the
+    session as if a query had loaded it; ``None``, with nothing written, where the driver's way is not
+    taken (see ``outbox.fetch_row_in_one_trip``). SQLAlchemy's execution of the statement and its
+    loading of the row into a ``Ticket`` cost each ticket opened some 0.9 M instructions on SQLite,
+    with its four trips to aiosqlite's thread, and 0.7 M on PostgreSQL (docs/performance.md)."""
     connection = await session.connection()
     # The check the tenancy hook makes of the ORM statement's NAMES_ITS_WORKSPACE.
-    check_write(session.sync_session, "A ticket", values["workspace_id"])
-    returned = await outbox.insert_returning_in_one_trip(
-        connection.sync_connection, _RETURNING_TICKET, values
-    )
+    check_write(session.sync_session, "A ticket", parameters["workspace_id"])
+    returned = await outbox.fetch_row_in_one_trip(connection.sync_connection, statement, parameters)
     if returned is None:
         return None
     ticket = Ticket()
