@@ -140,7 +140,7 @@ async def _written_by_the_driver(
     session as if a query had loaded it; ``None``, with nothing written, where the driver's way is not
     taken (see ``outbox.fetch_row_in_one_trip``). SQLAlchemy's execution of the statement and its
     loading of the row into a ``Ticket`` cost each ticket opened some 0.9 M instructions on SQLite,
-    with its four trips to aiosqlite's thread, and 0.7 M on PostgreSQL (docs/performance.md)."""
+    with its four trips to aiosqlite's thread, and 0.8 M on PostgreSQL (docs/performance.md)."""
     connection = await session.connection()
     # The check the tenancy hook makes of the ORM statement's NAMES_ITS_WORKSPACE.
     check_write(session.sync_session, "A ticket", parameters["workspace_id"])
