@@ -11,10 +11,11 @@ took the message over) changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -22,6 +23,7 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, bindparam, event, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -145,9 +147,8 @@ def unwatched_driver(connection: Connection | None) -> Any:
     ``None`` where someone watches the SQL sent (a test counting statements, an engine that echoes or
     logs its statements) and SQLAlchemy must send it.
 
-    A statement sent this way gives up its events, the echo and the translation of the driver's errors
-    into SQLAlchemy's; an error in one is a bug, answered 500 either way, and rolls the whole
-    transaction back (decision 0058)."""
+    A statement sent this way gives up its events and the echo; :func:`sqlalchemy_errors` raises its
+    errors as SQLAlchemy's, and one rolls the whole transaction back (decision 0058)."""
     if (
         connection is None
         or connection.engine.echo
@@ -156,6 +157,36 @@ def unwatched_driver(connection: Connection | None) -> Any:
     ):
         return None
     return connection.connection.driver_connection
+
+
+@contextlib.contextmanager
+def sqlalchemy_errors(connection: Connection, sql: str) -> Iterator[None]:
+    """Raise the driver's error in a statement sent past SQLAlchemy as SQLAlchemy raises it for its
+    own, so that it is answered as those are: a uniqueness lost to a concurrent request (an
+    ``IntegrityError``) as a conflict, a lost connection as the database being out of reach."""
+    try:
+        yield
+    except Exception as error:
+        dialect = connection.dialect
+        adapter: Any = connection.connection.dbapi_connection
+        orig: BaseException = error
+        if dialect.driver == "asyncpg":
+            # SQLAlchemy's asyncpg adapter raises its DB-API form of asyncpg's errors from this method
+            # (an IntegrityError for a unique violation, and so on); the rest of SQLAlchemy knows that form.
+            try:
+                adapter._handle_exception(error)
+            except Exception as adapted:  # noqa: BLE001  (whatever the adapter makes of it)
+                orig = adapted
+        if not isinstance(orig, dialect.loaded_dbapi.Error):
+            raise
+        raise DBAPIError.instance(
+            sql,
+            None,
+            cast(Exception, orig),
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dialect.is_disconnect(cast(Any, orig), adapter, None),
+            dialect=dialect,
+        ) from error
 
 
 # SQLAlchemy's own statements compiled once per driver for the keys given: the SQL, each parameter's
@@ -206,7 +237,8 @@ async def insert_in_one_trip(
     if not driver.in_transaction:
         return False
     sql, binds, _ = _form(connection, statement, tuple(rows[0]))
-    await driver.executemany(sql, [_bound(binds, row) for row in rows])
+    with sqlalchemy_errors(connection, sql):
+        await driver.executemany(sql, [_bound(binds, row) for row in rows])
     return True
 
 
@@ -225,10 +257,12 @@ async def fetch_row_in_one_trip(
     name = connection.dialect.driver
     if name == "aiosqlite" and driver.in_transaction:
         sql, binds, returned = _form(connection, statement, tuple(row))
-        [values] = await driver.execute_fetchall(sql, _bound(binds, row))
+        with sqlalchemy_errors(connection, sql):
+            [values] = await driver.execute_fetchall(sql, _bound(binds, row))
     elif name == "asyncpg" and driver.is_in_transaction():
         sql, binds, returned = _form(connection, statement, tuple(row))
-        values = await driver.fetchrow(sql, *_bound(binds, row))
+        with sqlalchemy_errors(connection, sql):
+            values = await driver.fetchrow(sql, *_bound(binds, row))
     else:
         return None
     return tuple(
@@ -270,7 +304,8 @@ async def _insert_through_driver(connection: Connection | None, rows: list[dict[
             }
             for row in rows
         ]
-        await driver.execute(_PG_FROM_JSON, json.dumps(given))
+        with sqlalchemy_errors(connection, _PG_FROM_JSON):
+            await driver.execute(_PG_FROM_JSON, json.dumps(given))
         return True
     return await insert_in_one_trip(connection, _INSERTS["sqlite"], rows)
 

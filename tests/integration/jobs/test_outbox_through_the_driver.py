@@ -6,10 +6,11 @@ watched."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import Table, insert, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import FrozenClock
@@ -17,7 +18,9 @@ from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.jobs import outbox
 from supportdesk.jobs.models import DeliveryChannel, OutboxMessage
+from supportdesk.tickets.models import TicketTag
 from supportdesk.workspaces.models import Workspace
+from tests.factories.tickets import TicketFactory
 from tests.fixtures.statements import statements_run
 
 pytestmark = pytest.mark.integration
@@ -150,3 +153,36 @@ async def test_what_the_driver_wrote_rolls_back_with_the_change(
         await write(database, clock, workspace, "failed", fail=True)
     assert ways == [True]
     assert await written(database, "failed") == []
+
+
+async def _write_a_tag_again(
+    database: Database, workspace: Workspace, row: dict[str, Any], *, returning: bool
+) -> bool:
+    """Write a ticket's tag it has already through the driver: whether the driver's way was taken."""
+    tags = cast(Table, TicketTag.__table__)
+    async with database.unit_of_work() as session:
+        scope_to_workspace(session.sync_session, workspace.id)
+        await open_transaction(session)
+        connection = (await session.connection()).sync_connection
+        if returning:
+            statement = insert(tags).returning(tags.c.name)
+            return await outbox.fetch_row_in_one_trip(connection, statement, row) is not None
+        return await outbox.insert_in_one_trip(connection, insert(tags), [row])
+
+
+async def test_a_constraint_the_driver_breaks_is_raised_as_sqlalchemy_raises_it(
+    database: Database, workspace: Workspace, ticket_factory: TicketFactory, db_backend: str
+) -> None:
+    # A uniqueness lost to a concurrent request must reach the API as an IntegrityError (409 conflict),
+    # not as the driver's own error, which it would answer as the database being out of reach.
+    ticket = await ticket_factory(tags=["billing"])
+    row = {"workspace_id": workspace.id, "ticket_id": ticket.id, "name": "billing"}
+
+    with pytest.raises(IntegrityError):
+        await _write_a_tag_again(database, workspace, row, returning=True)
+    if db_backend == "sqlite":
+        with pytest.raises(IntegrityError):
+            await _write_a_tag_again(database, workspace, row, returning=False)
+    else:
+        # PostgreSQL sends a plain INSERT through SQLAlchemy, which raises its own error.
+        assert not await _write_a_tag_again(database, workspace, row, returning=False)
