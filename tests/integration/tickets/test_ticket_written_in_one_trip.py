@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportdesk.audit.models import AuditEvent
 from supportdesk.audit.recorder import SYSTEM, act_as
 from supportdesk.core.clock import FrozenClock
-from supportdesk.db.tenancy import scope_to_workspace
+from supportdesk.db.tenancy import CrossWorkspaceWrite, scope_to_workspace
 from supportdesk.jobs import outbox
 from supportdesk.tickets import flows as ticket_flows
+from supportdesk.tickets import repository
 from supportdesk.tickets.models import Priority, Ticket, TicketStatus
 from supportdesk.workspaces.models import Workspace
 from tests.fixtures.statements import statements_run
@@ -113,3 +114,42 @@ async def test_the_created_event_written_in_one_trip_is_the_one_sqlalchemy_write
             (event.workspace_id, event.actor_type, event.actor_id, event.action, event.created_at, changes)
         )
     assert found[0] == found[1]
+
+
+async def test_a_ticket_of_another_workspace_is_refused_before_anything_is_sent(
+    session: AsyncSession,
+    workspace: Workspace,
+    other_workspace: Workspace,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[object] = []
+    original = outbox.fetch_row_in_one_trip
+
+    async def counted(*args: Any) -> tuple[Any, ...] | None:
+        sent.append(args)
+        return await original(*args)
+
+    monkeypatch.setattr(outbox, "fetch_row_in_one_trip", counted)
+    scope_to_workspace(session.sync_session, workspace.id)
+    act_as(session.sync_session, SYSTEM, clock)
+    now = clock.now()
+    values = {
+        "workspace_id": other_workspace.id,
+        "number": 1,
+        "title": "Not ours",
+        "description": "",
+        "status": TicketStatus.open,
+        "priority": Priority.medium,
+        "category": "general",
+        "channel": "api",
+        "escalated": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+    with pytest.raises(CrossWorkspaceWrite):
+        await repository.insert_ticket(session, values)
+
+    assert sent == []
+    assert (await session.execute(select(Ticket.id).where(Ticket.title == "Not ours"))).first() is None
