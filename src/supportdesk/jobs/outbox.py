@@ -11,24 +11,22 @@ took the message over) changes nothing.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import random
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, event, func, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, event, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import Insert
 
 from supportdesk.core.clock import Clock
+from supportdesk.db import direct
 from supportdesk.db.session import WORK_BELL_KEY, Database
 from supportdesk.db.tenancy import check_write
 from supportdesk.jobs.channels import Delivery, DeliveryFailed, Sent
@@ -42,8 +40,6 @@ from supportdesk.jobs.models import (
 from supportdesk.jobs.rules import RETRY_POLICIES, retry_delay
 
 _log = logging.getLogger("supportdesk.outbox")
-# SQLAlchemy logs every statement at INFO here, whether set by `echo` or by the logging configuration.
-_ENGINE_LOG = logging.getLogger("sqlalchemy.engine.Engine")
 
 _table = cast(Table, OutboxMessage.__table__)
 _attempts = cast(Table, DeliveryAttempt.__table__)
@@ -142,134 +138,6 @@ def _as_json(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def unwatched_driver(connection: Connection | None) -> Any:
-    """The driver's own connection under ``connection``, for a statement SQLAlchemy need not see, or
-    ``None`` where someone watches the SQL sent (a test counting statements, an engine that echoes or
-    logs its statements) and SQLAlchemy must send it.
-
-    A statement sent this way gives up its events and the echo; :func:`sqlalchemy_errors` raises its
-    errors as SQLAlchemy's, and one rolls the whole transaction back (decision 0058)."""
-    if (
-        connection is None
-        or connection.engine.echo
-        or _ENGINE_LOG.isEnabledFor(logging.INFO)
-        or connection.dispatch.before_cursor_execute
-    ):
-        return None
-    return connection.connection.driver_connection
-
-
-@contextlib.contextmanager
-def sqlalchemy_errors(connection: Connection, sql: str) -> Iterator[None]:
-    """Raise the driver's error in a statement sent past SQLAlchemy as SQLAlchemy raises it for its
-    own, so that it is answered as those are: a uniqueness lost to a concurrent request (an
-    ``IntegrityError``) as a conflict, a lost connection as the database being out of reach."""
-    try:
-        yield
-    except Exception as error:
-        dialect = connection.dialect
-        adapter: Any = connection.connection.dbapi_connection
-        orig: BaseException = error
-        if dialect.driver == "asyncpg":
-            # SQLAlchemy's asyncpg adapter raises its DB-API form of asyncpg's errors from this method
-            # (an IntegrityError for a unique violation, and so on); the rest of SQLAlchemy knows that form.
-            try:
-                adapter._handle_exception(error)
-            except Exception as adapted:  # noqa: BLE001  (whatever the adapter makes of it)
-                orig = adapted
-        if not isinstance(orig, dialect.loaded_dbapi.Error):
-            raise
-        raise DBAPIError.instance(
-            sql,
-            None,
-            cast(Exception, orig),
-            dialect.loaded_dbapi.Error,
-            connection_invalidated=dialect.is_disconnect(cast(Any, orig), adapter, None),
-            dialect=dialect,
-        ) from error
-
-
-# SQLAlchemy's own statements compiled once per driver for the keys given: the SQL, each parameter's
-# key (or the constant SQLAlchemy binds itself) with its type's bind processor in the statement's
-# order, so that the values sent are those SQLAlchemy sends, and each returned column's result
-# processor.
-_Form = tuple[str, tuple[tuple[str | None, Any, Any], ...], tuple[Any, ...]]
-_FORMS: dict[tuple[Insert | Select[Any], tuple[str, ...], str], _Form] = {}
-
-
-def _form(connection: Connection, statement: Insert | Select[Any], keys: tuple[str, ...]) -> _Form:
-    dialect = connection.dialect
-    form = _FORMS.get((statement, keys, dialect.driver))
-    if form is None:
-        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
-        binds = []
-        for name in compiled.positiontup or ():
-            bind = compiled.binds[name]
-            given = name if name in keys else None
-            binds.append(
-                (given, None if given else bind.effective_value, bind.type._cached_bind_processor(dialect))
-            )
-        returned = tuple(
-            column.type._cached_result_processor(dialect, None) for column in statement.exported_columns
-        )
-        form = _FORMS[(statement, keys, dialect.driver)] = (compiled.string, tuple(binds), returned)
-    return form
-
-
-def _bound(binds: tuple[tuple[str | None, Any, Any], ...], row: Mapping[str, Any]) -> tuple[Any, ...]:
-    values = (constant if key is None else row[key] for key, constant, _ in binds)
-    return tuple(
-        value if process is None else process(value)
-        for value, (_, _, process) in zip(values, binds, strict=True)
-    )
-
-
-async def insert_in_one_trip(
-    connection: Connection | None, statement: Insert, rows: Sequence[Mapping[str, Any]]
-) -> bool:
-    """Run ``statement`` (a Core ``INSERT`` of one table, without ``RETURNING``) for ``rows`` with
-    aiosqlite's own ``executemany``, in the transaction SQLite has open: one trip to aiosqlite's thread,
-    where SQLAlchemy's cursor takes three (making it, the statement, closing it). ``False``, with nothing
-    written, on another driver, outside a transaction or where the SQL is watched."""
-    driver = unwatched_driver(connection)
-    if connection is None or driver is None or connection.dialect.driver != "aiosqlite":
-        return False
-    if not driver.in_transaction:
-        return False
-    sql, binds, _ = _form(connection, statement, tuple(rows[0]))
-    with sqlalchemy_errors(connection, sql):
-        await driver.executemany(sql, [_bound(binds, row) for row in rows])
-    return True
-
-
-async def fetch_row_in_one_trip(
-    connection: Connection | None, statement: Insert | Select[Any], row: Mapping[str, Any]
-) -> tuple[Any, ...] | None:
-    """Run ``statement``, which writes and returns one row (``INSERT ... RETURNING``, or a ``WITH`` of
-    inserts selecting the row), with the driver's own call, in the transaction it has open: its values
-    as SQLAlchemy's result processors make them, or ``None``, with nothing sent, on another driver,
-    outside a transaction or where the SQL is watched. On SQLite one trip to aiosqlite's thread where
-    SQLAlchemy's cursor takes four; on PostgreSQL asyncpg's ``fetchrow`` without SQLAlchemy's
-    execution around it."""
-    driver = unwatched_driver(connection)
-    if connection is None or driver is None:
-        return None
-    name = connection.dialect.driver
-    if name == "aiosqlite" and driver.in_transaction:
-        sql, binds, returned = _form(connection, statement, tuple(row))
-        with sqlalchemy_errors(connection, sql):
-            [values] = await driver.execute_fetchall(sql, _bound(binds, row))
-    elif name == "asyncpg" and driver.is_in_transaction():
-        sql, binds, returned = _form(connection, statement, tuple(row))
-        with sqlalchemy_errors(connection, sql):
-            values = await driver.fetchrow(sql, *_bound(binds, row))
-    else:
-        return None
-    return tuple(
-        value if process is None else process(value) for process, value in zip(returned, values, strict=True)
-    )
-
-
 # PostgreSQL's bind processors of the outbox's columns but the payload, which is part of the one JSON
 # parameter; built once from the first engine's dialect (they depend on no setting of an engine).
 _PG_PROCESSORS: dict[str, Any] = {}
@@ -278,12 +146,13 @@ _PG_PROCESSORS: dict[str, Any] = {}
 async def _insert_through_driver(connection: Connection | None, rows: list[dict[str, Any]]) -> bool:
     """Write ``rows`` with the driver itself, in the transaction the session's connection has open;
     ``False`` (nothing written) where that is not possible or someone watches the SQL sent (see
-    :func:`unwatched_driver`).
+    :func:`supportdesk.db.direct.unwatched_driver`).
 
     Every ticket opened or changed writes its announcements here, and SQLAlchemy's way costs more than
-    the rows: on SQLite three trips to aiosqlite's thread where one does (:func:`insert_in_one_trip`),
-    on PostgreSQL an ``executemany`` where one statement with one parameter does."""
-    driver = unwatched_driver(connection)
+    the rows: on SQLite three trips to aiosqlite's thread where one does
+    (:func:`supportdesk.db.direct.insert_in_one_trip`), on PostgreSQL an ``executemany`` where one
+    statement with one parameter does."""
+    driver = direct.unwatched_driver(connection)
     if connection is None or driver is None:
         return False
     if connection.dialect.driver == "asyncpg" and driver.is_in_transaction():
@@ -304,10 +173,10 @@ async def _insert_through_driver(connection: Connection | None, rows: list[dict[
             }
             for row in rows
         ]
-        with sqlalchemy_errors(connection, _PG_FROM_JSON):
+        with direct.sqlalchemy_errors(connection, _PG_FROM_JSON):
             await driver.execute(_PG_FROM_JSON, json.dumps(given))
         return True
-    return await insert_in_one_trip(connection, _INSERTS["sqlite"], rows)
+    return await direct.insert_in_one_trip(connection, _INSERTS["sqlite"], rows)
 
 
 def mark_written(session: AsyncSession) -> None:

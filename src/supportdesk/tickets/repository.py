@@ -41,8 +41,8 @@ from sqlalchemy.sql.selectable import ExecutableReturnsRows
 from supportdesk.audit.models import AuditAction, AuditEvent
 from supportdesk.audit.recorder import created_event_parameters, insert_with_created_event, record_created
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
+from supportdesk.db import direct
 from supportdesk.db.tenancy import NAMES_ITS_WORKSPACE, check_write, required_workspace_id
-from supportdesk.jobs import outbox
 from supportdesk.notifications import service as notifications
 from supportdesk.tickets import rules
 from supportdesk.tickets.models import (
@@ -138,13 +138,13 @@ async def _written_by_the_driver(
 ) -> Ticket | None:
     """The new ticket written by ``statement`` and read back with the driver's own call, put in the
     session as if a query had loaded it; ``None``, with nothing written, where the driver's way is not
-    taken (see ``outbox.fetch_row_in_one_trip``). SQLAlchemy's execution of the statement and its
+    taken (see ``direct.fetch_row_in_one_trip``). SQLAlchemy's execution of the statement and its
     loading of the row into a ``Ticket`` cost each ticket opened some 0.9 M instructions on SQLite,
     with its four trips to aiosqlite's thread, and 0.8 M on PostgreSQL (docs/performance.md)."""
     connection = await session.connection()
     # The check the tenancy hook makes of the ORM statement's NAMES_ITS_WORKSPACE.
     check_write(session.sync_session, "A ticket", parameters["workspace_id"])
-    returned = await outbox.fetch_row_in_one_trip(connection.sync_connection, statement, parameters)
+    returned = await direct.fetch_row_in_one_trip(connection.sync_connection, statement, parameters)
     if returned is None:
         return None
     ticket = Ticket()
@@ -174,7 +174,7 @@ async def _record_created(session: AsyncSession, ticket: Ticket, values: dict[st
         "changes": event["audit_changes"],
         "created_at": event["audit_created_at"],
     }
-    if not await outbox.insert_in_one_trip(connection.sync_connection, _INSERT_EVENT, [row]):
+    if not await direct.insert_in_one_trip(connection.sync_connection, _INSERT_EVENT, [row]):
         await record_created(session, ticket)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import FrozenClock
+from supportdesk.db import direct
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.jobs import outbox
@@ -166,8 +167,8 @@ async def _write_a_tag_again(
         connection = (await session.connection()).sync_connection
         if returning:
             statement = insert(tags).returning(tags.c.name)
-            return await outbox.fetch_row_in_one_trip(connection, statement, row) is not None
-        return await outbox.insert_in_one_trip(connection, insert(tags), [row])
+            return await direct.fetch_row_in_one_trip(connection, statement, row) is not None
+        return await direct.insert_in_one_trip(connection, insert(tags), [row])
 
 
 async def test_a_constraint_the_driver_breaks_is_raised_as_sqlalchemy_raises_it(

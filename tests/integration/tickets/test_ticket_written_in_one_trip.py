@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportdesk.audit.models import AuditEvent
 from supportdesk.audit.recorder import SYSTEM, act_as
 from supportdesk.core.clock import FrozenClock
+from supportdesk.db import direct as direct_calls
 from supportdesk.db.tenancy import CrossWorkspaceWrite, scope_to_workspace
-from supportdesk.jobs import outbox
 from supportdesk.tickets import flows as ticket_flows
 from supportdesk.tickets import repository
 from supportdesk.tickets.models import Priority, Ticket, TicketStatus
@@ -64,14 +64,14 @@ async def test_a_ticket_written_in_one_trip_is_the_ticket_sqlalchemy_loads(
     session: AsyncSession, workspace: Workspace, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trips: list[bool] = []
-    original = outbox.fetch_row_in_one_trip
+    original = direct_calls.fetch_row_in_one_trip
 
     async def counted(*args: Any) -> tuple[Any, ...] | None:
         returned = await original(*args)
         trips.append(returned is not None)
         return returned
 
-    monkeypatch.setattr(outbox, "fetch_row_in_one_trip", counted)
+    monkeypatch.setattr(direct_calls, "fetch_row_in_one_trip", counted)
     direct, loaded, watched = await opened_both_ways(session, workspace, clock)
     assert "INSERT" in watched or "WITH" in watched
     assert trips == [True, False]
@@ -124,13 +124,13 @@ async def test_a_ticket_of_another_workspace_is_refused_before_anything_is_sent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sent: list[object] = []
-    original = outbox.fetch_row_in_one_trip
+    original = direct_calls.fetch_row_in_one_trip
 
     async def counted(*args: Any) -> tuple[Any, ...] | None:
         sent.append(args)
         return await original(*args)
 
-    monkeypatch.setattr(outbox, "fetch_row_in_one_trip", counted)
+    monkeypatch.setattr(direct_calls, "fetch_row_in_one_trip", counted)
     scope_to_workspace(session.sync_session, workspace.id)
     act_as(session.sync_session, SYSTEM, clock)
     now = clock.now()
