@@ -19,6 +19,7 @@ from sqlalchemy.orm.base import NO_VALUE
 
 from supportdesk.audit.models import ActorType, AuditAction, AuditEvent
 from supportdesk.core.clock import Clock, SystemClock
+from supportdesk.db import direct
 from supportdesk.db.base import Base
 
 # Built once (a Core insert): it runs in every flush that changes an audited row.
@@ -247,7 +248,10 @@ async def record_created(session: AsyncSession, instance: Base) -> None:
     row = _event_row(instance, AuditAction.created, actor, clock)
     if row is not None:
         connection = await session.connection()
-        await connection.execute(_INSERT_EVENTS, [row[1]])
+        # On SQLite one trip to the driver's thread where SQLAlchemy's execution takes three; every
+        # ticket opened records its event here (decision 0058).
+        if not await direct.insert_in_one_trip(connection.sync_connection, _INSERT_EVENTS, [row[1]]):
+            await connection.execute(_INSERT_EVENTS, [row[1]])
 
 
 def _deleted(session: Session, flush_context: UOWTransaction) -> list[object]:

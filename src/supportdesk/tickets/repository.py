@@ -38,7 +38,6 @@ from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
-from supportdesk.audit.models import AuditAction, AuditEvent
 from supportdesk.audit.recorder import created_event_parameters, insert_with_created_event, record_created
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
 from supportdesk.db import direct
@@ -116,7 +115,7 @@ async def insert_ticket(
     if note is not None:
         note = replace(note, ticket_id=ticket.id, about=notifications.About.of(ticket))
     if not in_one_statement:
-        await _record_created(session, ticket, values)
+        await record_created(session, ticket)
         if note is not None:
             await notifications.record_at(session, workspace_id, [note], values["created_at"])
     elif note is not None:
@@ -153,29 +152,6 @@ async def _written_by_the_driver(
     make_transient_to_detached(ticket)
     session.add(ticket)
     return ticket
-
-
-_INSERT_EVENT = insert(cast(Table, AuditEvent.__table__))
-
-
-async def _record_created(session: AsyncSession, ticket: Ticket, values: dict[str, Any]) -> None:
-    """The ticket's "created" event where it is not written by the ticket's own statement (SQLite): the
-    event PostgreSQL's statement writes, from the same ``values``, in one trip to aiosqlite's thread
-    where SQLAlchemy takes three."""
-    connection = await session.connection()
-    event = created_event_parameters(session.sync_session, Ticket, values)
-    row = {
-        "workspace_id": ticket.workspace_id,
-        "actor_type": event["audit_actor_type"],
-        "actor_id": event["audit_actor_id"],
-        "action": AuditAction.created,
-        "object_type": _ticket_table.name,
-        "object_id": ticket.id,
-        "changes": event["audit_changes"],
-        "created_at": event["audit_created_at"],
-    }
-    if not await direct.insert_in_one_trip(connection.sync_connection, _INSERT_EVENT, [row]):
-        await record_created(session, ticket)
 
 
 @dataclass(frozen=True, slots=True)
