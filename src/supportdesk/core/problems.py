@@ -162,9 +162,10 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 def page_refusal(error: RequestValidationError) -> SupportdeskError:
     """What a page shows for a request FastAPI could not read: a path that names nothing (an unknown
     kind, an id that is not a number) is not found, as a missing item is; anything else is invalid."""
-    first = error.errors()[0] if error.errors() else {}
-    if any(item.get("loc", ("",))[0] == "path" for item in error.errors()):
+    problems = error.errors()
+    if any(item.get("loc", ("",))[0] == "path" for item in problems):
         return NotFound("No such page")
+    first = problems[0] if problems else {}
     field = _field_name(tuple(first.get("loc", ())))
     return InvalidInput(field, f"{field}: {first.get('msg', 'invalid')}")
 
