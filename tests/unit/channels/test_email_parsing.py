@@ -4,6 +4,8 @@ generated messages. Whatever arrives, reading never raises and nothing is silent
 from __future__ import annotations
 
 import dataclasses
+import email
+import email.policy
 import random
 import re
 import struct
@@ -629,6 +631,13 @@ def test_a_large_message_is_read_the_same_with_its_base64_set_aside(
             id="base64-looking-text",
         ),
         pytest.param(
+            b"From: a@example.com\r\nContent-Type: text/plain\r\n\r\n"
+            + (b"E" * 76 + b"\n") * 70
+            + b"0123456789abcdef0123456789abcdef00000000\n"
+            + b"ticket 0123456789abcdef0123456789abcdef00000001 closed\n",
+            id="text-that-looks-like-a-placeholder",
+        ),
+        pytest.param(
             b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
             b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
             + (b"D" * 76 + b"\r\n") * 70
@@ -642,3 +651,94 @@ def test_odd_large_messages_are_read_the_same_with_their_base64_set_aside(
 ) -> None:
     assert parsing._BASE64_RUN.search(raw), "each of these messages has a run to set aside"
     _read_both_ways(raw, monkeypatch)
+
+
+# --- headers read without the registry --------------------------------------------------------------
+#
+# Plain headers (printable ASCII, no encoded word) and plain mailboxes are read from their text, without
+# the standard library's header registry. These check that what they give is what the registry gives.
+
+_ATOMS = st.text(alphabet="abcXYZ09!#$%&'*+/=?^_`{|}~-", min_size=1, max_size=4)
+_DOT_ATOMS = st.lists(_ATOMS, min_size=1, max_size=3).map(".".join)
+_ADDRESSES = st.builds("{}@{}".format, _DOT_ATOMS, _DOT_ATOMS)
+_MAILBOXES = st.one_of(
+    _ADDRESSES,
+    st.builds("{} <{}>".format, st.lists(_ATOMS, max_size=3).map(" ".join), _ADDRESSES),
+    st.builds('"{}" <{}>'.format, st.text(alphabet="ab ,.;:<>@()\t", max_size=8), _ADDRESSES),
+)
+# Header text of every shape, most of them not plain: comments, groups, quotes, broken brackets.
+_ODD_TEXT = st.text(alphabet='abc@<>". ,;:()[]\\\t=?-', max_size=30)
+
+
+def _registrys_reading(name: str, value: str) -> object:
+    """What the standard library's registry reads from the header: its addresses, or its text."""
+    read = email.message_from_bytes(f"{name}: {value}\n\nbody".encode(), policy=email.policy.default)
+    header = read.get(name)
+    assert header is not None
+    if name in ("from", "to", "cc", "reply-to"):
+        return tuple(
+            Address(email=one.addr_spec.lower(), name=one.display_name or "")
+            for one in header.addresses
+            if one.addr_spec
+        )
+    return " ".join(str(header).split())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.sampled_from(["from", "to", "cc", "reply-to"]),
+    value=st.one_of(st.lists(_MAILBOXES, min_size=1, max_size=3).map(", ".join), _ODD_TEXT),
+)
+def test_plain_mailboxes_are_read_as_the_standard_library_reads_them(name: str, value: str) -> None:
+    plain = parsing._plain_addresses(value)
+    if plain is not None:
+        assert plain == _registrys_reading(name, value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.sampled_from(["message-id", "in-reply-to", "references", "subject", "auto-submitted"]),
+    value=st.one_of(_ODD_TEXT, _ADDRESSES.map("<{}>".format)),
+)
+def test_plain_header_text_is_read_as_the_standard_library_reads_it(name: str, value: str) -> None:
+    read = parse(f"{name}: {value}\n\nbody".encode())
+    kept = {
+        "message-id": read.message_id,
+        "in-reply-to": read.in_reply_to,
+        "references": read.references,
+        "subject": read.subject,
+        "auto-submitted": read.headers.get("auto-submitted", ""),
+    }[name]
+    try:
+        text = _registrys_reading(name, value)
+    except Exception:  # noqa: BLE001  (the registry cannot read it: parse keeps the text as written)
+        text = " ".join(value.split())
+    assert isinstance(text, str)
+    expected = {
+        "message-id": parsing._first_id(text),
+        "in-reply-to": parsing._ids(text),
+        "references": parsing._ids(text),
+    }.get(name, text)
+    assert kept == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("Ann Customer <Ann@Example.COM>", [("ann@example.com", "Ann Customer")], id="name-addr"),
+        pytest.param(
+            '"Customer, Ann" <ann@example.com>', [("ann@example.com", "Customer, Ann")], id="quoted"
+        ),
+        pytest.param(
+            "a@example.com, B <b@example.org>", [("a@example.com", ""), ("b@example.org", "B")], id="list"
+        ),
+        pytest.param("Ann (work) <ann@example.com>", [("ann@example.com", "Ann")], id="comment"),
+        pytest.param("=?utf-8?q?J=C3=B6rg?= <j@example.com>", [("j@example.com", "Jörg")], id="encoded-word"),
+        pytest.param("undisclosed-recipients:;", [], id="empty-group"),
+    ],
+)
+def test_the_senders_of_every_shape_are_read(value: str, expected: list[tuple[str, str]]) -> None:
+    read = parse(f"From: {value}\nTo: {value}\n\nbody".encode())
+    assert [(one.email, one.name) for one in read.to] == expected
+    sender = (read.sender.email, read.sender.name) if read.sender else None
+    assert sender == (expected[0] if expected else None)

@@ -171,6 +171,11 @@ class ParsedEmail:
         return self.to + self.cc
 
 
+# The class the registry makes for each header name, shared by every message's registry: the standard
+# library makes a new class with ``type()`` for every header it parses.
+_HEADER_CLASSES: dict[str, type[BaseHeader]] = {}
+
+
 class _ReadOnce(HeaderRegistry):
     """``policy.default``'s headers, each value parsed once per message.
 
@@ -183,6 +188,13 @@ class _ReadOnce(HeaderRegistry):
     def __init__(self) -> None:
         super().__init__()
         self._parsed: dict[tuple[str, str], BaseHeader] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = _HEADER_CLASSES.get(key)
+        if made is None:
+            made = _HEADER_CLASSES[key] = super().__getitem__(name)
+        return made
 
     def __call__(self, name: str, value: str) -> BaseHeader:
         key = (name, value)
@@ -211,6 +223,9 @@ def parse(raw: bytes, limits: Limits = Limits()) -> ParsedEmail:
 HOLLOW_FROM = 32 * 1024
 # A run of at least this many full lines of base64 (76 characters, as every mail program writes it).
 _BASE64_RUN = re.compile(rb"(?:^[A-Za-z0-9+/]{76}(?:\r\n|\n)){64,}", re.MULTILINE)
+# What stands for a run set aside: the message's token (16 random bytes in hex) and the run's number.
+# One pattern for every message, since compiling one with each message's token costs more than reading.
+_PLACEHOLDER = re.compile(r"(?<![0-9a-f])([0-9a-f]{32})(\d{8})(\r\n|\n)?")
 
 
 def _message_from_bytes(raw: bytes) -> EmailMessage:
@@ -239,15 +254,16 @@ def _message_from_bytes(raw: bytes) -> EmailMessage:
         return message
     # The parser reads bytes as ASCII with surrogate escapes; the runs are ASCII, so they go back as such.
     texts = [run.decode("ascii") for run in runs]
-    # The parser strips the line ending of a preamble's last line; that run goes back without its own.
-    placeholder = re.compile(re.escape(token) + r"(\d{8})(\r\n|\n)?")
 
     def run_of(found: re.Match[str]) -> str:
-        text = texts[int(found.group(1))]
-        return text if found.group(2) else text.removesuffix("\n").removesuffix("\r")
+        if found.group(1) != token:  # the sender's own text, which only looks like a placeholder
+            return found.group()
+        text = texts[int(found.group(2))]
+        # The parser strips the line ending of a preamble's last line; that run goes back without its own.
+        return text if found.group(3) else text.removesuffix("\n").removesuffix("\r")
 
     def put_back(text: str) -> str:
-        return placeholder.sub(run_of, text) if token in text else text
+        return _PLACEHOLDER.sub(run_of, text) if token in text else text
 
     for part in message.walk():
         # A part's text as read; given back without a charset, set_payload changes nothing else.
@@ -343,6 +359,12 @@ class _Reading:
     def _header(self, message: Message | None, name: str) -> str:
         if message is None:
             return ""
+        if name in _TEXT_HEADERS:
+            raw = _raw_header(message, name)
+            if raw is None:
+                return ""
+            if _reads_as_written(raw) and (name != "message-id" or _ONE_MESSAGE_ID.fullmatch(raw)):
+                return " ".join(raw.split())
         try:
             value = message.get(name)
             return "" if value is None else " ".join(str(value).split())
@@ -356,6 +378,12 @@ class _Reading:
     def _addresses(self, message: Message | None, name: str) -> tuple[Address, ...]:
         if message is None:
             return ()
+        raw = _raw_header(message, name)
+        if raw is None:
+            return ()
+        plain = _plain_addresses(raw)
+        if plain is not None:
+            return plain
         try:
             header = message.get(name)
             if header is None:
@@ -576,6 +604,60 @@ def _bounce(part: Message) -> Bounce:
                 status = status or str(block.get("status", "")).strip()
                 diagnostic = diagnostic or " ".join(str(block.get("diagnostic-code", "")).split())
     return Bounce(tuple(recipients), status, diagnostic)
+
+
+# Headers the registry reads as their own text when that text is printable ASCII without an encoded
+# word, and a Message-ID that is one plain id (the registry's parser mends, or drops, any other).
+# Reading them raw saves most of reading a message: the registry builds a parse tree of each header.
+_TEXT_HEADERS = frozenset({"message-id", "in-reply-to", "references", "subject", *KEPT_HEADERS})
+_PRINTABLE = re.compile(r"[\x20-\x7e\t\r\n]*")
+# The mailboxes most mail names: ``Name <local@domain>``, ``"Any, name" <local@domain>`` or a bare
+# address, with dot-atoms on both sides of the @. Anything else (comments, groups, quoted local parts,
+# encoded words, obsolete forms) is left to the registry.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
+_ONE_MESSAGE_ID = re.compile(rf"[ \t]*<{_DOT_ATOM}@{_DOT_ATOM}>[ \t]*")
+_PLAIN_MAILBOX = re.compile(
+    rf"[ \t]*(?:(?P<name>{_ATOM}(?:[ \t]+{_ATOM})*)?[ \t]*<(?P<angled>{_DOT_ATOM}@{_DOT_ATOM})>"
+    rf'|"(?P<quoted>[^"\\\r\n]*)"[ \t]*<(?P<quoted_angled>{_DOT_ATOM}@{_DOT_ATOM})>'
+    rf"|(?P<bare>{_DOT_ATOM}@{_DOT_ATOM}))[ \t]*"
+)
+
+
+def _raw_header(message: Message, name: str) -> str | None:
+    """The first ``name`` header as the message wrote it, unfolded (what the registry is given)."""
+    for key, value in message.raw_items():
+        if key.lower() == name:
+            return "".join(value.splitlines())
+    return None
+
+
+def _reads_as_written(raw: str) -> bool:
+    return "=?" not in raw and _PRINTABLE.fullmatch(raw) is not None
+
+
+def _plain_addresses(raw: str) -> tuple[Address, ...] | None:
+    """The mailboxes of an address header whose every mailbox has one of the plain shapes, as the
+    registry reads them; ``None`` when one has another shape."""
+    if not _reads_as_written(raw):
+        return None
+    # A comma inside a quoted name would split it: such a header is read whole, as one mailbox.
+    items = [raw] if '"' in raw else raw.split(",")
+    found = []
+    for item in items:
+        match = _PLAIN_MAILBOX.fullmatch(item)
+        if match is None:
+            return None
+        name, angled, quoted, quoted_angled, bare = match.group(
+            "name", "angled", "quoted", "quoted_angled", "bare"
+        )
+        if bare is not None:
+            found.append(Address(email=bare.lower()))
+        elif angled is not None:
+            found.append(Address(email=angled.lower(), name=" ".join((name or "").split())))
+        else:
+            found.append(Address(email=quoted_angled.lower(), name=quoted))
+    return tuple(found)
 
 
 def _address(found: HeaderAddress) -> Address:
