@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any, cast
 
 from sqlalchemy import CTE, Select, Table, bindparam, event, insert, inspect, literal, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.base import NO_VALUE
@@ -185,12 +186,17 @@ _CREATED_EVENT_COLUMNS = (
 
 
 def insert_with_created_event(
-    model: type[Base], keys: Sequence[str], *, also: Sequence[Callable[[CTE], CTE]] = ()
+    model: type[Base],
+    keys: Sequence[str],
+    *,
+    also: Sequence[Callable[[CTE], CTE]] = (),
+    unless_taken: bool = False,
 ) -> Select[Any]:
     """One statement (PostgreSQL) that inserts a row of ``model`` from parameters named ``keys``,
     records its "created" event, and returns the row; :func:`created_event_parameters` completes the
     parameters. Each of ``also`` makes a further part of the statement from the inserted row (a
-    notification about it, say), written in the same round trip."""
+    notification about it, say), written in the same round trip. ``unless_taken``: a row whose unique
+    key another row has already is not written, and then neither is anything else, and no row returns."""
     table = cast(Table, model.__table__)
     # The event is built from the parameters, so a column left to its default would be missing from it.
     defaulted = [
@@ -200,12 +206,13 @@ def insert_with_created_event(
     ]
     if defaulted:
         raise ValueError(f"{model.__name__}: audited columns with defaults must be given: {defaulted}")
-    new_row = (
-        insert(table)
-        .values({key: bindparam(key, type_=table.c[key].type) for key in keys})
-        .returning(*table.c)
-        .cte("new_row")
+    parameters = {key: bindparam(key, type_=table.c[key].type) for key in keys}
+    written = (
+        postgresql.insert(table).values(parameters).on_conflict_do_nothing()
+        if unless_taken
+        else insert(table).values(parameters)
     )
+    new_row = written.returning(*table.c).cte("new_row")
     created_event = (
         insert(_audit_events)
         .from_select(

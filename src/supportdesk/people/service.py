@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, func, select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
+from supportdesk.audit.recorder import created_event_parameters, insert_with_created_event, record_created
 from supportdesk.core.clock import Clock
 from supportdesk.core.crm import crm_of
 from supportdesk.core.errors import Conflict, InvalidInput, NotFound
@@ -18,6 +21,7 @@ from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_c
 from supportdesk.core.permissions import Role
 from supportdesk.core.security import hash_password_in_thread
 from supportdesk.db import objects
+from supportdesk.db.tenancy import NAMES_ITS_WORKSPACE, required_workspace_id
 from supportdesk.jobs import outbox
 from supportdesk.jobs.models import DeliveryChannel
 from supportdesk.people import rules
@@ -248,13 +252,10 @@ async def create_customer(
     company: str | None = None,
     tier: Tier = Tier.free,
     external_id: str | None = None,
-    checked: bool = False,
 ) -> Customer:
     """Add a customer to the session's workspace; where the process has a CRM, have the customer checked
-    against it in the background (an outbox message in the same transaction). ``checked``: the caller
-    found no customer with ``email`` in this unit of work, and gives no ``external_id``."""
-    if not checked or external_id is not None:
-        await _ensure_unique_customer(session, email=email, external_id=external_id)
+    against it in the background (an outbox message in the same transaction)."""
+    await _ensure_unique_customer(session, email=email, external_id=external_id)
     now = clock.now()
     customer = Customer(
         email=email,
@@ -267,6 +268,12 @@ async def create_customer(
     )
     session.add(customer)
     await session.flush()
+    await _have_checked(session, clock, customer)
+    return customer
+
+
+async def _have_checked(session: AsyncSession, clock: Clock, customer: Customer) -> None:
+    """Where the process has a CRM, have a new customer checked against it in the background."""
     crm = crm_of(session)
     if crm is not None:
         # Without a CRM nothing is written: a first contact opens a ticket, and intake's speed is worth
@@ -280,6 +287,55 @@ async def create_customer(
             {"customer_id": customer.id, "email": customer.email},
         )
         await outbox.enqueue(session, clock, customer.workspace_id, [check])
+
+
+_customer_table = cast(Table, Customer.__table__)
+# Every column but the id: a first contact's row, as create_customer's flush would write it.
+_FIRST_CONTACT_KEYS = tuple(column.key for column in _customer_table.c if column.key != "id")
+
+
+@functools.cache
+def _first_contact_statement(dialect: str) -> ExecutableReturnsRows:
+    """A new customer's row, unless a concurrent first contact took the address: on PostgreSQL with its
+    audit event in the same statement, elsewhere an ``INSERT ... ON CONFLICT DO NOTHING RETURNING``."""
+    if dialect == "postgresql":
+        return select(Customer).from_statement(
+            insert_with_created_event(Customer, _FIRST_CONTACT_KEYS, unless_taken=True)
+        )
+    written = sqlite.insert(_customer_table).on_conflict_do_nothing().returning(*_customer_table.c)
+    return select(Customer).from_statement(written)
+
+
+async def _insert_first_contact(
+    session: AsyncSession, clock: Clock, *, email: str, name: str | None
+) -> Customer | None:
+    """The customer a first contact from ``email`` makes, or ``None`` when the address was taken by a
+    concurrent first contact meanwhile. One statement where a savepoint, the row, its audit event and the
+    savepoint's release took four: every new request by e-mail from a new address comes through here."""
+    workspace_id = required_workspace_id(session.sync_session)
+    now = clock.now()
+    values: dict[str, Any] = dict.fromkeys(_FIRST_CONTACT_KEYS) | {
+        "workspace_id": workspace_id,
+        "email": email,
+        "name": name,
+        "tier": Tier.free,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    parameters = values
+    if dialect == "postgresql":
+        parameters = values | created_event_parameters(session.sync_session, Customer, values)
+    found = await session.scalars(
+        _first_contact_statement(dialect), parameters, execution_options={NAMES_ITS_WORKSPACE: workspace_id}
+    )
+    customer = cast(Customer | None, found.one_or_none())
+    if customer is None:
+        return None
+    if dialect != "postgresql":
+        await record_created(session, customer)
+    await _have_checked(session, clock, customer)
     return customer
 
 
@@ -373,17 +429,14 @@ async def find_or_create_customer(
     customer = await find_customer_by_email(session, email) if isinstance(found, str) else found
     if customer is not None:
         return customer
-    try:
-        # A savepoint, so losing a race with a concurrent first contact costs this statement only.
-        # The address was just looked up, so the INSERT checks the rest: the race is lost at its
-        # uniqueness constraint (the other first contact committed, or inserted first).
-        async with session.begin_nested():
-            return await create_customer(session, clock, email=email, name=name, checked=True)
-    except (IntegrityError, CustomerExists):
-        winner = await find_customer_by_email(session, email)
-        if winner is None:
-            raise
-        return winner
+    # The address was just looked up, so a row that is not written lost a race with a concurrent first
+    # contact (which committed, or wrote first and then committed while this statement waited for it).
+    customer = await _insert_first_contact(session, clock, email=email, name=name)
+    if customer is None:
+        customer = await find_customer_by_email(session, email)
+        if customer is None:
+            raise CustomerExists(f"A customer with the address {email} was being added at the same time")
+    return customer
 
 
 async def update_customer(

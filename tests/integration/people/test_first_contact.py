@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from supportdesk.audit.models import ActorType, AuditAction, AuditEvent
+from supportdesk.audit.recorder import SYSTEM, act_as
 from supportdesk.core.clock import FrozenClock
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
 from supportdesk.people import service as people_service
 from supportdesk.people.models import Customer
+from supportdesk.tickets import flows
+from supportdesk.tickets.models import Ticket
+from supportdesk.workspaces import service as workspace_service
 from supportdesk.workspaces.models import Workspace
 from tests.factories.people import CustomerFactory
 
@@ -51,3 +59,112 @@ async def test_losing_the_race_returns_the_winners_customer(
         count = await session.execute(select(func.count()).select_from(Customer))
     assert customer.id == winner.id
     assert count.scalar_one() == 1
+
+
+async def _created_events(session: AsyncSession, customer_id: int) -> list[AuditEvent]:
+    found = await session.execute(
+        select(AuditEvent).where(
+            AuditEvent.object_type == "customer",
+            AuditEvent.object_id == customer_id,
+            AuditEvent.action == AuditAction.created,
+        )
+    )
+    return list(found.scalars())
+
+
+async def test_a_first_contact_is_recorded_in_the_audit_trail_once(
+    database: Database, workspace: Workspace, clock: FrozenClock
+) -> None:
+    async with database.unit_of_work() as session:
+        scope_to_workspace(session.sync_session, workspace.id)
+        act_as(session.sync_session, SYSTEM, clock)
+        customer = await people_service.find_or_create_customer(
+            session, clock, email="first@example.com", name="First"
+        )
+        customer_id = customer.id
+    async with database.unit_of_work(readonly=True) as session:
+        [event] = await _created_events(session, customer_id)
+        assert event.workspace_id == workspace.id
+        assert event.actor_type == ActorType.system
+        assert event.created_at == clock.now()
+        assert event.changes["email"] == [None, "first@example.com"]
+        assert event.changes["name"] == [None, "First"]
+
+
+async def test_a_lost_race_writes_nothing_and_the_transaction_goes_on(
+    database: Database,
+    workspace: Workspace,
+    clock: FrozenClock,
+    customer_factory: CustomerFactory,
+) -> None:
+    # Losing the race must not spoil the unit of work: the ticket the first contact was for is still
+    # written and committed with it, and the loser leaves no event about a customer it did not create.
+    # ``found=None`` is a look-up that found nothing before the winner committed.
+    winner = await customer_factory(email="race@example.com")
+    async with database.unit_of_work() as session:
+        scope_to_workspace(session.sync_session, workspace.id)
+        customer = await people_service.find_or_create_customer(
+            session, clock, email="race@example.com", found=None
+        )
+        ticket = await flows.process_new_ticket(
+            session,
+            clock,
+            actor=None,
+            workspace_id=workspace.id,
+            title="Printer on fire",
+            customer_email=customer.email,
+            found_customer=customer,
+        )
+        customer_id, ticket_id = customer.id, ticket.id
+    async with database.unit_of_work(readonly=True) as session:
+        scope_to_workspace(session.sync_session, workspace.id)
+        stored = await session.get(Ticket, ticket_id)
+        assert stored is not None
+        assert stored.customer_id == winner.id
+        events = await _created_events(session, winner.id)
+    assert customer_id == winner.id
+    assert len(events) == 1, "only the winner's own creation is recorded"
+
+
+async def test_two_first_contacts_at_once_make_one_customer(
+    real_database: Database, clock: FrozenClock
+) -> None:
+    # Two units of work, each with its own connection: the second writes while the first, which wrote
+    # the same address, has not committed yet. It waits for that commit and then finds the first's row.
+    async with real_database.unit_of_work() as session:
+        workspace = await workspace_service.create_workspace(session, clock, slug="acme", name="Acme")
+    first_wrote = asyncio.Event()
+    release_first = asyncio.Event()
+
+    async def first() -> int:
+        async with real_database.unit_of_work() as session:
+            scope_to_workspace(session.sync_session, workspace.id)
+            customer = await people_service.find_or_create_customer(
+                session, clock, email="both@example.com", found=None
+            )
+            first_wrote.set()
+            await release_first.wait()
+            return customer.id
+
+    async def second() -> int:
+        await first_wrote.wait()
+        async with real_database.unit_of_work() as session:
+            scope_to_workspace(session.sync_session, workspace.id)
+            customer = await people_service.find_or_create_customer(
+                session, clock, email="both@example.com", found=None
+            )
+            return customer.id
+
+    first_task, second_task = asyncio.create_task(first()), asyncio.create_task(second())
+    await first_wrote.wait()
+    await asyncio.sleep(0.2)  # the second is waiting for the first's commit (PostgreSQL) or its turn
+    assert not second_task.done()
+    release_first.set()
+    first_id, second_id = await asyncio.wait_for(asyncio.gather(first_task, second_task), timeout=10)
+    async with real_database.unit_of_work(readonly=True) as session:
+        scope_to_workspace(session.sync_session, workspace.id)
+        count = await session.execute(select(func.count()).select_from(Customer))
+        events = await _created_events(session, first_id)
+    assert second_id == first_id
+    assert count.scalar_one() == 1
+    assert len(events) == 1
