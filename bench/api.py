@@ -340,6 +340,19 @@ def process_cpu_seconds(pid: int) -> float:
     return 0.0
 
 
+def postgres_cpu_seconds() -> float:
+    """User plus system CPU so far of the machine's PostgreSQL: its running processes, and the backends
+    that ended (which the server's main process counts as its children's time), so that connections the
+    pool closes in between are counted too."""
+    total = 0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if comm.read_text().strip() == "postgres":
+                fields = (comm.parent / "stat").read_text().rsplit(")", 1)[1].split()
+                total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return total / _CLOCK_TICKS
+
+
 def machine_cpu_seconds() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot, summed over its cores."""
     with contextlib.suppress(OSError):
@@ -632,6 +645,9 @@ class Measurement:
     latencies_ms: list[float] = field(repr=False)
     server_cpu_seconds: float = 0.0
     client_cpu_seconds: float = 0.0
+    # PostgreSQL's processes (every database on the machine's server, so a quiet host is needed): zero
+    # for SQLite, which works inside the server process.
+    database_cpu_seconds: float = 0.0
     machine_busy_seconds: float = 0.0
     machine_capacity_seconds: float = 0.0
     rounds: int = 1
@@ -644,6 +660,11 @@ class Measurement:
     def server_cpu_ms_per_request(self) -> float:
         """CPU time of the server process (all its threads) per completed request."""
         return 1000 * self.server_cpu_seconds / self.requests if self.requests else float("nan")
+
+    @property
+    def database_cpu_ms_per_request(self) -> float:
+        """CPU time of PostgreSQL's processes per completed request (zero on SQLite)."""
+        return 1000 * self.database_cpu_seconds / self.requests if self.requests else float("nan")
 
     @property
     def others_busy_fraction(self) -> float:
@@ -667,6 +688,7 @@ class Measurement:
             latencies_ms=self.latencies_ms + other.latencies_ms,
             server_cpu_seconds=self.server_cpu_seconds + other.server_cpu_seconds,
             client_cpu_seconds=self.client_cpu_seconds + other.client_cpu_seconds,
+            database_cpu_seconds=self.database_cpu_seconds + other.database_cpu_seconds,
             machine_busy_seconds=self.machine_busy_seconds + other.machine_busy_seconds,
             machine_capacity_seconds=self.machine_capacity_seconds + other.machine_capacity_seconds,
             rounds=self.rounds + other.rounds,
@@ -691,6 +713,7 @@ class Measurement:
             "p99_ms": round(self.percentile(0.99), 2),
             "max_ms": round(max(self.latencies_ms, default=float("nan")), 2),
             "server_cpu_ms_per_request": round(self.server_cpu_ms_per_request, 3),
+            "database_cpu_ms_per_request": round(self.database_cpu_ms_per_request, 3),
             "others_busy_fraction": round(self.others_busy_fraction, 3),
         }
 
@@ -824,6 +847,7 @@ async def measure(
         )
         server_before = process_cpu_seconds(server.process.pid)
         client_before = time.process_time()
+        database_before = postgres_cpu_seconds() if fixture.backend == "postgresql" else 0.0
         machine_before = machine_cpu_seconds()
         completed, errors, seconds, latencies = await drive(
             client,
@@ -835,6 +859,7 @@ async def measure(
             first_index=first_index,
         )
         machine_after = machine_cpu_seconds()
+        database_cpu = (postgres_cpu_seconds() if fixture.backend == "postgresql" else 0.0) - database_before
         client_cpu = time.process_time() - client_before
         server_cpu = process_cpu_seconds(server.process.pid) - server_before
     return Measurement(
@@ -848,6 +873,7 @@ async def measure(
         latencies_ms=latencies,
         server_cpu_seconds=server_cpu,
         client_cpu_seconds=client_cpu,
+        database_cpu_seconds=database_cpu,
         machine_busy_seconds=machine_after[0] - machine_before[0],
         machine_capacity_seconds=machine_after[1] - machine_before[1],
     )

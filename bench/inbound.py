@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import json
 import os
@@ -81,6 +80,7 @@ from bench.api import (
     free_port,
     machine,
     machine_cpu_seconds,
+    postgres_cpu_seconds,
     print_profile,
     process_cpu_seconds,
     recreate_postgres_database,
@@ -119,7 +119,6 @@ TARGET_PER_SECOND: Final = 200.0
 POLL_SECONDS: Final = 0.1
 # The parts a round is named after, in the markers and Message-IDs of its messages.
 PARTS: Final = ("direct", "smtp", "workers", "kill")
-CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
 
 
 def log(message: str) -> None:
@@ -625,19 +624,6 @@ async def accept_all(bench: Bench, mails: Sequence[Mail], concurrency: int) -> d
 async def unsent(delivery: Delivery) -> Sent:
     """The e-mail channel's stand-in with ``--acks skip``: the acknowledgement is recorded, not sent."""
     return Sent(provider="bench-not-sent")
-
-
-def postgres_cpu_seconds() -> float:
-    """User plus system CPU so far of the machine's PostgreSQL: its running processes, and the backends
-    that ended (which the server's main process counts as its children's time), so that connections the
-    pool closes in between are counted too."""
-    total = 0
-    for comm in Path("/proc").glob("[0-9]*/comm"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            if comm.read_text().strip() == "postgres":
-                fields = (comm.parent / "stat").read_text().rsplit(")", 1)[1].split()
-                total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
-    return total / CLOCK_TICKS
 
 
 @dataclass(frozen=True)

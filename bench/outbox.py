@@ -312,6 +312,7 @@ async def creates(
                     "requests",
                     "errors",
                     "server_cpu_ms_per_request",
+                    "database_cpu_ms_per_request",
                     "others_busy_fraction",
                 )
             }
