@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal
 
-from sqlalchemy import Table, func, select
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
-from supportdesk.audit.recorder import created_event_parameters, insert_with_created_event, record_created
 from supportdesk.core.clock import Clock
 from supportdesk.core.crm import crm_of
 from supportdesk.core.errors import Conflict, InvalidInput, NotFound
@@ -21,10 +17,9 @@ from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_c
 from supportdesk.core.permissions import Role
 from supportdesk.core.security import hash_password_in_thread
 from supportdesk.db import objects
-from supportdesk.db.tenancy import NAMES_ITS_WORKSPACE, required_workspace_id
 from supportdesk.jobs import outbox
 from supportdesk.jobs.models import DeliveryChannel
-from supportdesk.people import rules
+from supportdesk.people import repository, rules
 from supportdesk.people.models import (
     ApiToken,
     Availability,
@@ -289,56 +284,6 @@ async def _have_checked(session: AsyncSession, clock: Clock, customer: Customer)
         await outbox.enqueue(session, clock, customer.workspace_id, [check])
 
 
-_customer_table = cast(Table, Customer.__table__)
-# Every column but the id: a first contact's row, as create_customer's flush would write it.
-_FIRST_CONTACT_KEYS = tuple(column.key for column in _customer_table.c if column.key != "id")
-
-
-@functools.cache
-def _first_contact_statement(dialect: str) -> ExecutableReturnsRows:
-    """A new customer's row, unless a concurrent first contact took the address: on PostgreSQL with its
-    audit event in the same statement, elsewhere an ``INSERT ... ON CONFLICT DO NOTHING RETURNING``."""
-    if dialect == "postgresql":
-        return select(Customer).from_statement(
-            insert_with_created_event(Customer, _FIRST_CONTACT_KEYS, unless_taken=True)
-        )
-    written = sqlite.insert(_customer_table).on_conflict_do_nothing().returning(*_customer_table.c)
-    return select(Customer).from_statement(written)
-
-
-async def _insert_first_contact(
-    session: AsyncSession, clock: Clock, *, email: str, name: str | None
-) -> Customer | None:
-    """The customer a first contact from ``email`` makes, or ``None`` when the address was taken by a
-    concurrent first contact meanwhile. One statement where a savepoint, the row, its audit event and the
-    savepoint's release took four: every new request by e-mail from a new address comes through here."""
-    workspace_id = required_workspace_id(session.sync_session)
-    now = clock.now()
-    values: dict[str, Any] = dict.fromkeys(_FIRST_CONTACT_KEYS) | {
-        "workspace_id": workspace_id,
-        "email": email,
-        "name": name,
-        "tier": Tier.free,
-        "created_at": now,
-        "updated_at": now,
-        "version": 1,
-    }
-    dialect = session.bind.dialect.name if session.bind is not None else ""
-    parameters = values
-    if dialect == "postgresql":
-        parameters = values | created_event_parameters(session.sync_session, Customer, values)
-    found = await session.scalars(
-        _first_contact_statement(dialect), parameters, execution_options={NAMES_ITS_WORKSPACE: workspace_id}
-    )
-    customer = cast(Customer | None, found.one_or_none())
-    if customer is None:
-        return None
-    if dialect != "postgresql":
-        await record_created(session, customer)
-    await _have_checked(session, clock, customer)
-    return customer
-
-
 async def request_crm_checks(
     session: AsyncSession, clock: Clock, crm: str, *, recheck: bool, after_id: int = 0, limit: int = 500
 ) -> list[int]:
@@ -431,8 +376,10 @@ async def find_or_create_customer(
         return customer
     # The address was just looked up, so a row that is not written lost a race with a concurrent first
     # contact (which committed, or wrote first and then committed while this statement waited for it).
-    customer = await _insert_first_contact(session, clock, email=email, name=name)
-    if customer is None:
+    customer = await repository.insert_first_contact(session, clock.now(), email=email, name=name)
+    if customer is not None:
+        await _have_checked(session, clock, customer)
+    else:
         customer = await find_customer_by_email(session, email)
         if customer is None:
             raise CustomerExists(f"A customer with the address {email} was being added at the same time")
