@@ -340,6 +340,16 @@ def process_cpu_seconds(pid: int) -> float:
     return 0.0
 
 
+def children_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time so far of the running children of process ``pid``, and of theirs."""
+    total = 0.0
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            for child in children.read_text().split():
+                total += process_cpu_seconds(int(child)) + children_cpu_seconds(int(child))
+    return total
+
+
 def postgres_cpu_seconds() -> float:
     """User plus system CPU so far of the machine's PostgreSQL: its running processes, and the backends
     that ended (which the server's main process counts as its children's time), so that connections the

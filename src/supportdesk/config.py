@@ -252,6 +252,9 @@ class Settings(BaseSettings):
     mail_thread_window_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 72
     mail_sender_hourly_limit: Annotated[int, Field(ge=1, le=100_000)] = 20
     mail_trusted_servers: tuple[str, ...] = ()
+    # Whether the background work reads arrived messages in a child process of its own (channels.email.
+    # reader), so that reading them runs on another core than the work done with them.
+    mail_read_in_own_process: bool = True
     # How often `supportdesk mail poll` reads a mailbox whose IMAP server cannot announce new mail
     # (IDLE), and looks for mailboxes added or changed.
     mail_poll_seconds: Annotated[float, Field(ge=1, le=3600)] = 60

@@ -12,6 +12,7 @@ from supportdesk.automation import tasks
 from supportdesk.automation.tasks import AcrossWorkspaces
 from supportdesk.channels.email.flows import process_inbound
 from supportdesk.channels.email.processing import InboundProcessor
+from supportdesk.channels.email.reader import MessageReader
 from supportdesk.channels.email.service import inbound_rules
 from supportdesk.config import Settings
 from supportdesk.core.clock import Clock
@@ -73,13 +74,14 @@ def build_background(
     mail = MailSender(build_providers(settings, clock=clock), default_from=settings.mail_from)
     # Arrived mail is processed with the server's file store (a worker builds its own from the settings).
     store = file_store if file_store is not None else build_file_store(settings)
-    inbound = InboundProcessor(database, clock, store, inbound_rules(settings), process_inbound)
+    reader = MessageReader(separate=settings.mail_read_in_own_process)
+    inbound = InboundProcessor(database, clock, store, inbound_rules(settings), process_inbound, reader)
     senders: dict[DeliveryChannel, Sender] = {
         DeliveryChannel.webhook: webhooks,
         DeliveryChannel.email: mail,
         DeliveryChannel.inbound: inbound,
     }
-    closers = [webhooks.aclose, mail.aclose]
+    closers = [webhooks.aclose, mail.aclose, reader.aclose]
     # A worker process builds a look-up of its own (sharing answers with the servers' through
     # SUPPORTDESK_CRM_CACHE_URL when that names a Redis) and closes it when it stops.
     lookup = crm_lookup if crm_lookup is not None else build_crm_lookup(settings, clock)

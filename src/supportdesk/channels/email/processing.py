@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from supportdesk.audit.recorder import SYSTEM, act_as
 from supportdesk.channels.email import parsing, service
 from supportdesk.channels.email.models import InboundMessage, InboundState
+from supportdesk.channels.email.reader import MessageReader
 from supportdesk.core.clock import Clock
 from supportdesk.core.storage import FileStore
 from supportdesk.db.session import Database
@@ -67,8 +68,11 @@ class InboundProcessor:
         store: FileStore,
         rules: service.InboundRules,
         process: Process,
+        reader: MessageReader | None = None,
     ) -> None:
         self._process = process
+        # Where messages are read: in this process unless the caller gives a reader of its own.
+        self._reader = reader if reader is not None else MessageReader(separate=False)
         self._database = database
         self._clock = clock
         self._store = store
@@ -134,7 +138,7 @@ class InboundProcessor:
                     return Sent(provider=service.PROCESSOR)
                 if parsed is None:
                     raw = await service.read_raw(self._store, message.raw_sha256)
-                    parsed = await service.parse_raw(raw, self._rules.limits)
+                    parsed = await self._reader.read(raw, self._rules.limits)
                 await self._process(
                     session,
                     self._clock,
@@ -168,7 +172,7 @@ class InboundProcessor:
             raw = await service.read_raw(self._store, digest)
         except FileNotFoundError:
             return None
-        return await service.parse_raw(raw, self._rules.limits)
+        return await self._reader.read(raw, self._rules.limits)
 
     async def _failed(self, delivery: Delivery, message_id: int, reason: str, *, last: bool) -> None:
         """Keep the failure on the message (in a unit of work of its own: the one that failed is gone)."""

@@ -14,7 +14,7 @@ from pydantic import Field
 from starlette.datastructures import UploadFile
 
 from supportdesk.auth.dependencies import Context, allowed
-from supportdesk.channels.email import intake, mailboxes, service
+from supportdesk.channels.email import intake, mailboxes, reader, service
 from supportdesk.channels.email.models import InboundSource, InboundState
 from supportdesk.channels.email.schemas import (
     InboundMessageDetail,
@@ -125,7 +125,7 @@ async def get_inbound(message_id: ObjectId, context: Watching, request: Request)
     message = await service.get_message(context.session, message_id)
     settings: Settings = request.app.state.settings
     raw = await service.read_raw(request.app.state.file_store, message.raw_sha256)
-    parsed = await service.parse_raw(raw, service.inbound_rules(settings).limits)
+    parsed = await reader.read_here(raw, service.inbound_rules(settings).limits)
     return InboundMessageDetail.model_validate(
         {
             **message_out(message).model_dump(),

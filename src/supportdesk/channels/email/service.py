@@ -127,13 +127,6 @@ async def read_raw(store: FileStore, digest: str) -> bytes:
     return await asyncio.to_thread(store.get, digest)
 
 
-async def parse_raw(raw: bytes, limits: parsing.Limits) -> parsing.ParsedEmail:
-    """Read a message; a large one in a thread, so the server's other requests are not held up."""
-    if len(raw) > 256 * 1024:
-        return await asyncio.to_thread(parsing.parse, raw, limits)
-    return parsing.parse(raw, limits)
-
-
 def sender_of(parsed: parsing.ParsedEmail, envelope_sender: str | None) -> str:
     """Who sent a message, in lower case: its From, else the envelope's sender ("" when neither)."""
     return parsed.sender.email.lower() if parsed.sender else (envelope_sender or "").lower()
