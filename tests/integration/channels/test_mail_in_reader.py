@@ -4,16 +4,19 @@ its own question, and nothing lost when the child dies or cannot start."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import pickle
 import sys
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
 from supportdesk.channels.email import parsing, reader
 from supportdesk.channels.email.reader import MessageReader
+from supportdesk.core.storage import FileStore, LocalFileStore
 
 pytestmark = pytest.mark.integration
 
@@ -118,3 +121,45 @@ def test_the_child_answers_every_question_in_order_until_its_input_ends() -> Non
     while head := answers.read(reader._LENGTH.size):
         read.append(pickle.loads(answers.read(reader._LENGTH.unpack(head)[0])))  # noqa: S301
     assert read == [parsing.parse(raw, LIMITS) for raw in MESSAGES]
+
+
+class _BucketLike:
+    """A store that is not a folder on this machine: its bytes come only through ``get``."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, bytes] = {}
+
+    def put(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        self.kept[digest] = data
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        try:
+            return self.kept[digest]
+        except KeyError:
+            raise FileNotFoundError(digest) from None
+
+    def has(self, digest: str) -> bool:
+        return digest in self.kept
+
+
+@pytest.mark.parametrize("in_own_process", [True, False], ids=["child", "here"])
+@pytest.mark.parametrize("kind", ["folder", "bucket"])
+async def test_a_stored_message_is_read_from_its_store(
+    kind: str, in_own_process: bool, tmp_path: Path
+) -> None:
+    store: FileStore = LocalFileStore(tmp_path) if kind == "folder" else _BucketLike()  # type: ignore[assignment]
+    message_reader = MessageReader(separate=in_own_process)
+    try:
+        for raw in MESSAGES:
+            digest = store.put(raw)
+            assert await message_reader.read_stored(store, digest, LIMITS) == parsing.parse(raw, LIMITS)
+        with pytest.raises(FileNotFoundError):
+            await message_reader.read_stored(store, "0" * 64, LIMITS)
+        # A file that could not be read costs the child nothing: the next message is read by it.
+        digest = store.put(MESSAGES[1])
+        assert await message_reader.read_stored(store, digest, LIMITS) == parsing.parse(MESSAGES[1], LIMITS)
+        assert (message_reader._child is not None) == in_own_process
+    finally:
+        await message_reader.aclose()

@@ -169,10 +169,9 @@ class InboundProcessor:
         if not isinstance(digest, str):
             return None
         try:
-            raw = await service.read_raw(self._store, digest)
+            return await self._reader.read_stored(self._store, digest, self._rules.limits)
         except FileNotFoundError:
             return None
-        return await self._reader.read(raw, self._rules.limits)
 
     async def _failed(self, delivery: Delivery, message_id: int, reason: str, *, last: bool) -> None:
         """Keep the failure on the message (in a unit of work of its own: the one that failed is gone)."""

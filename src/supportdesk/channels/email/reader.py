@@ -9,8 +9,9 @@ other in the order asked; the worker meanwhile goes on with the other messages' 
 
 The child is started at the first message and again after it failed. A message it did not answer
 (the child died, or could not be started) is read in this process instead, so reading never fails
-for a reason of its own; a child that keeps failing is left alone for a while. The child only reads
-bytes it is given: it opens no database and no file.
+for a reason of its own; a child that keeps failing is left alone for a while. The child reads the
+bytes it is given, or the file of the local file store it is named; it opens no database and writes
+nothing.
 
 Run as ``python -m supportdesk.channels.email.reader``, this module is the child.
 """
@@ -26,9 +27,11 @@ import pickle
 import struct
 import sys
 import time
+from pathlib import Path
 from typing import BinaryIO
 
 from supportdesk.channels.email import parsing
+from supportdesk.core.storage import FileStore, LocalFileStore
 
 _log = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ class MessageReader:
     def __init__(self, *, separate: bool) -> None:
         self.separate = separate
         self._child: asyncio.subprocess.Process | None = None
-        self._answers: collections.deque[asyncio.Future[parsing.ParsedEmail]] = collections.deque()
+        self._answers: collections.deque[asyncio.Future[parsing.ParsedEmail | OSError]] = collections.deque()
         self._listening: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()
         self._failed_at: float | None = None
@@ -64,6 +67,17 @@ class MessageReader:
                 with contextlib.suppress(ReaderGone):
                     return await self._ask(child, raw, limits)
         return await read_here(raw, limits)
+
+    async def read_stored(self, store: FileStore, digest: str, limits: parsing.Limits) -> parsing.ParsedEmail:
+        """The message kept in ``store`` under ``digest``, read; ``FileNotFoundError`` when it is not
+        there. From a folder on this machine the child reads the file itself: handing the bytes to a
+        thread and then down the pipe costs the worker more than reading them does."""
+        if self.separate and isinstance(store, LocalFileStore):
+            child = await self._running_child()
+            if child is not None:
+                with contextlib.suppress(ReaderGone):
+                    return await self._ask(child, store.path_of(digest), limits)
+        return await self.read(await asyncio.to_thread(store.get, digest), limits)
 
     async def aclose(self) -> None:
         """Stop the child: it reads what it was asked, and ends when its input does."""
@@ -107,11 +121,11 @@ class MessageReader:
         self._listening = asyncio.create_task(self._listen(child))
 
     async def _ask(
-        self, child: asyncio.subprocess.Process, raw: bytes, limits: parsing.Limits
+        self, child: asyncio.subprocess.Process, raw: bytes | Path, limits: parsing.Limits
     ) -> parsing.ParsedEmail:
         if child.stdin is None or self._child is not child:  # it stopped meanwhile
             raise ReaderGone
-        answer: asyncio.Future[parsing.ParsedEmail] = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[parsing.ParsedEmail | OSError] = asyncio.get_running_loop().create_future()
         question = pickle.dumps((raw, limits), protocol=pickle.HIGHEST_PROTOCOL)
         # The answers come in the order of the questions: the future is queued with its question.
         self._answers.append(answer)
@@ -120,7 +134,10 @@ class MessageReader:
             await child.stdin.drain()
         except (ConnectionError, RuntimeError) as error:  # the child is gone; _listen fails the answer
             _log.debug("inbound: the reading process took no question: %s", error)
-        return await answer
+        read = await answer
+        if isinstance(read, OSError):  # the file named could not be read
+            raise read
+        return read
 
     async def _listen(self, child: asyncio.subprocess.Process) -> None:
         """Hand each answer of ``child`` to the question waiting for it; when the child stops, fail
@@ -129,7 +146,7 @@ class MessageReader:
         try:
             while answers is not None:
                 length = _LENGTH.unpack(await answers.readexactly(_LENGTH.size))[0]
-                answer: parsing.ParsedEmail = pickle.loads(await answers.readexactly(length))  # noqa: S301  (our own child's answer)
+                answer: parsing.ParsedEmail | OSError = pickle.loads(await answers.readexactly(length))  # noqa: S301  (our own child's answer)
                 waiting = self._answers.popleft()
                 if not waiting.done():
                     waiting.set_result(answer)
@@ -163,8 +180,16 @@ def serve(questions: BinaryIO, answers: BinaryIO) -> None:
         head = questions.read(_LENGTH.size)
         if len(head) < _LENGTH.size:
             return
-        raw, limits = pickle.loads(questions.read(_LENGTH.unpack(head)[0]))  # noqa: S301  (the parent's question)
-        answer = pickle.dumps(parsing.parse(raw, limits), protocol=pickle.HIGHEST_PROTOCOL)
+        given, limits = pickle.loads(questions.read(_LENGTH.unpack(head)[0]))  # noqa: S301  (the parent's question)
+        read: parsing.ParsedEmail | OSError
+        try:
+            # The bytes, or the file in the store's folder that holds them.
+            raw = given.read_bytes() if isinstance(given, Path) else given
+        except OSError as error:
+            read = error
+        else:
+            read = parsing.parse(raw, limits)
+        answer = pickle.dumps(read, protocol=pickle.HIGHEST_PROTOCOL)
         answers.write(_LENGTH.pack(len(answer)) + answer)
         answers.flush()
 
