@@ -29,6 +29,12 @@ Parts (``--parts``):
    killed with SIGKILL half-way, a second worker finishes. Every message must then have made exactly
    one ticket or one comment.
 
+A worker reads messages in a child process of its own unless ``SUPPORTDESK_MAIL_READ_IN_OWN_PROCESS``
+is ``false`` in the benchmark's environment (docs/decisions/0061), which its ``supportdesk`` processes
+are given too; the child's CPU is counted in the worker's, and the direct part reports it apart. The
+workers part gives two rates: from the processes' start, and from the first message processed to the
+last (without their start-up).
+
 Every round is checked message by message: processed (none quarantined or left waiting), the expected
 outcome (a new ticket, or a reply on the expected ticket by the expected rule), one ticket per new
 request, one comment per reply.
@@ -869,6 +875,7 @@ def child_env(bench: Bench, **extra: str) -> dict[str, str]:
             "SUPPORTDESK_MAIL_DIR": str(bench.settings.mail_dir),
             "SUPPORTDESK_MAIL_FROM": MAIL_FROM,
             "SUPPORTDESK_OUTBOX_BATCH": str(bench.settings.outbox_batch),
+            "SUPPORTDESK_MAIL_READ_IN_OWN_PROCESS": str(bench.settings.mail_read_in_own_process).lower(),
             **extra,
         }
     )
