@@ -385,10 +385,7 @@ class _Reading:
         if plain is not None:
             return plain
         try:
-            header = message.get(name)
-            if header is None:
-                return ()
-            found = getattr(header, "addresses", None)
+            found = getattr(message.get(name), "addresses", None)
             if found is not None:
                 return tuple(
                     _address(one) for one in found if isinstance(one, HeaderAddress) and one.addr_spec
