@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import io
 import pickle
+import signal
 import sys
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
@@ -78,13 +79,19 @@ async def test_questions_the_child_did_not_answer_are_read_here(
     # message, after the pause, goes to a new child.
     asked = [asyncio.create_task(separate.read(raw, LIMITS)) for raw in MESSAGES]
     await asyncio.sleep(0)
-    child.kill()
+    child.process.kill()
     assert await asyncio.gather(*asked) == [parsing.parse(raw, LIMITS) for raw in MESSAGES]
+    assert child.gone
+
+    # During the pause after a failure, messages are read here and no child is started.
+    assert await separate.read(MESSAGES[2], LIMITS) == parsing.parse(MESSAGES[2], LIMITS)
+    assert separate._child is child
 
     monkeypatch.setattr(reader, "RESTART_AFTER", 0.0)
     assert await separate.read(MESSAGES[1], LIMITS) == parsing.parse(MESSAGES[1], LIMITS)
     assert separate._child is not None
     assert separate._child is not child
+    assert not separate._child.gone
 
 
 async def test_a_child_that_cannot_start_leaves_reading_to_this_process(
@@ -100,7 +107,18 @@ async def test_closing_ends_the_child(separate: MessageReader) -> None:
     child = separate._child
     assert child is not None
     await separate.aclose()
-    assert child.returncode == 0, "it ended when its questions did"
+    assert child.process.returncode == 0, "it ended when its questions did"
+
+
+async def test_a_child_that_does_not_end_in_time_is_killed(
+    separate: MessageReader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await separate.read(MESSAGES[0], LIMITS)
+    child = separate._child
+    assert child is not None
+    monkeypatch.setattr(reader, "STOP_WITHIN", 0.0)
+    await separate.aclose()
+    assert child.process.returncode == -signal.SIGKILL
 
 
 async def test_a_reader_of_this_process_starts_no_child() -> None:
@@ -110,9 +128,13 @@ async def test_a_reader_of_this_process_starts_no_child() -> None:
     await here.aclose()
 
 
-def test_the_child_answers_every_question_in_order_until_its_input_ends() -> None:
+def test_the_child_answers_every_question_in_order_until_its_input_ends(tmp_path: Path) -> None:
+    # Bytes, a file of the store's folder, and a file that is not there.
+    kept = tmp_path / "kept.eml"
+    kept.write_bytes(MESSAGES[1])
+    given: list[bytes | Path] = [*MESSAGES, kept, tmp_path / "gone.eml"]
     questions = b"".join(
-        reader._LENGTH.pack(len(body)) + body for body in (pickle.dumps((raw, LIMITS)) for raw in MESSAGES)
+        reader._LENGTH.pack(len(body)) + body for body in (pickle.dumps((item, LIMITS)) for item in given)
     )
     answers = io.BytesIO()
     reader.serve(io.BytesIO(questions), answers)
@@ -120,7 +142,9 @@ def test_the_child_answers_every_question_in_order_until_its_input_ends() -> Non
     read = []
     while head := answers.read(reader._LENGTH.size):
         read.append(pickle.loads(answers.read(reader._LENGTH.unpack(head)[0])))  # noqa: S301
-    assert read == [parsing.parse(raw, LIMITS) for raw in MESSAGES]
+    *parsed, missing = read
+    assert parsed == [parsing.parse(raw, LIMITS) for raw in [*MESSAGES, MESSAGES[1]]]
+    assert isinstance(missing, FileNotFoundError)
 
 
 class _BucketLike:

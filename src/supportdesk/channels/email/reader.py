@@ -27,6 +27,7 @@ import pickle
 import struct
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -48,14 +49,25 @@ class ReaderGone(Exception):
     """The child stopped before it answered."""
 
 
+@dataclass(eq=False)
+class _Child:
+    """A reading process and the questions it has not answered yet, oldest first: its answers come in
+    the order of its questions, and no other process's answer is ever matched to them."""
+
+    process: asyncio.subprocess.Process
+    waiting: collections.deque[asyncio.Future[parsing.ParsedEmail | OSError]] = field(
+        default_factory=collections.deque
+    )
+    listening: asyncio.Task[None] | None = None
+    gone: bool = False
+
+
 class MessageReader:
     """Reads messages in a child process when ``separate`` is true, in this one otherwise."""
 
     def __init__(self, *, separate: bool) -> None:
         self.separate = separate
-        self._child: asyncio.subprocess.Process | None = None
-        self._answers: collections.deque[asyncio.Future[parsing.ParsedEmail | OSError]] = collections.deque()
-        self._listening: asyncio.Task[None] | None = None
+        self._child: _Child | None = None
         self._starting = asyncio.Lock()
         self._failed_at: float | None = None
 
@@ -80,33 +92,34 @@ class MessageReader:
         return await self.read(await asyncio.to_thread(store.get, digest), limits)
 
     async def aclose(self) -> None:
-        """Stop the child: it reads what it was asked, and ends when its input does."""
+        """Stop the child: it answers what it was asked, and ends when its questions do."""
         child, self._child = self._child, None
         if child is None:
             return
-        if child.stdin is not None:
-            child.stdin.close()
+        child.gone = True
+        if child.process.stdin is not None:
+            child.process.stdin.close()
         try:
-            await asyncio.wait_for(child.wait(), STOP_WITHIN)
+            await asyncio.wait_for(child.process.wait(), STOP_WITHIN)
         except TimeoutError:
-            child.kill()
-            await child.wait()
-        if self._listening is not None:
-            await self._listening
+            child.process.kill()
+        if child.listening is not None:
+            await child.listening
 
-    async def _running_child(self) -> asyncio.subprocess.Process | None:
-        if self._child is not None and self._child.returncode is None:
-            return self._child
+    async def _running_child(self) -> _Child | None:
+        child = self._child
+        if child is not None and not child.gone:
+            return child
         if self._failed_at is not None and time.monotonic() - self._failed_at < RESTART_AFTER:
             return None
         async with self._starting:
-            if self._child is None or self._child.returncode is not None:
+            if self._child is None or self._child.gone:
                 await self._start()
         return self._child
 
     async def _start(self) -> None:
         try:
-            child = await asyncio.create_subprocess_exec(
+            process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 __name__,
@@ -117,21 +130,20 @@ class MessageReader:
             _log.warning("inbound: no process to read mail in (%s); reading it here", error)
             self._failed_at = time.monotonic()
             return
+        child = _Child(process)
+        child.listening = asyncio.create_task(self._listen(child))
         self._child, self._failed_at = child, None
-        self._listening = asyncio.create_task(self._listen(child))
 
-    async def _ask(
-        self, child: asyncio.subprocess.Process, raw: bytes | Path, limits: parsing.Limits
-    ) -> parsing.ParsedEmail:
-        if child.stdin is None or self._child is not child:  # it stopped meanwhile
+    async def _ask(self, child: _Child, raw: bytes | Path, limits: parsing.Limits) -> parsing.ParsedEmail:
+        questions = child.process.stdin
+        if questions is None or child.gone:
             raise ReaderGone
         answer: asyncio.Future[parsing.ParsedEmail | OSError] = asyncio.get_running_loop().create_future()
         question = pickle.dumps((raw, limits), protocol=pickle.HIGHEST_PROTOCOL)
-        # The answers come in the order of the questions: the future is queued with its question.
-        self._answers.append(answer)
+        child.waiting.append(answer)
         try:
-            child.stdin.write(_LENGTH.pack(len(question)) + question)
-            await child.stdin.drain()
+            questions.write(_LENGTH.pack(len(question)) + question)
+            await questions.drain()
         except (ConnectionError, RuntimeError) as error:  # the child is gone; _listen fails the answer
             _log.debug("inbound: the reading process took no question: %s", error)
         read = await answer
@@ -139,31 +151,32 @@ class MessageReader:
             raise read
         return read
 
-    async def _listen(self, child: asyncio.subprocess.Process) -> None:
+    async def _listen(self, child: _Child) -> None:
         """Hand each answer of ``child`` to the question waiting for it; when the child stops, fail
         every question it did not answer (they are read in this process instead)."""
-        answers = child.stdout
+        answers = child.process.stdout
         try:
             while answers is not None:
                 length = _LENGTH.unpack(await answers.readexactly(_LENGTH.size))[0]
                 answer: parsing.ParsedEmail | OSError = pickle.loads(await answers.readexactly(length))  # noqa: S301  (our own child's answer)
-                waiting = self._answers.popleft()
+                waiting = child.waiting.popleft()
                 if not waiting.done():
                     waiting.set_result(answer)
         except (asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError, IndexError) as error:
-            if self._child is child:
+            if not child.gone:
                 self._failed_at = time.monotonic()
                 _log.warning("inbound: the process reading mail stopped (%s); reading it here", error)
         finally:
-            while self._answers:
-                waiting = self._answers.popleft()
+            stopped_by_us = child.gone
+            child.gone = True
+            while child.waiting:
+                waiting = child.waiting.popleft()
                 if not waiting.done():
                     waiting.set_exception(ReaderGone())
-            if self._child is child:  # not stopped by aclose: it answers no more, whatever it does
-                self._child = None
+            if not stopped_by_us:  # it answers no more, whatever it does
                 with contextlib.suppress(ProcessLookupError):
-                    child.kill()
-            await child.wait()
+                    child.process.kill()
+            await child.process.wait()
 
 
 async def read_here(raw: bytes, limits: parsing.Limits) -> parsing.ParsedEmail:
