@@ -54,6 +54,14 @@ async def separate() -> AsyncIterator[MessageReader]:
     await message_reader.aclose()
 
 
+async def _started(message_reader: MessageReader) -> reader._Child:
+    """The reader's child, started by reading a first message."""
+    await message_reader.read(MESSAGES[0], LIMITS)
+    child = message_reader._child
+    assert child is not None
+    return child
+
+
 async def test_a_message_read_in_the_child_is_read_as_in_this_process(separate: MessageReader) -> None:
     for raw in MESSAGES:
         assert await separate.read(raw, LIMITS) == parsing.parse(raw, LIMITS)
@@ -72,9 +80,7 @@ async def test_questions_asked_at_once_each_get_their_own_answer(separate: Messa
 async def test_questions_the_child_did_not_answer_are_read_here(
     separate: MessageReader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await separate.read(MESSAGES[0], LIMITS)
-    child = separate._child
-    assert child is not None
+    child = await _started(separate)
     # The child dies with questions on its pipe: they are read in this process instead, and the next
     # message, after the pause, goes to a new child.
     asked = [asyncio.create_task(separate.read(raw, LIMITS)) for raw in MESSAGES]
@@ -103,9 +109,7 @@ async def test_a_child_that_cannot_start_leaves_reading_to_this_process(
 
 
 async def test_closing_ends_the_child(separate: MessageReader) -> None:
-    await separate.read(MESSAGES[0], LIMITS)
-    child = separate._child
-    assert child is not None
+    child = await _started(separate)
     await separate.aclose()
     assert child.process.returncode == 0, "it ended when its questions did"
 
@@ -113,9 +117,7 @@ async def test_closing_ends_the_child(separate: MessageReader) -> None:
 async def test_a_child_that_does_not_end_in_time_is_killed(
     separate: MessageReader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await separate.read(MESSAGES[0], LIMITS)
-    child = separate._child
-    assert child is not None
+    child = await _started(separate)
     monkeypatch.setattr(reader, "STOP_WITHIN", 0.0)
     await separate.aclose()
     assert child.process.returncode == -signal.SIGKILL
