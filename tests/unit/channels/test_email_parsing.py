@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supportdesk.channels.email import parsing
+from supportdesk.channels.email import headers, parsing
 from supportdesk.channels.email.parsing import (
     _READ_REPLIES,
     _REPLIES,
@@ -690,9 +690,11 @@ def _registrys_reading(name: str, value: str) -> object:
     value=st.one_of(st.lists(_MAILBOXES, min_size=1, max_size=3).map(", ".join), _ODD_TEXT),
 )
 def test_plain_mailboxes_are_read_as_the_standard_library_reads_them(name: str, value: str) -> None:
-    plain = parsing._plain_addresses(value)
+    plain = headers.plain_mailboxes(value)
     if plain is not None:
-        assert plain == _registrys_reading(name, value)
+        assert tuple(Address(email=email, name=shown) for email, shown in plain) == _registrys_reading(
+            name, value
+        )
 
 
 @settings(max_examples=300, deadline=None)

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
 from email.headerregistry import Address as HeaderAddress
-from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any, TypeVar, cast
@@ -34,26 +33,11 @@ from mailparser_reply import EmailReplyParser
 from mailparser_reply.constants import MAIL_LANGUAGES
 from mailparser_reply.parser import EmailMessage as ReplyReading
 
+from supportdesk.channels.email import headers
 from supportdesk.core.storage import safe_filename
 
 MEGABYTE = 1024 * 1024
 
-# The headers rules look at besides the addresses and ids, kept as text under their lower-case names.
-KEPT_HEADERS = (
-    "auto-submitted",
-    "precedence",
-    "x-autoreply",
-    "x-autorespond",
-    "x-auto-response-suppress",
-    "x-loop",
-    "list-id",
-    "list-unsubscribe",
-    "return-path",
-    "authentication-results",
-    "thread-index",
-    "thread-topic",
-    "x-supportdesk-ticket",
-)
 # Tags and attributes an HTML body keeps: nh3's defaults (text formatting, tables, images, links)
 # with inline images (cid:) allowed; scripts, styles, forms and event handlers never survive.
 URL_SCHEMES = {"http", "https", "mailto", "tel", "cid"}
@@ -171,39 +155,6 @@ class ParsedEmail:
         return self.to + self.cc
 
 
-# The class the registry makes for each header name, shared by every message's registry: the standard
-# library makes a new class with ``type()`` for every header it parses.
-_HEADER_CLASSES: dict[str, type[BaseHeader]] = {}
-
-
-class _ReadOnce(HeaderRegistry):
-    """``policy.default``'s headers, each value parsed once per message.
-
-    The standard library parses a header again (and makes a class for it) whenever it is asked for
-    one, and reading a message asks for each part's Content-Type many times over: to find the
-    boundaries, the type, the charset, the file name. Parsed headers are never changed, so the same
-    name and value may share one.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._parsed: dict[tuple[str, str], BaseHeader] = {}
-
-    def __getitem__(self, name: str) -> type[BaseHeader]:
-        key = name.lower()
-        made = _HEADER_CLASSES.get(key)
-        if made is None:
-            made = _HEADER_CLASSES[key] = super().__getitem__(name)
-        return made
-
-    def __call__(self, name: str, value: str) -> BaseHeader:
-        key = (name, value)
-        found = self._parsed.get(key)
-        if found is None:
-            found = self._parsed[key] = super().__call__(name, value)
-        return found
-
-
 def parse(raw: bytes, limits: Limits = Limits()) -> ParsedEmail:
     """Read ``raw`` (the message as received, headers and body); never raises. Every text it gives can
     be stored (see :func:`storable`)."""
@@ -237,7 +188,7 @@ def _message_from_bytes(raw: bytes) -> EmailMessage:
     runs of lines hold no boundary and no header, so in a large message each is replaced by one line
     naming it before parsing, and put back in every part's text afterwards: the parts, their payloads
     and the defects found are the same as when the whole message is read."""
-    message_policy = policy.default.clone(header_factory=_ReadOnce())
+    message_policy = policy.default.clone(header_factory=headers.ReadOnce())
     if len(raw) < HOLLOW_FROM:
         return email.message_from_bytes(raw, policy=message_policy)
     token = secrets.token_hex(16)
@@ -349,7 +300,7 @@ class _Reading:
             quoted=quoted,
             attachments=tuple(self.attachments),
             bounce=self.bounce,
-            headers={name: value for name in KEPT_HEADERS if (value := self._header(message, name))},
+            headers={name: value for name in headers.KEPT_HEADERS if (value := self._header(message, name))},
             dropped=tuple(self.dropped),
             defects=tuple(self.defects),
         )
@@ -359,12 +310,13 @@ class _Reading:
     def _header(self, message: Message | None, name: str) -> str:
         if message is None:
             return ""
-        if name in _TEXT_HEADERS:
-            raw = _raw_header(message, name)
+        if name in headers.TEXT_HEADERS:
+            raw = headers.raw_header(message, name)
             if raw is None:
                 return ""
-            if _reads_as_written(raw) and (name != "message-id" or _ONE_MESSAGE_ID.fullmatch(raw)):
-                return " ".join(raw.split())
+            plain = headers.plain_text(name, raw)
+            if plain is not None:
+                return plain
         try:
             value = message.get(name)
             return "" if value is None else " ".join(str(value).split())
@@ -378,12 +330,12 @@ class _Reading:
     def _addresses(self, message: Message | None, name: str) -> tuple[Address, ...]:
         if message is None:
             return ()
-        raw = _raw_header(message, name)
+        raw = headers.raw_header(message, name)
         if raw is None:
             return ()
-        plain = _plain_addresses(raw)
+        plain = headers.plain_mailboxes(raw)
         if plain is not None:
-            return plain
+            return tuple(Address(email=email_, name=name_) for email_, name_ in plain)
         try:
             found = getattr(message.get(name), "addresses", None)
             if found is not None:
@@ -601,60 +553,6 @@ def _bounce(part: Message) -> Bounce:
                 status = status or str(block.get("status", "")).strip()
                 diagnostic = diagnostic or " ".join(str(block.get("diagnostic-code", "")).split())
     return Bounce(tuple(recipients), status, diagnostic)
-
-
-# Headers the registry reads as their own text when that text is printable ASCII without an encoded
-# word, and a Message-ID that is one plain id (the registry's parser mends, or drops, any other).
-# Reading them raw saves most of reading a message: the registry builds a parse tree of each header.
-_TEXT_HEADERS = frozenset({"message-id", "in-reply-to", "references", "subject", *KEPT_HEADERS})
-_PRINTABLE = re.compile(r"[\x20-\x7e\t\r\n]*")
-# The mailboxes most mail names: ``Name <local@domain>``, ``"Any, name" <local@domain>`` or a bare
-# address, with dot-atoms on both sides of the @. Anything else (comments, groups, quoted local parts,
-# encoded words, obsolete forms) is left to the registry.
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
-_ONE_MESSAGE_ID = re.compile(rf"[ \t]*<{_DOT_ATOM}@{_DOT_ATOM}>[ \t]*")
-_PLAIN_MAILBOX = re.compile(
-    rf"[ \t]*(?:(?P<name>{_ATOM}(?:[ \t]+{_ATOM})*)?[ \t]*<(?P<angled>{_DOT_ATOM}@{_DOT_ATOM})>"
-    rf'|"(?P<quoted>[^"\\\r\n]*)"[ \t]*<(?P<quoted_angled>{_DOT_ATOM}@{_DOT_ATOM})>'
-    rf"|(?P<bare>{_DOT_ATOM}@{_DOT_ATOM}))[ \t]*"
-)
-
-
-def _raw_header(message: Message, name: str) -> str | None:
-    """The first ``name`` header as the message wrote it, unfolded (what the registry is given)."""
-    for key, value in message.raw_items():
-        if key.lower() == name:
-            return "".join(value.splitlines())
-    return None
-
-
-def _reads_as_written(raw: str) -> bool:
-    return "=?" not in raw and _PRINTABLE.fullmatch(raw) is not None
-
-
-def _plain_addresses(raw: str) -> tuple[Address, ...] | None:
-    """The mailboxes of an address header whose every mailbox has one of the plain shapes, as the
-    registry reads them; ``None`` when one has another shape."""
-    if not _reads_as_written(raw):
-        return None
-    # A comma inside a quoted name would split it: such a header is read whole, as one mailbox.
-    items = [raw] if '"' in raw else raw.split(",")
-    found = []
-    for item in items:
-        match = _PLAIN_MAILBOX.fullmatch(item)
-        if match is None:
-            return None
-        name, angled, quoted, quoted_angled, bare = match.group(
-            "name", "angled", "quoted", "quoted_angled", "bare"
-        )
-        if bare is not None:
-            found.append(Address(email=bare.lower()))
-        elif angled is not None:
-            found.append(Address(email=angled.lower(), name=" ".join((name or "").split())))
-        else:
-            found.append(Address(email=quoted_angled.lower(), name=quoted))
-    return tuple(found)
 
 
 def _address(found: HeaderAddress) -> Address:
