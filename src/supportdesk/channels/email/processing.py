@@ -137,8 +137,9 @@ class InboundProcessor:
                     # Deleted with its workspace, or done by an earlier attempt whose answer was lost.
                     return Sent(provider=service.PROCESSOR)
                 if parsed is None:
-                    raw = await service.read_raw(self._store, message.raw_sha256)
-                    parsed = await self._reader.read(raw, self._rules.limits)
+                    parsed = await self._reader.read_stored(
+                        self._store, message.raw_sha256, self._rules.limits
+                    )
                 await self._process(
                     session,
                     self._clock,
