@@ -70,7 +70,16 @@ class OutboxMessage(WorkspaceScoped, Base):
             sqlite_where=text("state IN ('pending', 'queued', 'sending')"),
             postgresql_where=text("state IN ('pending', 'queued', 'sending')"),
         ),
-        Index("ix_outbox_message_workspace_state", "workspace_id", "state", "id"),
+        # The admin's list of dead messages. Open ones are found through the relay's index and
+        # delivered ones are most rows, so only dead rows are indexed: every message is written and
+        # moves through three states, and an index on the state took an entry at each step.
+        Index(
+            "ix_outbox_message_workspace_dead",
+            "workspace_id",
+            "id",
+            sqlite_where=text("state = 'dead'"),
+            postgresql_where=text("state = 'dead'"),
+        ),
         Index("ix_outbox_message_workspace_ticket", "workspace_id", "ticket_id", "id"),
         Index("ix_outbox_message_workspace_target", "workspace_id", "channel", "target", "id"),
     )
