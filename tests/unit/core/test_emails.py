@@ -4,6 +4,7 @@ under which addresses are stored and matched."""
 from __future__ import annotations
 
 import pytest
+from email_validator import EmailNotValidError, validate_email
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -194,3 +195,43 @@ def test_validation_never_raises_and_is_either_valid_or_explained(address: str) 
     else:
         assert result.normalized is None
         assert result.message
+
+
+def _verdict_of_the_package(address: str) -> tuple[EmailError | None, str | None]:
+    """What email-validator says of each half of ``address`` beside a known-good other half: the
+    verdict the validator's shortcuts (a plain local part, a domain seen before) must reproduce."""
+    local, domain = address.split("@")
+    for candidate, code in ((f"{local}@example.com", EmailError.invalid_user), (f"a@{domain.lower()}", None)):
+        if code is None and domain.lower() == "localhost":
+            continue
+        try:
+            validate_email(candidate, check_deliverability=False)
+        except EmailNotValidError as error:
+            return code or EmailError.invalid_domain, str(error)
+    return None, None
+
+
+# Local parts near the dot-atom rule's edges: dots at either end or doubled, the 64-character limit,
+# quotes, non-ASCII letters and every special character the rule allows.
+_NEAR_DOT_ATOM = st.text(st.sampled_from("aZ9.!#$%&'*+/=?^_`{|}~-\"é(),;:<>[]\\"), min_size=1, max_size=70)
+
+
+@hypothesis_settings(database=None, deadline=None, max_examples=400)
+@given(local=st.one_of(_NEAR_DOT_ATOM, st.text(_LOCAL_CHARS.filter(lambda c: c not in "@ "), min_size=1)))
+def test_a_plain_local_part_gets_the_packages_verdict(local: str) -> None:
+    address = f"{local}@example.org"
+    result = validate_email_detailed(address)
+    expected_code, expected_message = _verdict_of_the_package(address)
+    assert (result.error_code, result.message) == (expected_code, expected_message)
+
+
+@pytest.mark.parametrize(
+    "domain",
+    ["Example.ORG", "b..com", "localhost", "xn--bcher-kva.example", "bücher.example", "a.test", "-a.com"],
+    ids=["mixed-case", "double-dot", "localhost", "punycode", "unicode", "special-use", "leading-hyphen"],
+)
+def test_a_domain_gets_the_same_verdict_the_second_time(domain: str) -> None:
+    address = f"lena@{domain}"
+    first, second = validate_email_detailed(address), validate_email_detailed(address)
+    assert first == second
+    assert (first.error_code, first.message) == _verdict_of_the_package(address)
