@@ -16,6 +16,7 @@ the message and written into the ticket's audit trail.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -222,16 +223,7 @@ async def _sent_ids(
             digests[local] = message_id
     if not digests or not sender:
         return {}
-    rows = await session.execute(
-        select(OutboxMessage.dedupe_key, OutboxMessage.ticket_id)
-        .where(
-            OutboxMessage.channel == DeliveryChannel.email,
-            OutboxMessage.target == sender,
-            OutboxMessage.ticket_id.is_not(None),
-        )
-        .order_by(OutboxMessage.id.desc())
-        .limit(_SENT_LOOKBACK)
-    )
+    rows = await session.execute(_SENT_TO_SENDER, {"sender": sender})
     found: dict[str, int] = {}
     for dedupe_key, ticket_id in rows.all():
         key = threading.message_key(workspace_id, dedupe_key)
@@ -252,9 +244,7 @@ def _known(ticket: Ticket, participants: frozenset[str]) -> rules.KnownTicket:
     )
 
 
-def _recent_of_sender(
-    sender: str | BindParameter[str], since: datetime | BindParameter[datetime]
-) -> Select[int]:
+def _recent_of_sender(sender: BindParameter[str], since: BindParameter[datetime]) -> Select[int]:
     """The sender's tickets active since ``since`` (the heuristic's candidates)."""
     return select(Ticket.id).where(Ticket.customer_email == sender, Ticket.updated_at >= since)
 
@@ -293,31 +283,20 @@ async def thread_facts(
             named.add(reply_ticket)
             break
     number = rules.subject_token_number(parsed.subject)
-    wanted: list[ColumnElement[bool]] = [Ticket.id.in_(sorted(named))] if named else []
-    if number is not None:
-        wanted.append(Ticket.number == number)
-    recent_ids = None
-    if sender and sender_has_recent is not False:
-        recent_ids = (
-            _recent_of_sender(sender, now - window)
-            .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-            .limit(5)
-            .correlate(None)
-        )
-        wanted.append(Ticket.id.in_(recent_ids))
+    by_recent = bool(sender) and sender_has_recent is not False
     found: dict[int, Ticket] = {}
     recent_rows: list[Ticket] = []
     copied: dict[int, set[str]] = {}
-    if wanted:
-        # One statement: the tickets with their tags, whether each is among the sender's recent ones
-        # (their order is made again here, by the query's keys) and the address of each participant.
-        recent_flag = Ticket.id.in_(recent_ids) if recent_ids is not None else literal(False)
-        rows = await session.execute(
-            select(Ticket, recent_flag.label("recent"), TicketParticipant.email)
-            .outerjoin(TicketParticipant, TicketParticipant.ticket_id == Ticket.id)
-            .where(or_(*wanted))
-            .options(joinedload(Ticket.tag_rows))
-        )
+    if named or number is not None or by_recent:
+        parameters: dict[str, Any] = {}
+        if named:
+            parameters["ids"] = sorted(named)
+        if number is not None:
+            parameters["number"] = number
+        if by_recent:
+            parameters |= {"sender": sender, "thread_since": now - window}
+        statement = _candidates(bool(named), number is not None, by_recent)
+        rows = await session.execute(statement, parameters)
         for ticket, is_recent, participant in rows.unique().all():
             if ticket.id not in found:
                 found[ticket.id] = ticket
@@ -350,6 +329,51 @@ _MESSAGE: BindParameter[int] = bindparam("message")
 _HEADER_ID: BindParameter[str] = bindparam("header_id")
 _RATE_SINCE: BindParameter[datetime] = bindparam("rate_since")
 _THREAD_SINCE: BindParameter[datetime] = bindparam("thread_since")
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_NUMBER: BindParameter[int] = bindparam("number")
+
+# The sender's most recent e-mails from the desk with the ticket of each: their Message-IDs are made
+# again from the dedupe keys (an indexed look-up by target).
+_SENT_TO_SENDER = (
+    select(OutboxMessage.dedupe_key, OutboxMessage.ticket_id)
+    .where(
+        OutboxMessage.channel == DeliveryChannel.email,
+        OutboxMessage.target == _SENDER,
+        OutboxMessage.ticket_id.is_not(None),
+    )
+    .order_by(OutboxMessage.id.desc())
+    .limit(_SENT_LOOKBACK)
+)
+
+
+@functools.cache
+def _candidates(by_ids: bool, by_number: bool, by_recent: bool) -> Select[Ticket, bool, str]:
+    """The candidate tickets of a message in one statement: those named by id, the one with the subject
+    token's number and the sender's recent ones, as the message has each, with their tags, whether each
+    is among the sender's recent ones (their order is made again by the caller, by the query's keys)
+    and the address of each participant. Built once for each combination of the three."""
+    wanted: list[ColumnElement[bool]] = []
+    if by_ids:
+        wanted.append(Ticket.id.in_(_IDS))
+    if by_number:
+        wanted.append(Ticket.number == _NUMBER)
+    recent_flag: ColumnElement[bool] = literal(False)
+    if by_recent:
+        recent_ids = (
+            _recent_of_sender(_SENDER, _THREAD_SINCE)
+            .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+            .limit(5)
+            .correlate(None)
+        )
+        wanted.append(Ticket.id.in_(recent_ids))
+        recent_flag = Ticket.id.in_(recent_ids)
+    return (
+        select(Ticket, recent_flag.label("recent"), TicketParticipant.email)
+        .outerjoin(TicketParticipant, TicketParticipant.ticket_id == Ticket.id)
+        .where(or_(*wanted))
+        .options(joinedload(Ticket.tag_rows))
+    )
+
 
 # How many other messages the sender sent within the rate window.
 _FROM_SENDER_RECENTLY = (
