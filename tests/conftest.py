@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.factories.tickets",
     "tests.factories.automation",
     "tests.factories.webhooks",
+    "tests.factories.channels",
     "tests.fixtures.app",
     "tests.fixtures.receiver",
     "tests.fixtures.smtp",

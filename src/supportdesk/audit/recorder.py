@@ -70,21 +70,9 @@ async def record_updates(
 
     Values are written as the hook writes them (enums by value, timestamps in ISO 8601).
     """
-    actor: Actor = session.sync_session.info.get(ACTOR_KEY, SYSTEM)
     now = clock.now()
     rows = [
-        {
-            "workspace_id": workspace_id,
-            "actor_type": actor.type,
-            "actor_id": actor.id,
-            "action": AuditAction.updated,
-            "object_type": object_type,
-            "object_id": object_id,
-            "changes": {
-                key: [_json_value(before), _json_value(after)] for key, (before, after) in changes.items()
-            },
-            "created_at": now,
-        }
+        updated_event(session.sync_session, workspace_id, object_type, object_id, changes, now)
         for object_id, changes in changes_by_id.items()
     ]
     if rows:
@@ -92,6 +80,32 @@ async def record_updates(
         # RETURNING makes SQLAlchemy send the rows as multi-row INSERTs ("insertmanyvalues") instead of
         # executing the statement once per row.
         await connection.execute(_INSERT_EVENTS_IN_BULK, rows)
+
+
+def updated_event(
+    session: Session,
+    workspace_id: int,
+    object_type: str,
+    object_id: int,
+    changes: Mapping[str, Sequence[Any]],
+    now: datetime,
+) -> dict[str, Any]:
+    """The row of an "updated" event of ``session``'s actor, as the flush hook writes it (values by
+    :func:`_json_value`), for a statement that writes it itself; ``changes`` maps each key to its
+    value before and after."""
+    actor: Actor = session.info.get(ACTOR_KEY, SYSTEM)
+    return {
+        "workspace_id": workspace_id,
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "action": AuditAction.updated,
+        "object_type": object_type,
+        "object_id": object_id,
+        "changes": {
+            key: [_json_value(before), _json_value(after)] for key, (before, after) in changes.items()
+        },
+        "created_at": now,
+    }
 
 
 @functools.cache

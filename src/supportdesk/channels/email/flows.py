@@ -11,13 +11,14 @@ written into the ticket's audit trail. One unit of work, which the caller commit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from supportdesk.audit.models import ActorType, AuditAction, AuditEvent
-from supportdesk.channels.email import parsing, rules
+from supportdesk.channels.email import parsing, repository, rules
 from supportdesk.channels.email.models import InboundMessage, InboundOutcome, InboundState
 from supportdesk.channels.email.service import (
     Desk,
@@ -72,31 +73,20 @@ async def _checked_uploads(
     return kept
 
 
-def _record_threading(session: AsyncSession, message: InboundMessage, ticket_id: int, now: datetime) -> None:
-    """Write into the ticket's audit trail which rule brought the e-mail to it, and why."""
-    session.add(
-        AuditEvent(
-            workspace_id=message.workspace_id,
-            actor_type=ActorType.system,
-            actor_id=None,
-            action=AuditAction.updated,
-            object_type="ticket",
-            object_id=ticket_id,
-            changes={
-                "email_received": [
-                    None,
-                    {
-                        "inbound_message_id": message.id,
-                        "outcome": message.outcome.value if message.outcome else None,
-                        "rule": message.thread_rule,
-                        "evidence": message.thread_evidence,
-                        "sender": message.sender,
-                    },
-                ]
+def _threading_changes(message: InboundMessage) -> dict[str, tuple[Any, Any]]:
+    """What the ticket's audit trail says of the e-mail: which rule brought it to the ticket, and why."""
+    return {
+        "email_received": (
+            None,
+            {
+                "inbound_message_id": message.id,
+                "outcome": message.outcome.value if message.outcome else None,
+                "rule": message.thread_rule,
+                "evidence": message.thread_evidence,
+                "sender": message.sender,
             },
-            created_at=now,
         )
-    )
+    }
 
 
 async def process_inbound(
@@ -135,7 +125,7 @@ async def process_inbound(
         message.outcome = InboundOutcome.duplicate
         message.ticket_id = earlier.ticket_id
         message.thread_evidence = f"the same Message-ID arrived before as message {earlier.id}"
-        return _done(message, read, now)
+        return await _done(session, message, read, now)
 
     if history is not None:
         recently = history.from_sender_recently
@@ -157,7 +147,7 @@ async def process_inbound(
             await people_service.mark_bouncing(
                 session, clock, parsed.bounce.failed_recipients, parsed.bounce.diagnostic or machine.evidence
             )
-        return _done(message, read, now)
+        return await _done(session, message, read, now)
 
     customer = None
     if sender:
@@ -231,9 +221,7 @@ async def process_inbound(
     message.outcome = outcome
     message.ticket_id = ticket.id
     message.comment_id = comment.id if comment else None
-    _done(message, read, now)
-    _record_threading(session, message, ticket.id, now)
-    return message
+    return await _done(session, message, read, now, ticket_changes=_threading_changes)
 
 
 async def _add_reply(session: AsyncSession, clock: Clock, ticket: Ticket, sender: str, text: str) -> Comment:
@@ -267,7 +255,16 @@ class _Read:
     defects: list[str]
 
 
-def _done(message: InboundMessage, read: _Read, now: datetime) -> InboundMessage:
+async def _done(
+    session: AsyncSession,
+    message: InboundMessage,
+    read: _Read,
+    now: datetime,
+    *,
+    ticket_changes: Callable[[InboundMessage], dict[str, tuple[Any, Any]]] | None = None,
+) -> InboundMessage:
+    """Write what became of ``message``, and with ``ticket_changes`` the event its ticket's audit trail
+    gets (made from the message as written)."""
     message.message_id = read.message_id
     message.sender = read.sender
     message.subject = read.subject
@@ -276,4 +273,6 @@ def _done(message: InboundMessage, read: _Read, now: datetime) -> InboundMessage
     message.state = InboundState.processed
     message.processed_at = now
     message.last_error = None
+    changes = ticket_changes(message) if ticket_changes is not None else None
+    await repository.finish_message(session, message, now, ticket_changes=changes)
     return message
