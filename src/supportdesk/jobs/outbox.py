@@ -19,9 +19,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, event, func, insert, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    String,
+    Table,
+    bindparam,
+    column,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -100,11 +113,49 @@ async def enqueue_at(
     if not rows:
         return 0
     check_write(session.sync_session, "An outbox message", workspace_id)
+    held = session.info.get(_HELD)
+    if held is not None:
+        held.extend(rows)
+    else:
+        await write_rows(session, rows)
+    mark_written(session)
+    return len(rows)
+
+
+async def write_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Write rows :func:`enqueue_at` made (or :func:`take_held` handed back) in the session's
+    transaction."""
     connection = await session.connection()
     if not await _insert_through_driver(connection.sync_connection, rows):
         await connection.execute(_INSERTS[connection.dialect.name], rows)
-    mark_written(session)
-    return len(rows)
+
+
+_HELD = "outbox_held"
+
+
+def hold_until_taken(session: AsyncSession) -> None:
+    """Keep the messages enqueued through ``session`` from now on in memory, for the statement that ends
+    the unit of work to write with its own (:func:`take_held`, :data:`PG_HELD_ROWS`): one round trip
+    less. What nobody took is written when the session commits, so nothing held is ever lost."""
+    session.info[_HELD] = []
+
+
+def take_held(session: AsyncSession) -> list[dict[str, Any]]:
+    """The rows held since :func:`hold_until_taken`, which the caller now writes; nothing is held after."""
+    return cast(list[dict[str, Any]], session.info.pop(_HELD, None) or [])
+
+
+@event.listens_for(Session, "before_commit")
+def _write_what_nobody_took(session: Session) -> None:
+    rows = session.info.pop(_HELD, None)
+    if rows:
+        connection = session.connection()
+        connection.execute(_INSERTS[connection.dialect.name], rows)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_held_after_rollback(session: Session) -> None:
+    session.info.pop(_HELD, None)
 
 
 # The columns enqueue_at writes, as PostgreSQL's statement names them.
@@ -127,11 +178,20 @@ _PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 # statement once per connection. ROWS FROM ... WITH ORDINALITY keeps the ids in the order given.
 _NAMES = ", ".join(_COLUMNS)
 _DEFINITIONS = ", ".join(f"{key} {_table.c[key].type.compile(dialect=_PG_DIALECT)}" for key in _COLUMNS)
-_PG_FROM_JSON = (
+_PG_INSERT_FROM_JSON = (
     f"INSERT INTO {_table.name} ({_NAMES}) SELECT {_NAMES} "  # noqa: S608  (the model's names only)
-    f"FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS ({_DEFINITIONS})) WITH ORDINALITY AS given "
+    f"FROM ROWS FROM (jsonb_to_recordset({{rows}}) AS ({_DEFINITIONS})) WITH ORDINALITY AS given "
     "ORDER BY given.ordinality ON CONFLICT (workspace_id, dedupe_key) DO NOTHING"
 )
+_PG_FROM_JSON = _PG_INSERT_FROM_JSON.format(rows="$1::jsonb")
+PG_HELD_ROWS = (
+    text(_PG_INSERT_FROM_JSON.format(rows="CAST(:outbox_rows AS jsonb)") + " RETURNING id")
+    .bindparams(bindparam("outbox_rows", type_=String))
+    .columns(column("id", BigInteger))
+    .cte("outbox_rows")
+)
+"""PostgreSQL's insert of held rows, as a ``WITH`` part of another statement; its parameter
+``outbox_rows`` is :func:`pg_rows_parameter`'s."""
 
 
 def _as_json(value: Any) -> Any:
@@ -156,27 +216,27 @@ async def _insert_through_driver(connection: Connection | None, rows: list[dict[
     if connection is None or driver is None:
         return False
     if connection.dialect.driver == "asyncpg" and driver.is_in_transaction():
-        if not _PG_PROCESSORS:
-            _PG_PROCESSORS.update(
-                (
-                    key,
-                    None
-                    if key == "payload"
-                    else _table.c[key].type._cached_bind_processor(connection.dialect),
-                )
-                for key in _COLUMNS
-            )
-        given = [
-            {
-                key: _as_json(value if (process := _PG_PROCESSORS[key]) is None else process(value))
-                for key, value in row.items()
-            }
-            for row in rows
-        ]
         with direct.sqlalchemy_errors(connection, _PG_FROM_JSON):
-            await driver.execute(_PG_FROM_JSON, json.dumps(given))
+            await driver.execute(_PG_FROM_JSON, pg_rows_parameter(connection.dialect, rows))
         return True
     return await direct.insert_in_one_trip(connection, _INSERTS["sqlite"], rows)
+
+
+def pg_rows_parameter(dialect: Dialect, rows: list[dict[str, Any]]) -> str:
+    """``rows`` as the one JSON parameter of PostgreSQL's statement (:data:`PG_HELD_ROWS` as well)."""
+    if not _PG_PROCESSORS:
+        _PG_PROCESSORS.update(
+            (key, None if key == "payload" else _table.c[key].type._cached_bind_processor(dialect))
+            for key in _COLUMNS
+        )
+    given = [
+        {
+            key: _as_json(value if (process := _PG_PROCESSORS[key]) is None else process(value))
+            for key, value in row.items()
+        }
+        for row in rows
+    ]
+    return json.dumps(given)
 
 
 def mark_written(session: AsyncSession) -> None:

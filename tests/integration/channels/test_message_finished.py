@@ -3,7 +3,7 @@ together, in the processing's transaction, and nothing is written twice."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,8 @@ from supportdesk.channels.email.models import InboundMessage, InboundOutcome, In
 from supportdesk.core.clock import FrozenClock
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
+from supportdesk.jobs import outbox
+from supportdesk.jobs.models import DeliveryChannel, OutboxMessage
 from supportdesk.tickets.models import Ticket
 from supportdesk.workspaces.models import Workspace
 from tests.factories.channels import InboundMessageFactory
@@ -55,12 +57,16 @@ class Arrival:
     ticket: Ticket
     message_id: int
 
-    async def finish(self, *, then: Callable[[], None] = lambda: None) -> InboundMessage:
-        """Place the message on the ticket as processing ends it, then do ``then`` in the same unit of
-        work, before it commits."""
+    async def finish(
+        self, *, then: Callable[[], None] = lambda: None, enqueued: Sequence[outbox.Outgoing] = ()
+    ) -> InboundMessage:
+        """Place the message on the ticket as processing ends it, with the side effects ``enqueued``
+        held for its statement, then do ``then`` in the same unit of work, before it commits."""
         async with self.database.unit_of_work() as session:
             scope_to_workspace(session.sync_session, self.workspace.id)
             act_as(session.sync_session, SYSTEM, self.clock)
+            outbox.hold_until_taken(session)
+            await outbox.enqueue(session, self.clock, self.workspace.id, enqueued)
             message = await session.get_one(InboundMessage, self.message_id)
             _placed_on(message, self.ticket, self.clock)
             await repository.finish_message(session, message, self.clock.now(), ticket_changes=_CHANGES)
@@ -140,3 +146,35 @@ async def test_the_unit_of_work_does_not_write_the_message_again(arrival: Arriva
 
     assert [statement for statement in sent if "inbound_message" in statement] == []
     assert message.state == InboundState.processed, "the object keeps the values written"
+
+
+async def test_the_side_effects_processing_held_are_written_with_the_message(arrival: Arrival) -> None:
+    acknowledgement = outbox.Outgoing(
+        channel=DeliveryChannel.email,
+        target="maria@example.com",
+        dedupe_key=f"ticket:{arrival.ticket.id}:created:ack",
+        payload={"kind": "ticket_received"},
+        ticket_id=arrival.ticket.id,
+    )
+    engine = arrival.database.engine.sync_engine
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        await arrival.finish(enqueued=[acknowledgement])
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    async with arrival.database.unit_of_work() as session:
+        scope_to_workspace(session.sync_session, arrival.workspace.id)
+        keys = (await session.execute(select(OutboxMessage.dedupe_key))).scalars().all()
+    assert keys == [acknowledgement.dedupe_key]
+    writing = [statement for statement in sent if "INSERT INTO outbox_message" in statement]
+    if arrival.database.engine.dialect.name == "postgresql":
+        (statement,) = writing
+        assert "UPDATE inbound_message" in statement, "one statement ends the message and writes the mail"
+    else:
+        assert len(writing) == 1

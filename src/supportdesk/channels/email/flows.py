@@ -34,6 +34,7 @@ from supportdesk.channels.email.service import (
 )
 from supportdesk.core.clock import Clock
 from supportdesk.core.storage import FileStore
+from supportdesk.jobs import outbox
 from supportdesk.people import service as people_service
 from supportdesk.tickets import attachments as ticket_attachments
 from supportdesk.tickets import flows
@@ -105,6 +106,8 @@ async def process_inbound(
     of messages; without it they are read here. ``history`` is what earlier messages say about this one
     when the caller read it with the message (``service.load_message``); without it, it is read here."""
     now = clock.now()
+    # Every way out below ends with the message's own statement, which writes the outbox's messages too.
+    outbox.hold_until_taken(session)
     if desk is None:
         desk = await read_desk(session, message.workspace_id, settings.default_from)
     sender = sender_of(parsed, message.envelope_sender)

@@ -1,9 +1,10 @@
 """The statement that ends the processing of an arrived message, below the ORM's unit of work and naming
-its workspace itself (the session's scoped workspace): what became of the message, and the event in
-the ticket's audit trail that says which rule brought it there.
+its workspace itself (the session's scoped workspace): what became of the message, the event in the
+ticket's audit trail that says which rule brought it there, and the side effects processing put into
+the outbox (a new ticket's acknowledgement and webhooks).
 
 Every message ends here, so the flush's bookkeeping for an update of fifteen columns and an insert
-that reads its id back was paid once per message; on PostgreSQL both are one statement, which also
+that reads its id back was paid once per message; on PostgreSQL all of it is one statement, which also
 shortens the time a new ticket's transaction holds its workspace's number counter.
 """
 
@@ -22,6 +23,7 @@ from supportdesk.audit.models import AuditEvent
 from supportdesk.audit.recorder import updated_event
 from supportdesk.channels.email.models import InboundMessage
 from supportdesk.db.tenancy import required_workspace_id
+from supportdesk.jobs import outbox
 
 _messages = cast(Table, InboundMessage.__table__)
 _events = cast(Table, AuditEvent.__table__)
@@ -60,12 +62,16 @@ _INSERT_EVENT = insert(_events)
 
 
 @functools.cache
-def _finish_with_event() -> Update:
-    """PostgreSQL's one statement: the event inserted in a ``WITH`` part of the message's update."""
-    event = insert(_events).values(
-        {key: bindparam(f"e_{key}", type_=_events.c[key].type) for key in _EVENT_KEYS}
-    )
-    return _finish_message().add_cte(event.cte("ticket_event"))
+def _finish_with(event: bool, outbox_rows: bool) -> Update:
+    """PostgreSQL's one statement: the ticket's event and the outbox's held rows inserted in ``WITH``
+    parts of the message's update."""
+    statement = _finish_message()
+    if event:
+        values = {key: bindparam(f"e_{key}", type_=_events.c[key].type) for key in _EVENT_KEYS}
+        statement = statement.add_cte(insert(_events).values(values).cte("ticket_event"))
+    if outbox_rows:
+        statement = statement.add_cte(outbox.PG_HELD_ROWS)
+    return statement
 
 
 async def finish_message(
@@ -75,25 +81,32 @@ async def finish_message(
     *,
     ticket_changes: Mapping[str, tuple[Any, Any]] | None = None,
 ) -> None:
-    """Write what processing set on ``message`` (:data:`FINISHED_KEYS`) and, with ``ticket_changes``,
-    an "updated" event of the message's ticket; the object then holds the values as written, so the
-    unit of work does not write them again."""
+    """Write what processing set on ``message`` (:data:`FINISHED_KEYS`), with ``ticket_changes`` an
+    "updated" event of the message's ticket, and the outbox's messages held since
+    :func:`outbox.hold_until_taken`; the object then holds the values as written, so the unit of work
+    does not write them again."""
     workspace_id = required_workspace_id(session.sync_session)
     values = {key: getattr(message, key) for key in FINISHED_KEYS}
     parameters = {f"m_{key}": value for key, value in values.items()}
     parameters |= {"m_id": message.id, "m_workspace": workspace_id}
-    connection = await session.connection()
-    if ticket_changes is None or message.ticket_id is None:
-        await connection.execute(_FINISH, parameters)
-    else:
-        row = updated_event(
+    event = None
+    if ticket_changes is not None and message.ticket_id is not None:
+        event = updated_event(
             session.sync_session, workspace_id, "ticket", message.ticket_id, ticket_changes, now
         )
-        if connection.dialect.name == "postgresql":
-            parameters |= {f"e_{key}": row[key] for key in _EVENT_KEYS}
-            await connection.execute(_finish_with_event(), parameters)
-        else:
-            await connection.execute(_INSERT_EVENT, row)
-            await connection.execute(_FINISH, parameters)
+    held = outbox.take_held(session)
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        if event is not None:
+            parameters |= {f"e_{key}": event[key] for key in _EVENT_KEYS}
+        if held:
+            parameters["outbox_rows"] = outbox.pg_rows_parameter(connection.dialect, held)
+        await connection.execute(_finish_with(event is not None, bool(held)), parameters)
+    else:
+        if held:
+            await outbox.write_rows(session, held)
+        if event is not None:
+            await connection.execute(_INSERT_EVENT, event)
+        await connection.execute(_FINISH, parameters)
     for key, value in values.items():
         set_committed_value(message, key, value)
