@@ -951,6 +951,20 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def host_speed_ms() -> float:
+    """CPU milliseconds a fixed piece of pure-Python work takes on this host (best of five). The same
+    build's figures move with the host's speed from one run to the next; this one, taken in the same
+    run, says how fast the host was, so figures of different runs can be set side by side."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.process_time()
+        table: dict[int, int] = {}
+        for number in range(200_000):
+            table[number % 1_000] = table.get(number % 1_000, 0) + number * number
+        best = min(best, time.process_time() - started)
+    return round(best * 1000, 1)
+
+
 def source_revision() -> str:
     """The commit the benchmarked code is at, marked ``+dirty`` if src/ has uncommitted changes."""
     git = ["git", "-C", str(BENCH_DIR.parent)]
@@ -977,6 +991,7 @@ def machine() -> dict[str, Any]:
         "source": source_revision(),
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
+        "host_speed_ms": host_speed_ms(),
         "python": platform.python_version(),
         "sqlite_library": sqlite3.sqlite_version,
         "platform": platform.platform(),
@@ -1138,7 +1153,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 await drop_postgres_database(fixture.database_url)
     print()
     print(
-        f"supportdesk {info['source']}; {info['cpu']}, {info['cores']} cores; Python {info['python']}; "
+        f"supportdesk {info['source']}; {info['cpu']}, {info['cores']} cores "
+        f"(host speed {info['host_speed_ms']} ms); Python {info['python']}; "
         + "; ".join(f"{f.backend} {f.server_version}" for f in fixtures)
     )
     print(

@@ -64,6 +64,7 @@ from bench.api import (
     cpu_model,
     drop_postgres_database,
     free_port,
+    host_speed_ms,
     recreate_postgres_database,
     spawn,
 )
@@ -669,6 +670,7 @@ def machine() -> dict[str, Any]:
     return {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
+        "host_speed_ms": host_speed_ms(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": {name: metadata.version(name) for name in packages},
