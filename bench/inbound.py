@@ -56,6 +56,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -704,7 +705,9 @@ async def stop_worker(worker: Worker) -> None:
         worker.profiler.disable()
 
 
-async def wait_processed(bench: Bench, after_id: int, expected: int, args: argparse.Namespace) -> float:
+async def wait_processed(
+    bench: Bench, after_id: int, expected: int, args: argparse.Namespace, *, poll: float = POLL_SECONDS
+) -> float:
     """Wait until ``expected`` messages arrived after ``after_id`` and none of them waits; returns when
     (``time.perf_counter``), or raises after ``--max-seconds``."""
     deadline = time.perf_counter() + args.max_seconds
@@ -717,7 +720,7 @@ async def wait_processed(bench: Bench, after_id: int, expected: int, args: argpa
             return time.perf_counter()
         if time.perf_counter() > deadline:
             raise TimeoutError(f"{left} of {total} messages still waiting after {args.max_seconds:.0f} s")
-        await asyncio.sleep(POLL_SECONDS)
+        await asyncio.sleep(poll)
 
 
 class Statements:
@@ -754,6 +757,20 @@ def statement_kind(statement: str) -> str:
     return " ".join([verb, *tables])
 
 
+def callgrind_counting(*, on: bool) -> None:
+    """Switch callgrind's counting of this process on or off (the process runs under
+    ``valgrind --tool=callgrind --instr-atstart=no``)."""
+    subprocess.run(  # noqa: S603  (valgrind's own tool, on this process)
+        [
+            shutil.which("callgrind_control") or "callgrind_control",
+            f"--instr={'on' if on else 'off'}",
+            str(os.getpid()),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
 async def drain(
     bench: Bench,
     after_id: int,
@@ -762,17 +779,26 @@ async def drain(
     *,
     profile: Path | None = None,
     statements: Statements | None = None,
+    count_instructions: bool = False,
 ) -> dict[str, Any]:
     """Process what arrived after ``after_id`` with this process's worker; returns the rate and CPU.
     With ``statements``, the worker's SQL statements are counted into it (the polling's are too, a few
-    a tenth of a second, and reported apart by the caller)."""
+    a tenth of a second, and reported apart by the caller). With ``count_instructions``, callgrind
+    counts this process's instructions while the worker processes (see ``--count-instructions``)."""
     acks_before = await count_channel(bench, DeliveryChannel.email)
     machine_started = Machine.now()
     if statements is not None:
         sqlalchemy.event.listen(bench.database.engine.sync_engine, "before_cursor_execute", statements)
     worker = await start_worker(bench, args, profile=profile is not None)
+    if count_instructions:
+        callgrind_counting(on=True)
     try:
-        ended = await wait_processed(bench, after_id, expected, args)
+        # Under callgrind, the benchmark's own polling would be counted with the worker: it polls seldom.
+        ended = await wait_processed(
+            bench, after_id, expected, args, poll=2.0 if count_instructions else POLL_SECONDS
+        )
+        if count_instructions:
+            callgrind_counting(on=False)
         seconds = ended - worker.started
         # The process the worker reads messages in started with the first of them.
         reader_cpu = children_cpu_seconds(os.getpid())
@@ -847,7 +873,15 @@ async def direct(bench: Bench, args: argparse.Namespace, rng: random.Random) -> 
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         profile = RESULTS_DIR / f"profile-inbound-{args.stamp}-{bench.backend}.prof"
     statements = Statements() if args.statements else None
-    processed = await drain(bench, after, accepted["accepted"], args, profile=profile, statements=statements)
+    processed = await drain(
+        bench,
+        after,
+        accepted["accepted"],
+        args,
+        profile=profile,
+        statements=statements,
+        count_instructions=args.count_instructions,
+    )
     if statements is not None:
         processed["statements"] = statements.report(accepted["accepted"])
     both = accepted["seconds"] + processed["seconds"]
@@ -1328,6 +1362,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--statements",
         action="store_true",
         help="count the SQL statements of the direct part's processing, per message and by kind",
+    )
+    parser.add_argument(
+        "--count-instructions",
+        action="store_true",
+        help="count the direct part's instructions of this process while the worker processes; run as "
+        "valgrind --tool=callgrind --instr-atstart=no .venv/bin/python bench/inbound.py --parts direct ... "
+        "(the reading child is not counted; callgrind prints the total)",
     )
     parser.add_argument("--no-json", action="store_true", help="do not write bench/results/inbound-*.json")
     # The SMTP clients' child process; not for direct use.
