@@ -23,7 +23,7 @@ from taskiq.receiver import Receiver
 from supportdesk.config import Settings
 from supportdesk.core.clock import Clock
 from supportdesk.db.session import Database
-from supportdesk.jobs import outbox
+from supportdesk.jobs import lifecycle
 from supportdesk.jobs.channels import Delivery, DeliveryFailed, Preparing, Senders, Sent
 from supportdesk.jobs.models import DeliveryChannel
 from supportdesk.jobs.scheduler import ScheduledJob, Scheduler, default_owner, describe_error
@@ -119,7 +119,9 @@ class Background:
             await self.deliver_message(message_id, attempts)
 
         async def deliver_batch(claims: list[list[int]]) -> None:
-            await self.deliver_messages([outbox.Claimed(int(id_), int(attempts)) for id_, attempts in claims])
+            await self.deliver_messages(
+                [lifecycle.Claimed(int(id_), int(attempts)) for id_, attempts in claims]
+            )
 
         async def run_job(job: str, run_id: int, tick: str) -> None:
             await self.run_claimed_job(job, run_id, tick)
@@ -165,9 +167,9 @@ class Background:
 
     async def deliver_message(self, message_id: int, attempts: int) -> None:
         """Take one attempt at a claimed outbox message (see :meth:`deliver_messages`)."""
-        await self.deliver_messages([outbox.Claimed(message_id, attempts)])
+        await self.deliver_messages([lifecycle.Claimed(message_id, attempts)])
 
-    async def deliver_messages(self, claims: Sequence[outbox.Claimed]) -> None:
+    async def deliver_messages(self, claims: Sequence[lifecycle.Claimed]) -> None:
         """Take one attempt at each claimed outbox message. Never raises: taskiq acknowledges a task
         that raised all the same, so every failure must be recorded on the messages instead."""
         try:
@@ -178,7 +180,7 @@ class Background:
                 [claim.id for claim in claims],
             )
 
-    async def _deliver(self, claims: Sequence[outbox.Claimed]) -> None:
+    async def _deliver(self, claims: Sequence[lifecycle.Claimed]) -> None:
         try:
             async with self._batches:
                 await self._deliver_now(claims)
@@ -187,8 +189,8 @@ class Background:
                 self._held.difference_update(claim.id for claim in claims)
                 self._room.set()
 
-    async def _deliver_now(self, claims: Sequence[outbox.Claimed]) -> None:
-        deliveries = await outbox.start_attempts(
+    async def _deliver_now(self, claims: Sequence[lifecycle.Claimed]) -> None:
+        deliveries = await lifecycle.start_attempts(
             self.database, self.clock, claims, lease=self._lease, owner=self.owner
         )
         if len(deliveries) < len(claims):
@@ -198,7 +200,7 @@ class Background:
             by_channel.setdefault(delivery.channel, []).append(delivery)
         sent = await asyncio.gather(*(self._send(channel, batch) for channel, batch in by_channel.items()))
         finished = [one for channel_results in sent for one in channel_results]
-        outcomes = await outbox.finish_attempts(self.database, self.clock, finished, rng=self._rng)
+        outcomes = await lifecycle.finish_attempts(self.database, self.clock, finished, rng=self._rng)
         for one, outcome in zip(finished, outcomes, strict=True):
             _log.info(
                 "outbox message %d (%s to %s), attempt %d: %s",
@@ -209,17 +211,19 @@ class Background:
                 outcome.state,
             )
 
-    async def _send(self, channel: DeliveryChannel, deliveries: Sequence[Delivery]) -> list[outbox.Finished]:
+    async def _send(
+        self, channel: DeliveryChannel, deliveries: Sequence[Delivery]
+    ) -> list[lifecycle.Finished]:
         """Send one channel's messages side by side, each result timed on its own."""
         sender = self.senders.get(channel)
         if sender is None:
             now = self.clock.now()
             failed = DeliveryFailed(f"this process cannot send {channel} messages", permanent=False)
-            return [outbox.Finished(delivery, failed, now, now) for delivery in deliveries]
+            return [lifecycle.Finished(delivery, failed, now, now) for delivery in deliveries]
         if isinstance(sender, Preparing):
             await sender.prepare(deliveries)
 
-        async def one(delivery: Delivery) -> outbox.Finished:
+        async def one(delivery: Delivery) -> lifecycle.Finished:
             async with self._sending:
                 started_at = self.clock.now()
                 result: Sent | DeliveryFailed
@@ -230,7 +234,7 @@ class Background:
                 except Exception as error:  # noqa: BLE001  (a sender's bug is a failed attempt, retried later)
                     _log.exception("outbox message %d: the %s sender failed", delivery.message_id, channel)
                     result = DeliveryFailed(describe_error(error))
-                return outbox.Finished(delivery, result, started_at, self.clock.now())
+                return lifecycle.Finished(delivery, result, started_at, self.clock.now())
 
         return list(await asyncio.gather(*(one(delivery) for delivery in deliveries)))
 
@@ -263,7 +267,7 @@ class Background:
         limit = self._claimable()
         if limit == 0:
             return 0
-        claimed = await outbox.claim_due(
+        claimed = await lifecycle.claim_due(
             self.database, self.clock, limit=limit, lease=self._lease, owner=self.owner
         )
         for start in range(0, len(claimed), DELIVERY_CHUNK):
@@ -277,7 +281,7 @@ class Background:
                 # The queue took neither this chunk nor (they are not tried) the later ones: hand them
                 # back, due now, instead of leaving them claimed until their lease ends. A relay that
                 # dies here leaves them to the lease after all.
-                await outbox.release(self.database, self.clock, claimed[start:], owner=self.owner)
+                await lifecycle.release(self.database, self.clock, claimed[start:], owner=self.owner)
                 raise
         return len(claimed)
 
@@ -309,7 +313,7 @@ class Background:
 
     async def _until_next_due(self) -> float:
         try:
-            earliest = await outbox.next_due(self.database)
+            earliest = await lifecycle.next_due(self.database)
         except Exception:  # noqa: BLE001  (logged by the next claim, if it persists)
             return self._poll
         if earliest is None:

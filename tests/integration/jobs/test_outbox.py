@@ -24,7 +24,7 @@ from taskiq.exceptions import SendTaskError
 from supportdesk.core.clock import FrozenClock
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
-from supportdesk.jobs import outbox
+from supportdesk.jobs import lifecycle, outbox
 from supportdesk.jobs.background import DELIVERY_CHUNK, Background
 from supportdesk.jobs.channels import Delivery, DeliveryFailed, Sent
 from supportdesk.jobs.models import DeliveryAttempt, DeliveryChannel, DeliveryState, OutboxMessage
@@ -280,7 +280,7 @@ async def test_a_claim_never_handed_to_the_queue_is_claimed_again_after_its_leas
 ) -> None:
     await enqueue(database, clock, workspace, "a")
     # A relay claims and dies before the queue has the message.
-    [claimed] = await outbox.claim_due(database, clock, limit=10, lease=LEASE, owner="dead-relay")
+    [claimed] = await lifecycle.claim_due(database, clock, limit=10, lease=LEASE, owner="dead-relay")
     [message] = await messages(database)
     assert (message.state, message.claimed_by) == (DeliveryState.queued, "dead-relay")
 
@@ -353,11 +353,11 @@ async def test_a_claim_another_relay_took_over_is_not_handed_back(
 ) -> None:
     await enqueue(database, clock, workspace, "a")
     # The first relay's broker hung for longer than the lease; the second took the message over.
-    [claimed] = await outbox.claim_due(database, clock, limit=10, lease=LEASE, owner="relay:1")
+    [claimed] = await lifecycle.claim_due(database, clock, limit=10, lease=LEASE, owner="relay:1")
     clock.advance(LEASE)
-    await outbox.claim_due(database, clock, limit=10, lease=LEASE, owner="relay:2")
+    await lifecycle.claim_due(database, clock, limit=10, lease=LEASE, owner="relay:2")
 
-    assert await outbox.release(database, clock, [claimed], owner="relay:1") == 0
+    assert await lifecycle.release(database, clock, [claimed], owner="relay:1") == 0
     [message] = await messages(database)
     assert (message.state, message.claimed_by) == (DeliveryState.queued, "relay:2")
 
@@ -370,8 +370,8 @@ async def test_a_worker_lost_while_sending_is_replaced_and_its_late_outcome_igno
     sender: ScriptedSender,
 ) -> None:
     await enqueue(database, clock, workspace, "a")
-    [claimed] = await outbox.claim_due(database, clock, limit=10, lease=LEASE, owner="relay")
-    lost = await outbox.start_attempt(database, clock, claimed, lease=LEASE, owner="worker-that-hangs")
+    [claimed] = await lifecycle.claim_due(database, clock, limit=10, lease=LEASE, owner="relay")
+    lost = await lifecycle.start_attempt(database, clock, claimed, lease=LEASE, owner="worker-that-hangs")
     assert lost is not None
     assert lost.attempt == 1
 
@@ -381,7 +381,7 @@ async def test_a_worker_lost_while_sending_is_replaced_and_its_late_outcome_igno
 
     # The first worker wakes up and reports: the message is another's now, so nothing changes, but the
     # attempt it made is in the log.
-    late = await outbox.finish_attempt(
+    late = await lifecycle.finish_attempt(
         database, clock, lost, DeliveryFailed("timed out"), started_at=clock.now(), rng=random.Random(7)
     )
     assert late.recorded is False
@@ -400,8 +400,8 @@ async def test_a_worker_lost_during_the_last_attempt_leaves_the_message_dead(
     sender.script = [DeliveryFailed("down")] * 6
     await enqueue(database, clock, workspace, "a")
     await attempt_whenever_due(background, database, clock, times=6)
-    [claimed] = await outbox.claim_due(database, clock, limit=10, lease=LEASE, owner="relay")
-    assert await outbox.start_attempt(database, clock, claimed, lease=LEASE, owner="killed") is not None
+    [claimed] = await lifecycle.claim_due(database, clock, limit=10, lease=LEASE, owner="relay")
+    assert await lifecycle.start_attempt(database, clock, claimed, lease=LEASE, owner="killed") is not None
 
     clock.advance(LEASE)
     assert await background.relay_once() == 0
@@ -409,7 +409,7 @@ async def test_a_worker_lost_during_the_last_attempt_leaves_the_message_dead(
     assert (message.state, message.attempts, message.last_error) == (
         DeliveryState.dead,
         7,
-        outbox.LOST_AT_LAST_ATTEMPT,
+        lifecycle.LOST_AT_LAST_ATTEMPT,
     )
 
 
@@ -421,7 +421,7 @@ async def test_a_repeated_queue_message_sends_once(
     sender: ScriptedSender,
 ) -> None:
     await enqueue(database, clock, workspace, "a")
-    [claimed] = await outbox.claim_due(database, clock, limit=10, lease=LEASE, owner="relay")
+    [claimed] = await lifecycle.claim_due(database, clock, limit=10, lease=LEASE, owner="relay")
     await background.deliver_message(claimed.id, claimed.attempts)
     await background.deliver_message(claimed.id, claimed.attempts)
     assert len(sender.received) == 1
@@ -489,26 +489,26 @@ async def test_a_batch_skips_its_stale_claims_and_fences_a_late_outcome(
     database: Database, clock: FrozenClock, workspace: Workspace
 ) -> None:
     await enqueue(database, clock, workspace, "ticket:1:created", "ticket:2:created", "ticket:3:created")
-    first, second, third = await outbox.claim_due(database, clock, limit=3, lease=LEASE, owner="relay")
+    first, second, third = await lifecycle.claim_due(database, clock, limit=3, lease=LEASE, owner="relay")
 
     # The second message's claim went stale (another relay, or an admin's retry, moved it on): it is
     # left out of the batch. The third is taken with a short lease that it will outlive.
-    stale = outbox.Claimed(second.id, second.attempts + 5)
-    started = await outbox.start_attempts(database, clock, [first, stale], lease=LEASE, owner="worker-1")
+    stale = lifecycle.Claimed(second.id, second.attempts + 5)
+    started = await lifecycle.start_attempts(database, clock, [first, stale], lease=LEASE, owner="worker-1")
     assert [delivery.message_id for delivery in started] == [first.id]
-    started += await outbox.start_attempts(
+    started += await lifecycle.start_attempts(
         database, clock, [third], lease=timedelta(seconds=1), owner="worker-1"
     )
     clock.advance(timedelta(seconds=2))
-    [again] = await outbox.claim_due(database, clock, limit=3, lease=LEASE, owner="relay")
+    [again] = await lifecycle.claim_due(database, clock, limit=3, lease=LEASE, owner="relay")
     assert again.id == third.id
-    [taken_over] = await outbox.start_attempts(database, clock, [again], lease=LEASE, owner="worker-2")
+    [taken_over] = await lifecycle.start_attempts(database, clock, [again], lease=LEASE, owner="worker-2")
 
     now = clock.now()
-    outcomes = await outbox.finish_attempts(
+    outcomes = await lifecycle.finish_attempts(
         database,
         clock,
-        [outbox.Finished(delivery, Sent(provider="test"), now, now) for delivery in started],
+        [lifecycle.Finished(delivery, Sent(provider="test"), now, now) for delivery in started],
         rng=random.Random(1),
     )
 
