@@ -7,7 +7,6 @@ moves through its states (pending → queued → sending → delivered, or dead)
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,18 +30,10 @@ from supportdesk.core.clock import Clock
 from supportdesk.db import direct
 from supportdesk.db.session import WORK_BELL_KEY
 from supportdesk.db.tenancy import check_write
-from supportdesk.jobs.models import (
-    DeliveryAttempt,
-    DeliveryChannel,
-    DeliveryState,
-    OutboxMessage,
-)
+from supportdesk.jobs.models import DeliveryChannel, DeliveryState, OutboxMessage
 from supportdesk.jobs.rules import RETRY_POLICIES
 
-_log = logging.getLogger("supportdesk.outbox")
-
 _table = cast(Table, OutboxMessage.__table__)
-_attempts = cast(Table, DeliveryAttempt.__table__)
 _KEY = ["workspace_id", "dedupe_key"]
 # A message whose dedupe key is on record already is the same message: not written again, not an error.
 _INSERTS = {
