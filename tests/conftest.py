@@ -81,6 +81,23 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> SharedServer
     return SharedServerScheduling(config, log)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop measuring coverage in xdist's controller once the session starts.
+
+    The controller measures what its own start-up imports (the fixture modules and, through them, much
+    of the package), which the workers, whose measuring starts later, would otherwise miss. After that it
+    only schedules tests and prints their reports; no code of the package runs in it. Its tracer still
+    went through every call of that work, with greenlet bookkeeping on each: the controller took 30.9 s
+    of CPU over the whole suite with it, 21.5 s without, and the combined coverage is the same.
+    """
+    if hasattr(session.config, "workerinput") or not session.config.pluginmanager.hasplugin("dsession"):
+        return
+    plugin = session.config.pluginmanager.get_plugin("_cov")
+    controller = getattr(plugin, "cov_controller", None)
+    if controller is not None and controller.cov is not None:
+        controller.pause()
+
+
 # The garbage collector's cost, measured on tests/integration/tickets with coverage: 4.4 s of 45 s of
 # CPU with Python's defaults, 1.3 s with the settings below. Each full collection walked every object
 # the run keeps for good (modules, the models' metadata, the collected tests, the session's apps and
