@@ -2,7 +2,7 @@
 record of a message that is never answered.
 
 It reads the message (``parsing``), decides with the pure rules (``rules``) whether it must never be
-answered and where it belongs, with what the service looked up (``service.thread_facts``), and acts
+answered and where it belongs, with what was looked up (``candidates.thread_facts``), and acts
 through the ticket flows as the desk itself (no staff user set it off): a new ticket, the customer's
 reply on theirs (which reopens it when it was resolved), a follow-up to a closed one, or an internal
 note of what someone else wrote. The rule that placed it and its evidence are kept on the message and
@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.channels.email import parsing, repository, rules
+from supportdesk.channels.email.candidates import thread_facts
 from supportdesk.channels.email.models import InboundMessage, InboundOutcome, InboundState
 from supportdesk.channels.email.service import (
     Desk,
@@ -30,7 +31,6 @@ from supportdesk.channels.email.service import (
     mailbox_defaults,
     read_desk,
     sender_of,
-    thread_facts,
 )
 from supportdesk.core.clock import Clock
 from supportdesk.core.storage import FileStore

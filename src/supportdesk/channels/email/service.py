@@ -16,17 +16,15 @@ the message and written into the ticket's audit trail.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, exists, func, literal, or_, select
+from sqlalchemy import BindParameter, Select, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
-from supportdesk.channels.email import parsing, rules
+from supportdesk.channels.email import candidates, parsing
 from supportdesk.channels.email.mailboxes import mailbox_address
 from supportdesk.channels.email.models import (
     InboundMessage,
@@ -40,18 +38,15 @@ from supportdesk.core.errors import Conflict
 from supportdesk.core.storage import FileStore
 from supportdesk.db.lookups import get_in_workspace
 from supportdesk.jobs import outbox
-from supportdesk.jobs.models import DeliveryChannel, OutboxMessage
-from supportdesk.notifications.mail import threading
+from supportdesk.jobs.models import DeliveryChannel
 from supportdesk.people.models import Customer
 from supportdesk.tickets import attachments as ticket_attachments
-from supportdesk.tickets.models import Priority, Ticket, TicketParticipant, TicketStatus
+from supportdesk.tickets.models import Priority
 from supportdesk.workspaces import revisions
 from supportdesk.workspaces.models import Workspace
 
 # The outbox target of processing messages: there is one processor, not one per receiver.
 PROCESSOR = "mail-in"
-# How many of a sender's e-mails from the desk are searched for the Message-ID a reply names.
-_SENT_LOOKBACK = 200
 # The key of a processing job's payload that names the message's bytes in the file store (jobs queued
 # by earlier releases name only the message).
 RAW_KEY = "raw_sha256"
@@ -210,117 +205,6 @@ async def mailbox_defaults(
     return None if mailbox is None else MailboxDefaults(mailbox.default_priority, mailbox.default_category)
 
 
-async def _sent_ids(
-    session: AsyncSession, workspace_id: int, sender: str, wanted: Sequence[str]
-) -> dict[str, int]:
-    """Which of the ``wanted`` Message-IDs the desk made for e-mails it sent ``sender``, and the ticket
-    of each. An id is a digest of its outbox message's dedupe key, so the sender's recent e-mails are
-    read (an indexed look-up by target) and their ids made again."""
-    digests = {}
-    for message_id in wanted:
-        local = message_id.strip("<>").partition("@")[0].lower()
-        if local.endswith(f".w{workspace_id}") and not local.startswith("ticket-"):
-            digests[local] = message_id
-    if not digests or not sender:
-        return {}
-    rows = await session.execute(_SENT_TO_SENDER, {"sender": sender})
-    found: dict[str, int] = {}
-    for dedupe_key, ticket_id in rows.all():
-        key = threading.message_key(workspace_id, dedupe_key)
-        if key in digests and ticket_id is not None:
-            found[digests[key]] = ticket_id
-    return found
-
-
-def _known(ticket: Ticket, participants: frozenset[str]) -> rules.KnownTicket:
-    return rules.KnownTicket(
-        id=ticket.id,
-        number=ticket.number,
-        subject=ticket.title,
-        customer_email=ticket.customer_email,
-        participants=participants,
-        closed=ticket.status == TicketStatus.closed,
-        last_activity_at=ticket.updated_at,
-    )
-
-
-def _recent_of_sender(sender: BindParameter[str], since: BindParameter[datetime]) -> Select[int]:
-    """The sender's tickets active since ``since`` (the heuristic's candidates)."""
-    return select(Ticket.id).where(Ticket.customer_email == sender, Ticket.updated_at >= since)
-
-
-async def thread_facts(
-    session: AsyncSession,
-    desk: Desk,
-    parsed: parsing.ParsedEmail,
-    recipients: Sequence[str],
-    *,
-    now: datetime,
-    window: timedelta,
-    sender_has_recent: bool | None = None,
-) -> tuple[rules.ThreadFacts, dict[int, Ticket]]:
-    """Look up what the threading rules need for ``parsed``, in its workspace, and the candidate tickets.
-
-    The candidates (those the ids and the reply address name, the subject token's and the sender's
-    recent ones) are read in one statement, as the tickets themselves with their tags, and with their
-    participants' addresses: the one a reply lands on is not read again. ``sender_has_recent`` is whether
-    the caller found any ticket of the sender's active within ``window`` (``None``: not looked at); when
-    it found none and nothing else names a ticket, no statement is sent."""
-    sender = parsed.sender.email.lower() if parsed.sender else ""
-    referenced = rules.referenced_ids(parsed)
-    named: set[int] = set()
-    for message_id in referenced:
-        root = rules.root_ticket(message_id, desk.workspace_id)
-        if root is not None:
-            named.add(root)
-    sent = await _sent_ids(session, desk.workspace_id, sender, referenced)
-    named.update(sent.values())
-    reply_ticket = None
-    addresses = [*recipients, *(address.email for address in (*parsed.to, *parsed.cc))]
-    for address in addresses:
-        reply_ticket = threading.ticket_of_reply_address(address, desk.reply_key, desk.workspace_id)
-        if reply_ticket is not None:
-            named.add(reply_ticket)
-            break
-    number = rules.subject_token_number(parsed.subject)
-    by_recent = bool(sender) and sender_has_recent is not False
-    found: dict[int, Ticket] = {}
-    recent_rows: list[Ticket] = []
-    copied: dict[int, set[str]] = {}
-    if named or number is not None or by_recent:
-        parameters: dict[str, Any] = {}
-        if named:
-            parameters["ids"] = sorted(named)
-        if number is not None:
-            parameters["number"] = number
-        if by_recent:
-            parameters |= {"sender": sender, "thread_since": now - window}
-        statement = _candidates(bool(named), number is not None, by_recent)
-        rows = await session.execute(statement, parameters)
-        for ticket, is_recent, participant in rows.unique().all():
-            if ticket.id not in found:
-                found[ticket.id] = ticket
-                if is_recent:
-                    recent_rows.append(ticket)
-            if participant is not None:
-                copied.setdefault(ticket.id, set()).add(participant)
-    recent = [
-        ticket.id for ticket in sorted(recent_rows, key=lambda one: (one.updated_at, one.id), reverse=True)
-    ]
-    token_ticket = next((ticket.id for ticket in found.values() if ticket.number == number), None)
-    facts = rules.ThreadFacts(
-        workspace_id=desk.workspace_id,
-        sent_ids=sent,
-        reply_address_ticket=reply_ticket,
-        tickets={
-            ticket.id: _known(ticket, frozenset(copied.get(ticket.id, ()))) for ticket in found.values()
-        },
-        token_ticket=token_ticket,
-        recent_of_sender=recent,
-    )
-    return facts, found
-
-
 # The statements that read an inbound message and what earlier messages say of it are built once, with
 # the message's values as parameters: processing sends one for every message, and building it anew cost
 # as much CPU as sending it.
@@ -329,52 +213,6 @@ _MESSAGE: BindParameter[int] = bindparam("message")
 _HEADER_ID: BindParameter[str] = bindparam("header_id")
 _RATE_SINCE: BindParameter[datetime] = bindparam("rate_since")
 _THREAD_SINCE: BindParameter[datetime] = bindparam("thread_since")
-_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
-_NUMBER: BindParameter[int] = bindparam("number")
-
-# The sender's most recent e-mails from the desk with the ticket of each: their Message-IDs are made
-# again from the dedupe keys (an indexed look-up by target).
-_SENT_TO_SENDER = (
-    select(OutboxMessage.dedupe_key, OutboxMessage.ticket_id)
-    .where(
-        OutboxMessage.channel == DeliveryChannel.email,
-        OutboxMessage.target == _SENDER,
-        OutboxMessage.ticket_id.is_not(None),
-    )
-    .order_by(OutboxMessage.id.desc())
-    .limit(_SENT_LOOKBACK)
-)
-
-
-@functools.cache
-def _candidates(by_ids: bool, by_number: bool, by_recent: bool) -> Select[Ticket, bool, str]:
-    """The candidate tickets of a message in one statement: those named by id, the one with the subject
-    token's number and the sender's recent ones, as the message has each, with their tags, whether each
-    is among the sender's recent ones (their order is made again by the caller, by the query's keys)
-    and the address of each participant. Built once for each combination of the three."""
-    wanted: list[ColumnElement[bool]] = []
-    if by_ids:
-        wanted.append(Ticket.id.in_(_IDS))
-    if by_number:
-        wanted.append(Ticket.number == _NUMBER)
-    recent_flag: ColumnElement[bool] = literal(False)
-    if by_recent:
-        recent_ids = (
-            _recent_of_sender(_SENDER, _THREAD_SINCE)
-            .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-            .limit(5)
-            .correlate(None)
-        )
-        wanted.append(Ticket.id.in_(recent_ids))
-        recent_flag = Ticket.id.in_(recent_ids)
-    return (
-        select(Ticket, recent_flag.label("recent"), TicketParticipant.email)
-        .outerjoin(TicketParticipant, TicketParticipant.ticket_id == Ticket.id)
-        .where(or_(*wanted))
-        .options(joinedload(Ticket.tag_rows))
-    )
-
-
 # How many other messages the sender sent within the rate window.
 _FROM_SENDER_RECENTLY = (
     select(func.count())
@@ -461,7 +299,7 @@ def _message_with_history(*, earlier: bool) -> Select[Any]:
             Workspace.automation_revision,
             Workspace.delivery_revision,
             _FROM_SENDER_RECENTLY.correlate(None).scalar_subquery(),
-            exists(_recent_of_sender(_SENDER, _THREAD_SINCE)).correlate(None),
+            exists(candidates.recent_of_sender(_SENDER, _THREAD_SINCE)).correlate(None),
             *copies,
         )
         .join(Workspace, Workspace.id == InboundMessage.workspace_id)
