@@ -41,6 +41,7 @@ _INSERTS = {
     "sqlite": sqlite.insert(_table).on_conflict_do_nothing(index_elements=_KEY),
 }
 _WRITTEN = "outbox_written"
+_HELD = "outbox_held"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +107,6 @@ async def write_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         await connection.execute(_INSERTS[connection.dialect.name], rows)
 
 
-_HELD = "outbox_held"
-
-
 def hold_until_taken(session: AsyncSession) -> None:
     """Keep the messages enqueued through ``session`` from now on in memory, for the statement that ends
     the unit of work to write with its own (:func:`take_held`, :data:`PG_HELD_ROWS`): one round trip
@@ -127,11 +125,6 @@ def _write_what_nobody_took(session: Session) -> None:
     if rows:
         connection = session.connection()
         connection.execute(_INSERTS[connection.dialect.name], rows)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_held_after_rollback(session: Session) -> None:
-    session.info.pop(_HELD, None)
 
 
 # The columns enqueue_at writes, as PostgreSQL's statement names them.
@@ -230,4 +223,6 @@ def _ring_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
+    # Nothing was written, and what was held goes with the change that held it.
     session.info.pop(_WRITTEN, None)
+    session.info.pop(_HELD, None)

@@ -27,8 +27,10 @@ if TYPE_CHECKING:
 
 # How many of a sender's e-mails from the desk are searched for the Message-ID a reply names.
 _SENT_LOOKBACK = 200
-_SENDER: BindParameter[str] = bindparam("sender")
-_THREAD_SINCE: BindParameter[datetime] = bindparam("thread_since")
+# The sender's address and the start of the threading window, as the statements here and the one that
+# reads a message with its history (service.load_message) name them.
+SENDER: BindParameter[str] = bindparam("sender")
+THREAD_SINCE: BindParameter[datetime] = bindparam("thread_since")
 
 _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 _NUMBER: BindParameter[int] = bindparam("number")
@@ -39,7 +41,7 @@ _SENT_TO_SENDER = (
     select(OutboxMessage.dedupe_key, OutboxMessage.ticket_id)
     .where(
         OutboxMessage.channel == DeliveryChannel.email,
-        OutboxMessage.target == _SENDER,
+        OutboxMessage.target == SENDER,
         OutboxMessage.ticket_id.is_not(None),
     )
     .order_by(OutboxMessage.id.desc())
@@ -61,10 +63,7 @@ def _candidates(by_ids: bool, by_number: bool, by_recent: bool) -> Select[Ticket
     recent_flag: ColumnElement[bool] = literal(False)
     if by_recent:
         recent_ids = (
-            recent_of_sender(_SENDER, _THREAD_SINCE)
-            .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-            .limit(5)
-            .correlate(None)
+            recent_of_sender().order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(5).correlate(None)
         )
         wanted.append(Ticket.id.in_(recent_ids))
         recent_flag = Ticket.id.in_(recent_ids)
@@ -110,9 +109,9 @@ def _known(ticket: Ticket, participants: frozenset[str]) -> rules.KnownTicket:
     )
 
 
-def recent_of_sender(sender: BindParameter[str], since: BindParameter[datetime]) -> Select[int]:
-    """The sender's tickets active since ``since`` (the heuristic's candidates)."""
-    return select(Ticket.id).where(Ticket.customer_email == sender, Ticket.updated_at >= since)
+def recent_of_sender() -> Select[int]:
+    """The sender's tickets active within the threading window (the heuristic's candidates)."""
+    return select(Ticket.id).where(Ticket.customer_email == SENDER, Ticket.updated_at >= THREAD_SINCE)
 
 
 async def thread_facts(

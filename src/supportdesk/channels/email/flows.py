@@ -11,7 +11,6 @@ written into the ticket's audit trail. One unit of work, which the caller commit
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -224,7 +223,7 @@ async def process_inbound(
     message.outcome = outcome
     message.ticket_id = ticket.id
     message.comment_id = comment.id if comment else None
-    return await _done(session, message, read, now, ticket_changes=_threading_changes)
+    return await _done(session, message, read, now, placed=True)
 
 
 async def _add_reply(session: AsyncSession, clock: Clock, ticket: Ticket, sender: str, text: str) -> Comment:
@@ -264,10 +263,10 @@ async def _done(
     read: _Read,
     now: datetime,
     *,
-    ticket_changes: Callable[[InboundMessage], dict[str, tuple[Any, Any]]] | None = None,
+    placed: bool = False,
 ) -> InboundMessage:
-    """Write what became of ``message``, and with ``ticket_changes`` the event its ticket's audit trail
-    gets (made from the message as written)."""
+    """Write what became of ``message`` and, when processing ``placed`` it on a ticket, the event that
+    tells the ticket's audit trail which rule did (made from the message as written)."""
     message.message_id = read.message_id
     message.sender = read.sender
     message.subject = read.subject
@@ -276,6 +275,6 @@ async def _done(
     message.state = InboundState.processed
     message.processed_at = now
     message.last_error = None
-    changes = ticket_changes(message) if ticket_changes is not None else None
+    changes = _threading_changes(message) if placed else None
     await repository.finish_message(session, message, now, ticket_changes=changes)
     return message

@@ -208,17 +208,15 @@ async def mailbox_defaults(
 # The statements that read an inbound message and what earlier messages say of it are built once, with
 # the message's values as parameters: processing sends one for every message, and building it anew cost
 # as much CPU as sending it.
-_SENDER: BindParameter[str] = bindparam("sender")
 _MESSAGE: BindParameter[int] = bindparam("message")
 _HEADER_ID: BindParameter[str] = bindparam("header_id")
 _RATE_SINCE: BindParameter[datetime] = bindparam("rate_since")
-_THREAD_SINCE: BindParameter[datetime] = bindparam("thread_since")
 # How many other messages the sender sent within the rate window.
 _FROM_SENDER_RECENTLY = (
     select(func.count())
     .select_from(InboundMessage)
     .where(
-        InboundMessage.sender == _SENDER,
+        InboundMessage.sender == candidates.SENDER,
         InboundMessage.received_at >= _RATE_SINCE,
         InboundMessage.id != _MESSAGE,
     )
@@ -299,11 +297,11 @@ def _message_with_history(*, earlier: bool) -> Select[Any]:
             Workspace.automation_revision,
             Workspace.delivery_revision,
             _FROM_SENDER_RECENTLY.correlate(None).scalar_subquery(),
-            exists(candidates.recent_of_sender(_SENDER, _THREAD_SINCE)).correlate(None),
+            exists(candidates.recent_of_sender()).correlate(None),
             *copies,
         )
         .join(Workspace, Workspace.id == InboundMessage.workspace_id)
-        .outerjoin(Customer, Customer.email == _SENDER)
+        .outerjoin(Customer, Customer.email == candidates.SENDER)
         .where(InboundMessage.id == _MESSAGE)
     )
 
