@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -163,13 +163,15 @@ PG_HELD_ROWS = (
 ``outbox_rows`` is :func:`pg_rows_parameter`'s."""
 
 
-def _as_json(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-# PostgreSQL's bind processors of the outbox's columns but the payload, which is part of the one JSON
-# parameter; built once from the first engine's dialect (they depend on no setting of an engine).
-_PG_PROCESSORS: dict[str, Any] = {}
+def _timestamp_text(value: object) -> str:
+    """A timestamp of a row, as PostgreSQL reads ``timestamptz`` text; what else reaches here is not
+    JSON, which :func:`json.dumps` reports as it always does."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    if value.tzinfo is None:
+        # The column's own check (UTCDateTime): a naive time would be read as the server's local one.
+        raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+    return value.isoformat()
 
 
 async def _insert_through_driver(connection: Connection | None, rows: list[dict[str, Any]]) -> bool:
@@ -186,26 +188,18 @@ async def _insert_through_driver(connection: Connection | None, rows: list[dict[
         return False
     if connection.dialect.driver == "asyncpg" and driver.is_in_transaction():
         with direct.sqlalchemy_errors(connection, _PG_FROM_JSON):
-            await driver.execute(_PG_FROM_JSON, pg_rows_parameter(connection.dialect, rows))
+            await driver.execute(_PG_FROM_JSON, pg_rows_parameter(rows))
         return True
     return await direct.insert_in_one_trip(connection, _INSERTS["sqlite"], rows)
 
 
-def pg_rows_parameter(dialect: Dialect, rows: list[dict[str, Any]]) -> str:
-    """``rows`` as the one JSON parameter of PostgreSQL's statement (:data:`PG_HELD_ROWS` as well)."""
-    if not _PG_PROCESSORS:
-        _PG_PROCESSORS.update(
-            (key, None if key == "payload" else _table.c[key].type._cached_bind_processor(dialect))
-            for key in _COLUMNS
-        )
-    given = [
-        {
-            key: _as_json(value if (process := _PG_PROCESSORS[key]) is None else process(value))
-            for key, value in row.items()
-        }
-        for row in rows
-    ]
-    return json.dumps(given)
+def pg_rows_parameter(rows: list[dict[str, Any]]) -> str:
+    """``rows`` as the one JSON parameter of PostgreSQL's statement (:data:`PG_HELD_ROWS` as well).
+
+    One pass of the JSON encoder, without SQLAlchemy's bind processors: the channel and state are
+    ``StrEnum`` members, which encode as their values (and the table's CHECK constraints refuse any
+    other), and the timestamps become ISO text with their offset."""
+    return json.dumps(rows, default=_timestamp_text)
 
 
 def mark_written(session: AsyncSession) -> None:

@@ -100,7 +100,7 @@ async def finish_message(
         if event is not None:
             parameters |= {f"e_{key}": event[key] for key in _EVENT_KEYS}
         if held:
-            parameters["outbox_rows"] = outbox.pg_rows_parameter(connection.dialect, held)
+            parameters["outbox_rows"] = outbox.pg_rows_parameter(held)
         await connection.execute(_finish_with(event is not None, bool(held)), parameters)
     else:
         if held:
