@@ -12,11 +12,12 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, cast
 
-from sqlalchemy import CTE, Select, Table, bindparam, event, insert, inspect, literal, select
+from sqlalchemy import CTE, Select, Table, bindparam, event, func, insert, inspect, literal, null, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.base import NO_VALUE
+from sqlalchemy.sql.elements import ColumnElement
 
 from supportdesk.audit.models import ActorType, AuditAction, AuditEvent
 from supportdesk.core.clock import Clock, SystemClock
@@ -205,28 +206,44 @@ def insert_with_created_event(
     *,
     also: Sequence[Callable[[CTE], CTE]] = (),
     unless_taken: bool = False,
+    computed: Mapping[str, ColumnElement[Any]] | None = None,
 ) -> Select[Any]:
     """One statement (PostgreSQL) that inserts a row of ``model`` from parameters named ``keys``,
     records its "created" event, and returns the row; :func:`created_event_parameters` completes the
     parameters. Each of ``also`` makes a further part of the statement from the inserted row (a
     notification about it, say), written in the same round trip. ``unless_taken``: a row whose unique
-    key another row has already is not written, and then neither is anything else, and no row returns."""
+    key another row has already is not written, and then neither is anything else, and no row returns.
+    ``computed``: columns whose values the statement works out itself (a number another part of it
+    reserves, say); the event records each as it was written."""
     table = cast(Table, model.__table__)
+    computed = computed or {}
     # The event is built from the parameters, so a column left to its default would be missing from it.
     defaulted = [
         key
         for key in _audited_keys(model)
-        if key not in keys and getattr(table.c[key].default, "arg", None) is not None
+        if key not in keys and key not in computed and getattr(table.c[key].default, "arg", None) is not None
     ]
     if defaulted:
         raise ValueError(f"{model.__name__}: audited columns with defaults must be given: {defaulted}")
-    parameters = {key: bindparam(key, type_=table.c[key].type) for key in keys}
+    parameters: dict[str, ColumnElement[Any]] = {
+        key: bindparam(key, type_=table.c[key].type) for key in keys
+    } | dict(computed)
     written = (
         postgresql.insert(table).values(parameters).on_conflict_do_nothing()
         if unless_taken
         else insert(table).values(parameters)
     )
     new_row = written.returning(*table.c).cte("new_row")
+    changes: ColumnElement[Any] = bindparam("audit_changes", type_=_audit_events.c.changes.type)
+    audited_computed = [key for key in computed if key in _audited_keys(model)]
+    if audited_computed:
+        labels = model.__audit_labels__
+        written_values = [
+            part
+            for key in audited_computed
+            for part in (literal(labels.get(key, key)), func.jsonb_build_array(null(), new_row.c[key]))
+        ]
+        changes = changes.op("||")(func.jsonb_build_object(*written_values))
     created_event = (
         insert(_audit_events)
         .from_select(
@@ -238,7 +255,7 @@ def insert_with_created_event(
                 literal(AuditAction.created, _audit_events.c.action.type),
                 literal(table.name, _audit_events.c.object_type.type),
                 new_row.c.id,
-                bindparam("audit_changes", type_=_audit_events.c.changes.type),
+                changes,
                 bindparam("audit_created_at", type_=_audit_events.c.created_at.type),
             ),
         )

@@ -72,9 +72,13 @@ async def open_ticket(
             session, clock, email=customer_email, name=customer_name, found=found_customer
         )
     # Reserving the number locks the workspace row until commit, and every ticket opened in the
-    # workspace meanwhile waits for it. One round trip reserves the number and reads what intake needs;
-    # a refusal below rolls it back.
-    intake = await workspace_service.reserve_ticket_number(session, workspace_id)
+    # workspace meanwhile waits for it. Where the ticket's insert reserves it (PostgreSQL), intake is
+    # read without the lock; elsewhere one round trip reserves the number and reads intake, and a
+    # refusal below rolls it back.
+    if repository.reserves_the_number(session):
+        intake = await workspace_service.read_ticket_intake(session, workspace_id)
+    else:
+        intake = await workspace_service.reserve_ticket_number(session, workspace_id)
     category = category or rules.default_category(intake.categories)
     ticket_service.require_known_category(category, intake.categories)
 
@@ -82,6 +86,10 @@ async def open_ticket(
     # it is due.
     automatic = None
     if auto_assign and intake.auto_assign and assigned_agent_id is None:
+        if intake.number is None:
+            # Round robin is fair because each pick sees the one before it: the workspace is locked
+            # from here, taking the ticket's number and its turn.
+            intake = await workspace_service.reserve_ticket_number(session, workspace_id)
         settings = assignment_service.settings_from(
             intake.assignment_strategy, intake.category_strategies, intake.agent_capacity
         )
@@ -123,7 +131,8 @@ async def open_ticket(
         tags,
         note=(
             assignment_service.assignment_note(automatic, intake.number, title, priority)
-            if automatic is not None
+            # A ticket assigned automatically had its number reserved with its turn.
+            if automatic is not None and intake.number is not None
             else None
         ),
     )

@@ -6,7 +6,18 @@ import re
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, select, update
+from sqlalchemy import (
+    BigInteger,
+    Executable,
+    Integer,
+    Table,
+    bindparam,
+    case,
+    column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
@@ -95,63 +106,92 @@ async def update_settings(session: AsyncSession, workspace: Workspace, changes: 
     return workspace
 
 
-# A Core statement, built once: the ORM's bulk-update machinery costs more than the update itself.
+# Core statements, built once: the ORM's bulk-update machinery costs more than the update itself.
 _workspace = cast(Table, Workspace.__table__)
+_INTAKE_COLUMNS = (
+    _workspace.c.categories,
+    _workspace.c.sla_revision,
+    _workspace.c.automation_revision,
+    _workspace.c.delivery_revision,
+    _workspace.c.auto_assign,
+    _workspace.c.assignment_strategy,
+    _workspace.c.category_strategies,
+    _workspace.c.agent_capacity,
+)
+_THIS_WORKSPACE = _workspace.c.id == bindparam("workspace_id", type_=BigInteger)
 _RESERVE_NUMBER = (
     update(_workspace)
-    .where(_workspace.c.id == bindparam("workspace_id"))
+    .where(_THIS_WORKSPACE)
     .values(
         ticket_counter=_workspace.c.ticket_counter + 1,
         # Where the workspace assigns automatically, the new ticket's assignment number comes along.
         assignment_counter=_workspace.c.assignment_counter + case((_workspace.c.auto_assign, 1), else_=0),
     )
-    .returning(
-        _workspace.c.ticket_counter,
-        _workspace.c.categories,
-        _workspace.c.sla_revision,
-        _workspace.c.automation_revision,
-        _workspace.c.delivery_revision,
-        _workspace.c.auto_assign,
-        _workspace.c.assignment_counter,
-        _workspace.c.assignment_strategy,
-        _workspace.c.category_strategies,
-        _workspace.c.agent_capacity,
-    )
+    .returning(_workspace.c.ticket_counter, _workspace.c.assignment_counter, *_INTAKE_COLUMNS)
 )
+_READ_INTAKE = select(*_INTAKE_COLUMNS).where(_THIS_WORKSPACE)
+
+# Text, not a Core UPDATE: the insert it is part of is compiled for the columns the ticket is given, and
+# SQLAlchemy would set those of them the workspace has too (its created_at) in a Core UPDATE.
+NUMBER_RESERVED_BY_THE_INSERT = (
+    text(
+        "UPDATE workspace SET ticket_counter = ticket_counter + 1 "
+        "WHERE id = :workspace_id RETURNING ticket_counter"
+    )
+    .bindparams(bindparam("workspace_id", type_=BigInteger))
+    .columns(column("ticket_counter", Integer))
+    .cte("ticket_number")
+)
+"""The workspace's next ticket number reserved as a ``WITH`` part of the ticket's own insert (PostgreSQL),
+for a ticket whose number nothing needs before it is written; its parameter is ``workspace_id``."""
 
 
 @dataclass(frozen=True, slots=True)
 class TicketIntake:
-    """What opening a ticket needs from its workspace."""
+    """What opening a ticket needs from its workspace: its number and its round-robin turn, where they
+    were reserved before the ticket is written, and the rules that decide about it."""
 
-    number: int
+    number: int | None
     categories: list[str]
     auto_assign: bool
-    assignment_seq: int
+    assignment_seq: int | None
     assignment_strategy: AssignmentStrategy
     category_strategies: dict[str, str]
     agent_capacity: int | None
 
 
 async def reserve_ticket_number(session: AsyncSession, workspace_id: int) -> TicketIntake:
-    """Reserve the workspace's next ticket number, and read what intake needs (and the configuration
-    revisions, which the unit of work remembers) in the same statement.
+    """Reserve the workspace's next ticket number (and its round-robin turn, where it assigns
+    automatically), and read what intake needs (and the configuration revisions, which the unit of work
+    remembers) in the same statement.
 
-    The row lock the update takes makes numbers unique under concurrency.
+    The row lock the update takes makes numbers unique under concurrency, and lasts until the commit.
     """
+    return await _intake(session, workspace_id, _RESERVE_NUMBER)
+
+
+async def read_ticket_intake(session: AsyncSession, workspace_id: int) -> TicketIntake:
+    """What intake needs, as :func:`reserve_ticket_number` reads it, without reserving anything or
+    locking the workspace: for a ticket whose insert reserves its number
+    (:data:`NUMBER_RESERVED_BY_THE_INSERT`)."""
+    return await _intake(session, workspace_id, _READ_INTAKE)
+
+
+async def _intake(session: AsyncSession, workspace_id: int, statement: Executable) -> TicketIntake:
     connection = await session.connection()
-    row = (await connection.execute(_RESERVE_NUMBER, {"workspace_id": workspace_id})).one()
+    row = (await connection.execute(statement, {"workspace_id": workspace_id})).one()
     current = revisions.Revisions(
         sla=int(row.sla_revision),
         automation=int(row.automation_revision),
         delivery=int(row.delivery_revision),
     )
     revisions.remember(session, workspace_id, current)
+    reserved = statement is _RESERVE_NUMBER
     return TicketIntake(
-        number=int(row.ticket_counter),
+        number=int(row.ticket_counter) if reserved else None,
         categories=list(row.categories),
         auto_assign=bool(row.auto_assign),
-        assignment_seq=int(row.assignment_counter),
+        assignment_seq=int(row.assignment_counter) if reserved else None,
         assignment_strategy=AssignmentStrategy(row.assignment_strategy),
         category_strategies=dict(row.category_strategies),
         agent_capacity=row.agent_capacity,
