@@ -16,17 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supportdesk.channels.email import headers, parsing
-from supportdesk.channels.email.parsing import (
-    _READ_REPLIES,
-    _REPLIES,
-    Address,
-    Limits,
-    decode_text,
-    html_to_text,
-    parse,
-    split_reply,
-)
+from supportdesk.channels.email import headers, mime, parsing
+from supportdesk.channels.email.bodies import _READ_REPLIES, _REPLIES, decode_text, html_to_text, split_reply
+from supportdesk.channels.email.parsing import Address, Limits, parse
 
 pytestmark = pytest.mark.unit
 
@@ -577,10 +569,10 @@ def test_any_text_is_split_by_the_prepared_reply_parser_as_by_the_librarys(lines
 
 def _read_both_ways(raw: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     """``raw`` read with its base64 runs set aside and read whole: the same message, the same reading."""
-    monkeypatch.setattr(parsing, "HOLLOW_FROM", 0)
-    hollowed, hollowed_tree = parse(raw), parsing._message_from_bytes(raw)
-    monkeypatch.setattr(parsing, "HOLLOW_FROM", 10**12)
-    whole, whole_tree = parse(raw), parsing._message_from_bytes(raw)
+    monkeypatch.setattr(mime, "HOLLOW_FROM", 0)
+    hollowed, hollowed_tree = parse(raw), mime._message_from_bytes(raw)
+    monkeypatch.setattr(mime, "HOLLOW_FROM", 10**12)
+    whole, whole_tree = parse(raw), mime._message_from_bytes(raw)
     assert hollowed == whole
     assert hollowed_tree.as_bytes() == whole_tree.as_bytes()
     assert [type(defect) for defect in hollowed_tree.defects] == [type(d) for d in whole_tree.defects]
@@ -649,7 +641,7 @@ def test_a_large_message_is_read_the_same_with_its_base64_set_aside(
 def test_odd_large_messages_are_read_the_same_with_their_base64_set_aside(
     raw: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert parsing._BASE64_RUN.search(raw), "each of these messages has a run to set aside"
+    assert mime._BASE64_RUN.search(raw), "each of these messages has a run to set aside"
     _read_both_ways(raw, monkeypatch)
 
 

@@ -7,33 +7,30 @@ decoded as best it can be, and every such repair is listed in ``defects``. What 
 (an attachment over the size limit, one too many, text beyond the length limit) is listed in
 ``dropped``, so nobody has to guess what the sender sent.
 
-The standard library's ``email`` package with ``policy.default`` does the MIME work. HTML is sanitized
-with nh3, quoted history and signatures are told apart from the new words with mail-parser-reply, and
-Outlook's ``winmail.dat`` is opened with tnefparse (docs/decisions/0047).
+This module walks the message's parts and decides what the desk keeps of each: the headers, the text
+and HTML bodies, the attachments within the limits, a bounce's failed recipients. The bytes become parts
+in ``mime``, which keeps the standard library's reading fast for large messages, and the text of the
+bodies is decoded, turned from HTML into text and split from its quoted history in ``bodies``. HTML is
+sanitized with nh3 and Outlook's ``winmail.dat`` is opened with tnefparse (docs/decisions/0047).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import email
-import html
 import re
-import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import policy
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any, TypeVar, cast
 
 import nh3
-from mailparser_reply import EmailReplyParser
-from mailparser_reply.constants import MAIL_LANGUAGES
-from mailparser_reply.parser import EmailMessage as ReplyReading
 
 from supportdesk.channels.email import headers
+from supportdesk.channels.email.bodies import decode_text, html_to_text, split_reply
+from supportdesk.channels.email.mime import _message_from_bytes
 from supportdesk.core.storage import safe_filename
 
 MEGABYTE = 1024 * 1024
@@ -41,41 +38,8 @@ MEGABYTE = 1024 * 1024
 # Tags and attributes an HTML body keeps: nh3's defaults (text formatting, tables, images, links)
 # with inline images (cid:) allowed; scripts, styles, forms and event handlers never survive.
 URL_SCHEMES = {"http", "https", "mailto", "tel", "cid"}
-# Where a block starts or ends, the text version starts a new line.
-_BLOCK_EDGE = re.compile(r"<br\s*/?>|</?(?:p|div|li|tr|h[1-6]|blockquote|pre|table)\b[^>]*>", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]*>")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
-# A line ending in a colon, then (after blank lines, if any) a quoted line: "X wrote:" in any language.
-_QUOTE_HEADER = re.compile(r"^[^\n>][^\n]*:[ \t]*\n(?:[ \t]*\n)*>", re.MULTILINE)
 _TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
-# Every language the reply parser knows, so a German or Japanese "On ... wrote:" is found as well.
-_REPLIES = EmailReplyParser(languages=sorted(MAIL_LANGUAGES))
-
-
-class _Replies:
-    """The reply parser's reading of a text, with its patterns built once.
-
-    mail-parser-reply builds and compiles its three patterns (the "wrote:" lines, signatures, disclaimers
-    of every language) again for every message it reads; they depend only on the languages, so one
-    reading of an empty text builds them and every message's reading is handed them ready."""
-
-    def __init__(self, parser: EmailReplyParser) -> None:
-        self._languages = tuple(parser.languages)
-        ready = ReplyReading(text="", languages=list(self._languages))
-        self._patterns = {
-            "_header_regex": ready.HEADER_REGEX,
-            "_disclaimers_regex": ready.DISCLAIMERS_REGEX,
-            "_signature_regex": ready.SIGNATURE_REGEX,
-        }
-
-    def parse_reply(self, text: str) -> str | None:
-        """What ``EmailReplyParser.parse_reply`` gives for ``text``."""
-        reading = ReplyReading(text=text, languages=list(self._languages), **self._patterns)
-        reply = reading.read().latest_reply
-        return reply if isinstance(reply, str) else None
-
-
-_READ_REPLIES = _Replies(_REPLIES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,65 +131,6 @@ def parse(raw: bytes, limits: Limits = Limits()) -> ParsedEmail:
     for defect in message.defects:
         reading.defect(f"message: {type(defect).__name__}")
     return _storable_copy(reading.result(message))
-
-
-# Messages from this size on have their long runs of base64 lines set aside while the standard library
-# reads their structure (see _message_from_bytes).
-HOLLOW_FROM = 32 * 1024
-# A run of at least this many full lines of base64 (76 characters, as every mail program writes it).
-_BASE64_RUN = re.compile(rb"(?:^[A-Za-z0-9+/]{76}(?:\r\n|\n)){64,}", re.MULTILINE)
-# What stands for a run set aside: the message's token (16 random bytes in hex) and the run's number.
-# One pattern for every message, since compiling one with each message's token costs more than reading.
-_PLACEHOLDER = re.compile(r"(?<![0-9a-f])([0-9a-f]{32})(\d{8})(\r\n|\n)?")
-
-
-def _message_from_bytes(raw: bytes) -> EmailMessage:
-    """``raw`` read by the standard library with ``policy.default`` (and a memory of the headers parsed:
-    one per message, so it ends with it).
-
-    Its parser reads a message line by line in Python, and most of a large message is the base64 lines
-    of its files: a 200 KB attachment is 3,500 lines, each matched against the part's boundary. Such
-    runs of lines hold no boundary and no header, so in a large message each is replaced by one line
-    naming it before parsing, and put back in every part's text afterwards: the parts, their payloads
-    and the defects found are the same as when the whole message is read."""
-    message_policy = policy.default.clone(header_factory=headers.ReadOnce())
-    if len(raw) < HOLLOW_FROM:
-        return email.message_from_bytes(raw, policy=message_policy)
-    token = secrets.token_hex(16)
-    runs: list[bytes] = []
-
-    def set_aside(found: re.Match[bytes]) -> bytes:
-        runs.append(found.group())
-        ending = b"\r\n" if found.group().endswith(b"\r\n") else b"\n"
-        return f"{token}{len(runs) - 1:08d}".encode("ascii") + ending
-
-    hollow = _BASE64_RUN.sub(set_aside, raw)
-    message = email.message_from_bytes(hollow, policy=message_policy)
-    if not runs:
-        return message
-    # The parser reads bytes as ASCII with surrogate escapes; the runs are ASCII, so they go back as such.
-    texts = [run.decode("ascii") for run in runs]
-
-    def run_of(found: re.Match[str]) -> str:
-        if found.group(1) != token:  # the sender's own text, which only looks like a placeholder
-            return found.group()
-        text = texts[int(found.group(2))]
-        # The parser strips the line ending of a preamble's last line; that run goes back without its own.
-        return text if found.group(3) else text.removesuffix("\n").removesuffix("\r")
-
-    def put_back(text: str) -> str:
-        return _PLACEHOLDER.sub(run_of, text) if token in text else text
-
-    for part in message.walk():
-        # A part's text as read; given back without a charset, set_payload changes nothing else.
-        payload = None if part.is_multipart() else part.get_payload()
-        if isinstance(payload, str):
-            part.set_payload(put_back(payload))
-        for edge in ("preamble", "epilogue"):
-            value = getattr(part, edge, None)
-            if isinstance(value, str):
-                setattr(part, edge, put_back(value))
-    return message
 
 
 _T = TypeVar("_T")
@@ -483,57 +388,6 @@ def _payload(part: Message) -> bytes:
     return raw.encode("utf-8", errors="replace") if isinstance(raw, str) else b""
 
 
-def decode_text(data: bytes, declared: str) -> tuple[str, str]:
-    """``data`` as text, and the charset that read it.
-
-    The declared charset first, unless the bytes show it is wrong: what says Latin-1 or ASCII but holds
-    bytes 0x80 to 0x9F is Windows-1252 (as browsers read it, per the WHATWG encoding standard). Then UTF-8,
-    then Windows-1252 with a replacement character for the few bytes nothing maps.
-    """
-    candidates = [declared]
-    if declared in ("iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii") and re.search(
-        rb"[\x80-\x9f]", data
-    ):
-        candidates = ["windows-1252"]
-    for charset in (*candidates, "utf-8"):
-        try:
-            return data.decode(charset), charset
-        except (LookupError, UnicodeDecodeError):
-            continue
-    return data.decode("windows-1252", errors="replace"), "windows-1252"
-
-
-def html_to_text(clean_html: str) -> str:
-    """The text of sanitized HTML: a new line where a block ends, entities read."""
-    text = html.unescape(_TAG.sub("", _BLOCK_EDGE.sub("\n", clean_html)))
-    lines = (" ".join(line.split()) for line in text.splitlines())
-    return "\n".join(line for line in lines if line)
-
-
-def split_reply(text: str) -> tuple[str, str]:
-    """The new words of a reply, and what came after them (quoted history, signature).
-
-    mail-parser-reply knows the "On ... wrote:" lines of a dozen languages. Where it finds none, a line
-    that ends in a colon and is followed by quoted lines (``>``) is taken as such a line in any other
-    language or wording, when everything after it is quoted; quoting inside a reply, answered line by
-    line, is left alone.
-    """
-    try:
-        reply = (_READ_REPLIES.parse_reply(text) or "").strip()
-    except Exception:  # noqa: BLE001  (a parser error leaves the fallback below to decide)
-        reply = ""
-    if reply and reply != text.strip():
-        start = text.find(reply[: min(len(reply), 80)])
-        rest = text[start + len(reply) :] if start >= 0 else ""
-        return reply, rest.strip()
-    for header in _QUOTE_HEADER.finditer(text):
-        before, after = text[: header.start()], text[header.end() - 1 :]
-        quoted_to_the_end = all(line.startswith(">") for line in after.splitlines() if line.strip())
-        if before.strip() and quoted_to_the_end:
-            return before.strip(), text[header.start() :].strip()
-    return text.strip(), ""
-
-
 def _bounce(part: Message) -> Bounce:
     """The failed recipients of a delivery-status part: its blocks after the first, one per recipient."""
     blocks = part.get_payload()
@@ -586,8 +440,5 @@ __all__ = [
     "Dropped",
     "Limits",
     "ParsedEmail",
-    "decode_text",
-    "html_to_text",
     "parse",
-    "split_reply",
 ]
