@@ -3,7 +3,8 @@
 import sys
 
 from supportdesk.app import create_app
-from supportdesk.config import SettingsError, get_settings
+from supportdesk.config import get_settings
+from supportdesk.config.errors import SettingsError
 
 try:
     settings = get_settings()

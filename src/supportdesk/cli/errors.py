@@ -22,7 +22,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer._click.globals import get_current_context
 from typer.core import TyperGroup
 
-from supportdesk.config import SettingsError
+from supportdesk.config.errors import SettingsError
 from supportdesk.core.errors import SupportdeskError
 
 DATABASE_URL_KEY = "supportdesk.database_url"

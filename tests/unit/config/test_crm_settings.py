@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from supportdesk.config import SettingsError, load_settings
+from supportdesk.config import load_settings
+from supportdesk.config.errors import SettingsError
 
 TOKEN = "crm-token-not-real-5e1f"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from supportdesk.config import SettingsError, load_settings
+from supportdesk.config import load_settings
+from supportdesk.config.errors import SettingsError
 
 SECRET = "s3-secret-not-real-7c2a"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from supportdesk.config import SettingsError, load_settings
+from supportdesk.config import load_settings
+from supportdesk.config.errors import SettingsError
 
 
 def test_only_the_local_host_is_trusted_by_default() -> None:

@@ -14,10 +14,10 @@ from supportdesk.config import (
     SendGridProviderSettings,
     SesProviderSettings,
     Settings,
-    SettingsError,
     SmtpProviderSettings,
     load_settings,
 )
+from supportdesk.config.errors import SettingsError
 
 SMTP = {
     "kind": "smtp",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from supportdesk.config import SettingsError, load_settings
+from supportdesk.config import load_settings
+from supportdesk.config.errors import SettingsError
 
 
 def test_by_default_objects_are_kept_five_minutes_in_memory() -> None:

@@ -11,9 +11,9 @@ from supportdesk.config import (
     DEVELOPMENT_SECRET_KEY,
     Environment,
     Settings,
-    SettingsError,
     load_settings,
 )
+from supportdesk.config.errors import SettingsError
 
 # The documented minimum is 32 characters; written out so a change to the constant is noticed.
 STRONG_SECRET = "s" * 32

@@ -1,29 +1,47 @@
-"""Settings, read from the environment (prefix ``SUPPORTDESK_``) and an optional ``.env`` file."""
+"""Settings, read from the environment (prefix ``SUPPORTDESK_``) and an optional ``.env`` file.
+
+This module holds ``Settings``, the list of every setting with its default and what it is checked
+by, the outbound mail providers' own settings, and the process-wide reading of them. The kinds of value
+the settings hold and the checks that take more than a type are in ``values``; how a refusal reads, one
+line naming the variable, is in ``errors``.
+"""
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections import Counter
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from limits import parse as parse_rate_limit
 from pydantic import (
-    AfterValidator,
     AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
+
+from supportdesk.config.errors import (
+    SettingsError,
+    _variable,
+    describe_source_error,
+    describe_validation_error,
+)
+from supportdesk.config.values import (
+    HttpBaseUrl,
+    ProviderName,
+    ProxyAddresses,
+    RateLimit,
+    S3Location,
+    S3Region,
+    Secret,
+    _http_base_url,
+)
 
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me-in-production"  # noqa: S105
 MIN_SECRET_KEY_LENGTH = 32
@@ -33,30 +51,6 @@ class Environment(StrEnum):
     development = "development"
     test = "test"
     production = "production"
-
-
-MAIL_PROVIDER_NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
-ProviderName = Annotated[str, Field(pattern=MAIL_PROVIDER_NAME)]
-HttpBaseUrl = Annotated[str, Field(min_length=1, max_length=2000)]
-
-
-def _not_empty(value: SecretStr) -> SecretStr:
-    # An empty secret is a value left out of the settings file: better refused at start-up than by the
-    # provider at every message.
-    if not value.get_secret_value():
-        raise ValueError("must not be empty")
-    return value
-
-
-# A password or key: never shown in a repr, a log or an error.
-Secret = Annotated[SecretStr, AfterValidator(_not_empty)]
-
-
-def _http_base_url(value: str) -> str:
-    """An ``http(s)://`` URL without a trailing slash, so that API paths can be appended to it."""
-    if not value.startswith(("https://", "http://")):
-        raise ValueError("must start with https:// or http://")
-    return value.rstrip("/")
 
 
 class _MailProviderSettings(BaseModel):
@@ -138,13 +132,6 @@ CRM_NEEDS: dict[str, tuple[str, ...]] = {
 }
 
 
-# What an S3 bucket may be called, and what a key prefix may hold: S3's own rules for bucket names, and
-# the characters it calls safe in keys, which need no escaping anywhere a key is written.
-S3_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-S3_PREFIX_PART = re.compile(r"[A-Za-z0-9!_.*'()-]+")
-# Keys may be 1024 bytes long; the hash and its two folders take 70 of them.
-S3_PREFIX_MAX_LENGTH = 512
-S3_REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # The settings that only mean something with a bucket.
 FILE_STORE_S3_SETTINGS = (
     "file_store_endpoint_url",
@@ -175,7 +162,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     workers: Annotated[int, Field(ge=1, le=64)] = 1
-    forwarded_allow_ips: str = "127.0.0.1,::1"
+    forwarded_allow_ips: ProxyAddresses = "127.0.0.1,::1"
     log_level: str = "info"
     session_ttl_hours: Annotated[int, Field(ge=1, le=24 * 90)] = 12
     token_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 5
@@ -215,22 +202,22 @@ class Settings(BaseSettings):
     # Where the file store keeps bytes instead of attachment_dir: s3://bucket or s3://bucket/prefix, on
     # Amazon S3 or, with an endpoint URL, another S3-compatible server. Without an access key, boto3's
     # own chain finds credentials (AWS_* variables, shared files, an instance or pod role).
-    file_store_url: str | None = None
+    file_store_url: S3Location | None = None
     file_store_endpoint_url: HttpBaseUrl | None = None
-    file_store_region: str | None = None
+    file_store_region: S3Region | None = None
     file_store_access_key_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     file_store_secret_access_key: Secret | None = None
     rate_limit_storage_url: str | None = None
     # Where pushes to open screens travel: memory:// within one process, redis:// between processes.
     pubsub_url: str = "memory://"
-    login_attempts_per_address: str = "20/minute"
-    login_failures_per_account: str = "5/15 minutes"
-    login_failures_per_account_total: str = "100/hour"
+    login_attempts_per_address: RateLimit = "20/minute"
+    login_failures_per_account: RateLimit = "5/15 minutes"
+    login_failures_per_account_total: RateLimit = "100/hour"
     # The customer portal: requests one client address may send through the public form, and sign-in
     # links one e-mail address and one client address may ask for, each in a window of time.
-    portal_requests_per_address: str = "10/hour"
-    portal_sign_in_per_email: str = "5/hour"
-    portal_sign_in_per_address: str = "30/hour"
+    portal_requests_per_address: RateLimit = "10/hour"
+    portal_sign_in_per_email: RateLimit = "5/hour"
+    portal_sign_in_per_address: RateLimit = "30/hour"
     # Where people reach this server (https://help.example.com), for the links e-mails carry (the
     # portal's sign-in links). Unset, a link points where the request that asked for it was sent.
     public_url: HttpBaseUrl | None = None
@@ -302,44 +289,6 @@ class Settings(BaseSettings):
             raise ValueError("must start with memory://, redis:// or rediss://")
         return value
 
-    @field_validator(
-        "login_attempts_per_address",
-        "login_failures_per_account",
-        "login_failures_per_account_total",
-        "portal_requests_per_address",
-        "portal_sign_in_per_email",
-        "portal_sign_in_per_address",
-    )
-    @classmethod
-    def _rate_limit(cls, value: str) -> str:
-        try:
-            amount = parse_rate_limit(value).amount
-        except ValueError:
-            amount = 0
-        if amount < 1:
-            raise ValueError(
-                "must be a positive number, a slash and a period, e.g. 20/minute or 5/15 minutes"
-            )
-        return value
-
-    @field_validator("forwarded_allow_ips")
-    @classmethod
-    def _proxy_addresses(cls, value: str) -> str:
-        entries = [entry.strip() for entry in value.split(",")]
-        if entries == ["*"]:
-            return "*"
-        for entry in entries:
-            # uvicorn takes an entry it cannot parse as a literal name that no client address ever
-            # equals, so a typo would silently trust no proxy; refusing it at start-up says so at once.
-            try:
-                ipaddress.ip_network(entry)
-            except ValueError:
-                raise ValueError(
-                    f"{entry!r} is not an IP address or network: give addresses or networks "
-                    "separated by commas (127.0.0.1,10.0.0.0/8), or * to trust every proxy"
-                ) from None
-        return ",".join(entries)
-
     @field_validator("mail_providers", mode="before")
     @classmethod
     def _known_provider_kinds(cls, value: object) -> object:
@@ -396,34 +345,6 @@ class Settings(BaseSettings):
             raise ValueError("must start with mem://, redis:// or rediss://")
         return value
 
-    @field_validator("file_store_url")
-    @classmethod
-    def _s3_location(cls, value: str | None) -> str | None:
-        # The value is never repeated in a message: a URL written with credentials in it would show them.
-        if value is None:
-            return None
-        if not value.startswith("s3://"):
-            raise ValueError(
-                "must be s3://bucket or s3://bucket/prefix; leave it unset to keep files in "
-                "SUPPORTDESK_ATTACHMENT_DIR"
-            )
-        bucket, _, prefix = value.removeprefix("s3://").partition("/")
-        if not S3_BUCKET_NAME.fullmatch(bucket) or ".." in bucket:
-            raise ValueError(
-                "the bucket must be 3 to 63 lower-case letters, digits, dots and hyphens, beginning "
-                "and ending with a letter or digit"
-            )
-        prefix = prefix.strip("/")
-        parts = prefix.split("/") if prefix else []
-        if len(prefix) > S3_PREFIX_MAX_LENGTH or not all(
-            part not in (".", "..") and S3_PREFIX_PART.fullmatch(part) for part in parts
-        ):
-            raise ValueError(
-                f"the prefix after the bucket must be at most {S3_PREFIX_MAX_LENGTH} characters: names "
-                "of letters, digits and !-_.*'() separated by single slashes, none of them . or .."
-            )
-        return f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
-
     @field_validator("file_store_endpoint_url")
     @classmethod
     def _file_store_endpoint(cls, value: str | None) -> str | None:
@@ -433,14 +354,6 @@ class Settings(BaseSettings):
     @classmethod
     def _public_url(cls, value: str | None) -> str | None:
         return None if value is None else _http_base_url(value)
-
-    @field_validator("file_store_region")
-    @classmethod
-    def _file_store_region(cls, value: str | None) -> str | None:
-        # Not only Amazon's names (eu-central-1): other servers have their own, such as auto or garage.
-        if value is not None and not S3_REGION.fullmatch(value):
-            raise ValueError("must be a region name such as eu-central-1: letters, digits, - and _")
-        return value
 
     @field_validator("log_level")
     @classmethod
@@ -506,48 +419,6 @@ class Settings(BaseSettings):
         if self.session_cookie_secure is not None:
             return self.session_cookie_secure
         return self.env is Environment.production
-
-
-# Variables that replaced another; the old name is still read, and errors name both.
-FORMER_NAMES = {"SUPPORTDESK_BACKGROUND": "SUPPORTDESK_SCHEDULER"}
-
-
-class SettingsError(Exception):
-    """A setting is invalid; the message is one line naming it."""
-
-
-def describe_validation_error(error: ValidationError) -> str:
-    """Turn pydantic's multi-line report into one line that names the environment variable."""
-    first = error.errors()[0]
-    location = [part for part in first.get("loc", ()) if part != "__root__"]
-    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-    if location:
-        # A field with aliases is located by its first alias, which is the variable's whole name.
-        name = _variable(str(location[0]))
-        if name in FORMER_NAMES:
-            return f"{name}: {message} (also read as {FORMER_NAMES[name]}, its former name)"
-        if len(location) > 1:
-            # Inside a JSON value (a list of mail providers): say which item and which field is wrong.
-            inside = ", ".join(f"item {part + 1}" if isinstance(part, int) else part for part in location[1:])
-            return f"{name}: {inside}: {message}"
-        return f"{name}: {message}"
-    return message
-
-
-def describe_source_error(error: SourceError) -> str:
-    """One line for a value pydantic-settings could not decode as JSON (a list of mail providers).
-
-    The decoder's own message says where the JSON breaks, never what it holds, so no secret is shown.
-    """
-    field = re.search(r'field "([^"]+)"', str(error))
-    cause = error.__cause__
-    detail = f"not valid JSON ({cause})" if cause is not None else "not valid JSON"
-    return f"{_variable(field.group(1))}: {detail}" if field else str(error)
-
-
-def _variable(field: str) -> str:
-    name = field.upper()
-    return name if name.startswith("SUPPORTDESK_") else f"SUPPORTDESK_{name}"
 
 
 def load_settings() -> Settings:
