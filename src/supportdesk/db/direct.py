@@ -19,7 +19,7 @@ from typing import Any, cast
 from sqlalchemy import Select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.dml import Insert, Update
 
 # SQLAlchemy logs every statement at INFO here, whether set by `echo` or by the logging configuration.
 _ENGINE_LOG = logging.getLogger("sqlalchemy.engine.Engine")
@@ -77,10 +77,10 @@ def sqlalchemy_errors(connection: Connection, sql: str) -> Iterator[None]:
 # order, so that the values sent are those SQLAlchemy sends, and each returned column's result
 # processor.
 _Form = tuple[str, tuple[tuple[str | None, Any, Any], ...], tuple[Any, ...]]
-_FORMS: dict[tuple[Insert | Select[Any], tuple[str, ...], str], _Form] = {}
+_FORMS: dict[tuple[Insert | Update | Select[Any], tuple[str, ...], str], _Form] = {}
 
 
-def _form(connection: Connection, statement: Insert | Select[Any], keys: tuple[str, ...]) -> _Form:
+def _form(connection: Connection, statement: Insert | Update | Select[Any], keys: tuple[str, ...]) -> _Form:
     dialect = connection.dialect
     form = _FORMS.get((statement, keys, dialect.driver))
     if form is None:
@@ -126,13 +126,13 @@ async def insert_in_one_trip(
 
 
 async def fetch_row_in_one_trip(
-    connection: Connection | None, statement: Insert | Select[Any], row: Mapping[str, Any]
+    connection: Connection | None, statement: Insert | Update | Select[Any], row: Mapping[str, Any]
 ) -> tuple[Any, ...] | None:
-    """Run ``statement``, which writes and returns one row (``INSERT ... RETURNING``, or a ``WITH`` of
-    inserts selecting the row), with the driver's own call, in the transaction it has open: its values
-    as SQLAlchemy's result processors make them, or ``None``, with nothing sent, on another driver,
-    outside a transaction or where the SQL is watched. On SQLite one trip to aiosqlite's thread where
-    SQLAlchemy's cursor takes four; on PostgreSQL asyncpg's ``fetchrow`` without SQLAlchemy's
+    """Run ``statement``, which returns one row (``INSERT`` or ``UPDATE ... RETURNING``, a ``WITH`` of
+    inserts selecting the row, or a read), with the driver's own call, in the transaction it has open:
+    its values as SQLAlchemy's result processors make them, or ``None``, with nothing sent, on another
+    driver, outside a transaction or where the SQL is watched. On SQLite one trip to aiosqlite's thread
+    where SQLAlchemy's cursor takes four; on PostgreSQL asyncpg's ``fetchrow`` without SQLAlchemy's
     execution around it."""
     driver = unwatched_driver(connection)
     if connection is None or driver is None:

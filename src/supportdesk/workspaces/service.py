@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
-    Executable,
     Integer,
+    Select,
     Table,
+    Update,
     bindparam,
     case,
     column,
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from supportdesk.core.clock import Clock
 from supportdesk.core.errors import Conflict, InvalidInput, NotFound
+from supportdesk.db import direct
 from supportdesk.workspaces import revisions
 from supportdesk.workspaces.models import DEFAULT_CATEGORIES, AssignmentStrategy, Workspace
 
@@ -130,6 +133,11 @@ _RESERVE_NUMBER = (
     .returning(_workspace.c.ticket_counter, _workspace.c.assignment_counter, *_INTAKE_COLUMNS)
 )
 _READ_INTAKE = select(*_INTAKE_COLUMNS).where(_THIS_WORKSPACE)
+# The names of the columns each returns, by whether it reserves.
+_RETURNED_KEYS = {
+    False: tuple(column.key for column in _INTAKE_COLUMNS),
+    True: ("ticket_counter", "assignment_counter", *(column.key for column in _INTAKE_COLUMNS)),
+}
 
 # Text, not a Core UPDATE: the insert it is part of is compiled for the columns the ticket is given, and
 # SQLAlchemy would set those of them the workspace has too (its created_at) in a Core UPDATE.
@@ -177,22 +185,28 @@ async def read_ticket_intake(session: AsyncSession, workspace_id: int) -> Ticket
     return await _intake(session, workspace_id, _READ_INTAKE)
 
 
-async def _intake(session: AsyncSession, workspace_id: int, statement: Executable) -> TicketIntake:
+async def _intake(session: AsyncSession, workspace_id: int, statement: Select[Any] | Update) -> TicketIntake:
+    # Every ticket opened reads this, by the driver's own call where it can (decision 0058).
     connection = await session.connection()
-    row = (await connection.execute(statement, {"workspace_id": workspace_id})).one()
+    parameters = {"workspace_id": workspace_id}
+    reserved = statement is _RESERVE_NUMBER
+    found = await direct.fetch_row_in_one_trip(connection.sync_connection, statement, parameters)
+    if found is None:
+        row: Mapping[str, Any] = dict((await connection.execute(statement, parameters)).one()._mapping)
+    else:
+        row = dict(zip(_RETURNED_KEYS[reserved], found, strict=True))
     current = revisions.Revisions(
-        sla=int(row.sla_revision),
-        automation=int(row.automation_revision),
-        delivery=int(row.delivery_revision),
+        sla=int(row["sla_revision"]),
+        automation=int(row["automation_revision"]),
+        delivery=int(row["delivery_revision"]),
     )
     revisions.remember(session, workspace_id, current)
-    reserved = statement is _RESERVE_NUMBER
     return TicketIntake(
-        number=int(row.ticket_counter) if reserved else None,
-        categories=list(row.categories),
-        auto_assign=bool(row.auto_assign),
-        assignment_seq=int(row.assignment_counter) if reserved else None,
-        assignment_strategy=AssignmentStrategy(row.assignment_strategy),
-        category_strategies=dict(row.category_strategies),
-        agent_capacity=row.agent_capacity,
+        number=int(row["ticket_counter"]) if reserved else None,
+        categories=list(row["categories"]),
+        auto_assign=bool(row["auto_assign"]),
+        assignment_seq=int(row["assignment_counter"]) if reserved else None,
+        assignment_strategy=AssignmentStrategy(row["assignment_strategy"]),
+        category_strategies=dict(row["category_strategies"]),
+        agent_capacity=row["agent_capacity"],
     )
