@@ -33,9 +33,13 @@ from supportdesk.config.errors import (
     describe_validation_error,
 )
 from supportdesk.config.values import (
+    CacheUrl,
+    DatabaseUrl,
     HttpBaseUrl,
+    MemoryOrRedisUrl,
     ProviderName,
     ProxyAddresses,
+    QueueUrl,
     RateLimit,
     S3Location,
     S3Region,
@@ -153,7 +157,7 @@ class Settings(BaseSettings):
     )
 
     env: Environment = Environment.development
-    database_url: str = "sqlite+aiosqlite:///./supportdesk.db"
+    database_url: DatabaseUrl = "sqlite+aiosqlite:///./supportdesk.db"
     database_echo: bool = False
     database_pool_size: Annotated[int, Field(ge=1, le=500)] = 10
     sqlite_busy_timeout_ms: Annotated[int, Field(ge=0, le=600_000)] = 30_000
@@ -180,7 +184,7 @@ class Settings(BaseSettings):
             )
         ),
     ] = "embedded"
-    queue_url: str = "memory://"
+    queue_url: QueueUrl = "memory://"
     queue_name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")] = (
         "supportdesk"
     )
@@ -207,9 +211,9 @@ class Settings(BaseSettings):
     file_store_region: S3Region | None = None
     file_store_access_key_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     file_store_secret_access_key: Secret | None = None
-    rate_limit_storage_url: str | None = None
+    rate_limit_storage_url: MemoryOrRedisUrl | None = None
     # Where pushes to open screens travel: memory:// within one process, redis:// between processes.
-    pubsub_url: str = "memory://"
+    pubsub_url: MemoryOrRedisUrl = "memory://"
     login_attempts_per_address: RateLimit = "20/minute"
     login_failures_per_account: RateLimit = "5/15 minutes"
     login_failures_per_account_total: RateLimit = "100/hour"
@@ -251,43 +255,15 @@ class Settings(BaseSettings):
     crm_token: Secret | None = None
     crm_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 5
     # Where answers are kept: mem:// within one process, redis:// shared by every process.
-    crm_cache_url: str = "mem://"
+    crm_cache_url: CacheUrl = "mem://"
     crm_cache_seconds: Annotated[int, Field(ge=0, le=24 * 3600)] = 3600
     # Failed look-ups in a row after which the CRM is left alone, and for how long.
     crm_breaker_threshold: Annotated[int, Field(ge=1, le=1000)] = 5
     crm_breaker_seconds: Annotated[float, Field(gt=0, le=3600)] = 30
     # Tickets, customers and staff read by id, kept as records and forgotten when a change to them
     # commits (db/objects.py): mem:// within one process, redis:// shared by every process.
-    object_cache_url: str = "mem://"
+    object_cache_url: CacheUrl = "mem://"
     object_cache_seconds: Annotated[int, Field(ge=0, le=24 * 3600)] = 300
-
-    @field_validator("database_url")
-    @classmethod
-    def _known_driver(cls, value: str) -> str:
-        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-        return value
-
-    @field_validator("queue_url")
-    @classmethod
-    def _known_queue(cls, value: str) -> str:
-        if not value.startswith(("memory://", "redis://", "rediss://", "amqp://", "amqps://")):
-            raise ValueError("must start with memory://, redis://, rediss://, amqp:// or amqps://")
-        return value
-
-    @field_validator("pubsub_url")
-    @classmethod
-    def _known_pubsub(cls, value: str) -> str:
-        if not value.startswith(("memory://", "redis://", "rediss://")):
-            raise ValueError("must start with memory://, redis:// or rediss://")
-        return value
-
-    @field_validator("rate_limit_storage_url")
-    @classmethod
-    def _known_rate_limit_storage(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("memory://", "redis://", "rediss://")):
-            raise ValueError("must start with memory://, redis:// or rediss://")
-        return value
 
     @field_validator("mail_providers", mode="before")
     @classmethod
@@ -330,20 +306,6 @@ class Settings(BaseSettings):
     @classmethod
     def _crm_url(cls, value: str | None) -> str | None:
         return None if value is None else _http_base_url(value)
-
-    @field_validator("crm_cache_url")
-    @classmethod
-    def _known_crm_cache(cls, value: str) -> str:
-        if not value.startswith(("mem://", "redis://", "rediss://")):
-            raise ValueError("must start with mem://, redis:// or rediss://")
-        return value
-
-    @field_validator("object_cache_url")
-    @classmethod
-    def _known_object_cache(cls, value: str) -> str:
-        if not value.startswith(("mem://", "redis://", "rediss://")):
-            raise ValueError("must start with mem://, redis:// or rediss://")
-        return value
 
     @field_validator("file_store_endpoint_url")
     @classmethod

@@ -1,6 +1,6 @@
 """The kinds of value settings hold, and the checks on them that take more than a type: a secret that
 must not be empty, a base URL that paths are appended to, an S3 location and region, the addresses of
-trusted proxies and a rate limit.
+trusted proxies, a rate limit, and the URLs of the database, the queue and the stores.
 
 Each check is a plain function of the value, which gives it back (perhaps normalised) or raises
 ``ValueError`` with the words an operator reads. They are apart from ``Settings`` so that the class
@@ -32,6 +32,27 @@ def _not_empty(value: SecretStr) -> SecretStr:
 
 # A password or key: never shown in a repr, a log or an error.
 Secret = Annotated[SecretStr, AfterValidator(_not_empty)]
+
+
+def _starting_with(*schemes: str) -> AfterValidator:
+    """A check that a URL starts with one of ``schemes``, naming them all when it does not."""
+    named = f"{', '.join(schemes[:-1])} or {schemes[-1]}" if len(schemes) > 1 else schemes[0]
+
+    def check(value: str) -> str:
+        if not value.startswith(schemes):
+            raise ValueError(f"must start with {named}")
+        return value
+
+    return AfterValidator(check)
+
+
+# Where the settings point at a database, a queue or a store: the drivers and servers the desk speaks to.
+DatabaseUrl = Annotated[str, _starting_with("sqlite+aiosqlite://", "postgresql+asyncpg://")]
+QueueUrl = Annotated[str, _starting_with("memory://", "redis://", "rediss://", "amqp://", "amqps://")]
+# In this process's memory or on Redis: pushes to open screens and the rate limits' counters.
+MemoryOrRedisUrl = Annotated[str, _starting_with("memory://", "redis://", "rediss://")]
+# The caches' own spelling of the same (cashews names memory mem://).
+CacheUrl = Annotated[str, _starting_with("mem://", "redis://", "rediss://")]
 
 
 def _http_base_url(value: str) -> str:
