@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.orm.util import LoaderCriteriaOption
+from sqlalchemy.sql.base import Executable
 
 from supportdesk.db.base import WorkspaceScoped
 
@@ -71,7 +72,19 @@ def _limit_to_workspace(state: ORMExecuteState) -> None:
         return
     if not (state.is_select or state.is_update or state.is_delete):
         return
-    state.statement = state.statement.options(_workspace_criteria(workspace_id))
+    state.statement = _scoped(state.statement, workspace_id)
+
+
+@functools.lru_cache(maxsize=1024)
+def _scoped(statement: Executable, workspace_id: int) -> Executable:
+    """``statement`` limited to ``workspace_id``, the same object for the same statement and workspace.
+
+    Most statements are built once and run many times. SQLAlchemy remembers a statement's cache key on
+    the statement object, so a scoped copy made anew at each run would have its whole key computed again
+    (every subquery and loader option walked); kept, it is computed once. Statements compare by identity,
+    and an entry keeps its statement alive, so no other statement can be taken for it. A statement built
+    for a single run only passes through."""
+    return statement.options(_workspace_criteria(workspace_id))
 
 
 def check_write(session: Session, what: str, workspace_id: int) -> None:

@@ -58,6 +58,24 @@ async def test_a_scoped_session_sees_only_its_workspace(
     assert tags.scalars().all() == [mine.id]
 
 
+# Built once, as the services build theirs: the session keeps one scoped form of it per workspace.
+_TICKETS_TAGGED_SHARED = (
+    select(Ticket.id).join(TicketTag, TicketTag.ticket_id == Ticket.id).where(TicketTag.name == "shared")
+)
+
+
+async def test_a_statement_kept_and_run_for_each_workspace_in_turn_sees_only_the_current_one(
+    session: AsyncSession, workspace: Workspace, two_tenants: tuple[Ticket, Ticket]
+) -> None:
+    mine, theirs = two_tenants
+    seen = []
+    for workspace_id in (workspace.id, theirs.workspace_id, workspace.id, theirs.workspace_id):
+        scope_to_workspace(session.sync_session, workspace_id)
+        seen.append((await session.execute(_TICKETS_TAGGED_SHARED)).scalars().all())
+
+    assert seen == [[mine.id], [theirs.id], [mine.id], [theirs.id]]
+
+
 async def test_joins_are_scoped_too(
     session: AsyncSession, workspace: Workspace, two_tenants: tuple[Ticket, Ticket]
 ) -> None:
