@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import event
+from sqlalchemy import Select, event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.orm.util import LoaderCriteriaOption
 from sqlalchemy.sql.base import Executable
@@ -13,6 +13,7 @@ from sqlalchemy.sql.base import Executable
 from supportdesk.db.base import WorkspaceScoped
 
 WORKSPACE_KEY = "workspace_id"
+SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 
 class CrossWorkspaceWrite(RuntimeError):
@@ -73,6 +74,13 @@ def _limit_to_workspace(state: ORMExecuteState) -> None:
     if not (state.is_select or state.is_update or state.is_delete):
         return
     state.statement = _scoped(state.statement, workspace_id)
+
+
+def as_scoped(session: Session, statement: SelectT) -> SelectT:
+    """The read ``statement`` as the hook runs it in ``session``: limited to the session's workspace,
+    if it has one. For a statement sent below the ORM (``db.direct``), which the hook does not see."""
+    workspace_id = current_workspace_id(session)
+    return statement if workspace_id is None else cast(SelectT, _scoped(statement, workspace_id))
 
 
 @functools.lru_cache(maxsize=1024)

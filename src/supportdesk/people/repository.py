@@ -7,12 +7,13 @@ import functools
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Insert, Select, Table, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
 from supportdesk.audit.recorder import created_event_parameters, insert_with_created_event, record_created
+from supportdesk.db import direct
 from supportdesk.db.tenancy import NAMES_ITS_WORKSPACE, required_workspace_id
 from supportdesk.people.models import Customer, Tier
 
@@ -22,15 +23,18 @@ _FIRST_CONTACT_KEYS = tuple(column.key for column in _customer_table.c if column
 
 
 @functools.cache
-def _first_contact_statement(dialect: str) -> ExecutableReturnsRows:
+def _first_contact_written(dialect: str) -> Select[Any] | Insert:
     """A new customer's row, unless a concurrent first contact took the address: on PostgreSQL with its
     audit event in the same statement, elsewhere an ``INSERT ... ON CONFLICT DO NOTHING RETURNING``."""
     if dialect == "postgresql":
-        return select(Customer).from_statement(
-            insert_with_created_event(Customer, _FIRST_CONTACT_KEYS, unless_taken=True)
-        )
-    written = sqlite.insert(_customer_table).on_conflict_do_nothing().returning(*_customer_table.c)
-    return select(Customer).from_statement(written)
+        return insert_with_created_event(Customer, _FIRST_CONTACT_KEYS, unless_taken=True)
+    return sqlite.insert(_customer_table).on_conflict_do_nothing().returning(*_customer_table.c)
+
+
+@functools.cache
+def _first_contact_statement(dialect: str) -> ExecutableReturnsRows:
+    """:func:`_first_contact_written` loaded as a ``Customer``, where SQLAlchemy sends it."""
+    return select(Customer).from_statement(_first_contact_written(dialect))
 
 
 async def insert_first_contact(
@@ -54,10 +58,15 @@ async def insert_first_contact(
     parameters = values
     if dialect == "postgresql":
         parameters = values | created_event_parameters(session.sync_session, Customer, values)
-    found = await session.scalars(
-        _first_contact_statement(dialect), parameters, execution_options={NAMES_ITS_WORKSPACE: workspace_id}
-    )
-    customer = cast(Customer | None, found.one_or_none())
+    # The driver's own call where it can: SQLAlchemy's execution and loading cost more than the insert.
+    customer = await direct.returned_object(session, Customer, _first_contact_written(dialect), parameters)
+    if isinstance(customer, direct.NotSent):
+        found = await session.scalars(
+            _first_contact_statement(dialect),
+            parameters,
+            execution_options={NAMES_ITS_WORKSPACE: workspace_id},
+        )
+        customer = cast(Customer | None, found.one_or_none())
     if customer is not None and dialect != "postgresql":
         await record_created(session, customer)
     return customer

@@ -33,8 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import instance_state, set_committed_value
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
@@ -157,7 +156,6 @@ async def insert_ticket(
 
 
 _RETURNING_TICKET = insert(_ticket_table).returning(*_ticket_table.c)
-_TICKET_KEYS = tuple(column.key for column in _ticket_table.c)
 
 
 async def _written_by_the_driver(
@@ -165,21 +163,15 @@ async def _written_by_the_driver(
 ) -> Ticket | None:
     """The new ticket written by ``statement`` and read back with the driver's own call, put in the
     session as if a query had loaded it; ``None``, with nothing written, where the driver's way is not
-    taken (see ``direct.fetch_row_in_one_trip``). SQLAlchemy's execution of the statement and its
+    taken (see ``direct.returned_object``). SQLAlchemy's execution of the statement and its
     loading of the row into a ``Ticket`` cost each ticket opened some 0.9 M instructions on SQLite,
     with its four trips to aiosqlite's thread, and 0.8 M on PostgreSQL (docs/performance.md)."""
-    connection = await session.connection()
     # The check the tenancy hook makes of the ORM statement's NAMES_ITS_WORKSPACE.
     check_write(session.sync_session, "A ticket", parameters["workspace_id"])
-    returned = await direct.fetch_row_in_one_trip(connection.sync_connection, statement, parameters)
+    returned = await direct.returned_object(session, Ticket, statement, parameters)
     if returned is None:
-        return None
-    ticket = Ticket()
-    # Set as a query's row would be: the committed state, no history, no events.
-    instance_state(ticket).dict.update(zip(_TICKET_KEYS, returned, strict=True))
-    make_transient_to_detached(ticket)
-    session.add(ticket)
-    return ticket
+        raise LookupError("the ticket's statement returned no row")
+    return None if isinstance(returned, direct.NotSent) else returned
 
 
 @dataclass(frozen=True, slots=True)

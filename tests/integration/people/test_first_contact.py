@@ -13,6 +13,7 @@ from supportdesk.audit.recorder import SYSTEM, act_as
 from supportdesk.core.clock import FrozenClock
 from supportdesk.db.session import Database
 from supportdesk.db.tenancy import scope_to_workspace
+from supportdesk.people import repository as people_repository
 from supportdesk.people import service as people_service
 from supportdesk.people.models import Customer
 from supportdesk.tickets import flows
@@ -20,6 +21,7 @@ from supportdesk.tickets.models import Ticket
 from supportdesk.workspaces import service as workspace_service
 from supportdesk.workspaces.models import Workspace
 from tests.factories.people import CustomerFactory
+from tests.fixtures.statements import statements_run
 
 
 async def test_an_unknown_address_becomes_a_customer(
@@ -168,3 +170,36 @@ async def test_two_first_contacts_at_once_make_one_customer(
     assert second_id == first_id
     assert count.scalar_one() == 1
     assert len(events) == 1
+
+
+async def test_a_first_contact_written_by_the_driver_is_the_customer_sqlalchemy_loads(
+    session: AsyncSession, workspace: Workspace, clock: FrozenClock
+) -> None:
+    # Watching the SQL sends the statement through SQLAlchemy: the second customer is the one to
+    # compare with.
+    scope_to_workspace(session.sync_session, workspace.id)
+    act_as(session.sync_session, SYSTEM, clock)
+    by_driver = await people_repository.insert_first_contact(
+        session, clock.now(), email="a@example.com", name="A"
+    )
+    with statements_run(await session.connection()) as watched:
+        by_query = await people_repository.insert_first_contact(
+            session, clock.now(), email="b@example.com", name="A"
+        )
+
+    assert watched
+    assert by_driver is not None
+    assert by_query is not None
+    assert not session.sync_session.is_modified(by_driver)
+    ignored = {"id", "email"}
+    assert {key: value for key, value in vars_of(by_driver).items() if key not in ignored} == {
+        key: value for key, value in vars_of(by_query).items() if key not in ignored
+    }
+    by_driver.name = "Changed later"
+    await session.flush()
+    stored = await session.scalar(select(Customer.name).where(Customer.id == by_driver.id))
+    assert stored == "Changed later"
+
+
+def vars_of(customer: Customer) -> dict[str, object]:
+    return {column.key: getattr(customer, column.key) for column in Customer.__table__.columns}

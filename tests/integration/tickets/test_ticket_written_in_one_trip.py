@@ -64,15 +64,15 @@ async def test_a_ticket_written_in_one_trip_is_the_ticket_sqlalchemy_loads(
     session: AsyncSession, workspace: Workspace, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trips: list[bool] = []
-    original = direct_calls.fetch_row_in_one_trip
+    original = direct_calls.returned_object
 
-    async def counted(*args: Any) -> tuple[Any, ...] | None:
+    async def counted(*args: Any) -> Any:
         returned = await original(*args)
-        if "title" in args[2]:  # the ticket's own statement, not intake's read
-            trips.append(returned is not None)
+        if "title" in args[3]:  # the ticket's own statement, not the customer's
+            trips.append(not isinstance(returned, direct_calls.NotSent))
         return returned
 
-    monkeypatch.setattr(direct_calls, "fetch_row_in_one_trip", counted)
+    monkeypatch.setattr(direct_calls, "returned_object", counted)
     direct, loaded, watched = await opened_both_ways(session, workspace, clock)
     assert "INSERT" in watched or "WITH" in watched
     assert trips == [True, False]
@@ -125,13 +125,13 @@ async def test_a_ticket_of_another_workspace_is_refused_before_anything_is_sent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sent: list[object] = []
-    original = direct_calls.fetch_row_in_one_trip
+    original = direct_calls.returned_object
 
-    async def counted(*args: Any) -> tuple[Any, ...] | None:
+    async def counted(*args: Any) -> Any:
         sent.append(args)
         return await original(*args)
 
-    monkeypatch.setattr(direct_calls, "fetch_row_in_one_trip", counted)
+    monkeypatch.setattr(direct_calls, "returned_object", counted)
     scope_to_workspace(session.sync_session, workspace.id)
     act_as(session.sync_session, SYSTEM, clock)
     now = clock.now()

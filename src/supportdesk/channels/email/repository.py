@@ -22,6 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from supportdesk.audit.models import AuditEvent
 from supportdesk.audit.recorder import updated_event
 from supportdesk.channels.email.models import InboundMessage
+from supportdesk.db import direct
 from supportdesk.db.tenancy import required_workspace_id
 from supportdesk.jobs import outbox
 
@@ -101,7 +102,9 @@ async def finish_message(
             parameters |= {f"e_{key}": event[key] for key in _EVENT_KEYS}
         if held:
             parameters["outbox_rows"] = outbox.pg_rows_parameter(held)
-        await connection.execute(_finish_with(event is not None, bool(held)), parameters)
+        statement = _finish_with(event is not None, bool(held))
+        if not await direct.run_in_one_trip(connection.sync_connection, statement, parameters):
+            await connection.execute(statement, parameters)
     else:
         if held:
             await outbox.write_rows(session, held)

@@ -36,6 +36,7 @@ from supportdesk.config import Settings
 from supportdesk.core.clock import Clock
 from supportdesk.core.errors import Conflict
 from supportdesk.core.storage import FileStore
+from supportdesk.db import direct
 from supportdesk.db.lookups import get_in_workspace
 from supportdesk.jobs import outbox
 from supportdesk.jobs.models import DeliveryChannel
@@ -333,7 +334,7 @@ async def load_message(
         "thread_since": now - window,
         **({"header_id": header_id} if header_id else {}),
     }
-    row = (await session.execute(_MESSAGE_WITH_HISTORY[header_id is not None], parameters)).first()
+    row = await direct.first(session, _MESSAGE_WITH_HISTORY[header_id is not None], parameters)
     if row is None:
         return None
     message, customer, sla, automation, delivery, recently, has_recent, *copy = row
