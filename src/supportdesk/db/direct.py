@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Select, inspect
@@ -249,6 +249,19 @@ def as_loaded(session: Session, mapper: Mapper[ModelT], values: Mapping[str, Any
     make_transient_to_detached(instance)
     session.add(instance)
     return instance
+
+
+def as_written(session: Session, instance: object, keys: Iterable[str], **written: Any) -> None:
+    """Take ``instance``'s values of ``keys`` as they stand, and ``written``, for those of its row: a
+    statement below the ORM wrote them. When nothing else of it changed, nothing is left for the flush
+    (no history, not modified), as after the unit of work's own flush, and a commit with nothing else
+    changed sends no flush at all."""
+    state = inspect(instance)
+    state.dict.update(written)
+    for key in (*keys, *written):
+        state.committed_state.pop(key, None)
+    if not state.committed_state:
+        state._commit_all(state.dict, session.identity_map)
 
 
 @functools.cache

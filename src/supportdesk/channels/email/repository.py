@@ -17,7 +17,6 @@ from typing import Any, cast
 
 from sqlalchemy import Table, Update, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from supportdesk.audit.models import AuditEvent
 from supportdesk.audit.recorder import updated_event
@@ -111,5 +110,4 @@ async def finish_message(
         if event is not None:
             await connection.execute(_INSERT_EVENT, event)
         await connection.execute(_FINISH, parameters)
-    for key, value in values.items():
-        set_committed_value(message, key, value)
+    direct.as_written(session.sync_session, message, FINISHED_KEYS)
