@@ -171,3 +171,22 @@ async def test_a_trigger_made_between_two_replies_runs_for_the_second(
     assert (first.outcome, second.outcome) == (InboundOutcome.reply, InboundOutcome.reply)
     ticket = (await admin_client.get(f"/api/v1/tickets/{opened.ticket_id}")).json()
     assert ticket["tags"] == ["customer-waits"]
+
+
+async def test_a_job_whose_message_was_deleted_meanwhile_is_done_without_a_trace(
+    send_raw: SendRaw, worker: Background, database: Database
+) -> None:
+    # Its workspace's admin deleted it (or its workspace) after it arrived: nothing is left to place.
+    await send_raw(email("Withdrawn", "Never mind.").as_bytes())
+    (message,) = await inbound(database)
+    async with database.unit_of_work() as session:
+        await session.delete(await session.get_one(InboundMessage, message.id))
+
+    await process(worker)
+
+    assert await inbound(database) == []
+    async with database.unit_of_work(readonly=True) as session:
+        jobs = await session.execute(
+            select(OutboxMessage.state).where(OutboxMessage.channel == DeliveryChannel.inbound)
+        )
+        assert [state.value for state in jobs.scalars()] == ["delivered"]

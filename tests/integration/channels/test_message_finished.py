@@ -178,3 +178,21 @@ async def test_the_side_effects_processing_held_are_written_with_the_message(arr
         assert "UPDATE inbound_message" in statement, "one statement ends the message and writes the mail"
     else:
         assert len(writing) == 1
+
+
+async def test_a_change_the_end_does_not_write_is_left_to_the_unit_of_work(arrival: Arrival) -> None:
+    # The end writes what processing sets on a message; anything else changed on it stays the unit
+    # of work's to write at the commit, rather than being taken for written.
+    async with arrival.database.unit_of_work() as session:
+        scope_to_workspace(session.sync_session, arrival.workspace.id)
+        act_as(session.sync_session, SYSTEM, arrival.clock)
+        outbox.hold_until_taken(session)
+        message = await session.get_one(InboundMessage, arrival.message_id)
+        _placed_on(message, arrival.ticket, arrival.clock)
+        message.recipients = ["help@acme.example.com", "billing@acme.example.com"]
+        await repository.finish_message(session, message, arrival.clock.now(), ticket_changes=_CHANGES)
+        assert session.sync_session.is_modified(message)
+
+    stored, _events = await arrival.stored()
+    assert stored.recipients == ["help@acme.example.com", "billing@acme.example.com"]
+    assert stored.state == InboundState.processed

@@ -193,3 +193,17 @@ async def test_the_first_statement_of_a_unit_of_work_is_read_by_the_driver(
     async with real_database.unit_of_work(readonly=True) as session:
         found = await session.scalars(select(Customer.email).where(Customer.workspace_id == workspace.id))
         assert found.all() == ["first@example.org"]
+
+
+async def test_a_statement_expected_to_return_its_row_and_returning_none_is_an_error(
+    session: AsyncSession, workspace: Workspace
+) -> None:
+    scope_to_workspace(session.sync_session, workspace.id)
+    connection = await session.connection()
+
+    with pytest.raises(LookupError):
+        await direct.fetch_row_in_one_trip(
+            connection.sync_connection,
+            select(Workspace.name).where(Workspace.id == bindparam("id")),
+            {"id": 987_654_321},
+        )

@@ -174,3 +174,32 @@ async def test_a_comment_made_the_moment_its_ticket_last_changed_leaves_the_tick
     stored = await session.execute(select(Ticket.version).where(Ticket.id == ticket.id))
     assert stored.scalar_one() == 1
     assert [action for _, _, _, action, *_ in await events_of(session, "comment", comment.id)] == ["created"]
+
+
+async def test_a_reply_with_other_changes_pending_goes_through_the_flush_with_them(
+    session: AsyncSession,
+    clock: FrozenClock,
+    two_open_tickets: tuple[int, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first_id, second_id = two_open_tickets
+    other = await session.get_one(Ticket, second_id)
+    other.title = "Renamed in the same unit of work"
+    sent: list[object] = []
+    original = direct.fetch_row_in_one_trip
+
+    async def counted(*args: Any) -> tuple[Any, ...] | None:
+        sent.append(args)
+        return await original(*args)
+
+    monkeypatch.setattr(direct, "fetch_row_in_one_trip", counted)
+
+    comment = await reply(session, clock, first_id, "And another thing")
+
+    assert sent == [], "one statement would have left the other change out of the flush's order"
+    assert comment.id is not None
+    session.expunge_all()
+    titles = await session.execute(
+        select(Ticket.id, Ticket.title).where(Ticket.id.in_((first_id, second_id)))
+    )
+    assert dict(titles.all())[second_id] == "Renamed in the same unit of work"
