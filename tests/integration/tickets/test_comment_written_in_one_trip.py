@@ -68,14 +68,9 @@ async def two_open_tickets(
     return first.id, second.id
 
 
-async def test_a_reply_written_in_one_statement_is_what_the_flush_writes(
-    session: AsyncSession,
-    clock: FrozenClock,
-    db_backend: str,
-    two_open_tickets: tuple[int, int],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    first_id, second_id = two_open_tickets
+@pytest.fixture
+def one_statement_writes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For each time a comment tried its one statement, whether the driver sent it."""
     sent: list[bool] = []
     original = direct.fetch_row_in_one_trip
 
@@ -85,6 +80,17 @@ async def test_a_reply_written_in_one_statement_is_what_the_flush_writes(
         return returned
 
     monkeypatch.setattr(direct, "fetch_row_in_one_trip", counted)
+    return sent
+
+
+async def test_a_reply_written_in_one_statement_is_what_the_flush_writes(
+    session: AsyncSession,
+    clock: FrozenClock,
+    db_backend: str,
+    two_open_tickets: tuple[int, int],
+    one_statement_writes: list[bool],
+) -> None:
+    first_id, second_id = two_open_tickets
     with statements_run(await session.connection()) as unwatched_check:
         pass
     assert unwatched_check == []
@@ -95,7 +101,7 @@ async def test_a_reply_written_in_one_statement_is_what_the_flush_writes(
 
     assert "INSERT" in watched, "the second went through the flush"
     assert "UPDATE" in watched
-    assert sent == ([True, False] if db_backend == "postgresql" else [])
+    assert one_statement_writes == ([True, False] if db_backend == "postgresql" else [])
     for comment, ticket_id in ((by_statement, first_id), (by_flush, second_id)):
         state = inspect(comment)
         assert state.persistent
@@ -180,23 +186,15 @@ async def test_a_reply_with_other_changes_pending_goes_through_the_flush_with_th
     session: AsyncSession,
     clock: FrozenClock,
     two_open_tickets: tuple[int, int],
-    monkeypatch: pytest.MonkeyPatch,
+    one_statement_writes: list[bool],
 ) -> None:
     first_id, second_id = two_open_tickets
     other = await session.get_one(Ticket, second_id)
     other.title = "Renamed in the same unit of work"
-    sent: list[object] = []
-    original = direct.fetch_row_in_one_trip
-
-    async def counted(*args: Any) -> tuple[Any, ...] | None:
-        sent.append(args)
-        return await original(*args)
-
-    monkeypatch.setattr(direct, "fetch_row_in_one_trip", counted)
 
     comment = await reply(session, clock, first_id, "And another thing")
 
-    assert sent == [], "one statement would have left the other change out of the flush's order"
+    assert one_statement_writes == [], "one statement would leave the other change out of the flush's order"
     assert comment.id is not None
     session.expunge_all()
     titles = await session.execute(
