@@ -360,8 +360,8 @@ async def test_idle_reads_a_message_as_soon_as_the_server_announces_it(
     try:
         assert await eventually(lambda: kept_count(real_database), lambda count: count == 1, 10) == 1
         await put(imap_server, user, message("Sent while the desk waits"))
-        # Timed from the moment the server has it: putting it in logs in anew, which dovecot may delay
-        # for seconds after another test's refused login.
+        # Timed from the moment the server has it: putting it in takes a login of its own, which is not
+        # the poller's to answer for.
         started = time.monotonic()
         assert await eventually(lambda: kept_count(real_database), lambda count: count == 2, 10) == 2
         assert time.monotonic() - started < 5
