@@ -5,8 +5,9 @@ busiest statements themselves: the outbox's rows every change writes, and a new 
 event. These helpers send SQLAlchemy's own compiled statement, with the values SQLAlchemy's bind
 processors make and read back through its result processors, and raise the driver's errors as
 SQLAlchemy's. Where someone watches the SQL (an engine that echoes or logs it, a test counting
-statements) or no transaction is open yet, they send nothing and the caller takes SQLAlchemy's way
-(decision 0058). Tenancy is the caller's: it checks the rows' workspace before calling.
+statements) or SQLAlchemy's connection is in no transaction, they send nothing and the caller takes
+SQLAlchemy's way (decisions 0058 and 0064). A read of entities (:func:`first`) is limited to the
+session's workspace by the tenancy hook's own criteria; a write's workspace is checked by its caller.
 """
 
 from __future__ import annotations
