@@ -19,32 +19,27 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     Insert,
-    Integer,
     Select,
     Table,
     and_,
     any_,
     bindparam,
     case,
-    column,
     exists,
     func,
     insert,
-    inspect,
     select,
-    text,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
 from supportdesk.audit.recorder import created_event_parameters, insert_with_created_event, record_created
 from supportdesk.core.pagination import after_cursor, decode_cursor_as, encode_cursor, split_page
-from supportdesk.db import direct, objects
+from supportdesk.db import direct
 from supportdesk.db.tenancy import NAMES_ITS_WORKSPACE, check_write, required_workspace_id
 from supportdesk.notifications import service as notifications
 from supportdesk.tickets import rules
@@ -52,7 +47,6 @@ from supportdesk.tickets.models import (
     FIRST_RESPONSE_RUNNING_STATUSES,
     RESOLUTION_RUNNING_STATUSES,
     Channel,
-    Comment,
     ListedTicket,
     Priority,
     Ticket,
@@ -92,10 +86,12 @@ def reserves_the_number(session: AsyncSession) -> bool:
     insert, the lock leaves out one round trip and every rule decided before it. SQLite lets one writer
     at a time anyway, so there the number is reserved before, with what intake reads.
     """
-    return _in_one_statement(session)
+    return in_one_statement(session)
 
 
-def _in_one_statement(session: AsyncSession) -> bool:
+def in_one_statement(session: AsyncSession) -> bool:
+    """Whether ``session``'s database writes a row with what goes with it (its audit event, a note) in
+    one statement: PostgreSQL, with its data-modifying ``WITH``."""
     return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
@@ -120,16 +116,16 @@ async def insert_ticket(
     ticket opened in the workspace waits that long: on PostgreSQL the note is written by the ticket's own
     statement, one round trip fewer inside that window."""
     workspace_id = values["workspace_id"]
-    in_one_statement = _in_one_statement(session)
+    one_statement = in_one_statement(session)
     if values.get("number", 0) is None:
-        if not in_one_statement:
+        if not one_statement:
             raise ValueError("this database reserves a ticket's number before the ticket is written")
         values = {key: value for key, value in values.items() if key != "number"}
     # Every ticket opened goes through here: one INSERT ... RETURNING and its audit event, without the
     # unit of work's bookkeeping (about a sixth of the request). The flush hooks do not see this
     # statement: the session checks the workspace it names, and the event is recorded here.
     named = {NAMES_ITS_WORKSPACE: workspace_id}
-    if in_one_statement:
+    if one_statement:
         # PostgreSQL writes the audit event in the same statement (a data-modifying WITH).
         statement = _insert_ticket_and_event(tuple(values), note is not None)
         parameters = values | created_event_parameters(session.sync_session, Ticket, values)
@@ -139,7 +135,7 @@ async def insert_ticket(
         statement, parameters = _INSERT_TICKET, values
     ticket = await _written_by_the_driver(
         session,
-        _ticket_and_event(tuple(values), note is not None) if in_one_statement else _RETURNING_TICKET,
+        _ticket_and_event(tuple(values), note is not None) if one_statement else _RETURNING_TICKET,
         parameters,
     )
     if ticket is None:
@@ -147,7 +143,7 @@ async def insert_ticket(
     set_committed_value(ticket, "tag_rows", [])
     if note is not None:
         note = replace(note, ticket_id=ticket.id, about=notifications.About.of(ticket))
-    if not in_one_statement:
+    if not one_statement:
         await record_created(session, ticket)
         if note is not None:
             await notifications.record_at(session, workspace_id, [note], values["created_at"])
@@ -178,100 +174,6 @@ async def _written_by_the_driver(
     if returned is None:
         raise LookupError("the ticket's statement returned no row")
     return None if isinstance(returned, direct.NotSent) else returned
-
-
-_comment_table = cast(Table, Comment.__table__)
-_COMMENT_COLUMNS = tuple(column.key for column in _comment_table.c)
-_COMMENT_KEYS = tuple(key for key in _COMMENT_COLUMNS if key != "id")
-
-
-@functools.cache
-def _comment_written(touched: bool) -> Select[Any]:
-    """PostgreSQL's one statement for a comment that changes nothing on its ticket but when it was last
-    updated: the comment and its "created" event, and, when the ticket was ``touched``, the ticket's
-    update (its version checked and moved on, as the unit of work does), with the ticket's new version,
-    ``NULL`` when another transaction changed the ticket first."""
-    if not touched:
-        return insert_with_created_event(Comment, _COMMENT_KEYS)
-    # Text, not a Core UPDATE: the insert is compiled for the comment's columns, and SQLAlchemy would
-    # set those of them the ticket has too (its created_at, its workspace) in a Core UPDATE.
-    update = (
-        text(
-            "UPDATE ticket SET updated_at = :t_updated_at, version = version + 1 "
-            "WHERE id = :t_id AND workspace_id = :workspace_id AND version = :t_version RETURNING version"
-        )
-        .bindparams(
-            bindparam("t_updated_at", type_=_ticket_table.c.updated_at.type),
-            bindparam("t_id", type_=_ticket_table.c.id.type),
-            bindparam("workspace_id", type_=_ticket_table.c.workspace_id.type),
-            bindparam("t_version", type_=_ticket_table.c.version.type),
-        )
-        .columns(column("version", Integer))
-        .cte("touched")
-    )
-    written = insert_with_created_event(Comment, _COMMENT_KEYS, also=(lambda _row: update,))
-    return written.add_columns(select(update.c.version).scalar_subquery().label("ticket_version"))
-
-
-def _only_touched(session: AsyncSession, ticket: Ticket) -> bool:
-    """Whether the session's only change is the ticket's ``updated_at`` (or none at all)."""
-    sync = session.sync_session
-    if (
-        sync.new
-        or sync.deleted
-        or any(sync.is_modified(other) for other in sync.dirty if other is not ticket)
-    ):
-        return False
-    state = inspect(ticket)
-    if not state.persistent:
-        return False
-    # A value set again to what it was (a reply's status on an open ticket) is no change.
-    return all(
-        key == "updated_at" or not state.attrs[key].history.has_changes() for key in state.committed_state
-    )
-
-
-async def insert_comment(session: AsyncSession, ticket: Ticket, comment: Comment) -> Comment:
-    """Write a new ``comment`` on ``ticket``, with the changes the session holds (the ticket's among
-    them) and the comment's audit event; the comment comes back in the session as if loaded.
-
-    Every reply that arrives by e-mail comes through here. When all the ticket gains is its new
-    ``updated_at`` (a customer's reply to an open ticket, an internal note), PostgreSQL writes the
-    comment, its event and the ticket's update in one statement: the unit of work's flush took three,
-    with its own bookkeeping for each. Any other change (a reopened ticket, a first response) is the
-    flush's, with the audit events and SLA clocks its hooks keep."""
-    values = {key: getattr(comment, key) for key in _COMMENT_KEYS}
-    if not _in_one_statement(session) or not _only_touched(session, ticket) or values["workspace_id"] is None:
-        return await _flushed(session, comment)
-    # The checks the flush makes of a new row's workspace and of a changed ticket's.
-    check_write(session.sync_session, "A comment", values["workspace_id"])
-    check_write(session.sync_session, "A ticket", ticket.workspace_id)
-    parameters = values | created_event_parameters(session.sync_session, Comment, values)
-    # A ticket whose updated_at is what it was (the same moment) is not updated, as the flush would not.
-    touched = inspect(ticket).attrs.updated_at.history.has_changes()
-    if touched:
-        parameters |= {"t_id": ticket.id, "t_version": ticket.version, "t_updated_at": ticket.updated_at}
-    connection = await session.connection()
-    found = await direct.fetch_row_in_one_trip(
-        connection.sync_connection, _comment_written(touched), parameters
-    )
-    if found is None:
-        return await _flushed(session, comment)
-    row, version = (found[:-1], found[-1]) if touched else (found, ticket.version)
-    if version is None:
-        raise StaleDataError(f"ticket {ticket.id} was changed by another transaction")
-    # What else the ticket holds was set again to the value it had (see _only_touched).
-    direct.as_written(session.sync_session, ticket, tuple(inspect(ticket).committed_state), version=version)
-    if touched:
-        objects.note_changed(session, "ticket", ticket.workspace_id, (ticket.id,))
-    columns = dict(zip(_COMMENT_COLUMNS, row, strict=True))
-    return direct.as_loaded(session.sync_session, inspect(Comment), columns)
-
-
-async def _flushed(session: AsyncSession, comment: Comment) -> Comment:
-    session.add(comment)
-    await session.flush()
-    return comment
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from supportdesk.core.permissions import Action, Role, check_permission
 from supportdesk.db import objects
 from supportdesk.people import service as people_service
 from supportdesk.people.models import Staff, StaffSnapshot
-from supportdesk.tickets import repository, rules
+from supportdesk.tickets import comment_writes, rules
 from supportdesk.tickets.models import Comment, ListedTicket, Ticket, TicketStatus, TicketTag
 from supportdesk.tickets.schemas import CommentAuthor
 from supportdesk.workspaces import service as workspace_service
@@ -238,7 +238,7 @@ async def add_comment(
     elif is_public and ticket.first_responded_at is None:
         ticket.first_responded_at = now
     ticket.updated_at = now
-    return await repository.insert_comment(session, ticket, comment)
+    return await comment_writes.insert_comment(session, ticket, comment)
 
 
 async def list_comments(

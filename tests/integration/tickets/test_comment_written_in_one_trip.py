@@ -1,6 +1,6 @@
 """A comment that changes nothing on its ticket but when it was last updated (a customer's reply to an
 open ticket, an internal note) is written on PostgreSQL with its audit event and the ticket's update in
-one statement (``repository.insert_comment``). It must be the comment, the event and the ticket the
+one statement (``comment_writes.insert_comment``). It must be the comment, the event and the ticket the
 unit of work's flush writes: watching the SQL sends it through the flush, which is how each test gets
 the one to compare with. Any other change of the ticket (a reopened ticket) is the flush's."""
 
