@@ -124,10 +124,8 @@ async def insert_in_one_trip(
     aiosqlite's own ``executemany``, in the transaction SQLite has open: one trip to aiosqlite's thread,
     where SQLAlchemy's cursor takes three (making it, the statement, closing it). ``False``, with nothing
     written, on another driver, outside a transaction or where the SQL is watched."""
-    driver = unwatched_driver(connection)
+    driver = await driver_in_transaction(connection)
     if connection is None or driver is None or connection.dialect.driver != "aiosqlite":
-        return False
-    if not driver.in_transaction:
         return False
     sql, binds, _ = _form(connection, statement, tuple(rows[0]))
     with sqlalchemy_errors(connection, sql):
@@ -165,7 +163,7 @@ class NotSent:
 NOT_SENT = NotSent()
 
 
-async def _driver_in_transaction(connection: Connection | None) -> Any:
+async def driver_in_transaction(connection: Connection | None) -> Any:
     """The driver's connection under ``connection`` (see :func:`unwatched_driver`) with the transaction
     SQLAlchemy's is in open, or ``None``: on PostgreSQL SQLAlchemy opens it with the first statement it
     sends, so one sent past it opens it the same way."""
@@ -190,7 +188,7 @@ async def _first_row(
 ) -> tuple[Any, ...] | NotSent | None:
     """The first row ``statement`` returns, by the driver's own call (``None`` when it returns none),
     or :data:`NOT_SENT`."""
-    driver = await _driver_in_transaction(connection)
+    driver = await driver_in_transaction(connection)
     if connection is None or driver is None:
         return NOT_SENT
     sql, binds, returned = _form(connection, statement, tuple(row))

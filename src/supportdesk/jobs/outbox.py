@@ -175,18 +175,18 @@ def _timestamp_text(value: object) -> str:
 
 
 async def _insert_through_driver(connection: Connection | None, rows: list[dict[str, Any]]) -> bool:
-    """Write ``rows`` with the driver itself, in the transaction the session's connection has open;
+    """Write ``rows`` with the driver itself, in the transaction the session's connection is in;
     ``False`` (nothing written) where that is not possible or someone watches the SQL sent (see
-    :func:`supportdesk.db.direct.unwatched_driver`).
+    :func:`supportdesk.db.direct.driver_in_transaction`).
 
     Every ticket opened or changed writes its announcements here, and SQLAlchemy's way costs more than
     the rows: on SQLite three trips to aiosqlite's thread where one does
     (:func:`supportdesk.db.direct.insert_in_one_trip`), on PostgreSQL an ``executemany`` where one
     statement with one parameter does."""
-    driver = direct.unwatched_driver(connection)
+    driver = await direct.driver_in_transaction(connection)
     if connection is None or driver is None:
         return False
-    if connection.dialect.driver == "asyncpg" and driver.is_in_transaction():
+    if connection.dialect.driver == "asyncpg":
         with direct.sqlalchemy_errors(connection, _PG_FROM_JSON):
             await driver.execute(_PG_FROM_JSON, pg_rows_parameter(rows))
         return True

@@ -5,6 +5,7 @@ watched."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -154,6 +155,27 @@ async def test_what_the_driver_wrote_rolls_back_with_the_change(
         await write(database, clock, workspace, "failed", fail=True)
     assert ways == [True]
     assert await written(database, "failed") == []
+
+
+async def test_rows_written_first_in_a_unit_of_work_are_part_of_its_transaction(
+    real_database: Database, clock: FrozenClock, ways: list[bool]
+) -> None:
+    # Nothing was sent before the rows: the driver opens the transaction as SQLAlchemy would, so the
+    # rows commit, or roll back, with the rest of the change.
+    async with real_database.unit_of_work() as session:
+        workspace = Workspace(name="Rows first", slug="rows-first")
+        session.add(workspace)
+    for prefix, fail in (("first-failed", True), ("first-kept", False)):
+        with contextlib.suppress(RuntimeError):
+            async with real_database.unit_of_work() as session:
+                scope_to_workspace(session.sync_session, workspace.id)
+                await outbox.enqueue(session, clock, workspace.id, outgoing(prefix))
+                if fail:
+                    raise RuntimeError("the change failed after its side effects were recorded")
+
+    assert ways == [True, True]
+    assert await written(real_database, "first-failed") == []
+    assert len(await written(real_database, "first-kept")) == len(PAYLOADS)
 
 
 async def _write_a_tag_again(
